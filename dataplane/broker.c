@@ -1,0 +1,113 @@
+/* broker.c - start-up and orderly shutdown of the shared structures and workers
+ * (see broker.h). Main thread only. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <urcu-qsbr.h>
+
+#include "petrel/broker.h"
+#include "petrel/log.h"
+#include "petrel/retain.h"
+#include "petrel/router.h"
+#include "petrel/sessdir.h"
+#include "petrel/session.h"
+#include "petrel/transport.h"
+#include "petrel/worker.h"
+
+static void router_hold(void *sub)
+{
+	session_ref(sub);
+}
+
+static void router_release(void *sub)
+{
+	session_unref(sub);
+}
+
+static const struct router_params broker_router_params = {
+	.hold = router_hold,
+	.release = router_release,
+};
+
+int broker_init(struct broker *b, const struct config *cfg)
+{
+	memset(b, 0, sizeof(*b));
+	b->cfg = *cfg;
+	if (b->cfg.workers > BROKER_MAX_WORKERS) {
+		log_err("workers %u exceeds the maximum of %d", b->cfg.workers, BROKER_MAX_WORKERS);
+		return -EINVAL;
+	}
+	atomic_init(&b->clients_connected, 0);
+	atomic_init(&b->next_auto_id, 0);
+	atomic_init(&b->stopping, false);
+	b->router = router_create(&broker_router_params);
+	b->retain = retain_create();
+	b->sessdir = sessdir_create();
+	if (b->router == NULL || b->retain == NULL || b->sessdir == NULL) {
+		log_err("out of memory creating shared tables");
+		broker_shutdown(b);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < b->cfg.workers; i++) {
+		b->workers[i] = worker_create(b, i, &transport_kernel_ops);
+		if (b->workers[i] == NULL) {
+			broker_shutdown(b);
+			return -EIO;
+		}
+		b->nworkers = i + 1;
+	}
+	return 0;
+}
+
+int broker_start_workers(struct broker *b)
+{
+	for (unsigned i = 0; i < b->nworkers; i++) {
+		int rc = worker_start(b->workers[i]);
+
+		if (rc < 0) {
+			log_err("starting worker %u: %s", i, strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void end_session(void *arg, struct session *s)
+{
+	struct broker *b = arg;
+
+	/* Every worker has stopped: the main thread is the only one left to own it. */
+	session_clear(b->workers[0], s);
+	sessdir_remove(b->sessdir, s);
+}
+
+void broker_shutdown(struct broker *b)
+{
+	atomic_store(&b->stopping, true);
+	for (unsigned i = 0; i < b->nworkers; i++)
+		worker_wake(b->workers[i]);
+	for (unsigned i = 0; i < b->nworkers; i++)
+		worker_join(b->workers[i]);
+
+	if (b->sessdir != NULL && b->nworkers > 0) {
+		rcu_register_thread();
+		rcu_read_lock();
+		sessdir_for_each(b->sessdir, end_session, b);
+		rcu_read_unlock();
+		rcu_unregister_thread();
+	}
+	/* Let every deferred free (router entries, sessions, retained) run. */
+	rcu_barrier();
+	for (unsigned i = 0; i < b->nworkers; i++)
+		worker_destroy(b->workers[i]);
+	b->nworkers = 0;
+	if (b->router != NULL)
+		router_destroy(b->router);
+	if (b->retain != NULL)
+		retain_destroy(b->retain);
+	if (b->sessdir != NULL)
+		sessdir_destroy(b->sessdir);
+	b->router = NULL;
+	b->retain = NULL;
+	b->sessdir = NULL;
+}

@@ -1,0 +1,283 @@
+/* connect.c - CONNECT / CONNACK (MQTT 3.1.1 section 3.1, 3.2), session lookup and
+ * takeover. A client id lives in the session directory; its session is owned by one
+ * worker. A CONNECT arriving on another worker asks the owner to close the old
+ * connection and hand the session over (WMSG_TAKEOVER_REQ / _DONE); the connection
+ * waits, reading nothing, until the answer comes. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "petrel/log.h"
+#include "petrel/msg.h"
+#include "petrel/sessdir.h"
+#include "petrel/session.h"
+#include "mqtt/proto_int.h"
+
+/* CONNECT for an id whose session is ending elsewhere retries the lookup this often. */
+#define CONNECT_LOOKUP_RETRIES 8
+
+static int refuse(struct mqtt_conn *c, uint8_t rc, const char *why)
+{
+	uint8_t ack[4];
+
+	log_notice("%s: CONNECT refused (%u): %s", c->w->tops->peer(c->tc), rc, why);
+	c->w->stats.connect_refused++;
+	conn_send(c, ack, mqtt_encode_connack(ack, false, rc));
+	conn_close(c, CLOSE_REFUSED);
+	return -1;
+}
+
+/* Binds <s> (owned by this worker, reference passed in) to <c> and answers CONNACK 0.
+ * <existed> tells whether the session was found rather than created. */
+static int connect_finish(struct mqtt_conn *c, struct session *s, bool existed)
+{
+	struct worker *w = c->w;
+	uint8_t ack[4];
+	bool present;
+
+	/* MQTT-3.1.2-6: cleanSession=1 discards any previous session; a session that was
+	 * itself clean has nothing to resume either. */
+	present = existed && !s->clean && !c->pending.clean;
+	if (existed && !present)
+		session_clear(w, s);
+	s->clean = c->pending.clean;
+	s->conn = c;
+	c->s = s;
+	c->state = CONN_ACTIVE;
+	conn_arm_keepalive(c);
+	w->stats.connect_accepted++;
+	log_info("%s: client '%s' connected (clean=%d, keepalive=%u, present=%d)",
+		 w->tops->peer(c->tc), s->client_id, s->clean, c->keep_alive, present);
+	if (conn_send(c, ack, mqtt_encode_connack(ack, present, MQTT_CONNACK_ACCEPTED)) < 0) {
+		conn_close(c, CLOSE_NO_MEMORY);
+		return -1;
+	}
+	if (present)
+		session_resend(w, s);
+	session_pump(w, s);
+	return 0;
+}
+
+/* Closes <s>'s current connection, if any, because another one takes its place. */
+static void kick_old_connection(struct worker *w, struct session *s)
+{
+	if (s->conn == NULL)
+		return;
+	w->stats.takeover++;
+	/* MQTT-3.1.4-2: the existing client is disconnected; its will goes out. */
+	conn_close(s->conn, CLOSE_TAKEOVER);
+}
+
+/* Creates, finds or requests the session for <id>. Returns 0 when the connection is
+ * bound or waiting for a takeover, -1 if closed. */
+static int attach_session(struct mqtt_conn *c, const char *id, size_t len)
+{
+	struct worker *w = c->w;
+	struct sessdir *dir = w->broker->sessdir;
+
+	for (int attempt = 0; attempt < CONNECT_LOOKUP_RETRIES; attempt++) {
+		struct session *s = sessdir_lookup(dir, id, len);
+		int owner;
+
+		if (s == NULL) {
+			s = session_create(id, len, (int)w->id);
+			if (s == NULL)
+				return refuse(c, MQTT_CONNACK_UNAVAILABLE, "out of memory");
+			if (sessdir_insert(dir, s) < 0) {
+				/* Another worker created it meanwhile: take the found path. */
+				session_unref(s);
+				continue;
+			}
+			worker_adopt_session(w, s);
+			return connect_finish(c, s, false);
+		}
+		owner = session_owner(s);
+		if (owner == (int)w->id) {
+			kick_old_connection(w, s);
+			/* A clean session ends with its connection: start afresh. */
+			if (session_owner(s) == SESSION_DEAD) {
+				session_unref(s);
+				continue;
+			}
+			return connect_finish(c, s, true);
+		}
+		if (owner == SESSION_DEAD) {
+			session_unref(s);
+			continue;
+		}
+		/* Owned elsewhere: ask the owner for it; wait reading nothing. */
+		struct wmsg_takeover *t = calloc(1, sizeof(*t));
+
+		if (t == NULL) {
+			session_unref(s);
+			return refuse(c, MQTT_CONNACK_UNAVAILABLE, "out of memory");
+		}
+		t->h.type = WMSG_TAKEOVER_REQ;
+		t->s = s;
+		t->conn = c;
+		t->requester = (int)w->id;
+		c->state = CONN_TAKEOVER;
+		c->takeover_pending = true;
+		conn_pause_read(c, true);
+		worker_post(w->broker->workers[owner], &t->h);
+		return 0;
+	}
+	return refuse(c, MQTT_CONNACK_UNAVAILABLE, "session busy");
+}
+
+void takeover_request(struct worker *w, struct wmsg_takeover *t)
+{
+	struct session *s = t->s;
+	int owner = session_owner(s);
+
+	if (owner != (int)w->id) {
+		if (owner != SESSION_DEAD && owner != t->requester) {
+			/* Moved on before we got here: pass the request along. */
+			worker_post(w->broker->workers[owner], &t->h);
+			return;
+		}
+		t->ok = owner == t->requester;
+	} else {
+		kick_old_connection(w, s);
+		owner = session_owner(s);
+		t->ok = owner == (int)w->id;
+		if (t->ok) {
+			worker_drop_session(w, s);
+			/* Hand over: after this store we never touch the session again. */
+			atomic_store_explicit(&s->owner, t->requester, memory_order_release);
+		}
+	}
+	t->h.type = WMSG_TAKEOVER_DONE;
+	worker_post(w->broker->workers[t->requester], &t->h);
+}
+
+void takeover_done(struct worker *w, struct wmsg_takeover *t)
+{
+	struct mqtt_conn *c = t->conn;
+	struct session *s = t->s;
+
+	free(t);
+	c->takeover_pending = false;
+	if (s != NULL && session_owner(s) == (int)w->id)
+		worker_adopt_session(w, s);
+	if (c->state == CONN_CLOSED) {
+		/* The new client left while waiting. The session is ours now: treat it as
+		 * if that client had connected and gone. */
+		if (s != NULL && session_owner(s) == (int)w->id && s->clean) {
+			s->conn = NULL;
+			sessdir_remove(w->broker->sessdir, s);
+			session_clear(w, s);
+			worker_drop_session(w, s);
+			atomic_store_explicit(&s->owner, SESSION_DEAD, memory_order_release);
+		}
+		if (s != NULL)
+			session_unref(s);
+		cds_list_add_tail(&c->grave_link, &w->graveyard);
+		return;
+	}
+	c->state = CONN_NEW;
+	if (s != NULL && session_owner(s) == (int)w->id) {
+		if (connect_finish(c, s, true) < 0)
+			return;
+	} else {
+		/* The session ended meanwhile: look up (or create) afresh. Our reference
+		 * keeps the id readable until the new session has copied it. */
+		int rc = attach_session(c, s->client_id, s->client_id_len);
+
+		session_unref(s);
+		if (rc < 0 || c->state == CONN_TAKEOVER)
+			return;
+	}
+	conn_resume_input(c);
+}
+
+void conn_detach_session(struct mqtt_conn *c)
+{
+	struct worker *w = c->w;
+	struct session *s = c->s;
+
+	if (s == NULL)
+		return;
+	s->conn = NULL;
+	c->s = NULL;
+	/* An offline session never holds publishers back. */
+	atomic_store_explicit(&s->congested, false, memory_order_relaxed);
+	if (s->clean) {
+		/* MQTT-3.1.2-6: a clean session lasts as long as its connection. */
+		sessdir_remove(w->broker->sessdir, s);
+		session_clear(w, s);
+		worker_drop_session(w, s);
+		atomic_store_explicit(&s->owner, SESSION_DEAD, memory_order_release);
+	}
+	session_unref(s);
+}
+
+static bool utf8_id_char_ok(const struct mqtt_str *id)
+{
+	/* Any UTF-8 id is accepted (MQTT-3.1.3-5 allows the server to); the codec has
+	 * already rejected invalid UTF-8. */
+	(void)id;
+	return true;
+}
+
+int handle_connect(struct mqtt_conn *c, const struct mqtt_connect *p)
+{
+	const struct config *cfg = conn_cfg(c);
+	struct broker *b = c->w->broker;
+	char auto_id[64];
+	const char *id = p->client_id.ptr;
+	size_t id_len = p->client_id.len;
+	int err = 0;
+
+	c->protocol_level = p->protocol_level;
+	if (p->protocol_level == MQTT_PROTO_V31 && (id_len == 0 || id_len > 23))
+		/* MQTT 3.1: identifiers are 1 to 23 characters. */
+		return refuse(c, MQTT_CONNACK_ID_REJECTED, "3.1 client id length");
+	if (id_len == 0) {
+		/* MQTT-3.1.3-7/8: an empty id needs cleanSession=1; we assign one. */
+		if (!p->clean_session)
+			return refuse(c, MQTT_CONNACK_ID_REJECTED, "empty id with cleanSession=0");
+		if (!cfg->allow_zero_length_clientid)
+			return refuse(c, MQTT_CONNACK_ID_REJECTED, "empty id not allowed");
+		snprintf(auto_id, sizeof(auto_id), "%s%u-%" PRIuFAST64, cfg->auto_id_prefix,
+			 c->w->id, atomic_fetch_add(&b->next_auto_id, 1) + 1);
+		id = auto_id;
+		id_len = strlen(auto_id);
+	}
+	if (!utf8_id_char_ok(&p->client_id))
+		return refuse(c, MQTT_CONNACK_ID_REJECTED, "client id");
+	if (cfg->max_keepalive > 0 && (p->keep_alive == 0 || p->keep_alive > cfg->max_keepalive))
+		/* As mosquitto: 3.1.1 cannot tell the client a lower keep-alive. */
+		return refuse(c, MQTT_CONNACK_ID_REJECTED, "keep-alive above max_keepalive");
+	if (!cfg->allow_anonymous) {
+		/* No user database exists yet: every login fails. */
+		if (!p->has_username)
+			return refuse(c, MQTT_CONNACK_NOT_AUTHORIZED, "anonymous not allowed");
+		return refuse(c, MQTT_CONNACK_BAD_CREDENTIALS, "unknown user");
+	}
+	if (p->will_flag) {
+		c->will = will_from_connect(p, &err);
+		if (c->will == NULL) {
+			if (err == -ENOMEM)
+				return refuse(c, MQTT_CONNACK_UNAVAILABLE, "out of memory");
+			c->w->stats.protocol_error++;
+			log_notice("%s: invalid will topic", c->w->tops->peer(c->tc));
+			conn_close(c, CLOSE_PROTOCOL);
+			return -1;
+		}
+	}
+	if (cfg->max_connections >= 0) {
+		if (atomic_fetch_add(&b->clients_connected, 1) >= cfg->max_connections) {
+			atomic_fetch_sub(&b->clients_connected, 1);
+			return refuse(c, MQTT_CONNACK_UNAVAILABLE, "max_connections reached");
+		}
+	} else {
+		atomic_fetch_add(&b->clients_connected, 1);
+	}
+	c->counted = true;
+	c->keep_alive = p->keep_alive;
+	c->pending.clean = p->clean_session;
+	return attach_session(c, id, id_len);
+}

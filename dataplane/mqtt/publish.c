@@ -1,0 +1,254 @@
+/* publish.c - PUBLISH from a client (MQTT 3.1.1 section 3.3), routing it to the
+ * matching sessions (DESIGN.md "A PUBLISH, end to end"), the QoS downgrade, fan-out
+ * batches to other workers and delivery into a session: straight to its connection,
+ * or into its queue under queue_full_policy. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <urcu-qsbr.h>
+
+#include "petrel/log.h"
+#include "petrel/msg.h"
+#include "petrel/retain.h"
+#include "petrel/router.h"
+#include "petrel/session.h"
+#include "mqtt/proto_int.h"
+
+struct route_ctx {
+	struct worker *w;
+	struct msg *m;
+	struct mqtt_conn *from;
+};
+
+static int fanout_append(struct fanout_batch *fb, struct session *s, uint8_t qos)
+{
+	if (fb->n == fb->cap) {
+		uint32_t cap = fb->cap ? fb->cap * 2 : 16;
+		struct wmsg_target *n = realloc(fb->t, cap * sizeof(*n));
+
+		if (n == NULL)
+			return -ENOMEM;
+		fb->t = n;
+		fb->cap = cap;
+	}
+	fb->t[fb->n++] = (struct wmsg_target){ s, qos };
+	return 0;
+}
+
+/* router_match callback: one matching session with its highest granted QoS. */
+static void route_one(void *arg, void *sub, uint8_t granted)
+{
+	struct route_ctx *ctx = arg;
+	struct worker *w = ctx->w;
+	struct session *s = sub;
+	/* The downgrade rule: never deliver above what the publisher sent. */
+	uint8_t qos = PETREL_MIN(ctx->m->qos, granted);
+	int owner = session_owner(s);
+
+	if (owner == SESSION_DEAD)
+		return;
+	if (qos > 0 && ctx->from != NULL && ctx->from->blocked_on == NULL &&
+	    atomic_load_explicit(&s->congested, memory_order_relaxed) && session_tryref(s))
+		ctx->from->blocked_on = s;
+	if (owner == (int)w->id) {
+		session_deliver(w, s, ctx->m, qos, false);
+		return;
+	}
+	if (!session_tryref(s))
+		return;
+	if (fanout_append(&w->fanout[owner], s, qos) < 0) {
+		w->stats.drop_no_memory++;
+		session_unref(s);
+	}
+}
+
+void fanout_flush(struct worker *w, struct msg *m)
+{
+	for (unsigned i = 0; i < w->broker->nworkers; i++) {
+		struct fanout_batch *fb = &w->fanout[i];
+		struct wmsg_deliver *d;
+
+		if (fb->n == 0)
+			continue;
+		d = malloc(sizeof(*d) + fb->n * sizeof(d->t[0]));
+		if (d == NULL) {
+			w->stats.drop_no_memory += fb->n;
+			for (uint32_t j = 0; j < fb->n; j++)
+				session_unref(fb->t[j].s);
+			fb->n = 0;
+			continue;
+		}
+		d->h.type = WMSG_DELIVER;
+		d->m = msg_ref(m);
+		d->n = fb->n;
+		memcpy(d->t, fb->t, fb->n * sizeof(d->t[0]));
+		w->stats.deliver_remote += fb->n;
+		fb->n = 0;
+		worker_post(w->broker->workers[i], &d->h);
+	}
+}
+
+void broker_route(struct worker *w, struct msg *m, struct mqtt_conn *from)
+{
+	struct broker *b = w->broker;
+	struct route_ctx ctx = { w, m, from };
+
+	/* MQTT-3.3.1-5: store (or, with an empty payload, delete) the retained copy. */
+	if (m->retain && b->cfg.retain_available && retain_set(b->retain, m) < 0)
+		w->stats.drop_no_memory++;
+	rcu_read_lock();
+	router_match(b->router, m->topic, m->topic_len, route_one, &ctx);
+	rcu_read_unlock();
+	fanout_flush(w, m);
+}
+
+void deliver_batch(struct worker *w, struct wmsg_deliver *d)
+{
+	for (uint32_t i = 0; i < d->n; i++) {
+		struct session *s = d->t[i].s;
+		int owner = session_owner(s);
+
+		if (owner == (int)w->id) {
+			session_deliver(w, s, d->m, d->t[i].qos, false);
+		} else if (owner == SESSION_DEAD) {
+			w->stats.drop_session_gone++;
+		} else {
+			/* The session moved (takeover) after the sender looked: follow it. */
+			struct wmsg_deliver *f = malloc(sizeof(*f) + sizeof(f->t[0]));
+
+			if (f != NULL) {
+				f->h.type = WMSG_DELIVER;
+				f->m = msg_ref(d->m);
+				f->n = 1;
+				f->t[0] = (struct wmsg_target){ s, d->t[i].qos };
+				worker_post(w->broker->workers[owner], &f->h);
+				continue;   /* the reference travels on */
+			}
+			w->stats.drop_no_memory++;
+		}
+		session_unref(s);
+	}
+	msg_unref(d->m);
+	free(d);
+}
+
+static bool queue_full(const struct config *cfg, const struct session *s, const struct msg *m)
+{
+	if (cfg->max_queued_messages > 0 && s->queue.len >= cfg->max_queued_messages)
+		return true;
+	return cfg->max_queued_bytes > 0 && s->queue.bytes + m->payload_len > cfg->max_queued_bytes;
+}
+
+static void queue_drop_log(struct session *s, const char *what)
+{
+	if (s->drop_logged)
+		return;
+	s->drop_logged = true;
+	log_notice("client '%s': queue full, %s (counted; logged once per episode)",
+		   s->client_id, what);
+}
+
+/* Queues <m> for <s> under queue_full_policy. */
+static void session_enqueue(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
+			    bool retain)
+{
+	const struct config *cfg = &w->broker->cfg;
+	bool online = s->conn != NULL && s->conn->state == CONN_ACTIVE;
+
+	if (queue_full(cfg, s, m)) {
+		if (cfg->queue_full_policy == QUEUE_FULL_BACKPRESSURE && online) {
+			/* Never drop for an online subscriber: keep it, and hold the
+			 * publishers back until the queue drains (route_one). */
+			atomic_store_explicit(&s->congested, true, memory_order_relaxed);
+		} else if (cfg->queue_full_policy == QUEUE_FULL_DROP_OLDEST && s->queue.len > 0) {
+			struct queued old;
+
+			while (s->queue.len > 0 && queue_full(cfg, s, m) && msg_queue_pop(&s->queue, &old)) {
+				msg_unref(old.m);
+				w->stats.drop_queue_oldest++;
+			}
+			queue_drop_log(s, "dropping oldest");
+		} else {
+			if (cfg->max_queued_bytes > 0 && s->queue.len < cfg->max_queued_messages)
+				w->stats.drop_queue_bytes++;
+			else
+				w->stats.drop_queue_full++;
+			queue_drop_log(s, "dropping new messages");
+			return;
+		}
+	}
+	if (msg_queue_push(&s->queue, m, qos, retain) < 0) {
+		w->stats.drop_no_memory++;
+		return;
+	}
+}
+
+void session_deliver(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
+		     bool retain)
+{
+	const struct config *cfg = &w->broker->cfg;
+	struct mqtt_conn *c = s->conn;
+	bool online = c != NULL && c->state == CONN_ACTIVE;
+
+	if (qos == 0) {
+		if (online) {
+			if (c->out.bytes > cfg->max_outgoing_bytes) {
+				w->stats.drop_qos0_slow++;
+				return;
+			}
+			if (outq_push_publish(&c->out, m, 0, false, retain, 0) < 0) {
+				w->stats.drop_no_memory++;
+				return;
+			}
+			w->stats.publish_out++;
+			conn_mark_dirty(c);
+			return;
+		}
+		if (s->clean || !cfg->queue_qos0_messages) {
+			w->stats.drop_qos0_offline++;
+			return;
+		}
+	}
+	if (online && s->queue.len == 0 && session_send_new(w, s, m, qos, retain) == 0)
+		return;
+	session_enqueue(w, s, m, qos, retain);
+}
+
+int handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
+{
+	struct worker *w = c->w;
+	struct msg *m;
+
+	w->stats.publish_in++;
+	if (p->qos == 2 && session_rel_contains(c->s, p->packet_id)) {
+		/* MQTT 4.3.3 method B: the id awaits PUBREL, so this is a resend of a
+		 * message already routed. Acknowledge again, deliver nothing. */
+		w->stats.publish_dup_qos2++;
+		return send_ack(c, MQTT_PUBREC, p->packet_id);
+	}
+	m = msg_create(p->topic.ptr, p->topic.len, p->payload, p->payload_len, p->qos, p->retain);
+	if (m == NULL) {
+		conn_close(c, CLOSE_NO_MEMORY);
+		return -1;
+	}
+	broker_route(w, m, c);
+	msg_unref(m);
+	if (c->blocked_on != NULL && !c->in_paused) {
+		/* A subscriber's queue is over its limit: read nothing more from this
+		 * publisher until it drains (worker.c check_paused). */
+		w->stats.backpressure_pause++;
+		c->in_paused = true;
+		cds_list_add_tail(&c->paused_link, &w->paused);
+		conn_pause_read(c, true);
+	}
+	if (p->qos == 1)
+		return send_ack(c, MQTT_PUBACK, p->packet_id);
+	if (p->qos == 2) {
+		if (session_rel_add(c->s, p->packet_id) < 0) {
+			conn_close(c, CLOSE_NO_MEMORY);
+			return -1;
+		}
+		return send_ack(c, MQTT_PUBREC, p->packet_id);
+	}
+	return 0;
+}

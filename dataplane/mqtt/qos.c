@@ -1,0 +1,195 @@
+/* qos.c - the QoS 1 and 2 state machines of MQTT 3.1.1 section 4.3, both legs:
+ *
+ *   broker -> subscriber (the session's inflight window):
+ *     QoS 1: PUBLISH -> [WAIT_PUBACK] -PUBACK-> done
+ *     QoS 2: PUBLISH -> [WAIT_PUBREC] -PUBREC-> send PUBREL -> [WAIT_PUBCOMP] -PUBCOMP-> done
+ *     On resume (cleanSession=0) WAIT_PUBACK/WAIT_PUBREC re-send the PUBLISH with DUP=1
+ *     and the same packet id, WAIT_PUBCOMP re-sends the PUBREL (MQTT-4.4.0-1).
+ *
+ *   publisher -> broker: QoS 1 answered by PUBACK, QoS 2 by PUBREC with the id kept in
+ *   awaiting_rel until PUBREL, answered by PUBCOMP (see publish.c for method B).
+ *
+ * Packet ids are per session, never 0, never one still in flight (MQTT-2.3.1-2).
+ */
+#include <errno.h>
+
+#include "petrel/log.h"
+#include "petrel/msg.h"
+#include "petrel/session.h"
+#include "mqtt/proto_int.h"
+
+int send_ack(struct mqtt_conn *c, enum mqtt_type type, uint16_t id)
+{
+	uint8_t buf[4];
+
+	if (conn_send(c, buf, mqtt_encode_ack(buf, type, id)) < 0) {
+		conn_close(c, CLOSE_NO_MEMORY);
+		return -1;
+	}
+	return 0;
+}
+
+static uint16_t next_packet_id(struct session *s)
+{
+	for (;;) {
+		uint16_t id = ++s->last_packet_id;
+
+		if (id == 0)
+			continue;
+		if (s->inflight.live == 0 || inflight_find(&s->inflight, id) == NULL)
+			return id;
+	}
+}
+
+static uint32_t inflight_limit(const struct worker *w)
+{
+	return w->broker->cfg.max_inflight_messages;
+}
+
+int session_send_new(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
+		     bool retain)
+{
+	struct mqtt_conn *c = s->conn;
+	struct inflight *e;
+	uint16_t id;
+
+	if (c->out.bytes > w->broker->cfg.max_outgoing_bytes)
+		return -ENOSPC;
+	if (qos == 0) {
+		/* A QoS 0 message that waited in the queue (queue_qos0_messages). */
+		if (outq_push_publish(&c->out, m, 0, false, retain, 0) < 0)
+			return -ENOMEM;
+		w->stats.publish_out++;
+		conn_mark_dirty(c);
+		return 0;
+	}
+	if (s->inflight.live >= inflight_limit(w))
+		return -ENOSPC;
+	id = next_packet_id(s);
+	e = inflight_add(&s->inflight, inflight_limit(w));
+	if (e == NULL)
+		return -ENOMEM;
+	if (outq_push_publish(&c->out, m, qos, false, retain, id) < 0) {
+		inflight_remove(&s->inflight, e);
+		return -ENOMEM;
+	}
+	e->m = msg_ref(m);
+	e->packet_id = id;
+	e->qos = qos;
+	e->retain = retain;
+	e->state = qos == 1 ? INFLIGHT_WAIT_PUBACK : INFLIGHT_WAIT_PUBREC;
+	w->stats.publish_out++;
+	conn_mark_dirty(c);
+	return 0;
+}
+
+void session_pump(struct worker *w, struct session *s)
+{
+	struct mqtt_conn *c = s->conn;
+	unsigned max_queued = w->broker->cfg.max_queued_messages;
+
+	if (c == NULL || c->state != CONN_ACTIVE)
+		return;
+	while (s->queue.len > 0) {
+		struct queued *q = &s->queue.e[s->queue.head];
+		struct queued taken;
+
+		if (session_send_new(w, s, q->m, q->qos, q->retain) < 0)
+			break;
+		msg_queue_pop(&s->queue, &taken);
+		msg_unref(taken.m);
+	}
+	/* Hysteresis: publishers resume once the queue is half empty. */
+	if (atomic_load_explicit(&s->congested, memory_order_relaxed) &&
+	    s->queue.len <= max_queued / 2)
+		atomic_store_explicit(&s->congested, false, memory_order_relaxed);
+	if (s->queue.len == 0)
+		s->drop_logged = false;
+}
+
+void session_resend(struct worker *w, struct session *s)
+{
+	struct mqtt_conn *c = s->conn;
+
+	for (uint32_t i = 0; i < s->inflight.span; i++) {
+		struct inflight *e = inflight_at(&s->inflight, i);
+		int rc = 0;
+
+		switch (e->state) {
+		case INFLIGHT_WAIT_PUBACK:
+		case INFLIGHT_WAIT_PUBREC:
+			rc = outq_push_publish(&c->out, e->m, e->qos, true, e->retain,
+					       e->packet_id);
+			w->stats.publish_out++;
+			break;
+		case INFLIGHT_WAIT_PUBCOMP: {
+			uint8_t buf[4];
+
+			rc = outq_push_bytes(&c->out, buf,
+					     mqtt_encode_ack(buf, MQTT_PUBREL, e->packet_id));
+			break;
+		}
+		default:
+			continue;
+		}
+		if (rc < 0)
+			w->stats.drop_no_memory++;
+		w->stats.resend++;
+	}
+	conn_mark_dirty(c);
+}
+
+int handle_puback(struct mqtt_conn *c, uint16_t id)
+{
+	struct session *s = c->s;
+	struct inflight *e = inflight_find(&s->inflight, id);
+
+	if (e == NULL || e->state != INFLIGHT_WAIT_PUBACK) {
+		log_debug("client '%s': PUBACK for unknown id %u", s->client_id, id);
+		return 0;
+	}
+	inflight_remove(&s->inflight, e);
+	session_pump(c->w, s);
+	return 0;
+}
+
+int handle_pubrec(struct mqtt_conn *c, uint16_t id)
+{
+	struct session *s = c->s;
+	struct inflight *e = inflight_find(&s->inflight, id);
+
+	if (e == NULL) {
+		log_debug("client '%s': PUBREC for unknown id %u", s->client_id, id);
+		return 0;
+	}
+	if (e->state == INFLIGHT_WAIT_PUBREC) {
+		/* The subscriber owns the message now; only the id remains ours. */
+		msg_unref(e->m);
+		e->m = NULL;
+		e->state = INFLIGHT_WAIT_PUBCOMP;
+	} else if (e->state != INFLIGHT_WAIT_PUBCOMP) {
+		return 0;
+	}
+	return send_ack(c, MQTT_PUBREL, id);
+}
+
+int handle_pubrel(struct mqtt_conn *c, uint16_t id)
+{
+	/* MQTT-4.3.3-2: PUBCOMP even for an id we no longer hold (a resent PUBREL). */
+	session_rel_remove(c->s, id);
+	return send_ack(c, MQTT_PUBCOMP, id);
+}
+
+int handle_pubcomp(struct mqtt_conn *c, uint16_t id)
+{
+	struct session *s = c->s;
+	struct inflight *e = inflight_find(&s->inflight, id);
+
+	if (e == NULL || e->state != INFLIGHT_WAIT_PUBCOMP) {
+		log_debug("client '%s': PUBCOMP for unknown id %u", s->client_id, id);
+		return 0;
+	}
+	inflight_remove(&s->inflight, e);
+	session_pump(c->w, s);
+	return 0;
+}

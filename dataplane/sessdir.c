@@ -1,0 +1,139 @@
+/* sessdir.c - client id -> session, a cds_lfht shared by all workers (see sessdir.h).
+ * The hash is FNV-1a over the id; collisions are resolved by comparing ids. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <urcu-qsbr.h>
+#include <urcu/rculfhash.h>
+
+#include "petrel/compiler.h"
+#include "petrel/sessdir.h"
+#include "petrel/session.h"
+
+struct sessdir {
+	struct cds_lfht *ht;
+};
+
+struct sessdir_key {
+	const char *id;
+	size_t len;
+};
+
+static uint32_t id_hash(const char *id, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (uint8_t)id[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+static int id_match(struct cds_lfht_node *node, const void *key)
+{
+	const struct session *s = caa_container_of(node, struct session, dir_node);
+	const struct sessdir_key *k = key;
+
+	return s->client_id_len == k->len && memcmp(s->client_id, k->id, k->len) == 0;
+}
+
+struct sessdir *sessdir_create(void)
+{
+	struct sessdir *d = malloc(sizeof(*d));
+
+	if (d == NULL)
+		return NULL;
+	d->ht = cds_lfht_new(1024, 1024, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	if (d->ht == NULL) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void sessdir_destroy(struct sessdir *d)
+{
+	if (d == NULL)
+		return;
+	cds_lfht_destroy(d->ht, NULL);
+	free(d);
+}
+
+struct session *sessdir_lookup(struct sessdir *d, const char *client_id, size_t len)
+{
+	struct sessdir_key key = { client_id, len };
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *node;
+	struct session *s = NULL;
+
+	rcu_read_lock();
+	cds_lfht_lookup(d->ht, id_hash(client_id, len), id_match, &key, &it);
+	node = cds_lfht_iter_get_node(&it);
+	if (node != NULL) {
+		s = caa_container_of(node, struct session, dir_node);
+		if (!session_tryref(s))
+			s = NULL;
+	}
+	rcu_read_unlock();
+	return s;
+}
+
+int sessdir_insert(struct sessdir *d, struct session *s)
+{
+	struct sessdir_key key = { s->client_id, s->client_id_len };
+	struct cds_lfht_node *got;
+
+	s->dir_hash = id_hash(s->client_id, s->client_id_len);
+	session_ref(s);
+	rcu_read_lock();
+	got = cds_lfht_add_unique(d->ht, s->dir_hash, id_match, &key, &s->dir_node);
+	rcu_read_unlock();
+	if (got != &s->dir_node) {
+		session_unref(s);
+		return -EEXIST;
+	}
+	s->in_dir = true;
+	return 0;
+}
+
+/* The directory's reference is dropped after a grace period, since lookups may still
+ * be looking at the node. */
+static void dir_ref_release(struct rcu_head *head)
+{
+	session_unref(caa_container_of(head, struct session, dir_rcu));
+}
+
+void sessdir_remove(struct sessdir *d, struct session *s)
+{
+	int rc;
+
+	if (!s->in_dir)
+		return;
+	rcu_read_lock();
+	rc = cds_lfht_del(d->ht, &s->dir_node);
+	rcu_read_unlock();
+	s->in_dir = false;
+	if (rc == 0)
+		call_rcu(&s->dir_rcu, dir_ref_release);
+}
+
+void sessdir_for_each(struct sessdir *d, void (*fn)(void *arg, struct session *s), void *arg)
+{
+	struct cds_lfht_iter it;
+	struct session *s;
+
+	cds_lfht_for_each_entry(d->ht, &it, s, dir_node)
+		fn(arg, s);
+}
+
+size_t sessdir_count(struct sessdir *d)
+{
+	long before, after;
+	unsigned long count;
+
+	rcu_read_lock();
+	cds_lfht_count_nodes(d->ht, &before, &count, &after);
+	rcu_read_unlock();
+	return count;
+}

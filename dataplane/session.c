@@ -1,0 +1,307 @@
+/* session.c - session lifetime and its owner-only containers: subscriptions, the
+ * incoming QoS 2 id set, the message queue and the inflight ring (see session.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "petrel/broker.h"
+#include "petrel/msg.h"
+#include "petrel/router.h"
+#include "petrel/session.h"
+#include "petrel/worker.h"
+
+struct session *session_create(const char *client_id, size_t len, int owner)
+{
+	struct session *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->client_id = malloc(len + 1);
+	if (s->client_id == NULL) {
+		free(s);
+		return NULL;
+	}
+	memcpy(s->client_id, client_id, len);
+	s->client_id[len] = '\0';
+	s->client_id_len = (uint16_t)len;
+	atomic_init(&s->refcnt, 1);
+	atomic_init(&s->owner, owner);
+	atomic_init(&s->congested, false);
+	cds_lfht_node_init(&s->dir_node);
+	CDS_INIT_LIST_HEAD(&s->owner_link);
+	return s;
+}
+
+void session_ref(struct session *s)
+{
+	atomic_fetch_add_explicit(&s->refcnt, 1, memory_order_relaxed);
+}
+
+bool session_tryref(struct session *s)
+{
+	unsigned v = atomic_load_explicit(&s->refcnt, memory_order_relaxed);
+
+	while (v != 0) {
+		if (atomic_compare_exchange_weak_explicit(&s->refcnt, &v, v + 1,
+							  memory_order_acquire,
+							  memory_order_relaxed))
+			return true;
+	}
+	return false;
+}
+
+static void session_free(struct session *s)
+{
+	/* Only references remain at this point: the owner cleared the contents when the
+	 * session ended, or the broker is shutting down and cleared them. */
+	msg_queue_clear(&s->queue);
+	inflight_clear(&s->inflight);
+	free(s->queue.e);
+	free(s->inflight.e);
+	free(s->awaiting_rel);
+	for (uint32_t i = 0; i < s->nsubs; i++)
+		free(s->subs[i].filter);
+	free(s->subs);
+	free(s->client_id);
+	free(s);
+}
+
+void session_unref(struct session *s)
+{
+	if (atomic_fetch_sub_explicit(&s->refcnt, 1, memory_order_acq_rel) == 1)
+		session_free(s);
+}
+
+void session_clear(struct worker *w, struct session *s)
+{
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		router_unsubscribe(w->broker->router, s->subs[i].filter, s->subs[i].len, s);
+		free(s->subs[i].filter);
+	}
+	s->nsubs = 0;
+	msg_queue_clear(&s->queue);
+	inflight_clear(&s->inflight);
+	s->awaiting_rel_len = 0;
+	atomic_store_explicit(&s->congested, false, memory_order_relaxed);
+}
+
+/* ---- subscriptions --------------------------------------------------------------- */
+
+static struct subscription *sub_find(struct session *s, const char *filter, size_t len)
+{
+	for (uint32_t i = 0; i < s->nsubs; i++)
+		if (s->subs[i].len == len && memcmp(s->subs[i].filter, filter, len) == 0)
+			return &s->subs[i];
+	return NULL;
+}
+
+int session_sub_add(struct session *s, const char *filter, size_t len, uint8_t qos)
+{
+	struct subscription *sub = sub_find(s, filter, len);
+
+	if (sub != NULL) {
+		sub->qos = qos;
+		return 0;
+	}
+	if (s->nsubs == s->subs_cap) {
+		uint32_t cap = s->subs_cap ? s->subs_cap * 2 : 4;
+		struct subscription *n = realloc(s->subs, cap * sizeof(*n));
+
+		if (n == NULL)
+			return -ENOMEM;
+		s->subs = n;
+		s->subs_cap = cap;
+	}
+	sub = &s->subs[s->nsubs];
+	sub->filter = malloc(len + 1);
+	if (sub->filter == NULL)
+		return -ENOMEM;
+	memcpy(sub->filter, filter, len);
+	sub->filter[len] = '\0';
+	sub->len = (uint16_t)len;
+	sub->qos = qos;
+	s->nsubs++;
+	return 0;
+}
+
+int session_sub_remove(struct session *s, const char *filter, size_t len)
+{
+	struct subscription *sub = sub_find(s, filter, len);
+
+	if (sub == NULL)
+		return -ENOENT;
+	free(sub->filter);
+	*sub = s->subs[--s->nsubs];
+	return 0;
+}
+
+/* ---- incoming QoS 2 ids ---------------------------------------------------------- */
+
+bool session_rel_contains(const struct session *s, uint16_t id)
+{
+	for (uint32_t i = 0; i < s->awaiting_rel_len; i++)
+		if (s->awaiting_rel[i] == id)
+			return true;
+	return false;
+}
+
+int session_rel_add(struct session *s, uint16_t id)
+{
+	if (s->awaiting_rel_len == s->awaiting_rel_cap) {
+		uint32_t cap = s->awaiting_rel_cap ? s->awaiting_rel_cap * 2 : 8;
+		uint16_t *n;
+
+		if (cap > 65536)
+			return -ENOSPC;
+		n = realloc(s->awaiting_rel, cap * sizeof(*n));
+		if (n == NULL)
+			return -ENOMEM;
+		s->awaiting_rel = n;
+		s->awaiting_rel_cap = cap;
+	}
+	s->awaiting_rel[s->awaiting_rel_len++] = id;
+	return 0;
+}
+
+void session_rel_remove(struct session *s, uint16_t id)
+{
+	for (uint32_t i = 0; i < s->awaiting_rel_len; i++) {
+		if (s->awaiting_rel[i] == id) {
+			s->awaiting_rel[i] = s->awaiting_rel[--s->awaiting_rel_len];
+			return;
+		}
+	}
+}
+
+/* ---- message queue --------------------------------------------------------------- */
+
+int msg_queue_push(struct msg_queue *q, struct msg *m, uint8_t qos, bool retain)
+{
+	if (q->len == q->cap) {
+		uint32_t cap = q->cap ? q->cap * 2 : 8;
+		struct queued *n = malloc(cap * sizeof(*n));
+
+		if (n == NULL)
+			return -ENOMEM;
+		/* Unroll the ring into the new array, head first. */
+		for (uint32_t i = 0; i < q->len; i++)
+			n[i] = q->e[(q->head + i) % q->cap];
+		free(q->e);
+		q->e = n;
+		q->cap = cap;
+		q->head = 0;
+	}
+	q->e[(q->head + q->len) % q->cap] = (struct queued){ msg_ref(m), qos, retain };
+	q->len++;
+	q->bytes += m->payload_len;
+	return 0;
+}
+
+bool msg_queue_pop(struct msg_queue *q, struct queued *out)
+{
+	if (q->len == 0)
+		return false;
+	*out = q->e[q->head];
+	q->head = (q->head + 1) % q->cap;
+	q->len--;
+	q->bytes -= out->m->payload_len;
+	if (q->len == 0 && q->cap > 64) {
+		/* A burst is over: give the memory back (offline sessions are many). */
+		free(q->e);
+		q->e = NULL;
+		q->cap = 0;
+		q->head = 0;
+	}
+	return true;
+}
+
+void msg_queue_clear(struct msg_queue *q)
+{
+	struct queued x;
+
+	while (msg_queue_pop(q, &x))
+		msg_unref(x.m);
+}
+
+/* ---- inflight ring --------------------------------------------------------------- */
+
+static int inflight_grow(struct inflight_ring *r, uint32_t limit)
+{
+	uint32_t cap = r->cap ? r->cap * 2 : 4;
+	struct inflight *n;
+	uint32_t j = 0;
+
+	if (cap > limit)
+		cap = limit;
+	if (cap <= r->live)
+		return -ENOSPC;
+	n = calloc(cap, sizeof(*n));
+	if (n == NULL)
+		return -ENOMEM;
+	/* Copy live entries in order; holes are dropped. */
+	for (uint32_t i = 0; i < r->span; i++) {
+		struct inflight *e = inflight_at(r, i);
+
+		if (e->state != INFLIGHT_FREE)
+			n[j++] = *e;
+	}
+	free(r->e);
+	r->e = n;
+	r->cap = cap;
+	r->head = 0;
+	r->span = j;
+	return 0;
+}
+
+struct inflight *inflight_add(struct inflight_ring *r, uint32_t limit)
+{
+	struct inflight *e;
+
+	if (r->live >= limit)
+		return NULL;
+	if (r->span == r->cap && inflight_grow(r, r->live < r->cap ? r->cap : limit) < 0)
+		return NULL;
+	e = inflight_at(r, r->span);
+	r->span++;
+	r->live++;
+	memset(e, 0, sizeof(*e));
+	return e;
+}
+
+struct inflight *inflight_find(struct inflight_ring *r, uint16_t packet_id)
+{
+	for (uint32_t i = 0; i < r->span; i++) {
+		struct inflight *e = inflight_at(r, i);
+
+		if (e->state != INFLIGHT_FREE && e->packet_id == packet_id)
+			return e;
+	}
+	return NULL;
+}
+
+void inflight_remove(struct inflight_ring *r, struct inflight *e)
+{
+	msg_unref(e->m);
+	e->m = NULL;
+	e->state = INFLIGHT_FREE;
+	r->live--;
+	while (r->span > 0 && inflight_at(r, 0)->state == INFLIGHT_FREE) {
+		r->head = (r->head + 1) % r->cap;
+		r->span--;
+	}
+}
+
+void inflight_clear(struct inflight_ring *r)
+{
+	for (uint32_t i = 0; i < r->span; i++) {
+		struct inflight *e = inflight_at(r, i);
+
+		if (e->state != INFLIGHT_FREE)
+			msg_unref(e->m);
+		e->m = NULL;
+		e->state = INFLIGHT_FREE;
+	}
+	r->head = 0;
+	r->span = 0;
+	r->live = 0;
+}

@@ -1,0 +1,360 @@
+/* transport_kernel.c - the kernel-socket transport: one epoll instance and one
+ * SO_REUSEPORT listener per worker, non-blocking sockets, level-triggered events.
+ * The kernel spreads new connections over the workers' listeners; a connection stays
+ * on the worker that accepted it. Closed connections are unlinked at once and freed at
+ * reap(), so an event already fetched in the same epoll batch never sees freed memory.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "petrel/broker.h"
+#include "petrel/compiler.h"
+#include "petrel/log.h"
+#include "petrel/proto.h"
+#include "petrel/transport.h"
+#include "petrel/worker.h"
+
+#define KT_EVENTS 256
+#define KT_RXBUF (64 * 1024)
+/* Reads per readiness event: fairness between busy connections. */
+#define KT_READS_PER_EVENT 4
+#define KT_ACCEPTS_PER_EVENT 64
+
+enum kt_kind { KT_LISTENER, KT_WAKE, KT_CONN };
+
+struct transport_conn {
+	enum kt_kind kind;           /* first member: epoll data points here */
+	int fd;
+	bool closed;
+	bool read_paused;
+	bool want_write;
+	struct mqtt_conn *mc;
+	struct kt_worker *kw;
+	struct transport_conn *next_dead;
+	char peer[INET6_ADDRSTRLEN + 8];
+};
+
+struct kt_worker {
+	struct worker *w;
+	int epfd;
+	struct transport_conn listener;
+	struct transport_conn wake;
+	struct transport_conn *dead;
+	uint8_t rxbuf[KT_RXBUF];
+};
+
+static int kt_listen(struct worker *w)
+{
+	struct config *cfg = &w->broker->cfg;
+	struct sockaddr_storage ss;
+	socklen_t slen;
+	int one = 1;
+	int fd;
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(cfg->bind_address, ':') != NULL) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(cfg->port);
+		if (inet_pton(AF_INET6, cfg->bind_address, &a->sin6_addr) != 1)
+			return -EINVAL;
+		slen = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons(cfg->port);
+		if (inet_pton(AF_INET, cfg->bind_address, &a->sin_addr) != 1)
+			return -EINVAL;
+		slen = sizeof(*a);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, slen) < 0 || listen(fd, 1024) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	if (cfg->port == 0) {
+		/* Port 0: the first worker's bind picks the port, the others share it.
+		 * Start-up runs on the main thread, before anyone reads the config. */
+		if (getsockname(fd, (struct sockaddr *)&ss, &slen) == 0)
+			cfg->port = ntohs(ss.ss_family == AF_INET6 ?
+					  ((struct sockaddr_in6 *)&ss)->sin6_port :
+					  ((struct sockaddr_in *)&ss)->sin_port);
+	}
+	return fd;
+}
+
+static int kt_setup(struct worker *w)
+{
+	struct kt_worker *kw = calloc(1, sizeof(*kw));
+	struct epoll_event ev;
+	int fd, rc;
+
+	if (kw == NULL)
+		return -ENOMEM;
+	kw->w = w;
+	kw->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (kw->epfd < 0) {
+		rc = -errno;
+		goto err_free;
+	}
+	fd = kt_listen(w);
+	if (fd < 0) {
+		rc = fd;
+		goto err_close_ep;
+	}
+	kw->listener = (struct transport_conn){ .kind = KT_LISTENER, .fd = fd, .kw = kw };
+	kw->wake = (struct transport_conn){ .kind = KT_WAKE, .fd = w->wake_fd, .kw = kw };
+	ev.events = EPOLLIN;
+	ev.data.ptr = &kw->listener;
+	if (epoll_ctl(kw->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		goto err_errno;
+	ev.data.ptr = &kw->wake;
+	if (epoll_ctl(kw->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0)
+		goto err_errno;
+	w->transport = kw;
+	return 0;
+
+err_errno:
+	rc = -errno;
+	close(fd);
+err_close_ep:
+	close(kw->epfd);
+err_free:
+	free(kw);
+	return rc;
+}
+
+static void kt_update_events(struct transport_conn *tc)
+{
+	struct epoll_event ev;
+
+	ev.events = (tc->read_paused ? 0 : EPOLLIN) | (tc->want_write ? EPOLLOUT : 0);
+	ev.data.ptr = tc;
+	epoll_ctl(tc->kw->epfd, EPOLL_CTL_MOD, tc->fd, &ev);
+}
+
+static void kt_accept(struct kt_worker *kw)
+{
+	struct worker *w = kw->w;
+
+	for (int i = 0; i < KT_ACCEPTS_PER_EVENT; i++) {
+		struct sockaddr_storage ss;
+		socklen_t slen = sizeof(ss);
+		struct transport_conn *tc;
+		struct epoll_event ev;
+		int one = 1;
+		int fd = accept4(kw->listener.fd, (struct sockaddr *)&ss, &slen,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warn("accept: %s", strerror(errno));
+			return;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		tc = calloc(1, sizeof(*tc));
+		if (tc == NULL) {
+			close(fd);
+			continue;
+		}
+		tc->kind = KT_CONN;
+		tc->fd = fd;
+		tc->kw = kw;
+		if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			char ip[INET6_ADDRSTRLEN];
+
+			inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+			snprintf(tc->peer, sizeof(tc->peer), "[%s]:%u", ip, ntohs(a->sin6_port));
+		} else {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			char ip[INET_ADDRSTRLEN];
+
+			inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+			snprintf(tc->peer, sizeof(tc->peer), "%s:%u", ip, ntohs(a->sin_port));
+		}
+		ev.events = EPOLLIN;
+		ev.data.ptr = tc;
+		if (epoll_ctl(kw->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(fd);
+			free(tc);
+			continue;
+		}
+		w->stats.conn_accepted++;
+		tc->mc = proto_accept(w, tc);
+		if (tc->mc == NULL && !tc->closed) {
+			epoll_ctl(kw->epfd, EPOLL_CTL_DEL, fd, NULL);
+			close(fd);
+			free(tc);
+		}
+	}
+}
+
+static void kt_readable(struct kt_worker *kw, struct transport_conn *tc)
+{
+	for (int i = 0; i < KT_READS_PER_EVENT && !tc->closed && !tc->read_paused; i++) {
+		ssize_t n = read(tc->fd, kw->rxbuf, sizeof(kw->rxbuf));
+
+		if (n > 0) {
+			kw->w->stats.bytes_in += (uint64_t)n;
+			if (proto_input(tc->mc, kw->rxbuf, (size_t)n) < 0)
+				return;
+			if ((size_t)n < sizeof(kw->rxbuf))
+				return;
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		proto_lost(tc->mc, n == 0 ? 0 : -errno);
+		return;
+	}
+}
+
+static int kt_poll(struct worker *w, int timeout_ms)
+{
+	struct kt_worker *kw = w->transport;
+	struct epoll_event evs[KT_EVENTS];
+	int n = epoll_wait(kw->epfd, evs, KT_EVENTS, timeout_ms);
+
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		struct transport_conn *tc = evs[i].data.ptr;
+		uint32_t e = evs[i].events;
+
+		switch (tc->kind) {
+		case KT_LISTENER:
+			kt_accept(kw);
+			break;
+		case KT_WAKE: {
+			uint64_t v;
+			ssize_t r = read(tc->fd, &v, sizeof(v));
+
+			(void)r;
+			break;
+		}
+		case KT_CONN:
+			if (tc->closed)
+				break;
+			if (e & EPOLLOUT) {
+				if (proto_writable(tc->mc) < 0)
+					break;
+			}
+			if (tc->closed)
+				break;
+			if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+				if (tc->read_paused) {
+					/* Paused: only a broken socket gets here; with EPOLLIN
+					 * off we would otherwise spin on the error. */
+					proto_lost(tc->mc, -ECONNRESET);
+					break;
+				}
+				kt_readable(kw, tc);
+			}
+			break;
+		}
+	}
+	return 0;
+}
+
+static ssize_t kt_writev(struct transport_conn *tc, const struct iovec *iov, int cnt)
+{
+	struct msghdr mh = { .msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = (size_t)cnt };
+	ssize_t n = sendmsg(tc->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (n >= 0) {
+		tc->kw->w->stats.bytes_out += (uint64_t)n;
+		return n;
+	}
+	if (errno == EAGAIN || errno == EINTR)
+		return -EAGAIN;
+	return -errno;
+}
+
+static void kt_want_write(struct transport_conn *tc, bool on)
+{
+	if (tc->want_write == on || tc->closed)
+		return;
+	tc->want_write = on;
+	kt_update_events(tc);
+}
+
+static void kt_pause_read(struct transport_conn *tc, bool paused)
+{
+	if (tc->read_paused == paused || tc->closed)
+		return;
+	tc->read_paused = paused;
+	kt_update_events(tc);
+}
+
+static void kt_close(struct transport_conn *tc)
+{
+	if (tc->closed)
+		return;
+	tc->closed = true;
+	epoll_ctl(tc->kw->epfd, EPOLL_CTL_DEL, tc->fd, NULL);
+	close(tc->fd);
+	tc->fd = -1;
+	tc->next_dead = tc->kw->dead;
+	tc->kw->dead = tc;
+}
+
+static void kt_reap(struct worker *w)
+{
+	struct kt_worker *kw = w->transport;
+
+	while (kw->dead != NULL) {
+		struct transport_conn *tc = kw->dead;
+
+		kw->dead = tc->next_dead;
+		free(tc);
+	}
+}
+
+static const char *kt_peer(const struct transport_conn *tc)
+{
+	return tc->peer;
+}
+
+static void kt_teardown(struct worker *w)
+{
+	struct kt_worker *kw = w->transport;
+
+	if (kw == NULL)
+		return;
+	kt_reap(w);
+	close(kw->listener.fd);
+	close(kw->epfd);
+	free(kw);
+	w->transport = NULL;
+}
+
+const struct transport_ops transport_kernel_ops = {
+	.name = "kernel",
+	.setup = kt_setup,
+	.poll = kt_poll,
+	.writev = kt_writev,
+	.want_write = kt_want_write,
+	.pause_read = kt_pause_read,
+	.close = kt_close,
+	.reap = kt_reap,
+	.peer = kt_peer,
+	.teardown = kt_teardown,
+};

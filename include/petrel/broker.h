@@ -1,0 +1,41 @@
+/* broker.h - the process-wide context: read-only configuration and the structures
+ * all workers share (router, retained store, session directory). Everything here is
+ * either immutable after start-up or safe for concurrent use as documented in its own
+ * header; per-connection and per-session state lives with the owning worker. */
+#ifndef PETREL_BROKER_H
+#define PETREL_BROKER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "petrel/config.h"
+
+struct router;
+struct retain_store;
+struct sessdir;
+struct worker;
+
+#define BROKER_MAX_WORKERS 64
+
+struct broker {
+	struct config cfg;               /* read-only once workers run */
+	struct router *router;
+	struct retain_store *retain;
+	struct sessdir *sessdir;
+	struct worker *workers[BROKER_MAX_WORKERS];
+	unsigned nworkers;
+	atomic_int clients_connected;    /* for max_connections */
+	atomic_uint_fast64_t next_auto_id;
+	atomic_bool stopping;
+};
+
+/* Creates the shared structures and <cfg.workers> workers with their listeners, but
+ * starts no thread. Returns 0 or -errno (message logged). */
+int broker_init(struct broker *b, const struct config *cfg);
+/* Starts the worker threads. */
+int broker_start_workers(struct broker *b);
+/* Asks workers to stop, joins them, frees everything. Main thread. (Names differ
+ * from the test harness's broker_start/broker_stop, which start a petrel process.) */
+void broker_shutdown(struct broker *b);
+
+#endif

@@ -1,0 +1,28 @@
+/* sessdir.h - the session directory: client id -> session, a cds_lfht read under RCU
+ * by every worker. Lookups are lock-free (inside rcu_read_lock on a urcu-qsbr thread);
+ * insert/remove are lock-free too (cds_lfht add_unique/del). The directory holds one
+ * session reference per entry, dropped after a grace period on removal. */
+#ifndef PETREL_SESSDIR_H
+#define PETREL_SESSDIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct session;
+struct sessdir;
+
+struct sessdir *sessdir_create(void);
+/* No worker may be running. Entries must have been removed. */
+void sessdir_destroy(struct sessdir *d);
+
+/* Returns the session for <client_id> with a reference taken, or NULL. */
+struct session *sessdir_lookup(struct sessdir *d, const char *client_id, size_t len);
+/* Adds <s> (taking a reference) unless the id is present. Returns 0, or -EEXIST. */
+int sessdir_insert(struct sessdir *d, struct session *s);
+/* Removes <s> if listed; its reference is dropped after a grace period. */
+void sessdir_remove(struct sessdir *d, struct session *s);
+/* Calls <fn> for every listed session (shutdown). Caller holds rcu_read_lock. */
+void sessdir_for_each(struct sessdir *d, void (*fn)(void *arg, struct session *s), void *arg);
+size_t sessdir_count(struct sessdir *d);
+
+#endif

@@ -1,0 +1,152 @@
+/* session.h - an MQTT session (MQTT 3.1.1 section 4.1): the client's subscriptions,
+ * its outgoing QoS 1/2 messages in flight, the queue behind them, and the QoS 2 packet
+ * ids it sent that await PUBREL.
+ *
+ * Ownership: exactly one worker owns a session (<owner>); only that worker touches
+ * anything but <refcnt> and <owner> and <congested>. Ownership moves on takeover: the
+ * old owner stores the new owner id (release) and never touches the session again; the
+ * new owner reads it (acquire) and carries on. <owner> is SESSION_DEAD once the session
+ * has ended. The memory lives while references exist: the session directory, router
+ * entries, the connection bound to it and cross-worker deliveries each hold one.
+ */
+#ifndef PETREL_SESSION_H
+#define PETREL_SESSION_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <urcu-qsbr.h>
+#include <urcu/list.h>
+#include <urcu/rculfhash.h>
+
+struct msg;
+struct mqtt_conn;
+struct worker;
+
+#define SESSION_DEAD (-1)
+
+/* One outgoing QoS 1/2 message between PUBLISH and its final ack. */
+enum inflight_state {
+	INFLIGHT_FREE = 0,
+	INFLIGHT_WAIT_PUBACK,    /* QoS 1 sent */
+	INFLIGHT_WAIT_PUBREC,    /* QoS 2 sent */
+	INFLIGHT_WAIT_PUBCOMP,   /* QoS 2 PUBREC received, PUBREL sent; msg released */
+};
+
+struct inflight {
+	struct msg *m;           /* NULL once PUBREC arrived */
+	uint16_t packet_id;
+	uint8_t qos;
+	uint8_t state;           /* enum inflight_state */
+	bool retain;             /* retain flag as sent (retained-on-subscribe copies) */
+};
+
+/* FIFO ring in send order; acks may come out of order, leaving FREE holes that the
+ * head skips. */
+struct inflight_ring {
+	struct inflight *e;
+	uint32_t cap;
+	uint32_t head;
+	uint32_t span;           /* slots from head, holes included */
+	uint32_t live;           /* non-FREE entries */
+};
+
+struct queued {
+	struct msg *m;
+	uint8_t qos;             /* delivery QoS, already downgraded */
+	bool retain;
+};
+
+struct msg_queue {
+	struct queued *e;
+	uint32_t cap;
+	uint32_t head;
+	uint32_t len;
+	size_t bytes;            /* payload bytes, for max_queued_bytes */
+};
+
+struct subscription {
+	char *filter;            /* NUL terminated */
+	uint16_t len;
+	uint8_t qos;
+};
+
+struct session {
+	struct cds_lfht_node dir_node;   /* session directory */
+	struct rcu_head dir_rcu;         /* drops the directory's reference */
+	atomic_uint refcnt;
+	atomic_int owner;                /* worker id or SESSION_DEAD */
+	atomic_bool congested;           /* backpressure: queue over max, online */
+	bool clean;                      /* cleanSession of the last CONNECT */
+	bool in_dir;                     /* listed in the session directory */
+	bool drop_logged;                /* a queue drop was logged this episode */
+	char *client_id;                 /* NUL terminated */
+	uint16_t client_id_len;
+	uint32_t dir_hash;
+	struct mqtt_conn *conn;          /* NULL while offline */
+	uint16_t last_packet_id;
+	struct inflight_ring inflight;
+	struct msg_queue queue;
+	uint16_t *awaiting_rel;          /* incoming QoS 2 ids, PUBREC sent */
+	uint32_t awaiting_rel_len;
+	uint32_t awaiting_rel_cap;
+	struct subscription *subs;
+	uint32_t nsubs;
+	uint32_t subs_cap;
+	struct cds_list_head owner_link; /* owner worker's list of its sessions */
+};
+
+/* Creates a session for <client_id> owned by worker <owner>, refcnt 1 (the caller's).
+ * Returns NULL on allocation failure. */
+struct session *session_create(const char *client_id, size_t len, int owner);
+
+void session_ref(struct session *s);
+/* Takes a reference only if the session is still referenced (refcnt > 0): for readers
+ * that found it under RCU. Returns false if it is being freed. */
+bool session_tryref(struct session *s);
+void session_unref(struct session *s);
+
+static inline int session_owner(struct session *s)
+{
+	return atomic_load_explicit(&s->owner, memory_order_acquire);
+}
+
+/* Owner only. Drops every queued and inflight message and incoming QoS 2 id, and
+ * removes every subscription from <w>'s broker router. The session stays usable. */
+void session_clear(struct worker *w, struct session *s);
+
+/* ---- subscriptions (owner only) -------------------------------------------------- */
+/* Records <filter> at <qos>; replaces the QoS of an equal filter. Returns 0 or -ENOMEM. */
+int session_sub_add(struct session *s, const char *filter, size_t len, uint8_t qos);
+/* Forgets <filter>. Returns 0 or -ENOENT. */
+int session_sub_remove(struct session *s, const char *filter, size_t len);
+
+/* ---- incoming QoS 2 ids (owner only) --------------------------------------------- */
+bool session_rel_contains(const struct session *s, uint16_t id);
+int session_rel_add(struct session *s, uint16_t id);
+void session_rel_remove(struct session *s, uint16_t id);
+
+/* ---- outgoing queue (owner only) ------------------------------------------------- */
+/* Appends; takes a reference on <m>. Returns 0 or -ENOMEM. */
+int msg_queue_push(struct msg_queue *q, struct msg *m, uint8_t qos, bool retain);
+/* Removes the head into <out> (reference passes to the caller). False if empty. */
+bool msg_queue_pop(struct msg_queue *q, struct queued *out);
+void msg_queue_clear(struct msg_queue *q);
+
+/* ---- inflight window (owner only) ------------------------------------------------ */
+/* Appends an entry; returns it, or NULL on allocation failure. <limit> caps growth. */
+struct inflight *inflight_add(struct inflight_ring *r, uint32_t limit);
+/* Finds the live entry for <packet_id>, or NULL. */
+struct inflight *inflight_find(struct inflight_ring *r, uint16_t packet_id);
+/* Frees the entry (drops its msg reference) and advances the head past holes. */
+void inflight_remove(struct inflight_ring *r, struct inflight *e);
+void inflight_clear(struct inflight_ring *r);
+/* Iteration in send order over live entries: for (i = 0; i < r->span; i++) with
+ * inflight_at(r, i) and skipping INFLIGHT_FREE. */
+static inline struct inflight *inflight_at(struct inflight_ring *r, uint32_t i)
+{
+	return &r->e[(r->head + i) % r->cap];
+}
+
+#endif

@@ -1,0 +1,45 @@
+/* stats.h - per-worker counters. Each worker writes only its own struct (no atomics on
+ * the hot path); readers on other threads (the control plane, shutdown summary) read
+ * them without locks and accept a value that is a few increments old. Every drop path
+ * in the broker has its own counter. */
+#ifndef PETREL_STATS_H
+#define PETREL_STATS_H
+
+#include <stdint.h>
+
+#include "petrel/compiler.h"
+
+#define WORKER_STATS_FIELDS(X)                                                         \
+	X(conn_accepted)        /* TCP connections accepted */                         \
+	X(conn_closed)          /* connections closed, any reason */                   \
+	X(connect_accepted)     /* CONNECT answered with CONNACK 0 */                  \
+	X(connect_refused)      /* CONNECT answered with a CONNACK error code */       \
+	X(connect_timeout)      /* closed for sending no CONNECT in time */           \
+	X(keepalive_timeout)    /* closed for 1.5 x keep-alive silence */             \
+	X(protocol_error)       /* closed for malformed or out-of-order packets */     \
+	X(packet_too_large)     /* closed for exceeding max_packet_size */             \
+	X(takeover)             /* connections closed by a CONNECT with the same id */ \
+	X(bytes_in)                                                                    \
+	X(bytes_out)                                                                   \
+	X(publish_in)           /* PUBLISH packets received from clients */            \
+	X(publish_dup_qos2)     /* QoS 2 PUBLISH re-sent before PUBREL: not routed */  \
+	X(publish_out)          /* PUBLISH packets sent to clients (resends too) */    \
+	X(deliver_remote)       /* deliveries handed to another worker */              \
+	X(will_published)                                                              \
+	X(drop_queue_full)      /* queue full, newest dropped (drop_new, or offline) */\
+	X(drop_queue_oldest)    /* queue full, oldest evicted (drop_oldest) */         \
+	X(drop_queue_bytes)     /* max_queued_bytes reached */                         \
+	X(drop_qos0_offline)    /* QoS 0 for an offline session, not queued */        \
+	X(drop_qos0_slow)       /* QoS 0 while the connection's output is over limit */\
+	X(drop_session_gone)    /* delivery reached a session that had ended */        \
+	X(drop_no_memory)       /* allocation failed on a delivery path */             \
+	X(backpressure_pause)   /* publisher reads paused by a congested queue */      \
+	X(resend)               /* QoS 1/2 PUBLISH or PUBREL re-sent on resume */
+
+struct worker_stats {
+#define X(name) uint64_t name;
+	WORKER_STATS_FIELDS(X)
+#undef X
+} cache_aligned;
+
+#endif

@@ -1,0 +1,108 @@
+/* worker.h - a worker: one thread pinned to one core running the run-to-completion
+ * loop of DESIGN.md. It owns its connections, the sessions bound to it, its timer
+ * wheel and its counters. Other threads reach it only through its inbound queue
+ * (liburcu wfcqueue, many producers, this worker the only consumer). */
+#ifndef PETREL_WORKER_H
+#define PETREL_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <urcu/list.h>
+#include <urcu/wfcqueue.h>
+
+#include "petrel/compiler.h"
+#include "petrel/stats.h"
+#include "petrel/timer.h"
+
+struct broker;
+struct msg;
+struct session;
+struct mqtt_conn;
+struct transport_ops;
+
+/* ---- cross-worker messages ------------------------------------------------------- */
+
+enum wmsg_type {
+	WMSG_DELIVER,        /* a message for sessions this worker owns */
+	WMSG_TAKEOVER_REQ,   /* another worker's connection wants a session we own */
+	WMSG_TAKEOVER_DONE,  /* answer: the session is now owned by the requester */
+};
+
+struct wmsg {
+	struct cds_wfcq_node node;
+	enum wmsg_type type;
+};
+
+struct wmsg_target {
+	struct session *s;   /* reference held by the message */
+	uint8_t qos;         /* delivery QoS, already downgraded */
+};
+
+struct wmsg_deliver {
+	struct wmsg h;
+	struct msg *m;       /* reference held by the message */
+	uint32_t n;
+	struct wmsg_target t[];
+};
+
+struct wmsg_takeover {
+	struct wmsg h;
+	struct session *s;         /* reference held by the message */
+	struct mqtt_conn *conn;    /* the requester's connection; only it touches it */
+	int requester;             /* worker id */
+	bool ok;                   /* DONE: the session was handed over */
+};
+
+/* Per destination worker, the deliveries of the PUBLISH being routed (fanout.c). */
+struct fanout_batch {
+	struct wmsg_target *t;
+	uint32_t n;
+	uint32_t cap;
+};
+
+struct worker {
+	/* Written by producers on other threads: keep on its own line. */
+	struct cds_wfcq_tail inbound_tail cache_aligned;
+	atomic_int sleeping;
+
+	struct cds_wfcq_head inbound_head cache_aligned;
+	unsigned id;
+	struct broker *broker;
+	const struct transport_ops *tops;
+	void *transport;               /* the transport's per-worker state */
+	int wake_fd;                   /* eventfd, written when <sleeping> */
+	pthread_t thread;
+	bool started;
+
+	uint64_t now_ms;               /* monotonic clock, read once per loop turn */
+	struct timer_wheel wheel;
+	struct cds_list_head conns;    /* every mqtt_conn of this worker */
+	struct cds_list_head dirty;    /* conns with output to flush */
+	struct cds_list_head paused;   /* conns paused by backpressure */
+	struct cds_list_head sessions; /* sessions owned, online or not */
+	struct cds_list_head graveyard;/* conns closed this turn, freed at its end */
+	struct fanout_batch *fanout;   /* [nworkers] */
+
+	struct worker_stats stats;
+};
+
+/* Allocates a worker and its transport state (listener included). Main thread.
+ * Returns NULL on failure (logged). */
+struct worker *worker_create(struct broker *b, unsigned id, const struct transport_ops *t);
+int worker_start(struct worker *w);
+/* Joins the thread (after broker->stopping was set and worker_wake called). */
+void worker_join(struct worker *w);
+/* Frees the worker; its thread has ended. */
+void worker_destroy(struct worker *w);
+
+/* Queues <m> on <dst>'s inbound queue and wakes it if it sleeps. Any thread. */
+void worker_post(struct worker *dst, struct wmsg *m);
+void worker_wake(struct worker *w);
+
+/* Sessions this worker owns (list bookkeeping). Owner only. */
+void worker_adopt_session(struct worker *w, struct session *s);
+void worker_drop_session(struct worker *w, struct session *s);
+
+#endif
