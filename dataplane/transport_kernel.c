@@ -15,6 +15,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <urcu-qsbr.h>
 
 #include "petrel/broker.h"
 #include "petrel/compiler.h"
@@ -231,8 +232,17 @@ static int kt_poll(struct worker *w, int timeout_ms)
 {
 	struct kt_worker *kw = w->transport;
 	struct epoll_event evs[KT_EVENTS];
-	int n = epoll_wait(kw->epfd, evs, KT_EVENTS, timeout_ms);
+	int n;
 
+	/* QSBR: a thread blocked in epoll_wait must not hold up grace periods; it goes
+	 * back online before it dispatches anything that reads RCU structures. */
+	if (timeout_ms != 0) {
+		rcu_thread_offline();
+		n = epoll_wait(kw->epfd, evs, KT_EVENTS, timeout_ms);
+		rcu_thread_online();
+	} else {
+		n = epoll_wait(kw->epfd, evs, KT_EVENTS, 0);
+	}
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {

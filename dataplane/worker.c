@@ -200,13 +200,7 @@ static void worker_loop(struct worker *w)
 			if (!inbound_empty(w))
 				timeout = 0;
 		}
-		if (timeout > 0) {
-			rcu_thread_offline();
-			w->tops->poll(w, timeout);
-			rcu_thread_online();
-		} else {
-			w->tops->poll(w, 0);
-		}
+		w->tops->poll(w, timeout);
 		atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
 		w->now_ms = monotonic_ms();
 		drain_inbound(w);

@@ -158,7 +158,7 @@ size_t mqtt_encode_suback(uint8_t *buf, size_t cap, uint16_t packet_id,
 
 /* PUBLISH fixed header, topic and packet id (omitted for qos 0), to be followed by the
  * <payload_len> payload bytes which the caller sends from the msg itself (zero copy).
- * Returns header bytes written, or 0 if <cap> is too small (4 + 2 + topic + 2 always
+ * Returns header bytes written, or 0 if <cap> is too small (5 + 2 + topic + 2 always
  * suffices) or the packet would exceed MQTT_MAX_REMAINING_LEN. */
 size_t mqtt_encode_publish_header(uint8_t *buf, size_t cap, bool dup, uint8_t qos,
 				  bool retain, const char *topic, size_t topic_len,

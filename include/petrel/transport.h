@@ -20,7 +20,8 @@ struct transport_ops {
 	 * start, so a bind error stops start-up. Returns 0 or -errno. */
 	int (*setup)(struct worker *w);
 	/* Waits up to <timeout_ms> (0 = don't wait) for events and dispatches them to
-	 * proto_*. Returns 0 or -errno. */
+	 * proto_*. While it blocks the worker is RCU-offline (urcu-qsbr); it is online
+	 * again before any proto_* call. Returns 0 or -errno. */
 	int (*poll)(struct worker *w, int timeout_ms);
 	/* Writes what it can of <iov> without blocking. Returns bytes taken (>= 0),
 	 * -EAGAIN when nothing fits now, or -errno when the connection is broken. */

@@ -31,10 +31,20 @@ int broker_stop(struct broker *b);
 bool broker_alive(struct broker *b);
 /* True if the broker log contains <needle>. */
 bool broker_log_contains(struct broker *b, const char *needle);
+/* Prints the last few KiB of the broker log to stderr (done automatically when a
+ * harness wait that should not time out does). */
+void broker_dump_log(struct broker *b);
+/* Kills (SIGKILL) every broker and background command this test process started and
+ * has not stopped yet. Meant as a suite's fini, so a failed assertion never leaves a
+ * broker behind: TestSuite(connect, .fini = harness_fini). An atexit handler does the
+ * same, and each child also gets PR_SET_PDEATHSIG so a killed test takes it along. */
+void harness_fini(void);
 
 /* ---- libmosquitto clients -------------------------------------------------------- */
 
-/* A received message, copied out of libmosquitto's callback. */
+/* A received message, copied out of libmosquitto's callback. <payload_len> is the real
+ * length; <payload> holds its first min(payload_len, sizeof payload) bytes, and one NUL
+ * after them when there is room, so short text payloads can be compared as strings. */
 struct rx_msg {
 	char topic[256];
 	uint8_t payload[1024];
@@ -47,8 +57,11 @@ struct rx_msg {
 struct client;   /* a libmosquitto client driven by its own network thread (loop_start) */
 
 /* Creates and connects a client (id may be NULL for an empty client id; clean selects
- * cleanSession; keepalive in seconds). Waits <= 5 s for CONNACK. Returns the client
- * even if refused; client_connack_rc() tells the code (-1 if none arrived). */
+ * cleanSession; keepalive in seconds, libmosquitto refuses 1..4: use raw sockets for
+ * short keepalives). Waits <= 5 s for CONNACK. Returns the client even if refused;
+ * client_connack_rc() tells the code (-1 if none arrived). A client never reconnects
+ * by itself: once the connection ends (refused, closed by the broker, dropped), it
+ * stays disconnected, so a taken-over client does not take the session back. */
 struct client *client_new(struct broker *b, const char *id, bool clean, int keepalive);
 /* As client_new, with a will set before connecting. */
 struct client *client_new_will(struct broker *b, const char *id, bool clean,
@@ -57,6 +70,9 @@ struct client *client_new_will(struct broker *b, const char *id, bool clean,
 /* Sets protocol version (MQTT_PROTOCOL_V31 / V311) before connect; use with
  * client_create + client_connect for special cases. */
 struct client *client_create(const char *id, bool clean);
+/* Connects a client made by client_create (once per client) and waits <= 5 s for
+ * CONNACK. Returns the CONNACK return code (for MQTT 5 clients, libmosquitto's reason
+ * code), or -1 if the TCP connect failed or no CONNACK came. */
 int client_connect(struct client *c, struct broker *b, int keepalive);
 int client_connack_rc(struct client *c);
 bool client_session_present(struct client *c);
@@ -66,8 +82,15 @@ struct mosquitto *client_mosq(struct client *c);
  * or -1 on timeout. */
 int client_subscribe(struct client *c, const char *filter, int qos);
 int client_unsubscribe(struct client *c, const char *filter);
+/* Waits <= 5 s for an UNSUBSCRIBE round trip on a filter nobody uses. The broker handles
+ * a connection's packets in order, so afterwards it has processed everything this
+ * client sent before, e.g. the PUBACKs libmosquitto queued for received messages (do
+ * this before a takeover, or unacknowledged messages are rightly sent again). Returns
+ * 0 or -1. */
+int client_sync(struct client *c);
 /* Publishes; for QoS > 0 waits <= 5 s until libmosquitto reports it acknowledged
- * (PUBACK / PUBCOMP). Returns 0 or -1. */
+ * (PUBACK / PUBCOMP). QoS 0 returns once libmosquitto queued it: call client_sync()
+ * before client_drop() if that message must have reached the broker. Returns 0 or -1. */
 int client_publish(struct client *c, const char *topic, const void *payload, int len,
 		   int qos, bool retain);
 /* Waits <= timeout_ms for the next received message. Returns true and fills <out>. */
@@ -76,6 +99,8 @@ bool client_wait_msg(struct client *c, struct rx_msg *out, int timeout_ms);
 int client_pending(struct client *c);
 /* True once the broker closed the connection (or it failed). */
 bool client_wait_disconnect(struct client *c, int timeout_ms);
+/* True while the client has a CONNACK 0 and no disconnect since. */
+bool client_is_connected(struct client *c);
 /* Sends DISCONNECT and closes cleanly. */
 void client_disconnect(struct client *c);
 /* Drops the TCP connection without DISCONNECT (will must fire). */
@@ -98,11 +123,82 @@ bool raw_wait_closed(int fd, int timeout_ms);
  * the CONNACK; returns its return code or -1. */
 int raw_mqtt_connect(int fd, const char *client_id);
 
+/* Reads everything until the peer closes or timeout_ms passes. Keeps the first <cap>
+ * bytes in <buf> (may be NULL), sets *closed, returns how many bytes arrived in all. */
+size_t raw_drain(int fd, void *buf, size_t cap, int timeout_ms, bool *closed);
+/* Reads one whole MQTT packet (fixed header, remaining length, body) within
+ * timeout_ms. Returns its total size, or -1 on timeout, EOF, a remaining length over
+ * 4 bytes or a packet larger than <cap>. */
+ssize_t raw_recv_packet(int fd, uint8_t *buf, size_t cap, int timeout_ms);
+/* Sends PINGREQ and expects PINGRESP as the next packet within timeout_ms. */
+bool raw_ping(int fd, int timeout_ms);
+
+/* Packets built by hand, byte by byte, so tests can make them as wrong as they like:
+ * append the body, then raw_pkt_finish() puts the fixed header in front. */
+struct raw_pkt {
+	uint8_t body[16384];
+	size_t len;
+	bool overflow;           /* an append did not fit; finish then fails */
+};
+void raw_pkt_init(struct raw_pkt *p);
+void raw_pkt_u8(struct raw_pkt *p, uint8_t v);
+void raw_pkt_u16(struct raw_pkt *p, uint16_t v);     /* big endian */
+void raw_pkt_bytes(struct raw_pkt *p, const void *data, size_t len);
+/* An MQTT string: 2-byte length, then the bytes as given (no validation). */
+void raw_pkt_str(struct raw_pkt *p, const char *s);
+void raw_pkt_lstr(struct raw_pkt *p, const void *s, size_t len);
+/* Writes <first_byte>, the remaining length (= body length) and the body to <out>.
+ * Returns the bytes written, or 0 if <cap> is too small or the body overflowed. */
+size_t raw_pkt_finish(const struct raw_pkt *p, uint8_t first_byte, uint8_t *out,
+		      size_t cap);
+/* raw_pkt_finish + raw_send. Returns 0 or -1. */
+int raw_pkt_send(int fd, const struct raw_pkt *p, uint8_t first_byte);
+
+/* Every field of a hand-built CONNECT. Zero-initialise and set what matters. */
+struct raw_connect_opts {
+	const char *client_id;       /* NULL sends a zero-length client id */
+	bool clean;
+	uint16_t keepalive;
+	uint8_t level;               /* 0 = 4 (3.1.1); 3 writes "MQIsdp"; 5 adds an empty
+	                              * MQTT 5 property block as a real v5 client would */
+	const char *protocol_name;   /* NULL = what <level> implies; e.g. "MQTX" */
+	const char *will_topic;      /* non-NULL sets the will flag */
+	const char *will_payload;    /* NULL = empty */
+	uint8_t will_qos;            /* written as given, 3 included */
+	bool will_retain;
+	const char *username;        /* non-NULL sets the username flag */
+	const char *password;        /* non-NULL sets the password flag, even without a
+	                              * username (malformed on purpose) */
+	uint8_t extra_flags;         /* ORed into the connect flags, e.g. 0x01 (reserved) */
+};
+/* Builds the CONNECT into <out>. Returns its size, or 0 if it does not fit. */
+size_t raw_build_connect(uint8_t *out, size_t cap, const struct raw_connect_opts *o);
+/* Sends that CONNECT and reads the reply within 5 s. Returns the CONNACK return code
+ * (and *session_present if not NULL), or -1 if the reply was not a CONNACK. */
+int raw_mqtt_connect_opts(int fd, const struct raw_connect_opts *o,
+			  bool *session_present);
+
 /* ---- command line clients -------------------------------------------------------- */
 
 /* Runs a shell command with a hard time limit (seconds), capturing stdout into <out>
  * (NUL terminated, truncated to cap). Returns the exit status, or -1 on timeout. */
 int run_cmd(const char *cmd, int timeout_s, char *out, size_t cap);
+
+/* A shell command running in the background (same hard time limit through coreutils'
+ * timeout), its stdout going to a file the test can watch, e.g. a mosquitto_sub that
+ * must be subscribed before the publisher starts. */
+struct bg_cmd {
+	pid_t pid;
+	int timeout_s;
+	uint64_t started_ms;
+	char out_path[256];
+};
+void run_cmd_bg(struct bg_cmd *bc, const char *cmd, int timeout_s);
+/* Waits <= timeout_ms until the command's stdout so far contains <needle>. */
+bool bg_cmd_wait_output(struct bg_cmd *bc, const char *needle, int timeout_ms);
+/* Waits for the command to end (at most its time limit plus a little), copies its
+ * stdout to <out> like run_cmd and returns its exit status, or -1 on timeout. */
+int bg_cmd_finish(struct bg_cmd *bc, char *out, size_t cap);
 
 /* Milliseconds on a monotonic clock. */
 uint64_t now_ms(void);

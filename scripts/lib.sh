@@ -1,0 +1,114 @@
+# shellcheck shell=bash
+# lib.sh - shared by scripts/*.sh (source it; do not run it). One list of the Debian
+# packages Petrel needs to build, test and benchmark, and the one function that
+# installs whichever are missing. Bash only; the caller sets `set -euo pipefail`.
+
+# Absolute path of the repository root, whatever the caller's working directory.
+PETREL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# Build: compiler, meson/ninja, pkg-config and the libraries we link.
+# Test: criterion; clients no one here wrote (libmosquitto, mosquitto_pub/sub, paho).
+# Benchmark: the mosquitto broker as a reference, gnuplot for the plots.
+PETREL_DEBIAN_PACKAGES=(
+	build-essential
+	meson
+	ninja-build
+	pkg-config
+	liburcu-dev
+	libcriterion-dev
+	libmosquitto-dev
+	mosquitto-clients
+	mosquitto
+	python3-paho-mqtt
+	libjansson-dev
+	liblmdb-dev
+	libssl-dev
+	gnuplot-nox
+)
+
+petrel_log() {
+	printf '%s: %s\n' "$(basename "$0")" "$*" >&2
+}
+
+# Prints "sudo" when commands that need root must go through it, nothing when we
+# are root; fails with a hint when neither works.
+petrel_sudo() {
+	if [[ $(id -u) -eq 0 ]]; then
+		return 0
+	fi
+	if command -v sudo >/dev/null 2>&1; then
+		echo sudo
+		return 0
+	fi
+	petrel_log "not root and no sudo: install these as root: $*"
+	return 1
+}
+
+# Installs the packages of PETREL_DEBIAN_PACKAGES that are not installed yet.
+# apt-get update runs only when something is missing, so a ready machine starts in
+# a second and works offline.
+petrel_install_deps() {
+	local missing=() pkg status sudo fresh_mosquitto=0
+
+	for pkg in "${PETREL_DEBIAN_PACKAGES[@]}"; do
+		status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
+		if [[ $status != "install ok installed" ]]; then
+			missing+=("$pkg")
+			[[ $pkg == mosquitto ]] && fresh_mosquitto=1
+		fi
+	done
+	if [[ ${#missing[@]} -eq 0 ]]; then
+		return 0
+	fi
+	petrel_log "installing missing Debian packages: ${missing[*]}"
+	sudo="$(petrel_sudo "${missing[@]}")" || return 1
+	# noninteractive: CI has no stdin, and no package here needs a question
+	# answered.
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends "${missing[@]}"
+
+	# Debian starts the mosquitto service on install, and it takes port 1883,
+	# which petrel wants. We need mosquitto only as a reference binary for
+	# benchmarks (started on its own port), so stop the service we just caused;
+	# a mosquitto that was installed before is left alone.
+	if [[ $fresh_mosquitto -eq 1 ]] && command -v systemctl >/dev/null 2>&1 &&
+		systemctl is-active --quiet mosquitto 2>/dev/null; then
+		petrel_log "stopping and disabling the mosquitto service the package started" \
+			"(it would hold port 1883)"
+		$sudo systemctl disable --now mosquitto || true
+	fi
+}
+
+# Configures <builddir> with the given meson options. An existing directory is
+# reconfigured every time: the meson.build files add sources and tests only if the
+# file exists (fs.exists), which meson checks at configure time alone, so a file
+# added since the last run would otherwise be missed. Takes a second. The source
+# dir is always the repository root.
+petrel_setup() {
+	local dir="$1"
+	shift
+	# Explicit returns: callers may run this inside "if", where set -e is off.
+	if [[ -f "$dir/meson-private/coredata.dat" ]]; then
+		meson setup --reconfigure "$dir" "$PETREL_ROOT" "$@" >/dev/null || return 1
+	else
+		meson setup "$dir" "$PETREL_ROOT" "$@" || return 1
+	fi
+}
+
+# petrel_setup, then builds everything in <builddir>.
+petrel_build() {
+	petrel_setup "$@" || return 1
+	ninja -C "$1" || return 1
+}
+
+# True if <target> (a path relative to <builddir>) is up to date, i.e. the last
+# build produced it from the current sources; after a failed build this keeps a
+# stale binary from an earlier build from being taken for the current one.
+petrel_up_to_date() {
+	local plan
+	# Captured first: "ninja | grep -q" under pipefail fails when grep quits
+	# early and ninja gets SIGPIPE.
+	plan="$(ninja -C "$1" -n "$2" 2>&1)" || return 1
+	[[ $plan != *$'\n['* ]]
+}

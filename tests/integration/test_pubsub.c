@@ -1,0 +1,820 @@
+/* test_pubsub.c - subscribe, unsubscribe, topic matching and routing through the real
+ * broker (MQTT 3.1.1 sections 3.8-3.11, 4.6, 4.7): wildcard examples from the spec,
+ * '$' topics, overlapping subscriptions, SUBACK return codes, per-publisher ordering and
+ * fan-in / fan-out across worker threads.
+ *
+ * libmosquitto clients where only messages matter; a raw MQTT client written here on
+ * top of the project's codec (include/petrel/mqtt.h) where the test must see packets
+ * exactly: SUBACK slots, UNSUBACK ids, every copy of a PUBLISH. */
+#include <criterion/criterion.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "petrel/mqtt.h"
+
+/* Kills any broker a failed assertion left running. */
+TestSuite(pubsub, .fini = harness_fini);
+
+/* Stops the broker and asserts it shut down cleanly on SIGTERM (exit 0): a crash or a
+ * sanitizer report at exit must fail the test that provoked it. */
+static void broker_stop_clean(struct broker *b)
+{
+	int st = broker_stop(b);
+
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "broker did not exit cleanly (wait status 0x%x)", (unsigned)st);
+}
+
+/* ---- raw MQTT client ------------------------------------------------------------- */
+
+/* One packet from the broker, copied out of the receive buffer. */
+struct rpkt {
+	enum mqtt_type type;
+	uint8_t flags;             /* low nibble of the fixed header */
+	bool dup;                  /* PUBLISH */
+	bool retain;               /* PUBLISH */
+	uint8_t qos;               /* PUBLISH */
+	uint16_t id;               /* PUBLISH (qos > 0), PUBACK..PUBCOMP, SUBACK, UNSUBACK */
+	char topic[256];           /* PUBLISH, NUL terminated */
+	uint8_t payload[1024];     /* PUBLISH */
+	size_t payload_len;
+	bool session_present;      /* CONNACK */
+	uint8_t rc;                /* CONNACK */
+	uint8_t codes[16];         /* SUBACK return codes */
+	size_t ncodes;
+};
+
+/* Waits <= timeout_ms for the first byte of a packet, then reads the rest (<= 2 s) and
+ * decodes it with the strict codec, so a malformed packet from the broker fails the
+ * test. Returns 1 with <p> filled, 0 if nothing arrived in time, -1 on EOF, a short
+ * read or a packet the codec rejects. Uses poll itself because raw_recv cannot tell a
+ * timeout from EOF, and "nothing arrived" must not pass on a closed connection. */
+static int rx_packet(int fd, struct rpkt *p, int timeout_ms)
+{
+	uint8_t buf[4096];
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int pr;
+
+	memset(p, 0, sizeof *p);
+	pr = poll(&pfd, 1, timeout_ms);
+	if (pr == 0)
+		return 0;
+	if (pr < 0 || recv(fd, buf, 1, 0) != 1)
+		return -1;
+	size_t len = 1;
+	size_t rem = 0;
+	unsigned shift = 0;
+	for (;;) {
+		if (len > 4 || raw_recv(fd, buf + len, 1, 2000) != 1)
+			return -1;
+		rem |= (size_t)(buf[len] & 0x7f) << shift;
+		shift += 7;
+		if (!(buf[len++] & 0x80))
+			break;
+	}
+	if (rem > sizeof buf - len)
+		return -1;
+	if (rem > 0 && raw_recv(fd, buf + len, rem, 2000) != (ssize_t)rem)
+		return -1;
+	len += rem;
+
+	struct mqtt_pkt pkt;
+	if (mqtt_decode(buf, len, sizeof buf, &pkt) != (ssize_t)len)
+		return -1;
+	p->type = pkt.type;
+	p->flags = pkt.flags;
+	switch (pkt.type) {
+	case MQTT_CONNACK:
+		p->session_present = pkt.u.connack.session_present;
+		p->rc = pkt.u.connack.return_code;
+		break;
+	case MQTT_PUBLISH: {
+		const struct mqtt_publish *pub = &pkt.u.publish;
+		p->dup = pub->dup;
+		p->retain = pub->retain;
+		p->qos = pub->qos;
+		p->id = pub->packet_id;
+		size_t tl = pub->topic.len < sizeof p->topic - 1 ? pub->topic.len
+								  : sizeof p->topic - 1;
+		memcpy(p->topic, pub->topic.ptr, tl);
+		p->payload_len = pub->payload_len < sizeof p->payload ? pub->payload_len
+								      : sizeof p->payload;
+		memcpy(p->payload, pub->payload, p->payload_len);
+		break;
+	}
+	case MQTT_SUBACK:
+		p->id = pkt.u.suback.packet_id;
+		p->ncodes = pkt.u.suback.count < sizeof p->codes ? pkt.u.suback.count
+								 : sizeof p->codes;
+		memcpy(p->codes, pkt.u.suback.return_codes, p->ncodes);
+		break;
+	case MQTT_PUBACK:
+	case MQTT_PUBREC:
+	case MQTT_PUBREL:
+	case MQTT_PUBCOMP:
+	case MQTT_UNSUBACK:
+		p->id = pkt.u.packet_id;
+		break;
+	default:
+		break;
+	}
+	return 1;
+}
+
+/* Reads the next packet and asserts it arrived within timeout_ms and is of <type>. */
+static void rx_expect(int fd, struct rpkt *p, enum mqtt_type type, int timeout_ms)
+{
+	int r = rx_packet(fd, p, timeout_ms);
+
+	cr_assert_eq(r, 1, "expected %s within %d ms, got %s", mqtt_type_name(type),
+		     timeout_ms, r == 0 ? "nothing" : "EOF or a malformed packet");
+	cr_assert_eq(p->type, type, "expected %s, got %s", mqtt_type_name(type),
+		     mqtt_type_name(p->type));
+}
+
+/* Asserts that the broker sends nothing for <ms> and keeps the connection open. */
+static void rx_nothing(int fd, int ms)
+{
+	struct rpkt p;
+	int r = rx_packet(fd, &p, ms);
+
+	cr_assert_eq(r, 0, "expected silence for %d ms, got %s %s \"%.*s\" id %u", ms,
+		     r < 0 ? "EOF or a malformed packet" : mqtt_type_name(p.type),
+		     r > 0 ? p.topic : "", r > 0 ? (int)p.payload_len : 0,
+		     (const char *)p.payload, p.id);
+}
+
+/* Connects a raw 3.1.1 client (keepalive 60) and asserts CONNACK 0. Returns the fd;
+ * <session_present> (may be NULL) gets the CONNACK flag. */
+static int raw_session(struct broker *b, const char *id, bool clean, bool *session_present)
+{
+	int fd = raw_connect(b);
+	struct mqtt_connect c = {
+		.protocol_level = MQTT_PROTO_V311,
+		.clean_session = clean,
+		.keep_alive = 60,
+		.client_id = { .ptr = id, .len = (uint16_t)strlen(id) },
+	};
+	uint8_t buf[512];
+	size_t n = mqtt_encode_connect(buf, sizeof buf, &c);
+	struct rpkt p;
+
+	cr_assert_gt(n, 0, "mqtt_encode_connect failed");
+	cr_assert_eq(raw_send(fd, buf, n), 0);
+	rx_expect(fd, &p, MQTT_CONNACK, 5000);
+	cr_assert_eq(p.rc, 0, "CONNACK return code %u for %s", p.rc, id);
+	if (session_present)
+		*session_present = p.session_present;
+	return fd;
+}
+
+static void tx_ack(int fd, enum mqtt_type type, uint16_t id)
+{
+	uint8_t buf[4];
+	size_t n = mqtt_encode_ack(buf, type, id);
+
+	cr_assert_eq(raw_send(fd, buf, n), 0);
+}
+
+/* Subscribes to one filter and returns the SUBACK return code. */
+static uint8_t tx_subscribe(int fd, uint16_t id, const char *filter, uint8_t qos)
+{
+	struct mqtt_str f = { .ptr = filter, .len = (uint16_t)strlen(filter) };
+	uint8_t buf[512];
+	size_t n = mqtt_encode_subscribe(buf, sizeof buf, id, &f, &qos, 1);
+	struct rpkt p;
+
+	cr_assert_gt(n, 0, "mqtt_encode_subscribe failed");
+	cr_assert_eq(raw_send(fd, buf, n), 0);
+	rx_expect(fd, &p, MQTT_SUBACK, 5000);
+	cr_assert_eq(p.id, id, "SUBACK packet id %u, sent %u", p.id, id);
+	cr_assert_eq(p.ncodes, 1);
+	return p.codes[0];
+}
+
+static bool payload_is(const struct rpkt *p, const char *s)
+{
+	return p->payload_len == strlen(s) && memcmp(p->payload, s, p->payload_len) == 0;
+}
+
+/* ---- helpers ----------------------------------------------------------------------- */
+
+static struct client *connected_client(struct broker *b, const char *id)
+{
+	struct client *c = client_new(b, id, true, 60);
+
+	cr_assert_eq(client_connack_rc(c), 0, "client %s not connected", id);
+	return c;
+}
+
+static void client_close(struct client *c)
+{
+	client_disconnect(c);
+	client_free(c);
+}
+
+static bool msg_payload_is(const struct rx_msg *m, const char *s)
+{
+	return m->payload_len == (int)strlen(s) && memcmp(m->payload, s, strlen(s)) == 0;
+}
+
+/* Parses a "<publisher>:<seq>" payload. */
+static bool parse_pub_seq(const struct rx_msg *m, int *publisher, int *seq)
+{
+	char s[32];
+	int n = m->payload_len < (int)sizeof s - 1 ? m->payload_len : (int)sizeof s - 1;
+
+	memcpy(s, m->payload, (size_t)n);
+	s[n] = '\0';
+	return sscanf(s, "%d:%d", publisher, seq) == 2;
+}
+
+/* A publisher thread: <count> messages "<publisher>:<seq>" on <topic>, each waited for
+ * (PUBACK) before the next, so the order on the wire is the order of seq. Only counts
+ * failures: criterion assertions must stay on the main thread. */
+struct pub_job {
+	pthread_t thread;
+	struct client *c;
+	const char *topic;
+	int publisher;
+	int count;
+	int qos;
+	int failures;
+};
+
+static void *publish_sequence(void *arg)
+{
+	struct pub_job *j = arg;
+
+	for (int i = 0; i < j->count; i++) {
+		char s[32];
+		int n = snprintf(s, sizeof s, "%d:%d", j->publisher, i);
+
+		if (client_publish(j->c, j->topic, s, n, j->qos, false) != 0)
+			j->failures++;
+	}
+	return NULL;
+}
+
+static void pub_job_start(struct pub_job *j)
+{
+	cr_assert_eq(pthread_create(&j->thread, NULL, publish_sequence, j), 0);
+}
+
+static void pub_job_join(struct pub_job *j)
+{
+	pthread_join(j->thread, NULL);
+	cr_assert_eq(j->failures, 0, "publisher %d: %d publishes not acknowledged",
+		     j->publisher, j->failures);
+}
+
+/* Takes one message from whichever of <subs> has one pending; returns its index or -1
+ * if none had anything (after a 1 ms pause, so callers can poll in a loop). Draining
+ * while publishing keeps the harness's receive buffers small. */
+static int take_any(struct client **subs, int nsubs, struct rx_msg *m)
+{
+	for (int i = 0; i < nsubs; i++)
+		if (client_pending(subs[i]) > 0 && client_wait_msg(subs[i], m, 100))
+			return i;
+	usleep(1000);
+	return -1;
+}
+
+/* ---- subscribe / unsubscribe ------------------------------------------------------- */
+
+Test(pubsub, unsubscribe_gets_unsuback_and_stops_delivery, .timeout = 30)
+{
+	struct broker b;
+	struct rx_msg m;
+
+	broker_start(&b, 1, NULL);
+	struct client *sub = connected_client(&b, "sub");
+	struct client *pub = connected_client(&b, "pub");
+	cr_assert_eq(client_subscribe(sub, "u/t", 1), 1);
+	cr_assert_eq(client_subscribe(sub, "u/sentinel", 1), 1);
+
+	cr_assert_eq(client_publish(pub, "u/t", "before", 6, 1, false), 0);
+	cr_assert(client_wait_msg(sub, &m, 3000), "subscribed: message delivered");
+	cr_assert(msg_payload_is(&m, "before"));
+	cr_assert_str_eq(m.topic, "u/t");
+
+	cr_assert_eq(client_unsubscribe(sub, "u/t"), 0, "UNSUBACK received");
+	cr_assert_eq(client_publish(pub, "u/t", "after", 5, 1, false), 0);
+	/* The sentinel on a still-subscribed topic, published after, bounds the wait: once
+	 * it is here, "after" would have been too. Then 300 ms more for stragglers. */
+	cr_assert_eq(client_publish(pub, "u/sentinel", "end", 3, 1, false), 0);
+	cr_assert(client_wait_msg(sub, &m, 3000), "sentinel delivered");
+	cr_assert_str_eq(m.topic, "u/sentinel", "got %s instead of the sentinel", m.topic);
+	cr_assert_not(client_wait_msg(sub, &m, 300), "message on %s after UNSUBSCRIBE",
+		      m.topic);
+
+	client_close(pub);
+	client_close(sub);
+	broker_stop_clean(&b);
+}
+
+/* UNSUBACK echoes the packet id, also for a filter the client never subscribed to
+ * (MQTT-3.10.4-4, MQTT-3.10.4-5), and the connection stays usable. */
+Test(pubsub, unsuback_echoes_packet_id_also_for_unknown_filter, .timeout = 30)
+{
+	struct broker b;
+	struct rpkt p;
+	uint8_t buf[256];
+
+	broker_start(&b, 1, NULL);
+	int fd = raw_session(&b, "rawsub", true, NULL);
+	cr_assert_eq(tx_subscribe(fd, 1, "x/y", 1), 1);
+
+	struct mqtt_str filters[2] = {
+		{ .ptr = "x/y", .len = 3 },
+		{ .ptr = "never/subscribed", .len = 16 },
+	};
+	size_t n = mqtt_encode_unsubscribe(buf, sizeof buf, 0x0203, filters, 2);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(raw_send(fd, buf, n), 0);
+	rx_expect(fd, &p, MQTT_UNSUBACK, 3000);
+	cr_assert_eq(p.id, 0x0203, "UNSUBACK id 0x%04x", p.id);
+
+	n = mqtt_encode_empty(buf, MQTT_PINGREQ);
+	cr_assert_eq(raw_send(fd, buf, n), 0);
+	rx_expect(fd, &p, MQTT_PINGRESP, 3000);
+
+	close(fd);
+	broker_stop_clean(&b);
+}
+
+/* ---- topic matching ---------------------------------------------------------------- */
+
+/* Filters and topics from the examples in MQTT 3.1.1 section 4.7.1. */
+static const char *const wild_topics[] = {
+	"sport/tennis/player1",                  /* 0 */
+	"sport/tennis/player1/ranking",          /* 1 */
+	"sport/tennis/player1/score/wimbledon",  /* 2 */
+	"sport",                                 /* 3 */
+	"sport/tennis/player2",                  /* 4 */
+	"sport/",                                /* 5 */
+	"/finance",                              /* 6 */
+	"finance",                               /* 7 */
+	"sport/badminton/player1",               /* 8 */
+};
+#define NWILD_TOPICS (int)(sizeof wild_topics / sizeof wild_topics[0])
+#define BIT(i) (1u << (i))
+
+static const struct {
+	const char *filter;
+	unsigned expect;     /* bit i: wild_topics[i] matches */
+} wild_cases[] = {
+	/* '#' matches the parent level too: "sport/tennis/player1" */
+	{ "sport/tennis/player1/#", BIT(0) | BIT(1) | BIT(2) },
+	/* "sport/#" also matches the singular "sport" */
+	{ "sport/#", BIT(0) | BIT(1) | BIT(2) | BIT(3) | BIT(4) | BIT(5) | BIT(8) },
+	/* '+' is exactly one level */
+	{ "sport/tennis/+", BIT(0) | BIT(4) },
+	/* "sport/+" does not match "sport" but does match "sport/" */
+	{ "sport/+", BIT(5) },
+	/* "+/+" and "/+" match "/finance", "+" does not */
+	{ "+/+", BIT(5) | BIT(6) },
+	{ "/+", BIT(6) },
+	{ "+", BIT(3) | BIT(7) },
+	{ "#", (1u << NWILD_TOPICS) - 1 },
+	{ "sport/+/player1", BIT(0) | BIT(8) },
+	{ "+/tennis/#", BIT(0) | BIT(1) | BIT(2) | BIT(4) },
+};
+#define NWILD_CASES (int)(sizeof wild_cases / sizeof wild_cases[0])
+
+static int topic_index(const char *const *topics, int n, const char *t)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(topics[i], t) == 0)
+			return i;
+	return -1;
+}
+
+/* One subscriber per filter, every topic published once at QoS 1; each subscriber must
+ * get exactly the matching set, each once. Waits for the expected count (<= 5 s), then
+ * 300 ms more so extra deliveries are seen. */
+static void check_matching(struct broker *b, const char *const *topics, int ntopics,
+			   const char *const *filters, const unsigned *expect, int nfilters)
+{
+	struct client *subs[16];
+	unsigned got[16] = { 0 };
+	int count[16] = { 0 };
+	int want_total = 0;
+	int total = 0;
+	struct rx_msg m;
+
+	cr_assert_leq(nfilters, 16);
+	for (int i = 0; i < nfilters; i++) {
+		char id[32];
+
+		snprintf(id, sizeof id, "match%d", i);
+		subs[i] = connected_client(b, id);
+		cr_assert_eq(client_subscribe(subs[i], filters[i], 1), 1, "SUBACK for %s",
+			     filters[i]);
+		want_total += __builtin_popcount(expect[i]);
+	}
+	struct client *pub = connected_client(b, "pub");
+	for (int t = 0; t < ntopics; t++)
+		cr_assert_eq(client_publish(pub, topics[t], "x", 1, 1, false), 0);
+
+	uint64_t deadline = now_ms() + 5000;
+	while (total < want_total && now_ms() < deadline) {
+		int i = take_any(subs, nfilters, &m);
+
+		if (i < 0)
+			continue;
+		int t = topic_index(topics, ntopics, m.topic);
+		cr_assert_geq(t, 0, "unknown topic %s delivered", m.topic);
+		cr_assert_not(got[i] & BIT(t), "filter %s: %s delivered twice", filters[i],
+			      m.topic);
+		got[i] |= BIT(t);
+		count[i]++;
+		total++;
+	}
+	usleep(300 * 1000);
+	for (int i = 0; i < nfilters; i++) {
+		while (client_pending(subs[i]) > 0 && client_wait_msg(subs[i], &m, 100)) {
+			int t = topic_index(topics, ntopics, m.topic);
+
+			cr_assert(t >= 0 && !(got[i] & BIT(t)),
+				  "filter %s: unexpected extra delivery of %s", filters[i],
+				  m.topic);
+			got[i] |= BIT(t);
+		}
+		for (int t = 0; t < ntopics; t++)
+			cr_expect_eq(!!(got[i] & BIT(t)), !!(expect[i] & BIT(t)),
+				     "filter \"%s\" vs topic \"%s\": %s", filters[i], topics[t],
+				     (expect[i] & BIT(t)) ? "should match" : "must not match");
+	}
+	for (int i = 0; i < nfilters; i++)
+		client_close(subs[i]);
+	client_close(pub);
+}
+
+Test(pubsub, wildcard_filters_match_spec_examples, .timeout = 30)
+{
+	struct broker b;
+	const char *filters[NWILD_CASES];
+	unsigned expect[NWILD_CASES];
+
+	for (int i = 0; i < NWILD_CASES; i++) {
+		filters[i] = wild_cases[i].filter;
+		expect[i] = wild_cases[i].expect;
+	}
+	broker_start(&b, 1, NULL);
+	check_matching(&b, wild_topics, NWILD_TOPICS, filters, expect, NWILD_CASES);
+	cr_assert(broker_alive(&b));
+	broker_stop_clean(&b);
+}
+
+/* MQTT-4.7.2-1: a filter starting with a wildcard does not match a topic starting with
+ * '$'; an explicit "$app/#" does. "$app" rather than "$SYS" because the broker may own
+ * (and refuse client publishes to) $SYS. */
+Test(pubsub, dollar_topics_not_matched_by_leading_wildcards, .timeout = 30)
+{
+	static const char *const topics[] = { "$app/status", "app/status" };
+	static const char *const filters[] = {
+		"#", "+/status", "+/+", "$app/#", "$app/+", "$app/status", "+/#",
+	};
+	static const unsigned expect[] = {
+		BIT(1), BIT(1), BIT(1), BIT(0), BIT(0), BIT(0), BIT(1),
+	};
+	struct broker b;
+
+	broker_start(&b, 1, NULL);
+	check_matching(&b, topics, 2, filters, expect, 7);
+	cr_assert(broker_alive(&b));
+	broker_stop_clean(&b);
+}
+
+/* Collected PUBLISHes at a raw subscriber that acknowledges everything (QoS 1 PUBACK,
+ * QoS 2 PUBREC, PUBREL -> PUBCOMP). */
+struct seen {
+	char topic[256];
+	uint8_t qos;
+};
+
+static int collect_and_ack(int fd, struct seen *out, int max, const char *last_topic,
+			   int quiet_ms)
+{
+	struct rpkt p;
+	int n = 0;
+	bool last_seen = false;
+	uint64_t deadline = now_ms() + 5000;
+
+	while (now_ms() < deadline) {
+		int r = rx_packet(fd, &p, last_seen ? quiet_ms : 100);
+
+		cr_assert_geq(r, 0, "subscriber connection closed or malformed packet");
+		if (r == 0) {
+			if (last_seen)
+				break;
+			continue;
+		}
+		if (p.type == MQTT_PUBREL) {
+			tx_ack(fd, MQTT_PUBCOMP, p.id);
+			continue;
+		}
+		cr_assert_eq(p.type, MQTT_PUBLISH, "unexpected %s", mqtt_type_name(p.type));
+		if (p.qos == 1)
+			tx_ack(fd, MQTT_PUBACK, p.id);
+		else if (p.qos == 2)
+			tx_ack(fd, MQTT_PUBREC, p.id);
+		cr_assert_lt(n, max, "too many deliveries");
+		snprintf(out[n].topic, sizeof out[n].topic, "%s", p.topic);
+		out[n].qos = p.qos;
+		n++;
+		if (strcmp(p.topic, last_topic) == 0)
+			last_seen = true;
+	}
+	cr_assert(last_seen, "%s never delivered", last_topic);
+	return n;
+}
+
+/* MQTT-3.3.5-1 lets a server send one copy per matching subscription or one at the
+ * highest QoS; Petrel sends one copy, at the maximum QoS of the matching ones. */
+Test(pubsub, overlapping_subscriptions_deliver_one_copy_at_highest_qos, .timeout = 30)
+{
+	struct broker b;
+	struct seen seen[8];
+
+	broker_start(&b, 1, NULL);
+	int fd = raw_session(&b, "overlap", true, NULL);
+	cr_assert_eq(tx_subscribe(fd, 1, "a/#", 0), 0);
+	cr_assert_eq(tx_subscribe(fd, 2, "a/b", 2), 2);
+	struct client *pub = connected_client(&b, "pub");
+	cr_assert_eq(client_publish(pub, "a/b", "one", 3, 2, false), 0);
+	/* "a/c" only matches "a/#": one copy at QoS 0. Published last, it bounds the wait. */
+	cr_assert_eq(client_publish(pub, "a/c", "two", 3, 2, false), 0);
+
+	int n = collect_and_ack(fd, seen, 8, "a/c", 300);
+	int ab = 0;
+	int ac = 0;
+	for (int i = 0; i < n; i++) {
+		if (strcmp(seen[i].topic, "a/b") == 0) {
+			ab++;
+			cr_assert_eq(seen[i].qos, 2, "a/b delivered at QoS %u, want 2",
+				     seen[i].qos);
+		} else if (strcmp(seen[i].topic, "a/c") == 0) {
+			ac++;
+			cr_assert_eq(seen[i].qos, 0, "a/c delivered at QoS %u, want 0",
+				     seen[i].qos);
+		}
+	}
+	cr_assert_eq(ab, 1, "a/b delivered %d times, want exactly one copy", ab);
+	cr_assert_eq(ac, 1, "a/c delivered %d times", ac);
+	cr_assert_eq(n, 2);
+
+	close(fd);
+	client_close(pub);
+	broker_stop_clean(&b);
+}
+
+/* ---- SUBACK ------------------------------------------------------------------------ */
+
+Test(pubsub, suback_grants_requested_qos_per_filter, .timeout = 30)
+{
+	struct broker b;
+	struct rpkt p;
+	uint8_t buf[256];
+	struct mqtt_str filters[3] = {
+		{ .ptr = "g/0", .len = 3 },
+		{ .ptr = "g/1", .len = 3 },
+		{ .ptr = "g/2", .len = 3 },
+	};
+	uint8_t qos[3] = { 0, 1, 2 };
+
+	broker_start(&b, 1, NULL);
+	int fd = raw_session(&b, "granted", true, NULL);
+	size_t n = mqtt_encode_subscribe(buf, sizeof buf, 0x0A0B, filters, qos, 3);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(raw_send(fd, buf, n), 0);
+	rx_expect(fd, &p, MQTT_SUBACK, 3000);
+	cr_assert_eq(p.id, 0x0A0B, "SUBACK id 0x%04x", p.id);
+	cr_assert_eq(p.ncodes, 3, "one return code per filter (MQTT-3.8.4-5)");
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(p.codes[i], qos[i], "filter %d granted %u, requested %u", i,
+			     p.codes[i], qos[i]);
+
+	/* The libmosquitto path reports the same. */
+	struct client *c = connected_client(&b, "lib");
+	for (int q = 0; q <= 2; q++)
+		cr_assert_eq(client_subscribe(c, "g/lib", q), q);
+
+	client_close(c);
+	close(fd);
+	broker_stop_clean(&b);
+}
+
+Test(pubsub, invalid_filter_gets_0x80_others_granted_connection_stays_open, .timeout = 30)
+{
+	struct broker b;
+	struct rpkt p;
+	/* Built by hand so no encoder can refuse or "fix" the invalid filter:
+	 * SUBSCRIBE id 0x0011: "ok/1" QoS 1, "a/#/b" QoS 1 ('#' not last: MQTT-4.7.1-2),
+	 * "ok/+" QoS 2. Remaining length 2 + 7 + 8 + 7 = 24. */
+	static const uint8_t subscribe[] = {
+		0x82, 24, 0x00, 0x11,
+		0x00, 4, 'o', 'k', '/', '1', 1,
+		0x00, 5, 'a', '/', '#', '/', 'b', 1,
+		0x00, 4, 'o', 'k', '/', '+', 2,
+	};
+	uint8_t ping[2];
+
+	broker_start(&b, 1, NULL);
+	int fd = raw_session(&b, "badfilter", true, NULL);
+	cr_assert_eq(raw_send(fd, subscribe, sizeof subscribe), 0);
+	rx_expect(fd, &p, MQTT_SUBACK, 3000);
+	cr_assert_eq(p.id, 0x0011);
+	cr_assert_eq(p.ncodes, 3);
+	cr_assert_eq(p.codes[0], 1, "ok/1 granted %u", p.codes[0]);
+	cr_assert_eq(p.codes[1], MQTT_SUBACK_FAILURE, "a/#/b got 0x%02x", p.codes[1]);
+	cr_assert_eq(p.codes[2], 2, "ok/+ granted %u", p.codes[2]);
+
+	/* Still connected and the valid filters work. */
+	size_t n = mqtt_encode_empty(ping, MQTT_PINGREQ);
+	cr_assert_eq(raw_send(fd, ping, n), 0);
+	rx_expect(fd, &p, MQTT_PINGRESP, 3000);
+	struct client *pub = connected_client(&b, "pub");
+	cr_assert_eq(client_publish(pub, "ok/1", "hi", 2, 1, false), 0);
+	rx_expect(fd, &p, MQTT_PUBLISH, 3000);
+	cr_assert_str_eq(p.topic, "ok/1");
+	cr_assert(payload_is(&p, "hi"));
+	/* Matches "ok/1" (QoS 1) and "ok/+" (QoS 2): one copy at min(1, 2) = 1. */
+	cr_assert_eq(p.qos, 1);
+	tx_ack(fd, MQTT_PUBACK, p.id);
+	rx_nothing(fd, 300);
+
+	client_close(pub);
+	close(fd);
+	broker_stop_clean(&b);
+}
+
+/* ---- ordering and load across workers ---------------------------------------------- */
+
+/* MQTT 4.6: messages from one publisher on one topic at one QoS arrive in order. */
+Test(pubsub, one_publisher_1000_qos1_messages_arrive_in_order, .timeout = 60)
+{
+	enum { N = 1000 };
+	struct broker b;
+	struct rx_msg m;
+	int next = 0;
+
+	broker_start(&b, 2, NULL);
+	struct client *sub = connected_client(&b, "sub");
+	cr_assert_eq(client_subscribe(sub, "ord/t", 1), 1);
+	struct pub_job job = {
+		.c = connected_client(&b, "pub"), .topic = "ord/t", .publisher = 0,
+		.count = N, .qos = 1,
+	};
+	pub_job_start(&job);
+
+	uint64_t deadline = now_ms() + 20000;
+	while (next < N && now_ms() < deadline) {
+		int publisher;
+		int seq;
+
+		if (!client_wait_msg(sub, &m, 100))
+			continue;
+		cr_assert(parse_pub_seq(&m, &publisher, &seq), "bad payload");
+		cr_assert_eq(seq, next, "message %d arrived when %d was due", seq, next);
+		cr_assert_eq(m.qos, 1);
+		next++;
+	}
+	pub_job_join(&job);
+	cr_assert_eq(next, N, "only %d of %d messages arrived", next, N);
+	cr_assert_not(client_wait_msg(sub, &m, 300), "extra message after the last");
+
+	client_close(job.c);
+	client_close(sub);
+	broker_stop_clean(&b);
+}
+
+/* 20 subscribers, spread by the broker over <workers> workers, each get each of 100
+ * QoS 1 messages exactly once. */
+static void check_fanout(unsigned workers)
+{
+	enum { NSUBS = 20, N = 100 };
+	struct broker b;
+	struct client *subs[NSUBS];
+	uint8_t got[NSUBS][N];
+	int total = 0;
+	struct rx_msg m;
+
+	memset(got, 0, sizeof got);
+	broker_start(&b, workers, NULL);
+	for (int i = 0; i < NSUBS; i++) {
+		char id[32];
+
+		snprintf(id, sizeof id, "fan%d", i);
+		subs[i] = connected_client(&b, id);
+		cr_assert_eq(client_subscribe(subs[i], "fan/t", 1), 1);
+	}
+	struct pub_job job = {
+		.c = connected_client(&b, "pub"), .topic = "fan/t", .publisher = 0,
+		.count = N, .qos = 1,
+	};
+	pub_job_start(&job);
+
+	uint64_t deadline = now_ms() + 20000;
+	while (total < NSUBS * N && now_ms() < deadline) {
+		int i = take_any(subs, NSUBS, &m);
+		int publisher;
+		int seq;
+
+		if (i < 0)
+			continue;
+		cr_assert(parse_pub_seq(&m, &publisher, &seq) && seq >= 0 && seq < N,
+			  "bad payload");
+		cr_assert_eq(got[i][seq], 0, "subscriber %d got message %d twice", i, seq);
+		got[i][seq] = 1;
+		total++;
+	}
+	pub_job_join(&job);
+	for (int i = 0; i < NSUBS; i++) {
+		int have = 0;
+
+		for (int s = 0; s < N; s++)
+			have += got[i][s];
+		cr_expect_eq(have, N, "subscriber %d got %d of %d messages", i, have, N);
+	}
+	cr_assert_eq(total, NSUBS * N);
+	usleep(300 * 1000);
+	for (int i = 0; i < NSUBS; i++)
+		cr_assert_eq(client_pending(subs[i]), 0, "subscriber %d got extra messages", i);
+
+	for (int i = 0; i < NSUBS; i++)
+		client_close(subs[i]);
+	client_close(job.c);
+	cr_assert(broker_alive(&b));
+	broker_stop_clean(&b);
+}
+
+Test(pubsub, fanout_20_subscribers_2_workers_each_message_exactly_once, .timeout = 60)
+{
+	check_fanout(2);
+}
+
+Test(pubsub, fanout_20_subscribers_4_workers_each_message_exactly_once, .timeout = 60)
+{
+	check_fanout(4);
+}
+
+/* Fan-in: 10 concurrent publishers (on whatever workers) x 100 QoS 1 messages to one
+ * subscriber: all 1000 arrive, once each, and each publisher's stay in order (4.6). */
+Test(pubsub, ten_publishers_100_qos1_each_all_arrive_at_one_subscriber, .timeout = 60)
+{
+	enum { NPUBS = 10, N = 100 };
+	struct broker b;
+	struct pub_job jobs[NPUBS];
+	int next[NPUBS] = { 0 };
+	int total = 0;
+	struct rx_msg m;
+
+	broker_start(&b, 4, NULL);
+	struct client *sub = connected_client(&b, "sub");
+	cr_assert_eq(client_subscribe(sub, "fanin/t", 1), 1);
+	for (int i = 0; i < NPUBS; i++) {
+		char id[32];
+
+		snprintf(id, sizeof id, "pub%d", i);
+		jobs[i] = (struct pub_job){
+			.c = connected_client(&b, id), .topic = "fanin/t", .publisher = i,
+			.count = N, .qos = 1,
+		};
+	}
+	for (int i = 0; i < NPUBS; i++)
+		pub_job_start(&jobs[i]);
+
+	uint64_t deadline = now_ms() + 20000;
+	while (total < NPUBS * N && now_ms() < deadline) {
+		int publisher;
+		int seq;
+
+		if (!client_wait_msg(sub, &m, 100))
+			continue;
+		cr_assert(parse_pub_seq(&m, &publisher, &seq) && publisher >= 0 &&
+			  publisher < NPUBS, "bad payload");
+		cr_assert_eq(seq, next[publisher], "publisher %d: message %d arrived when %d "
+			     "was due", publisher, seq, next[publisher]);
+		next[publisher]++;
+		total++;
+	}
+	for (int i = 0; i < NPUBS; i++)
+		pub_job_join(&jobs[i]);
+	cr_assert_eq(total, NPUBS * N, "only %d of %d messages arrived", total, NPUBS * N);
+	cr_assert_not(client_wait_msg(sub, &m, 300), "extra message after the last");
+
+	for (int i = 0; i < NPUBS; i++)
+		client_close(jobs[i].c);
+	client_close(sub);
+	cr_assert(broker_alive(&b));
+	broker_stop_clean(&b);
+}

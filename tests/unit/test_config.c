@@ -1,0 +1,802 @@
+/* test_config.c - config.c (defaults, every key, every error, real files) and the
+ * parts of log.c that config relies on (level names, line format). Drives the real
+ * modules; files are real temporary files. */
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <limits.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "petrel/config.h"
+#include "petrel/log.h"
+
+/* Writes <text> to a new temporary file; its path goes to <path> (>= 64 bytes). */
+static void write_temp(const char *text, char *path, size_t pathlen)
+{
+	size_t len = strlen(text);
+	int fd;
+
+	snprintf(path, pathlen, "%s", "/tmp/petrel-test-config-XXXXXX");
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
+	cr_assert_eq(write(fd, text, len), (ssize_t)len);
+	cr_assert_eq(close(fd), 0);
+}
+
+/* Loads <text> as a config file over <c>; <path> receives the file name used. */
+static int load_text(struct config *c, const char *text, char *err, size_t errlen,
+		     char *path, size_t pathlen)
+{
+	int rc;
+
+	write_temp(text, path, pathlen);
+	rc = config_load_file(c, path, err, errlen);
+	unlink(path);
+	return rc;
+}
+
+/* As load_text, on fresh defaults, when the path does not matter. */
+static int load(struct config *c, const char *text, char *err, size_t errlen)
+{
+	char path[64];
+
+	config_defaults(c);
+	return load_text(c, text, err, errlen, path, sizeof(path));
+}
+
+/* Expects <text> to fail to load with a message containing <needle>. */
+static void expect_load_error(const char *text, const char *needle)
+{
+	struct config c;
+	char err[512] = "";
+	int rc = load(&c, text, err, sizeof(err));
+
+	cr_assert_lt(rc, 0, "'%s' loaded but should not", text);
+	cr_assert_not_null(strstr(err, needle), "error '%s' lacks '%s'", err, needle);
+}
+
+/* Expects config_set(key, value) to fail with a message containing <needle>. */
+static void expect_set_error(const char *key, const char *value, const char *needle)
+{
+	struct config c;
+	char err[512] = "";
+
+	config_defaults(&c);
+	cr_assert_lt(config_set(&c, key, value, err, sizeof(err)), 0,
+		     "'%s %s' accepted but should not be", key, value ? value : "(null)");
+	cr_assert_not_null(strstr(err, needle), "error '%s' lacks '%s'", err, needle);
+}
+
+static void set_ok(struct config *c, const char *key, const char *value)
+{
+	char err[512] = "";
+	int rc = config_set(c, key, value, err, sizeof(err));
+
+	cr_assert_eq(rc, 0, "'%s %s': %s", key, value, err);
+}
+
+/* ---- defaults ------------------------------------------------------------------- */
+
+Test(config, defaults_are_the_documented_ones)
+{
+	struct config c;
+
+	config_defaults(&c);
+	cr_assert_str_eq(c.bind_address, "127.0.0.1");
+	cr_assert_eq(c.port, 1883);
+	cr_assert_eq(c.workers, 0);
+	cr_assert(c.allow_anonymous);
+	cr_assert(c.allow_zero_length_clientid);
+	cr_assert_str_eq(c.auto_id_prefix, "auto-");
+	cr_assert_eq(c.max_inflight_messages, 20);
+	cr_assert_eq(c.max_queued_messages, 1000);
+	cr_assert_eq(c.max_queued_bytes, 0);
+	cr_assert_eq(c.queue_full_policy, QUEUE_FULL_DROP_NEW);
+	cr_assert_not(c.queue_qos0_messages);
+	cr_assert_eq(c.max_packet_size, 0);
+	cr_assert_eq(c.max_connections, -1);
+	cr_assert_eq(c.max_keepalive, 0);
+	cr_assert_eq(c.connect_timeout, 10);
+	cr_assert_eq(c.max_outgoing_bytes, 1024 * 1024);
+	cr_assert(c.retain_available);
+	cr_assert_not(c.persistence);
+	cr_assert_str_eq(c.persistence_location, "./data");
+	cr_assert_eq(c.log_level, LOG_NOTICE);
+}
+
+Test(config, defaults_finalize_cleanly)
+{
+	struct config c;
+	char err[256] = "";
+
+	config_defaults(&c);
+	cr_assert_eq(config_finalize(&c, err, sizeof(err)), 0, "%s", err);
+}
+
+/* ---- each key ------------------------------------------------------------------- */
+
+Test(config, listener_takes_port_then_address)
+{
+	struct config c;
+
+	config_defaults(&c);
+	set_ok(&c, "listener", "8883 ::1");
+	cr_assert_eq(c.port, 8883);
+	cr_assert_str_eq(c.bind_address, "::1");
+	set_ok(&c, "listener", "  1884\t 10.1.2.3  ");
+	cr_assert_eq(c.port, 1884);
+	cr_assert_str_eq(c.bind_address, "10.1.2.3");
+}
+
+Test(config, listener_without_address_listens_everywhere_like_mosquitto)
+{
+	struct config c;
+
+	config_defaults(&c);
+	set_ok(&c, "listener", "1999");
+	cr_assert_eq(c.port, 1999);
+	cr_assert_str_eq(c.bind_address, "0.0.0.0");
+}
+
+Test(config, port_alias_changes_only_the_port)
+{
+	struct config c;
+
+	config_defaults(&c);
+	set_ok(&c, "port", "2000");
+	cr_assert_eq(c.port, 2000);
+	cr_assert_str_eq(c.bind_address, "127.0.0.1");
+}
+
+Test(config, port_zero_is_for_the_command_line_only)
+{
+	struct config c;
+	char err[512] = "";
+
+	config_defaults(&c);
+	set_ok(&c, "port", "0");	/* -p 0: any free port, used by tests */
+	cr_assert_eq(c.port, 0);
+	set_ok(&c, "listener", "0 127.0.0.1");
+	cr_assert_eq(c.port, 0);
+
+	cr_assert_lt(load(&c, "port 0\n", err, sizeof(err)), 0);
+	cr_assert_not_null(strstr(err, ":1: 'port': port must be from 1 to 65535"), "%s", err);
+	cr_assert_lt(load(&c, "listener 0\n", err, sizeof(err)), 0);
+	cr_assert_not_null(strstr(err, "from 1 to 65535"), "%s", err);
+}
+
+Test(config, bind_address_accepts_ipv4_and_ipv6_literals)
+{
+	struct config c;
+
+	config_defaults(&c);
+	set_ok(&c, "bind_address", "0.0.0.0");
+	cr_assert_str_eq(c.bind_address, "0.0.0.0");
+	set_ok(&c, "bind_address", "fe80::1");
+	cr_assert_str_eq(c.bind_address, "fe80::1");
+	cr_assert_eq(c.port, 1883);
+}
+
+Test(config, numeric_keys)
+{
+	struct config c;
+
+	config_defaults(&c);
+	set_ok(&c, "workers", "4");
+	cr_assert_eq(c.workers, 4);
+	set_ok(&c, "max_inflight_messages", "65535");
+	cr_assert_eq(c.max_inflight_messages, 65535);
+	set_ok(&c, "max_queued_messages", "0");
+	cr_assert_eq(c.max_queued_messages, 0);
+	set_ok(&c, "max_queued_messages", "4294967295");
+	cr_assert_eq(c.max_queued_messages, UINT_MAX);
+	set_ok(&c, "max_queued_bytes", "1048576");
+	cr_assert_eq(c.max_queued_bytes, 1048576);
+	set_ok(&c, "max_packet_size", "268435460");
+	cr_assert_eq(c.max_packet_size, 268435460);
+	set_ok(&c, "max_packet_size", "0");
+	cr_assert_eq(c.max_packet_size, 0);
+	set_ok(&c, "max_connections", "-1");
+	cr_assert_eq(c.max_connections, -1);
+	set_ok(&c, "max_connections", "5000");
+	cr_assert_eq(c.max_connections, 5000);
+	set_ok(&c, "max_keepalive", "65535");
+	cr_assert_eq(c.max_keepalive, 65535);
+	set_ok(&c, "connect_timeout", "30");
+	cr_assert_eq(c.connect_timeout, 30);
+	set_ok(&c, "max_outgoing_bytes", "65536");
+	cr_assert_eq(c.max_outgoing_bytes, 65536);
+}
+
+Test(config, boolean_keys_take_true_and_false)
+{
+	static const char *const keys[] = {
+		"allow_anonymous", "allow_zero_length_clientid", "queue_qos0_messages",
+		"retain_available", "persistence",
+	};
+	struct config c;
+
+	config_defaults(&c);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		set_ok(&c, keys[i], "true");
+		set_ok(&c, keys[i], "false");
+	}
+	cr_assert_not(c.allow_anonymous);
+	cr_assert_not(c.allow_zero_length_clientid);
+	cr_assert_not(c.retain_available);
+	set_ok(&c, "queue_qos0_messages", "true");
+	cr_assert(c.queue_qos0_messages);
+	set_ok(&c, "persistence", "true");
+	cr_assert(c.persistence);
+}
+
+Test(config, string_keys)
+{
+	struct config c;
+
+	config_defaults(&c);
+	set_ok(&c, "auto_id_prefix", "gen-");
+	cr_assert_str_eq(c.auto_id_prefix, "gen-");
+	/* A path may contain spaces, as in mosquitto; outer blanks are not part of it. */
+	set_ok(&c, "persistence_location", "  /var/lib/petrel data/ ");
+	cr_assert_str_eq(c.persistence_location, "/var/lib/petrel data/");
+}
+
+Test(config, queue_full_policy_names)
+{
+	struct config c;
+
+	config_defaults(&c);
+	set_ok(&c, "queue_full_policy", "drop_oldest");
+	cr_assert_eq(c.queue_full_policy, QUEUE_FULL_DROP_OLDEST);
+	set_ok(&c, "queue_full_policy", "backpressure");
+	cr_assert_eq(c.queue_full_policy, QUEUE_FULL_BACKPRESSURE);
+	set_ok(&c, "queue_full_policy", "drop_new");
+	cr_assert_eq(c.queue_full_policy, QUEUE_FULL_DROP_NEW);
+	cr_assert_str_eq(queue_full_policy_name(QUEUE_FULL_DROP_NEW), "drop_new");
+	cr_assert_str_eq(queue_full_policy_name(QUEUE_FULL_DROP_OLDEST), "drop_oldest");
+	cr_assert_str_eq(queue_full_policy_name(QUEUE_FULL_BACKPRESSURE), "backpressure");
+	expect_set_error("queue_full_policy", "drop", "drop_new, drop_oldest or backpressure");
+}
+
+Test(config, log_level_sets_one_level)
+{
+	struct config c;
+
+	config_defaults(&c);
+	set_ok(&c, "log_level", "debug");
+	cr_assert_eq(c.log_level, LOG_DEBUG);
+	set_ok(&c, "log_level", "info");
+	cr_assert_eq(c.log_level, LOG_INFO);
+	set_ok(&c, "log_level", "error");
+	cr_assert_eq(c.log_level, LOG_ERR);
+	expect_set_error("log_level", "all", "'log_level' expects one of");
+}
+
+Test(config, log_type_lines_in_a_file_take_the_most_verbose)
+{
+	struct config c;
+	char err[512] = "";
+
+	cr_assert_eq(load(&c, "log_type error\nlog_type information\nlog_type warning\n",
+			  err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.log_level, LOG_INFO);
+	cr_assert_eq(load(&c, "log_type error\n", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.log_level, LOG_ERR);
+	cr_assert_eq(load(&c, "log_type none\n", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.log_level, LOG_ERR);	/* errors are always printed */
+	cr_assert_eq(load(&c, "log_type notice\nlog_type all\n", err, sizeof(err)), 0);
+	cr_assert_eq(c.log_level, LOG_DEBUG);
+	/* log_level is explicit and wins whatever the order. */
+	cr_assert_eq(load(&c, "log_level warning\nlog_type debug\n", err, sizeof(err)), 0);
+	cr_assert_eq(c.log_level, LOG_WARN);
+	expect_load_error("log_type info\n", "'log_type' expects one of");
+	expect_load_error("log_type subscribe\n", "'log_type' expects one of");
+}
+
+Test(config, log_type_from_the_command_line_sets_the_level)
+{
+	struct config c;
+
+	config_defaults(&c);
+	set_ok(&c, "log_type", "debug");
+	cr_assert_eq(c.log_level, LOG_DEBUG);
+	set_ok(&c, "log_type", "warning");
+	cr_assert_eq(c.log_level, LOG_WARN);
+}
+
+Test(config, log_dest_stderr_is_accepted_others_are_not)
+{
+	struct config c;
+	char err[512] = "";
+
+	cr_assert_eq(load(&c, "log_dest stderr\n", err, sizeof(err)), 0, "%s", err);
+	expect_load_error("log_dest file /var/log/mosquitto/mosquitto.log\n",
+			  ":1: 'log_dest file' is a mosquitto option Petrel does not support yet");
+}
+
+/* ---- errors --------------------------------------------------------------------- */
+
+Test(config, unknown_key_names_file_and_line)
+{
+	struct config c;
+	char path[64];
+	char want[160];
+	char err[512] = "";
+
+	config_defaults(&c);
+	cr_assert_eq(load_text(&c, "# comment\nport 1883\n\nfoo bar\n", err, sizeof(err),
+			       path, sizeof(path)), -ENOENT);
+	snprintf(want, sizeof(want), "%s:4: unknown option 'foo'", path);
+	cr_assert_str_eq(err, want);
+}
+
+Test(config, unknown_key_from_config_set_is_enoent)
+{
+	struct config c;
+	char err[256] = "";
+
+	config_defaults(&c);
+	cr_assert_eq(config_set(&c, "bogus", "1", err, sizeof(err)), -ENOENT);
+	cr_assert_str_eq(err, "unknown option 'bogus'");
+}
+
+Test(config, unsupported_mosquitto_keys_are_refused_by_name)
+{
+	static const char *const keys[] = {
+		"password_file", "acl_file", "cafile", "certfile", "keyfile",
+		"require_certificate", "connection", "include_dir", "persistence_file",
+		"autosave_interval", "user", "pid_file", "sys_interval", "plugin",
+		"plugin_opt_foo", "auth_opt_db", "message_size_limit", "tls_version",
+	};
+	struct config c;
+	char path[64];
+	char want[200];
+	char text[128];
+	char err[512];
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		config_defaults(&c);
+		snprintf(text, sizeof(text), "port 1883\n%s /etc/x\n", keys[i]);
+		err[0] = '\0';
+		cr_assert_lt(load_text(&c, text, err, sizeof(err), path, sizeof(path)), 0);
+		snprintf(want, sizeof(want),
+			 "%s:2: '%s' is a mosquitto option Petrel does not support yet",
+			 path, keys[i]);
+		cr_assert_str_eq(err, want);
+	}
+}
+
+Test(config, bad_numbers_are_refused)
+{
+	expect_load_error("workers four\n", ":1: 'workers' expects a whole number, got 'four'");
+	expect_load_error("workers 4x\n", "got '4x'");
+	expect_load_error("workers 0x4\n", "got '0x4'");
+	expect_load_error("workers +4\n", "got '+4'");
+	expect_load_error("max_queued_bytes 10k\n", "'max_queued_bytes' expects a number of bytes, got '10k'");
+	expect_load_error("max_queued_bytes -1\n", "got '-1'");
+	expect_load_error("max_packet_size 1e6\n", "got '1e6'");
+	expect_load_error("port 18x3\n", "'port' expects a port number, got '18x3'");
+	expect_load_error("listener abc\n", "'listener' expects a port number");
+	expect_set_error("max_inflight_messages", "", "needs a value");
+}
+
+Test(config, out_of_range_numbers_are_refused)
+{
+	expect_load_error("port 65536\n", "port must be from 1 to 65535, got '65536'");
+	expect_load_error("listener 70000 127.0.0.1\n", "from 1 to 65535");
+	expect_load_error("max_inflight_messages 65536\n", "must be from 0 to 65535");
+	expect_load_error("max_keepalive 65536\n", "must be from 0 to 65535");
+	expect_load_error("max_queued_messages 4294967296\n", "must be from 0 to 4294967295");
+	expect_load_error("max_queued_messages -1\n", "must be from 0 to");
+	expect_load_error("max_connections -2\n", "must be from -1 to");
+	expect_load_error("max_connections 0\n", "use -1 for no limit");
+	expect_load_error("connect_timeout 0\n", "must be from 1 to 3600");
+	expect_load_error("max_packet_size 268435461\n", "268435461");
+	expect_load_error("max_packet_size 10\n", "or from 20 to 268435460 bytes");
+	expect_load_error("max_outgoing_bytes 0\n", "must be from 1");
+	expect_load_error("workers 100000\n", "must be from 0 to 1024");
+	expect_load_error("workers 99999999999999999999999\n", "must be from 0 to 1024");
+}
+
+Test(config, bad_booleans_are_refused)
+{
+	expect_load_error("allow_anonymous yes\n",
+			  ":1: 'allow_anonymous' expects true or false, got 'yes'");
+	expect_load_error("retain_available 1\n", "expects true or false, got '1'");
+	expect_load_error("persistence TRUE\n", "expects true or false, got 'TRUE'");
+}
+
+Test(config, missing_values_are_refused)
+{
+	expect_load_error("workers\n", ":1: 'workers' needs a value");
+	expect_load_error("allow_anonymous   \n", "'allow_anonymous' needs a value");
+	expect_load_error("listener\n", "'listener' needs a port");
+	expect_load_error("persistence_location\n", "'persistence_location' needs a value");
+	expect_load_error("log_type\n", "'log_type' needs a value");
+	expect_set_error("workers", NULL, "'workers' needs a value");
+}
+
+Test(config, extra_tokens_are_refused)
+{
+	expect_load_error("workers 4 5\n", ":1: 'workers' takes one value, but '5' follows it");
+	expect_load_error("allow_anonymous true false\n", "but 'false' follows it");
+	expect_load_error("port 1883 # trailing comment\n", "but '#");
+	expect_load_error("listener 1883 127.0.0.1 extra\n",
+			  "'listener' takes a port and an optional address, but 'extra' follows");
+}
+
+Test(config, bad_bind_address_is_refused)
+{
+	expect_load_error("bind_address localhost\n", "IPv4 or IPv6 address");
+	expect_load_error("listener 1883 999.1.1.1\n", "got '999.1.1.1'");
+	expect_load_error("bind_address 127.0.0.1 ::1\n", "takes one value");
+}
+
+Test(config, a_second_listener_is_refused)
+{
+	expect_load_error("listener 1883\nlistener 8883 ::1\n",
+			  ":2: a second 'listener' is not supported yet");
+}
+
+Test(config, failed_set_leaves_the_setting_unchanged)
+{
+	struct config c;
+	char err[256];
+
+	config_defaults(&c);
+	cr_assert_lt(config_set(&c, "listener", "1999 not-an-ip", err, sizeof(err)), 0);
+	cr_assert_eq(c.port, 1883);
+	cr_assert_str_eq(c.bind_address, "127.0.0.1");
+	cr_assert_lt(config_set(&c, "max_packet_size", "5", err, sizeof(err)), 0);
+	cr_assert_eq(c.max_packet_size, 0);
+	cr_assert_lt(config_set(&c, "workers", "-3", err, sizeof(err)), 0);
+	cr_assert_eq(c.workers, 0);
+}
+
+Test(config, missing_file_is_enoent_with_path)
+{
+	struct config c;
+	char err[256] = "";
+
+	config_defaults(&c);
+	cr_assert_eq(config_load_file(&c, "/nonexistent/petrel.conf", err, sizeof(err)),
+		     -ENOENT);
+	cr_assert_not_null(strstr(err, "/nonexistent/petrel.conf"), "%s", err);
+}
+
+Test(config, error_fits_a_small_buffer_and_null_buffer)
+{
+	struct config c;
+	char err[8];
+
+	config_defaults(&c);
+	cr_assert_eq(config_set(&c, "nope", "1", err, sizeof(err)), -ENOENT);
+	cr_assert_eq(strlen(err), sizeof(err) - 1);
+	cr_assert_eq(config_set(&c, "nope", "1", NULL, 0), -ENOENT);
+}
+
+/* ---- whole files ---------------------------------------------------------------- */
+
+Test(config, loads_a_mosquitto_style_file)
+{
+	static const char real[] =
+		"# Place your local configuration in /etc/mosquitto/conf.d/\n"
+		"#\n"
+		"# A full description of the configuration file is at\n"
+		"# /usr/share/doc/mosquitto/examples/mosquitto.conf.example\n"
+		"\n"
+		"listener 1883 127.0.0.1\n"
+		"allow_anonymous true\n"
+		"allow_zero_length_clientid true\n"
+		"auto_id_prefix auto-\n"
+		"\n"
+		"  # indented comment\n"
+		"\t# tab-indented comment\n"
+		"max_inflight_messages 10\n"
+		"max_queued_messages 500\n"
+		"max_queued_bytes 0\n"
+		"queue_qos0_messages false\n"
+		"max_packet_size 1048576\n"
+		"max_connections -1\n"
+		"max_keepalive 120\n"
+		"retain_available true\n"
+		"\n"
+		"persistence true\n"
+		"persistence_location /var/lib/mosquitto/\n"
+		"\n"
+		"log_dest stderr\n"
+		"log_type error\n"
+		"log_type warning\n"
+		"log_type notice\n"
+		"log_type information\n"
+		"\n"
+		"# Petrel's own keys\n"
+		"workers 2\n"
+		"queue_full_policy drop_oldest\n"
+		"connect_timeout 5\n"
+		"max_outgoing_bytes 262144\n";
+	struct config c;
+	char err[512] = "";
+
+	cr_assert_eq(load(&c, real, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.port, 1883);
+	cr_assert_str_eq(c.bind_address, "127.0.0.1");
+	cr_assert(c.allow_anonymous);
+	cr_assert_eq(c.max_inflight_messages, 10);
+	cr_assert_eq(c.max_queued_messages, 500);
+	cr_assert_eq(c.max_packet_size, 1048576);
+	cr_assert_eq(c.max_keepalive, 120);
+	cr_assert(c.persistence);
+	cr_assert_str_eq(c.persistence_location, "/var/lib/mosquitto/");
+	cr_assert_eq(c.log_level, LOG_INFO);
+	cr_assert_eq(c.workers, 2);
+	cr_assert_eq(c.queue_full_policy, QUEUE_FULL_DROP_OLDEST);
+	cr_assert_eq(c.connect_timeout, 5);
+	cr_assert_eq(c.max_outgoing_bytes, 262144);
+	cr_assert_eq(config_finalize(&c, err, sizeof(err)), 0, "%s", err);
+}
+
+Test(config, crlf_and_trailing_whitespace_are_tolerated)
+{
+	struct config c;
+	char err[512] = "";
+
+	cr_assert_eq(load(&c, "# windows\r\nworkers 3\r\nallow_anonymous false \t\r\n"
+			  "\r\nlistener 1999 ::1\r\nauto_id_prefix x-\r\n", err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(c.workers, 3);
+	cr_assert_not(c.allow_anonymous);
+	cr_assert_eq(c.port, 1999);
+	cr_assert_str_eq(c.bind_address, "::1");
+	cr_assert_str_eq(c.auto_id_prefix, "x-");
+}
+
+Test(config, comments_blank_lines_and_no_final_newline)
+{
+	struct config c;
+	char err[512] = "";
+
+	cr_assert_eq(load(&c, "#workers 9\n   \n\t\n  # x y z\nworkers 2", err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(c.workers, 2);
+	cr_assert_eq(load(&c, "", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.workers, 0);
+}
+
+Test(config, later_lines_and_command_line_override_earlier_ones)
+{
+	struct config c;
+	char err[512] = "";
+
+	cr_assert_eq(load(&c, "workers 2\nworkers 6\nport 1999\n", err, sizeof(err)), 0);
+	cr_assert_eq(c.workers, 6);
+	set_ok(&c, "workers", "1");	/* -w 1 after the file */
+	set_ok(&c, "port", "0");	/* -p 0 after the file */
+	cr_assert_eq(c.workers, 1);
+	cr_assert_eq(c.port, 0);
+}
+
+Test(config, line_numbers_count_comments_and_crlf_lines)
+{
+	expect_load_error("# one\r\n\r\nworkers 1\r\nmax_connections many\r\n",
+			  ":4: 'max_connections' expects a whole number, got 'many'");
+}
+
+/* ---- finalize ------------------------------------------------------------------- */
+
+Test(config, finalize_resolves_zero_meanings)
+{
+	struct config c;
+	char err[256] = "";
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	config_defaults(&c);
+	c.max_inflight_messages = 0;
+	cr_assert_eq(config_finalize(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.workers, cpus < 1 ? 1 : (unsigned)cpus);
+	cr_assert_eq(c.max_inflight_messages, 65535);
+	cr_assert_eq(c.max_packet_size, 268435460);
+	/* "0 = unlimited" keys that are not rewritten stay 0. */
+	cr_assert_eq(c.max_queued_bytes, 0);
+	cr_assert_eq(c.max_keepalive, 0);
+}
+
+Test(config, finalize_keeps_explicit_values)
+{
+	struct config c;
+	char err[256] = "";
+
+	config_defaults(&c);
+	set_ok(&c, "workers", "3");
+	set_ok(&c, "max_inflight_messages", "7");
+	set_ok(&c, "max_packet_size", "4096");
+	cr_assert_eq(config_finalize(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.workers, 3);
+	cr_assert_eq(c.max_inflight_messages, 7);
+	cr_assert_eq(c.max_packet_size, 4096);
+}
+
+Test(config, finalize_refuses_inconsistent_values_set_directly)
+{
+	struct config c;
+	char err[256] = "";
+
+	config_defaults(&c);
+	snprintf(c.bind_address, sizeof(c.bind_address), "%s", "localhost");
+	cr_assert_eq(config_finalize(&c, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "bind_address"), "%s", err);
+
+	config_defaults(&c);
+	c.max_inflight_messages = 70000;
+	cr_assert_eq(config_finalize(&c, err, sizeof(err)), -EINVAL);
+
+	config_defaults(&c);
+	c.max_packet_size = 3;
+	cr_assert_eq(config_finalize(&c, err, sizeof(err)), -EINVAL);
+
+	config_defaults(&c);
+	c.persistence = true;
+	c.persistence_location[0] = '\0';
+	cr_assert_eq(config_finalize(&c, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "persistence_location"), "%s", err);
+
+	config_defaults(&c);
+	c.max_connections = 0;
+	cr_assert_eq(config_finalize(&c, err, sizeof(err)), -EINVAL);
+
+	config_defaults(&c);
+	c.connect_timeout = 0;
+	cr_assert_eq(config_finalize(&c, err, sizeof(err)), -EINVAL);
+
+	config_defaults(&c);
+	c.log_level = 9;
+	cr_assert_eq(config_finalize(&c, err, sizeof(err)), -EINVAL);
+}
+
+/* ---- log.c: what config and every other module rely on -------------------------- */
+
+Test(log, level_names_parse)
+{
+	enum log_level l;
+
+	cr_assert_eq(log_level_parse("error", &l), 0);
+	cr_assert_eq(l, LOG_ERR);
+	cr_assert_eq(log_level_parse("warning", &l), 0);
+	cr_assert_eq(l, LOG_WARN);
+	cr_assert_eq(log_level_parse("notice", &l), 0);
+	cr_assert_eq(l, LOG_NOTICE);
+	cr_assert_eq(log_level_parse("information", &l), 0);
+	cr_assert_eq(l, LOG_INFO);
+	cr_assert_eq(log_level_parse("info", &l), 0);
+	cr_assert_eq(l, LOG_INFO);
+	cr_assert_eq(log_level_parse("debug", &l), 0);
+	cr_assert_eq(l, LOG_DEBUG);
+	cr_assert_eq(log_level_parse("verbose", &l), -EINVAL);
+	cr_assert_eq(log_level_parse("", &l), -EINVAL);
+	cr_assert_eq(log_level_parse(NULL, &l), -EINVAL);
+}
+
+Test(log, set_and_get_level)
+{
+	cr_assert_eq(log_get_level(), LOG_NOTICE);
+	log_set_level(LOG_DEBUG);
+	cr_assert_eq(log_get_level(), LOG_DEBUG);
+	log_set_level(LOG_ERR);
+	cr_assert_eq(log_get_level(), LOG_ERR);
+}
+
+/* Runs <fn> with stderr sent to a temporary file; returns what was written
+ * (malloc'd, caller frees). */
+static char *capture_stderr(void (*fn)(void))
+{
+	char path[64];
+	char *buf;
+	long len;
+	FILE *f;
+	int saved;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s", "/tmp/petrel-test-log-XXXXXX");
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	cr_assert_geq(saved, 0);
+	cr_assert_geq(dup2(fd, STDERR_FILENO), 0);
+	fn();
+	fflush(stderr);
+	cr_assert_geq(dup2(saved, STDERR_FILENO), 0);
+	close(saved);
+	close(fd);
+
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	buf = calloc(1, (size_t)len + 1);
+	cr_assert_not_null(buf);
+	cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	unlink(path);
+	return buf;
+}
+
+static void log_one_notice(void)
+{
+	log_set_thread_name("w0");
+	log_notice("hello %d", 42);
+}
+
+Test(log, line_format)
+{
+	char *out = capture_stderr(log_one_notice);
+	regex_t re;
+
+	cr_assert_eq(regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+			     "\\.[0-9]{3}Z petrel\\[w0\\] notice: hello 42\n$",
+			     REG_EXTENDED | REG_NOSUB), 0);
+	cr_assert_eq(regexec(&re, out, 0, NULL, 0), 0, "line was '%s'", out);
+	regfree(&re);
+	free(out);
+}
+
+static void log_filtered(void)
+{
+	log_set_level(LOG_NOTICE);
+	log_debug("not shown %d", 1);
+	log_info("not shown either");
+	log_set_level(LOG_DEBUG);
+	log_set_thread_name("a-very-long-thread-name");
+	log_debug("shown\n");	/* a trailing newline is not doubled */
+}
+
+Test(log, levels_filter_and_names_are_truncated)
+{
+	char *out = capture_stderr(log_filtered);
+
+	cr_assert_null(strstr(out, "not shown"), "%s", out);
+	cr_assert_not_null(strstr(out, " petrel[a-very-long-thr] debug: shown\n"), "%s", out);
+	cr_assert_eq(strchr(out, '\n'), out + strlen(out) - 1, "one line: '%s'", out);
+	free(out);
+}
+
+static void log_long_line(void)
+{
+	char big[3000];
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	log_set_thread_name("main");
+	log_err("%s|end", big);
+}
+
+Test(log, long_lines_are_written_whole)
+{
+	char *out = capture_stderr(log_long_line);
+
+	cr_assert_not_null(strstr(out, " petrel[main] error: xxx"), "%.80s", out);
+	cr_assert_not_null(strstr(out, "x|end\n"));
+	cr_assert_gt(strlen(out), 3000);
+	free(out);
+}
+
+static int errno_seen;
+
+static void log_keeps_errno(void)
+{
+	errno = EAGAIN;
+	log_warn("w");
+	errno_seen = errno;
+}
+
+Test(log, errno_is_preserved)
+{
+	free(capture_stderr(log_keeps_errno));
+	cr_assert_eq(errno_seen, EAGAIN);
+}
