@@ -173,6 +173,18 @@ void session_rel_remove(struct session *s, uint16_t id)
 	}
 }
 
+uint16_t session_next_packet_id(struct session *s)
+{
+	for (;;) {
+		uint16_t id = ++s->last_packet_id;
+
+		if (id == 0)
+			continue;
+		if (s->inflight.live == 0 || inflight_find(&s->inflight, id) == NULL)
+			return id;
+	}
+}
+
 /* ---- message queue --------------------------------------------------------------- */
 
 int msg_queue_push(struct msg_queue *q, struct msg *m, uint8_t qos, bool retain)

@@ -29,18 +29,6 @@ int send_ack(struct mqtt_conn *c, enum mqtt_type type, uint16_t id)
 	return 0;
 }
 
-static uint16_t next_packet_id(struct session *s)
-{
-	for (;;) {
-		uint16_t id = ++s->last_packet_id;
-
-		if (id == 0)
-			continue;
-		if (s->inflight.live == 0 || inflight_find(&s->inflight, id) == NULL)
-			return id;
-	}
-}
-
 static uint32_t inflight_limit(const struct worker *w)
 {
 	return w->broker->cfg.max_inflight_messages;
@@ -65,7 +53,7 @@ int session_send_new(struct worker *w, struct session *s, struct msg *m, uint8_t
 	}
 	if (s->inflight.live >= inflight_limit(w))
 		return -ENOSPC;
-	id = next_packet_id(s);
+	id = session_next_packet_id(s);
 	e = inflight_add(&s->inflight, inflight_limit(w));
 	if (e == NULL)
 		return -ENOMEM;

@@ -127,6 +127,10 @@ bool session_rel_contains(const struct session *s, uint16_t id);
 int session_rel_add(struct session *s, uint16_t id);
 void session_rel_remove(struct session *s, uint16_t id);
 
+/* The next packet id for an outgoing PUBLISH: never 0, never one still in flight
+ * (MQTT-2.3.1-2). The window must have room (live < 65535). Owner only. */
+uint16_t session_next_packet_id(struct session *s);
+
 /* ---- outgoing queue (owner only) ------------------------------------------------- */
 /* Appends; takes a reference on <m>. Returns 0 or -ENOMEM. */
 int msg_queue_push(struct msg_queue *q, struct msg *m, uint8_t qos, bool retain);
