@@ -1,6 +1,8 @@
 /* broker.c - start-up and orderly shutdown of the shared structures and workers
  * (see broker.h). Main thread only. */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <urcu-qsbr.h>
@@ -81,6 +83,27 @@ static void end_session(void *arg, struct session *s)
 	sessdir_remove(b->sessdir, s);
 }
 
+/* One line of every non-zero counter, summed over workers, so a run's drops and
+ * closes are on record even before the control socket exists. */
+static void log_totals(const struct broker *b)
+{
+	char line[2048];
+	size_t off = 0;
+
+#define X(name)                                                                        \
+	do {                                                                           \
+		uint64_t sum = 0;                                                      \
+		for (unsigned i = 0; i < b->nworkers; i++)                             \
+			sum += b->workers[i]->stats.name;                              \
+		if (sum != 0 && off < sizeof(line))                                    \
+			off += (size_t)snprintf(line + off, sizeof(line) - off,        \
+						" %s=%" PRIu64, #name, sum);          \
+	} while (0);
+	WORKER_STATS_FIELDS(X)
+#undef X
+	log_notice("totals:%s", off ? line : " none");
+}
+
 void broker_shutdown(struct broker *b)
 {
 	atomic_store(&b->stopping, true);
@@ -96,6 +119,8 @@ void broker_shutdown(struct broker *b)
 		rcu_read_unlock();
 		rcu_unregister_thread();
 	}
+	if (b->nworkers > 0)
+		log_totals(b);
 	/* Let every deferred free (router entries, sessions, retained) run. */
 	rcu_barrier();
 	for (unsigned i = 0; i < b->nworkers; i++)
