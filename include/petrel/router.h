@@ -35,7 +35,8 @@ void router_destroy(struct router *r);
 int router_subscribe(struct router *r, const char *filter, size_t len, void *sub,
 		     uint8_t qos);
 
-/* Removes <sub>'s entry on exactly <filter>. Returns 0, or -ENOENT. */
+/* Removes <sub>'s entry on exactly <filter>. Returns 0, or -ENOENT; or -ENOMEM when
+ * the copy-on-write entry array cannot be allocated (the entry then stays). */
 int router_unsubscribe(struct router *r, const char *filter, size_t len, void *sub);
 
 /* Called once per distinct subscriber matching the topic, with the highest QoS among

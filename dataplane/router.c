@@ -1,0 +1,790 @@
+/* router.c - the subscription table (DESIGN.md "Shared structures (RCU)"): a topic
+ * trie read lock-free under urcu-qsbr, written under one mutex, reclaimed with
+ * call_rcu(). Matching follows MQTT 3.1.1 section 4.7 (topic.c is the reference
+ * matcher); one report per subscriber at its highest QoS (MQTT-3.3.5-1).
+ *
+ * Owns: every trie node, every entry array, the per-thread match scratch, and one
+ * hold() per stored entry, dropped by release() a grace period after the entry goes.
+ *
+ * Shape of a node:
+ *
+ *   level   the filter level this node stands for ("" is a valid level)
+ *   children  cds_lfht of literal child levels; created with the first child and
+ *             destroyed only with the node
+ *   plus, hash  the '+' and '#' children, kept out of the table so that matching
+ *             never hashes a wildcard
+ *   subs    entry array {sub, qos}. Readers see a consistent array: a new entry is
+ *           appended in place (entry written, then the published count raised with
+ *           release ordering); a QoS change or a removal builds a new array, publishes
+ *           it with rcu_assign_pointer() and frees the old one with call_rcu(),
+ *           which also carries the release() of the removed subscriber.
+ *
+ * A node with no entries and no children is pruned at once: unlinked from its parent
+ * (cds_lfht_del() or clearing plus/hash), then freed after a grace period, so churn
+ * leaves nothing behind. The root is never pruned.
+ *
+ * Thread rules are in router.h. Writer-only fields (parent, nchildren) are read and
+ * written under r->lock only.
+ */
+/* Inlines rcu_dereference() & co: allowed for code under any licence (liburcu README). */
+#define URCU_INLINE_SMALL_FUNCTIONS
+#include <urcu-qsbr.h>
+#include <urcu/rculfhash.h>
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "petrel/compiler.h"
+#include "petrel/router.h"
+
+enum rt_kind { RT_ROOT, RT_LITERAL, RT_PLUS, RT_HASH };
+
+struct rt_ent {
+	void *sub;
+	uint8_t qos;
+};
+
+struct rt_subs {
+	struct rcu_head rcu;
+	/* Set when this array is retired by a removal: <dead> loses its entry and is
+	 * released, with <release>, in the same callback that frees the array. */
+	void (*release)(void *sub);
+	void *dead;
+	uint32_t cap;
+	atomic_uint_fast32_t n;	/* published entries; only ever grows in place */
+	struct rt_ent e[];
+};
+
+struct rt_node {
+	struct cds_lfht_node hnode;	/* in parent->children (RT_LITERAL only) */
+	struct rcu_head rcu;
+	struct rt_node *parent;		/* writer only */
+	struct cds_lfht *children;	/* RCU; NULL until the first literal child */
+	struct rt_node *plus;		/* RCU */
+	struct rt_node *hash;		/* RCU */
+	struct rt_subs *subs;		/* RCU; NULL when no entries */
+	unsigned long nchildren;	/* writer only: nodes in <children> */
+	unsigned long hval;		/* hash of level */
+	uint32_t len;
+	uint8_t kind;			/* enum rt_kind */
+	char level[];
+};
+
+struct router {
+	pthread_mutex_t lock;		/* serialises writers */
+	struct router_params params;
+	struct rt_node *root;
+	atomic_size_t count;
+};
+
+struct rt_key {
+	const char *s;
+	size_t len;
+};
+
+/* ---- hashing and child lookup (readers and writers) ---- */
+
+/* FNV-1a, 64 bit: levels are short, and this is cheap and spreads well enough for
+ * the split-ordered table (which reverses the bits anyway). */
+static unsigned long rt_hash(const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (uint8_t)s[i];
+		h *= 0x100000001b3ull;
+	}
+	return (unsigned long)h;
+}
+
+static int rt_level_eq(struct cds_lfht_node *hn, const void *key)
+{
+	const struct rt_key *k = key;
+	const struct rt_node *n = container_of(hn, struct rt_node, hnode);
+
+	return n->len == k->len && memcmp(n->level, k->s, k->len) == 0;
+}
+
+/* Inside rcu_read_lock(). */
+static struct rt_node *rt_child_lookup(struct cds_lfht *ht, const char *s, size_t len,
+				       unsigned long h)
+{
+	struct rt_key key = { s, len };
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *hn;
+
+	cds_lfht_lookup(ht, h, rt_level_eq, &key, &it);
+	hn = cds_lfht_iter_get_node(&it);
+	return hn != NULL ? container_of(hn, struct rt_node, hnode) : NULL;
+}
+
+/* cds_lfht_destroy() waits for queued resizes, and a resize waits for a grace
+ * period; a QSBR thread that stays online while waiting would wait for itself. */
+static void rt_lfht_destroy(struct cds_lfht *ht)
+{
+	bool online = rcu_read_ongoing();
+	int rc;
+
+	if (online)
+		rcu_thread_offline();
+	rc = cds_lfht_destroy(ht, NULL);
+	assert(rc == 0);	/* only empty tables are destroyed */
+	(void)rc;
+	if (online)
+		rcu_thread_online();
+}
+
+/* ---- entry arrays ---- */
+
+static struct rt_subs *rt_subs_alloc(uint32_t cap)
+{
+	struct rt_subs *a = malloc(sizeof(*a) + (size_t)cap * sizeof(a->e[0]));
+
+	if (a == NULL)
+		return NULL;
+	a->release = NULL;
+	a->dead = NULL;
+	a->cap = cap;
+	atomic_init(&a->n, 0);
+	return a;
+}
+
+static void rt_subs_free_cb(struct rcu_head *head)
+{
+	struct rt_subs *a = container_of(head, struct rt_subs, rcu);
+
+	if (a->dead != NULL && a->release != NULL)
+		a->release(a->dead);
+	free(a);
+}
+
+static uint32_t rt_subs_len(const struct rt_subs *a)
+{
+	if (a == NULL)
+		return 0;
+	return (uint32_t)atomic_load_explicit(&a->n, memory_order_acquire);
+}
+
+/* Writer. Adds or updates <sub> at <node>. Returns 1 (added), 0 (updated), -ENOMEM. */
+static int rt_subs_put(struct router *r, struct rt_node *node, void *sub, uint8_t qos)
+{
+	struct rt_subs *old = node->subs, *a;
+	uint32_t n = rt_subs_len(old), i;
+
+	for (i = 0; i < n; i++) {
+		if (old->e[i].sub != sub)
+			continue;
+		if (old->e[i].qos == qos)
+			return 0;
+		/* MQTT-3.8.4-3: replace the QoS. Readers may be inside <old>, so copy. */
+		a = rt_subs_alloc(old->cap);
+		if (a == NULL)
+			return -ENOMEM;
+		memcpy(a->e, old->e, n * sizeof(a->e[0]));
+		a->e[i].qos = qos;
+		atomic_store_explicit(&a->n, n, memory_order_relaxed);
+		rcu_assign_pointer(node->subs, a);
+		call_rcu(&old->rcu, rt_subs_free_cb);
+		return 0;
+	}
+
+	if (old != NULL && n < old->cap) {
+		/* Slots past n are invisible to readers until n is raised. */
+		old->e[n].sub = sub;
+		old->e[n].qos = qos;
+		if (r->params.hold != NULL)
+			r->params.hold(sub);
+		atomic_store_explicit(&old->n, n + 1, memory_order_release);
+	} else {
+		if (n > UINT32_MAX / 2)
+			return -ENOMEM;
+		a = rt_subs_alloc(n == 0 ? 2 : n * 2);
+		if (a == NULL)
+			return -ENOMEM;
+		if (n > 0)
+			memcpy(a->e, old->e, n * sizeof(a->e[0]));
+		a->e[n].sub = sub;
+		a->e[n].qos = qos;
+		atomic_store_explicit(&a->n, n + 1, memory_order_relaxed);
+		/* Held before it is visible, so a reader may take its own reference. */
+		if (r->params.hold != NULL)
+			r->params.hold(sub);
+		rcu_assign_pointer(node->subs, a);
+		if (old != NULL)
+			call_rcu(&old->rcu, rt_subs_free_cb);
+	}
+	atomic_fetch_add_explicit(&r->count, 1, memory_order_relaxed);
+	return 1;
+}
+
+/* Writer. Removes <sub> from <node>. Returns 0, -ENOENT or -ENOMEM. */
+static int rt_subs_del(struct router *r, struct rt_node *node, void *sub)
+{
+	struct rt_subs *old = node->subs, *a = NULL;
+	uint32_t n = rt_subs_len(old), i, cap;
+
+	for (i = 0; i < n; i++) {
+		if (old->e[i].sub == sub)
+			break;
+	}
+	if (i == n)
+		return -ENOENT;
+	if (n > 1) {
+		/* Keep room to grow in place, but give memory back after a mass exit. */
+		cap = n - 1 > old->cap / 4 ? old->cap : old->cap / 2;
+		a = rt_subs_alloc(cap);
+		if (a == NULL)
+			return -ENOMEM;
+		memcpy(a->e, old->e, i * sizeof(a->e[0]));
+		memcpy(a->e + i, old->e + i + 1, (n - i - 1) * sizeof(a->e[0]));
+		atomic_store_explicit(&a->n, n - 1, memory_order_relaxed);
+	}
+	old->dead = sub;
+	old->release = r->params.release;
+	rcu_assign_pointer(node->subs, a);
+	call_rcu(&old->rcu, rt_subs_free_cb);
+	atomic_fetch_sub_explicit(&r->count, 1, memory_order_relaxed);
+	return 0;
+}
+
+/* ---- nodes (writer side) ---- */
+
+static struct rt_node *rt_node_alloc(struct rt_node *parent, enum rt_kind kind,
+				     const char *level, size_t len, unsigned long h)
+{
+	struct rt_node *n = malloc(sizeof(*n) + len + 1);
+
+	if (n == NULL)
+		return NULL;
+	cds_lfht_node_init(&n->hnode);
+	n->parent = parent;
+	n->children = NULL;
+	n->plus = NULL;
+	n->hash = NULL;
+	n->subs = NULL;
+	n->nchildren = 0;
+	n->hval = h;
+	n->len = (uint32_t)len;
+	n->kind = (uint8_t)kind;
+	memcpy(n->level, level, len);
+	n->level[len] = '\0';
+	return n;
+}
+
+static struct cds_lfht *rt_table_new(void)
+{
+	/* Starts at one bucket: most nodes have few children; grows by chain length.
+	 * No CDS_LFHT_ACCOUNTING: it costs a per-CPU counter array per table. */
+	return cds_lfht_new(1, 1, 0, CDS_LFHT_AUTO_RESIZE, NULL);
+}
+
+/* Runs a grace period after the node left the trie. */
+static void rt_node_free_cb(struct rcu_head *head)
+{
+	struct rt_node *n = container_of(head, struct rt_node, rcu);
+
+	if (n->children != NULL)
+		rt_lfht_destroy(n->children);
+	free(n);
+}
+
+/* Writer. The child of <parent> for one filter level, created if missing. */
+static struct rt_node *rt_child_get(struct rt_node *parent, const char *s, size_t len)
+{
+	struct rt_node *c;
+	unsigned long h;
+
+	if (len == 1 && (s[0] == '+' || s[0] == '#')) {
+		struct rt_node **slot = s[0] == '+' ? &parent->plus : &parent->hash;
+
+		if (*slot != NULL)
+			return *slot;
+		c = rt_node_alloc(parent, s[0] == '+' ? RT_PLUS : RT_HASH, s, len, 0);
+		if (c != NULL)
+			rcu_set_pointer(slot, c);
+		return c;
+	}
+
+	h = rt_hash(s, len);
+	if (parent->children != NULL) {
+		c = rt_child_lookup(parent->children, s, len, h);
+		if (c != NULL)
+			return c;
+	} else {
+		struct cds_lfht *ht = rt_table_new();
+
+		if (ht == NULL)
+			return NULL;
+		rcu_assign_pointer(parent->children, ht);
+	}
+	c = rt_node_alloc(parent, RT_LITERAL, s, len, h);
+	if (c == NULL)
+		return NULL;
+	cds_lfht_add(parent->children, h, &c->hnode);	/* full barrier: publishes *c */
+	parent->nchildren++;
+	return c;
+}
+
+/* Writer. The node for exactly <filter>, or NULL. */
+static struct rt_node *rt_find(struct router *r, const char *filter, size_t len)
+{
+	struct rt_node *n = r->root;
+	const char *p = filter, *end = filter + len;
+
+	for (;;) {
+		const char *slash = memchr(p, '/', (size_t)(end - p));
+		const char *lend = slash != NULL ? slash : end;
+		size_t llen = (size_t)(lend - p);
+
+		if (llen == 1 && p[0] == '+')
+			n = n->plus;
+		else if (llen == 1 && p[0] == '#')
+			n = n->hash;
+		else if (n->children != NULL)
+			n = rt_child_lookup(n->children, p, llen, rt_hash(p, llen));
+		else
+			n = NULL;
+		if (n == NULL || slash == NULL)
+			return n;
+		p = slash + 1;
+	}
+}
+
+static bool rt_node_empty(const struct rt_node *n)
+{
+	return n->subs == NULL && n->plus == NULL && n->hash == NULL && n->nchildren == 0;
+}
+
+/* Writer. Unlinks <n> and its ancestors while they are empty; frees them after a
+ * grace period (readers may still be walking them). */
+static void rt_prune(struct rt_node *n)
+{
+	while (n->kind != RT_ROOT && rt_node_empty(n)) {
+		struct rt_node *parent = n->parent;
+		int rc;
+
+		switch (n->kind) {
+		case RT_PLUS:
+			rcu_assign_pointer(parent->plus, NULL);
+			break;
+		case RT_HASH:
+			rcu_assign_pointer(parent->hash, NULL);
+			break;
+		default:
+			rc = cds_lfht_del(parent->children, &n->hnode);
+			assert(rc == 0);
+			(void)rc;
+			parent->nchildren--;
+			break;
+		}
+		call_rcu(&n->rcu, rt_node_free_cb);
+		n = parent;
+	}
+}
+
+/* ---- public: lifecycle and writers ---- */
+
+struct router *router_create(const struct router_params *p)
+{
+	struct router *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	if (p != NULL)
+		r->params = *p;
+	atomic_init(&r->count, 0);
+	if (pthread_mutex_init(&r->lock, NULL) != 0)
+		goto err_free_router;
+	r->root = rt_node_alloc(NULL, RT_ROOT, "", 0, 0);
+	if (r->root == NULL)
+		goto err_destroy_lock;
+	/* Created up front and kept: the first level is where the fan-out is, and a
+	 * live auto-resize table keeps liburcu's resize worker thread from being torn
+	 * down and re-created as the trie empties and refills. */
+	r->root->children = rt_table_new();
+	if (r->root->children == NULL)
+		goto err_free_root;
+	return r;
+
+err_free_root:
+	free(r->root);
+err_destroy_lock:
+	pthread_mutex_destroy(&r->lock);
+err_free_router:
+	free(r);
+	return NULL;
+}
+
+/* Releases <n>'s entries and frees it at once; its children are already gone. */
+static void rt_node_destroy_now(struct router *r, struct rt_node *n)
+{
+	struct rt_subs *a = n->subs;
+	uint32_t i, cnt = rt_subs_len(a);
+
+	for (i = 0; i < cnt; i++) {
+		if (r->params.release != NULL)
+			r->params.release(a->e[i].sub);
+	}
+	free(a);
+	if (n->children != NULL)
+		rt_lfht_destroy(n->children);
+	free(n);
+}
+
+void router_destroy(struct router *r)
+{
+	struct rt_node *n;
+
+	if (r == NULL)
+		return;
+	/* Let every pending release() and node free run before we return, so the
+	 * caller can tear down what its subscribers point to. */
+	rcu_barrier();
+
+	/* Post-order walk without a stack: detach a child before descending into it,
+	 * free a node once it has no children left, then climb to its parent.
+	 * The caller need not be a registered RCU thread (the broker tears down after
+	 * unregistering): nothing else runs, and the only lfht activity that could
+	 * still be in flight is an auto-resize grow, which frees nothing we traverse
+	 * (tables here never shrink: no CDS_LFHT_ACCOUNTING, no cds_lfht_resize()). */
+	n = r->root;
+	while (n != NULL) {
+		struct rt_node *c = NULL;
+
+		if (n->plus != NULL) {
+			c = n->plus;
+			n->plus = NULL;
+		} else if (n->hash != NULL) {
+			c = n->hash;
+			n->hash = NULL;
+		} else if (n->children != NULL && n->nchildren > 0) {
+			struct cds_lfht_iter it;
+
+			rcu_read_lock();
+			cds_lfht_first(n->children, &it);
+			c = container_of(cds_lfht_iter_get_node(&it), struct rt_node,
+					 hnode);
+			cds_lfht_del(n->children, &c->hnode);
+			rcu_read_unlock();
+			n->nchildren--;
+		}
+		if (c != NULL) {
+			n = c;
+			continue;
+		}
+		c = n->parent;
+		rt_node_destroy_now(r, n);
+		n = c;
+	}
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+int router_subscribe(struct router *r, const char *filter, size_t len, void *sub,
+		     uint8_t qos)
+{
+	struct rt_node *n;
+	const char *p = filter, *end = filter + len;
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	rcu_read_lock();
+	n = r->root;
+	for (;;) {
+		const char *slash = memchr(p, '/', (size_t)(end - p));
+		const char *lend = slash != NULL ? slash : end;
+		struct rt_node *c = rt_child_get(n, p, (size_t)(lend - p));
+
+		if (c == NULL) {
+			rc = -ENOMEM;
+			goto out_prune;	/* drop the empty nodes made so far */
+		}
+		n = c;
+		if (slash == NULL)
+			break;
+		p = slash + 1;
+	}
+	rc = rt_subs_put(r, n, sub, qos);
+out_prune:
+	if (rc < 0)
+		rt_prune(n);
+	rcu_read_unlock();
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+int router_unsubscribe(struct router *r, const char *filter, size_t len, void *sub)
+{
+	struct rt_node *n;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&r->lock);
+	rcu_read_lock();
+	n = rt_find(r, filter, len);
+	if (n != NULL) {
+		rc = rt_subs_del(r, n, sub);
+		if (rc == 0)
+			rt_prune(n);
+	}
+	rcu_read_unlock();
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+size_t router_count(const struct router *r)
+{
+	return atomic_load_explicit(&r->count, memory_order_relaxed);
+}
+
+/* ---- matching (readers) ---- */
+
+/* A pending branch of the walk: <node> reached with the name left at <s> (NULL once
+ * every level is consumed). */
+struct rt_frame {
+	struct rt_node *node;
+	const char *s;
+	size_t rem;
+};
+
+/* Per-thread scratch, grown on demand and kept: after warm-up a match allocates
+ * nothing. Freed by a thread-exit destructor. A router_match() nested in <fn> finds
+ * it busy and uses a scratch of its own for that call. */
+struct rt_scratch {
+	struct rt_ent *ents;
+	size_t ents_cap;
+	uint32_t *slots;	/* dedup table: index + 1, 0 = empty */
+	size_t slots_cap;
+	struct rt_frame *stack;
+	size_t stack_cap;
+	bool registered;	/* thread-exit destructor armed */
+	bool busy;		/* a router_match() on this thread is using it */
+};
+
+static __thread struct rt_scratch rt_tls;
+static pthread_key_t rt_tls_key;
+static pthread_once_t rt_tls_once = PTHREAD_ONCE_INIT;
+
+static void rt_tls_free(void *p)
+{
+	struct rt_scratch *sc = p;
+
+	free(sc->ents);
+	free(sc->slots);
+	free(sc->stack);
+	memset(sc, 0, sizeof(*sc));
+}
+
+static void rt_tls_key_init(void)
+{
+	if (pthread_key_create(&rt_tls_key, rt_tls_free) != 0)
+		abort();	/* out of keys at start-up: nothing sensible to do */
+}
+
+/* Grows a scratch array of <sc> to hold at least <need> elements of <size> bytes. */
+static bool rt_tls_grow(struct rt_scratch *sc, void **arr, size_t *cap, size_t need,
+			size_t size)
+{
+	size_t ncap = *cap != 0 ? *cap : 64;
+	void *p;
+
+	while (ncap < need)
+		ncap *= 2;
+	p = realloc(*arr, ncap * size);
+	if (p == NULL)
+		return false;
+	*arr = p;
+	*cap = ncap;
+	if (sc == &rt_tls && !sc->registered) {
+		pthread_once(&rt_tls_once, rt_tls_key_init);
+		pthread_setspecific(rt_tls_key, sc);
+		sc->registered = true;
+	}
+	return true;
+}
+
+struct rt_walk {
+	struct rt_scratch *sc;
+	size_t nents;
+	size_t direct;		/* reported during the walk (scratch could not grow) */
+	router_match_fn *fn;
+	void *arg;
+};
+
+static void rt_collect(struct rt_walk *w, const struct rt_node *node)
+{
+	const struct rt_subs *a = rcu_dereference(node->subs);
+	uint32_t n = rt_subs_len(a), i;
+	struct rt_scratch *sc = w->sc;
+
+	if (n == 0)
+		return;
+	if (unlikely(w->nents + n > sc->ents_cap) &&
+	    !rt_tls_grow(sc, (void **)&sc->ents, &sc->ents_cap, w->nents + n,
+			 sizeof(sc->ents[0]))) {
+		/* Out of memory: deliver without de-duplication rather than drop. */
+		for (i = 0; i < n; i++)
+			w->fn(w->arg, a->e[i].sub, a->e[i].qos);
+		w->direct += n;
+		return;
+	}
+	memcpy(sc->ents + w->nents, a->e, n * sizeof(a->e[0]));
+	w->nents += n;
+}
+
+/* Marks duplicates (qos |= RT_DUP) and keeps the highest QoS in the first copy. */
+#define RT_DUP 0x80
+
+static void rt_dedup_small(struct rt_ent *e, size_t n)
+{
+	size_t i, j;
+
+	for (i = 1; i < n; i++) {
+		for (j = 0; j < i; j++) {
+			if (e[j].sub == e[i].sub && !(e[j].qos & RT_DUP)) {
+				if (e[i].qos > e[j].qos)
+					e[j].qos = e[i].qos;
+				e[i].qos |= RT_DUP;
+				break;
+			}
+		}
+	}
+}
+
+static inline size_t rt_ptr_hash(const void *p, unsigned shift)
+{
+	return (size_t)(((uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ull) >> shift);
+}
+
+/* Open addressing over a table of at least 2n slots: linear in n. Returns false if
+ * the table could not be grown (the caller then falls back to the quadratic scan). */
+static bool rt_dedup_hash(struct rt_scratch *sc, struct rt_ent *e, size_t n)
+{
+	size_t size = 16, mask, i;
+	unsigned shift = 60;
+
+	while (size < 2 * n) {
+		size *= 2;
+		shift--;
+	}
+	if (size > sc->slots_cap &&
+	    !rt_tls_grow(sc, (void **)&sc->slots, &sc->slots_cap, size,
+			 sizeof(sc->slots[0])))
+		return false;
+	memset(sc->slots, 0, size * sizeof(sc->slots[0]));
+	mask = size - 1;
+	for (i = 0; i < n; i++) {
+		size_t h = rt_ptr_hash(e[i].sub, shift);
+
+		for (;;) {
+			uint32_t s = sc->slots[h];
+
+			if (s == 0) {
+				sc->slots[h] = (uint32_t)i + 1;
+				break;
+			}
+			if (e[s - 1].sub == e[i].sub) {
+				if (e[i].qos > e[s - 1].qos)
+					e[s - 1].qos = e[i].qos;
+				e[i].qos |= RT_DUP;
+				break;
+			}
+			h = (h + 1) & mask;
+		}
+	}
+	return true;
+}
+
+static bool rt_push(struct rt_scratch *sc, size_t *sp, struct rt_node *node,
+		    const char *s, size_t rem)
+{
+	if (unlikely(*sp == sc->stack_cap) &&
+	    !rt_tls_grow(sc, (void **)&sc->stack, &sc->stack_cap, *sp + 1,
+			 sizeof(sc->stack[0])))
+		return false;	/* out of memory: this branch is lost */
+	sc->stack[*sp].node = node;
+	sc->stack[*sp].s = s;
+	sc->stack[*sp].rem = rem;
+	(*sp)++;
+	return true;
+}
+
+size_t router_match(struct router *r, const char *topic, size_t len,
+		    router_match_fn *fn, void *arg)
+{
+	struct rt_scratch nested = { 0 };
+	struct rt_scratch *sc = rt_tls.busy ? &nested : &rt_tls;
+	struct rt_walk w = { .sc = sc, .nents = 0, .direct = 0, .fn = fn, .arg = arg };
+	struct rt_node *root = r->root;
+	/* MQTT-4.7.2-1: no wildcard at the first level matches a '$' name. */
+	bool dollar = len > 0 && topic[0] == '$';
+	size_t sp = 0, i, reported = 0;
+
+	sc->busy = true;
+	if (!rt_push(sc, &sp, root, topic, len))
+		goto out;
+	while (sp > 0) {
+		struct rt_frame f = sc->stack[--sp];
+		bool wild_ok = !(dollar && f.node == root);
+		const struct rt_node *c;
+		struct cds_lfht *ht;
+		const char *slash, *next;
+		size_t llen, nrem;
+
+		/* '#' matches this level's parent too: "sport/#" matches "sport". */
+		if (wild_ok && (c = rcu_dereference(f.node->hash)) != NULL)
+			rt_collect(&w, c);
+		if (f.s == NULL) {
+			rt_collect(&w, f.node);
+			continue;
+		}
+		slash = memchr(f.s, '/', f.rem);
+		if (slash != NULL) {
+			llen = (size_t)(slash - f.s);
+			next = slash + 1;
+			nrem = f.rem - llen - 1;
+		} else {
+			llen = f.rem;
+			next = NULL;
+			nrem = 0;
+		}
+		ht = rcu_dereference(f.node->children);
+		if (ht != NULL) {
+			struct rt_node *lit = rt_child_lookup(ht, f.s, llen,
+							      rt_hash(f.s, llen));
+
+			if (lit != NULL)
+				rt_push(sc, &sp, lit, next, nrem);
+		}
+		if (wild_ok) {
+			struct rt_node *plus = rcu_dereference(f.node->plus);
+
+			if (plus != NULL)
+				rt_push(sc, &sp, plus, next, nrem);
+		}
+	}
+
+	/* MQTT-3.3.5-1: one report per subscriber, at its highest QoS. */
+	if (w.nents > 1) {
+		if (w.nents <= 8 || w.nents > UINT32_MAX - 1 ||
+		    !rt_dedup_hash(sc, sc->ents, w.nents))
+			rt_dedup_small(sc->ents, w.nents);
+	}
+	reported = w.direct;
+	for (i = 0; i < w.nents; i++) {
+		if (sc->ents[i].qos & RT_DUP)
+			continue;
+		fn(arg, sc->ents[i].sub, sc->ents[i].qos);
+		reported++;
+	}
+out:
+	sc->busy = false;
+	if (sc == &nested)
+		rt_tls_free(sc);
+	return reported;
+}
