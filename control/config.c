@@ -576,7 +576,7 @@ void config_defaults(struct config *c)
 	c->max_inflight_messages = 20;
 	c->max_queued_messages = 1000;
 	c->max_queued_bytes = 0;
-	c->queue_full_policy = QUEUE_FULL_DROP_NEW;
+	c->queue_full_policy = QUEUE_FULL_BACKPRESSURE;
 	c->queue_qos0_messages = false;
 	c->max_packet_size = 0;
 	c->max_connections = -1;

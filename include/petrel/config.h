@@ -26,7 +26,7 @@ struct config {
 	unsigned max_inflight_messages;   /* per session, outgoing QoS 1/2; default 20; 0 = 65535 */
 	unsigned max_queued_messages;     /* per session, behind the window; default 1000; 0 = unlimited */
 	size_t max_queued_bytes;          /* per session payload bytes queued; default 0 = unlimited */
-	enum queue_full_policy queue_full_policy;   /* default drop_new */
+	enum queue_full_policy queue_full_policy;   /* default backpressure */
 	bool queue_qos0_messages;         /* queue QoS 0 for offline persistent sessions; default false */
 	size_t max_packet_size;           /* bytes incl. fixed header; default 0 = 268435460 (protocol max) */
 	int max_connections;              /* default -1 = unlimited */

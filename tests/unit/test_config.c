@@ -95,7 +95,7 @@ Test(config, defaults_are_the_documented_ones)
 	cr_assert_eq(c.max_inflight_messages, 20);
 	cr_assert_eq(c.max_queued_messages, 1000);
 	cr_assert_eq(c.max_queued_bytes, 0);
-	cr_assert_eq(c.queue_full_policy, QUEUE_FULL_DROP_NEW);
+	cr_assert_eq(c.queue_full_policy, QUEUE_FULL_BACKPRESSURE);
 	cr_assert_not(c.queue_qos0_messages);
 	cr_assert_eq(c.max_packet_size, 0);
 	cr_assert_eq(c.max_connections, -1);
