@@ -8,6 +8,13 @@ static uint64_t tick_of(uint64_t ms)
 	return ms / TIMER_TICK_MS;
 }
 
+/* A deadline belongs to the first tick that starts at or after it, so a timer never
+ * fires early; "now" rounds down (tick_of). */
+static uint64_t tick_of_deadline(uint64_t ms)
+{
+	return (ms + TIMER_TICK_MS - 1) / TIMER_TICK_MS;
+}
+
 void timer_wheel_init(struct timer_wheel *tw, uint64_t now_ms)
 {
 	for (unsigned i = 0; i < TIMER_SLOTS; i++)
@@ -40,7 +47,7 @@ void timer_init(struct timer *t, timer_fn *fn)
 
 void timer_arm(struct timer_wheel *tw, struct timer *t, uint64_t expires_ms)
 {
-	uint64_t tick = tick_of(expires_ms);
+	uint64_t tick = tick_of_deadline(expires_ms);
 
 	if (t->armed)
 		cds_list_del(&t->link);
@@ -86,7 +93,7 @@ void timer_wheel_run(struct timer_wheel *tw, uint64_t now_ms)
 			struct timer *t = cds_list_first_entry(&due, struct timer, link);
 
 			cds_list_del(&t->link);
-			if (tick_of(t->expires_ms) > tw->tick) {
+			if (tick_of_deadline(t->expires_ms) > tw->tick) {
 				/* Not this turn of the wheel. */
 				cds_list_add_tail(&t->link, slot);
 				continue;

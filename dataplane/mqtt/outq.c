@@ -85,7 +85,8 @@ int outq_push_publish(struct outq *q, struct msg *m, uint8_t qos, bool dup, bool
 	if (e == NULL)
 		return -ENOMEM;
 	/* Fixed header and topic length are ours; the topic itself comes from the msg. */
-	e->bytes[0] = (uint8_t)((MQTT_PUBLISH << 4) | (dup ? 0x08 : 0) | (qos << 1) |
+	/* MQTT-3.3.1-2: DUP is 0 on QoS 0. */
+	e->bytes[0] = (uint8_t)((MQTT_PUBLISH << 4) | (dup && qos > 0 ? 0x08 : 0) | (qos << 1) |
 				(retain ? 0x01 : 0));
 	vlen = mqtt_varint_encode(&e->bytes[1], (uint32_t)remaining);
 	e->bytes[1 + vlen] = (uint8_t)(m->topic_len >> 8);

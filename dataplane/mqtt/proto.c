@@ -126,6 +126,8 @@ static int conn_write_out(struct mqtt_conn *c)
 		size_t want = 0;
 		ssize_t r;
 
+		if (n == 0)
+			return -EAGAIN;   /* cannot happen with CONN_IOV_MAX >= 4; never spin */
 		for (int i = 0; i < n; i++)
 			want += iov[i].iov_len;
 		r = c->w->tops->writev(c->tc, iov, n);

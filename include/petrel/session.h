@@ -139,7 +139,9 @@ bool msg_queue_pop(struct msg_queue *q, struct queued *out);
 void msg_queue_clear(struct msg_queue *q);
 
 /* ---- inflight window (owner only) ------------------------------------------------ */
-/* Appends an entry; returns it, or NULL on allocation failure. <limit> caps growth. */
+/* Appends an entry; returns it, or NULL when <limit> entries are live or on allocation
+ * failure. The entry comes back zeroed (INFLIGHT_FREE) but counted live: the caller
+ * must set its state before the next inflight_add, or compaction would drop it. */
 struct inflight *inflight_add(struct inflight_ring *r, uint32_t limit);
 /* Finds the live entry for <packet_id>, or NULL. */
 struct inflight *inflight_find(struct inflight_ring *r, uint16_t packet_id);
