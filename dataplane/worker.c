@@ -93,12 +93,18 @@ void worker_wake(struct worker *w)
 
 void worker_adopt_session(struct worker *w, struct session *s)
 {
+	if (s->listed)
+		return;
+	s->listed = true;
 	cds_list_add_tail(&s->owner_link, &w->sessions);
 }
 
 void worker_drop_session(struct worker *w, struct session *s)
 {
 	(void)w;
+	if (!s->listed)
+		return;
+	s->listed = false;
 	cds_list_del(&s->owner_link);
 	CDS_INIT_LIST_HEAD(&s->owner_link);
 }

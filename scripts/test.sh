@@ -57,7 +57,7 @@ for want in ("unit", "integration"):
 run_binary() {
 	local label="$1" suite="$2" name="$3" exe="$4" petrel="$5" asan="$6"
 	local log="$logdir/$label-$name.log" rc synth p=0 f=0 teardown note=""
-	local args=() envs=("PETREL_BIN=$petrel")
+	local args=() envs=("PETREL_BIN=$petrel" "PETREL_TEST_SRC=$PETREL_ROOT/tests/integration")
 
 	if [[ $suite == integration ]]; then
 		args+=(--jobs 1)

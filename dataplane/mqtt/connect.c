@@ -157,40 +157,27 @@ void takeover_done(struct worker *w, struct wmsg_takeover *t)
 {
 	struct mqtt_conn *c = t->conn;
 	struct session *s = t->s;
+	int rc;
 
 	free(t);
 	c->takeover_pending = false;
-	if (s != NULL && session_owner(s) == (int)w->id)
+	/* Two of our connections may have asked for the same session: adopting is
+	 * idempotent, and attach_session below kicks whichever was bound first. */
+	if (session_owner(s) == (int)w->id)
 		worker_adopt_session(w, s);
 	if (c->state == CONN_CLOSED) {
-		/* The new client left while waiting. The session is ours now: treat it as
-		 * if that client had connected and gone. */
-		if (s != NULL && session_owner(s) == (int)w->id && s->clean) {
-			s->conn = NULL;
-			sessdir_remove(w->broker->sessdir, s);
-			session_clear(w, s);
-			worker_drop_session(w, s);
-			atomic_store_explicit(&s->owner, SESSION_DEAD, memory_order_release);
-		}
-		if (s != NULL)
-			session_unref(s);
+		/* The new client left while waiting; the session stays ours, offline. */
+		session_unref(s);
 		cds_list_add_tail(&c->grave_link, &w->graveyard);
 		return;
 	}
+	/* Attach as for a CONNECT of a session we own, or look up afresh if it ended
+	 * or moved on meanwhile. Our reference keeps the id readable meanwhile. */
 	c->state = CONN_NEW;
-	if (s != NULL && session_owner(s) == (int)w->id) {
-		if (connect_finish(c, s, true) < 0)
-			return;
-	} else {
-		/* The session ended meanwhile: look up (or create) afresh. Our reference
-		 * keeps the id readable until the new session has copied it. */
-		int rc = attach_session(c, s->client_id, s->client_id_len);
-
-		session_unref(s);
-		if (rc < 0 || c->state == CONN_TAKEOVER)
-			return;
-	}
-	conn_resume_input(c);
+	rc = attach_session(c, s->client_id, s->client_id_len);
+	session_unref(s);
+	if (rc == 0 && c->state == CONN_ACTIVE)
+		conn_resume_input(c);
 }
 
 void conn_detach_session(struct mqtt_conn *c)

@@ -81,6 +81,7 @@ struct session {
 	bool clean;                      /* cleanSession of the last CONNECT */
 	bool in_dir;                     /* listed in the session directory */
 	bool drop_logged;                /* a queue drop was logged this episode */
+	bool listed;                     /* on its owner's sessions list */
 	char *client_id;                 /* NUL terminated */
 	uint16_t client_id_len;
 	uint32_t dir_hash;

@@ -101,7 +101,7 @@ void worker_destroy(struct worker *w);
 void worker_post(struct worker *dst, struct wmsg *m);
 void worker_wake(struct worker *w);
 
-/* Sessions this worker owns (list bookkeeping). Owner only. */
+/* Sessions this worker owns (list bookkeeping; both idempotent). Owner only. */
 void worker_adopt_session(struct worker *w, struct session *s);
 void worker_drop_session(struct worker *w, struct session *s);
 
