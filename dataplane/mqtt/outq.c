@@ -54,7 +54,20 @@ static struct outq_entry *outq_tail_new(struct outq *q)
 
 int outq_push_bytes(struct outq *q, const void *pkt, size_t len)
 {
-	struct outq_entry *e = outq_tail_new(q);
+	struct outq_entry *e;
+
+	/* Acks come in runs (a PUBACK per publish): pack them into the previous small
+	 * entry so a burst costs one iovec per few acks, not one each. */
+	if (q->len > 0) {
+		e = &q->e[(q->head + q->len - 1) % q->cap];
+		if (e->m == NULL && e->heap == NULL && e->total + len <= OUTQ_INLINE) {
+			memcpy(e->bytes + e->total, pkt, len);
+			e->total += (uint32_t)len;
+			q->bytes += len;
+			return 0;
+		}
+	}
+	e = outq_tail_new(q);
 
 	if (e == NULL)
 		return -ENOMEM;

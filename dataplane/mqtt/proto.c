@@ -12,7 +12,8 @@
 #include "petrel/session.h"
 #include "mqtt/proto_int.h"
 
-#define CONN_IOV_MAX 64
+/* iovecs per sendmsg: 64 PUBLISH packets (4 pieces each) per system call. */
+#define CONN_IOV_MAX 256
 
 static const char *reason_name(enum close_reason why)
 {

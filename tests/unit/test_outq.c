@@ -604,3 +604,31 @@ Test(outq, order_survives_ring_wrap_growth_and_burst_release)
 		msg_unref(m[i]);
 	assert_no_leaks();
 }
+
+Test(outq, runs_of_acks_share_one_iovec_in_order)
+{
+	struct outq q;
+	struct iovec iov[IOV_MAX_TEST];
+	uint8_t want[4 * 6], got[sizeof(want)];
+	size_t off = 0;
+	int n;
+
+	outq_init(&q);
+	/* Six PUBACKs (4 bytes each) fit one inline entry; the seventh starts another. */
+	for (uint16_t id = 1; id <= 6; id++) {
+		cr_assert_eq(mqtt_encode_ack(want + off, MQTT_PUBACK, id), 4);
+		cr_assert_eq(outq_push_bytes(&q, want + off, 4), 0);
+		off += 4;
+	}
+	n = outq_iov(&q, iov, IOV_MAX_TEST);
+	cr_assert_eq(n, 1, "six acks took %d iovecs", n);
+	cr_assert_eq(iov[0].iov_len, sizeof(want));
+	memcpy(got, iov[0].iov_base, sizeof(got));
+	cr_assert_arr_eq(got, want, sizeof(want));
+	cr_assert_eq(q.bytes, sizeof(want));
+	cr_assert_eq(outq_push_bytes(&q, want, 4), 0);
+	cr_assert_eq(outq_iov(&q, iov, IOV_MAX_TEST), 2);
+	outq_consume(&q, sizeof(want) + 4);
+	cr_assert(outq_empty(&q));
+	outq_fini(&q);
+}
