@@ -29,6 +29,7 @@
 #include "petrel/compiler.h"
 #include "petrel/msg.h"
 #include "petrel/retain.h"
+#include "petrel/topic_level.h"
 
 struct rs_node {
 	struct cds_lfht_node hnode;	/* in parent->children; unused at the root */
@@ -48,11 +49,6 @@ struct retain_store {
 	atomic_size_t count;
 };
 
-struct rs_key {
-	const char *s;
-	size_t len;
-};
-
 /* The old message of a slot, unreferenced once no reader can still see it. struct
  * msg has no rcu_head of its own, so a replacement allocates this before it
  * touches the trie. */
@@ -61,22 +57,9 @@ struct rs_unref {
 	struct msg *m;
 };
 
-/* FNV-1a, 64 bit. */
-static unsigned long rs_hash(const char *s, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= (uint8_t)s[i];
-		h *= 0x100000001b3ull;
-	}
-	return (unsigned long)h;
-}
-
 static int rs_level_eq(struct cds_lfht_node *hn, const void *key)
 {
-	const struct rs_key *k = key;
+	const struct topic_level_key *k = key;
 	const struct rs_node *n = container_of(hn, struct rs_node, hnode);
 
 	return n->len == k->len && memcmp(n->level, k->s, k->len) == 0;
@@ -85,34 +68,10 @@ static int rs_level_eq(struct cds_lfht_node *hn, const void *key)
 /* Inside rcu_read_lock(). */
 static struct rs_node *rs_child_lookup(struct cds_lfht *ht, const char *s, size_t len)
 {
-	struct rs_key key = { s, len };
-	struct cds_lfht_iter it;
-	struct cds_lfht_node *hn;
+	struct cds_lfht_node *hn = topic_level_lookup(ht, s, len, topic_level_hash(s, len),
+						      rs_level_eq);
 
-	cds_lfht_lookup(ht, rs_hash(s, len), rs_level_eq, &key, &it);
-	hn = cds_lfht_iter_get_node(&it);
 	return hn != NULL ? container_of(hn, struct rs_node, hnode) : NULL;
-}
-
-/* cds_lfht_destroy() waits for queued resizes, which wait for a grace period: an
- * online QSBR thread would wait for itself. */
-static void rs_lfht_destroy(struct cds_lfht *ht)
-{
-	bool online = rcu_read_ongoing();
-	int rc;
-
-	if (online)
-		rcu_thread_offline();
-	rc = cds_lfht_destroy(ht, NULL);
-	assert(rc == 0);	/* only empty tables are destroyed */
-	(void)rc;
-	if (online)
-		rcu_thread_online();
-}
-
-static struct cds_lfht *rs_table_new(void)
-{
-	return cds_lfht_new(1, 1, 0, CDS_LFHT_AUTO_RESIZE, NULL);
 }
 
 static struct rs_node *rs_node_alloc(struct rs_node *parent, const char *level,
@@ -127,7 +86,7 @@ static struct rs_node *rs_node_alloc(struct rs_node *parent, const char *level,
 	n->children = NULL;
 	n->msg = NULL;
 	n->nchildren = 0;
-	n->hval = rs_hash(level, len);
+	n->hval = topic_level_hash(level, len);
 	n->len = (uint32_t)len;
 	memcpy(n->level, level, len);
 	n->level[len] = '\0';
@@ -139,7 +98,7 @@ static void rs_node_free_cb(struct rcu_head *head)
 	struct rs_node *n = container_of(head, struct rs_node, rcu);
 
 	if (n->children != NULL)
-		rs_lfht_destroy(n->children);
+		topic_level_table_destroy(n->children);
 	free(n);
 }
 
@@ -166,7 +125,7 @@ static struct rs_node *rs_child_get(struct rs_node *parent, const char *s, size_
 
 		if (!create)
 			return NULL;
-		ht = rs_table_new();
+		ht = topic_level_table_new();
 		if (ht == NULL)
 			return NULL;
 		rcu_assign_pointer(parent->children, ht);
@@ -189,8 +148,7 @@ static struct rs_node *rs_walk(struct retain_store *rs, const char *t, size_t le
 	const char *p = t, *end = t + len;
 
 	for (;;) {
-		const char *slash = memchr(p, '/', (size_t)(end - p));
-		const char *lend = slash != NULL ? slash : end;
+		const char *lend = topic_level_end(p, end);
 		struct rs_node *c = rs_child_get(n, p, (size_t)(lend - p), create);
 
 		if (c == NULL) {
@@ -198,9 +156,9 @@ static struct rs_node *rs_walk(struct retain_store *rs, const char *t, size_t le
 			return NULL;
 		}
 		n = c;
-		if (slash == NULL)
+		if (lend == end)
 			break;
-		p = slash + 1;
+		p = lend + 1;
 	}
 	*last = n;
 	return n;
@@ -237,7 +195,7 @@ struct retain_store *retain_create(void)
 		goto err_destroy_lock;
 	/* Kept for the store's life: a live auto-resize table keeps liburcu's resize
 	 * worker thread from being torn down and re-created under churn. */
-	rs->root->children = rs_table_new();
+	rs->root->children = topic_level_table_new();
 	if (rs->root->children == NULL)
 		goto err_free_root;
 	return rs;
@@ -284,7 +242,7 @@ void retain_destroy(struct retain_store *rs)
 		parent = n->parent;
 		msg_unref(n->msg);
 		if (n->children != NULL)
-			rs_lfht_destroy(n->children);
+			topic_level_table_destroy(n->children);
 		free(n);
 		n = parent;
 	}
@@ -432,7 +390,7 @@ size_t retain_match(struct retain_store *rs, const char *filter, size_t len,
 	while (st.n > 0) {
 		struct rs_frame f = st.f[--st.n];
 		bool is_root = f.node == rs->root;
-		const char *slash, *next;
+		const char *next;
 		size_t llen, nrem;
 
 		if (f.all) {
@@ -444,16 +402,7 @@ size_t retain_match(struct retain_store *rs, const char *filter, size_t len,
 			reported += rs_report(f.node, fn, arg);
 			continue;
 		}
-		slash = memchr(f.s, '/', f.rem);
-		if (slash != NULL) {
-			llen = (size_t)(slash - f.s);
-			next = slash + 1;
-			nrem = f.rem - llen - 1;
-		} else {
-			llen = f.rem;
-			next = NULL;
-			nrem = 0;
-		}
+		llen = topic_level_next(f.s, f.rem, &next, &nrem);
 		if (llen == 1 && f.s[0] == '#') {
 			/* 4.7.1.2: '#' matches the parent level too ("a/#" gets "a"); the
 			 * root stands for no topic and never holds a message. */

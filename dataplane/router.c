@@ -41,6 +41,7 @@
 
 #include "petrel/compiler.h"
 #include "petrel/router.h"
+#include "petrel/topic_level.h"
 
 enum rt_kind { RT_ROOT, RT_LITERAL, RT_PLUS, RT_HASH };
 
@@ -82,30 +83,11 @@ struct router {
 	atomic_size_t count;
 };
 
-struct rt_key {
-	const char *s;
-	size_t len;
-};
-
-/* ---- hashing and child lookup (readers and writers) ---- */
-
-/* FNV-1a, 64 bit: levels are short, and this is cheap and spreads well enough for
- * the split-ordered table (which reverses the bits anyway). */
-static unsigned long rt_hash(const char *s, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= (uint8_t)s[i];
-		h *= 0x100000001b3ull;
-	}
-	return (unsigned long)h;
-}
+/* ---- child lookup (readers and writers) ---- */
 
 static int rt_level_eq(struct cds_lfht_node *hn, const void *key)
 {
-	const struct rt_key *k = key;
+	const struct topic_level_key *k = key;
 	const struct rt_node *n = container_of(hn, struct rt_node, hnode);
 
 	return n->len == k->len && memcmp(n->level, k->s, k->len) == 0;
@@ -115,29 +97,9 @@ static int rt_level_eq(struct cds_lfht_node *hn, const void *key)
 static struct rt_node *rt_child_lookup(struct cds_lfht *ht, const char *s, size_t len,
 				       unsigned long h)
 {
-	struct rt_key key = { s, len };
-	struct cds_lfht_iter it;
-	struct cds_lfht_node *hn;
+	struct cds_lfht_node *hn = topic_level_lookup(ht, s, len, h, rt_level_eq);
 
-	cds_lfht_lookup(ht, h, rt_level_eq, &key, &it);
-	hn = cds_lfht_iter_get_node(&it);
 	return hn != NULL ? container_of(hn, struct rt_node, hnode) : NULL;
-}
-
-/* cds_lfht_destroy() waits for queued resizes, and a resize waits for a grace
- * period; a QSBR thread that stays online while waiting would wait for itself. */
-static void rt_lfht_destroy(struct cds_lfht *ht)
-{
-	bool online = rcu_read_ongoing();
-	int rc;
-
-	if (online)
-		rcu_thread_offline();
-	rc = cds_lfht_destroy(ht, NULL);
-	assert(rc == 0);	/* only empty tables are destroyed */
-	(void)rc;
-	if (online)
-		rcu_thread_online();
 }
 
 /* ---- entry arrays ---- */
@@ -277,20 +239,13 @@ static struct rt_node *rt_node_alloc(struct rt_node *parent, enum rt_kind kind,
 	return n;
 }
 
-static struct cds_lfht *rt_table_new(void)
-{
-	/* Starts at one bucket: most nodes have few children; grows by chain length.
-	 * No CDS_LFHT_ACCOUNTING: it costs a per-CPU counter array per table. */
-	return cds_lfht_new(1, 1, 0, CDS_LFHT_AUTO_RESIZE, NULL);
-}
-
 /* Runs a grace period after the node left the trie. */
 static void rt_node_free_cb(struct rcu_head *head)
 {
 	struct rt_node *n = container_of(head, struct rt_node, rcu);
 
 	if (n->children != NULL)
-		rt_lfht_destroy(n->children);
+		topic_level_table_destroy(n->children);
 	free(n);
 }
 
@@ -311,13 +266,13 @@ static struct rt_node *rt_child_get(struct rt_node *parent, const char *s, size_
 		return c;
 	}
 
-	h = rt_hash(s, len);
+	h = topic_level_hash(s, len);
 	if (parent->children != NULL) {
 		c = rt_child_lookup(parent->children, s, len, h);
 		if (c != NULL)
 			return c;
 	} else {
-		struct cds_lfht *ht = rt_table_new();
+		struct cds_lfht *ht = topic_level_table_new();
 
 		if (ht == NULL)
 			return NULL;
@@ -338,8 +293,7 @@ static struct rt_node *rt_find(struct router *r, const char *filter, size_t len)
 	const char *p = filter, *end = filter + len;
 
 	for (;;) {
-		const char *slash = memchr(p, '/', (size_t)(end - p));
-		const char *lend = slash != NULL ? slash : end;
+		const char *lend = topic_level_end(p, end);
 		size_t llen = (size_t)(lend - p);
 
 		if (llen == 1 && p[0] == '+')
@@ -347,12 +301,12 @@ static struct rt_node *rt_find(struct router *r, const char *filter, size_t len)
 		else if (llen == 1 && p[0] == '#')
 			n = n->hash;
 		else if (n->children != NULL)
-			n = rt_child_lookup(n->children, p, llen, rt_hash(p, llen));
+			n = rt_child_lookup(n->children, p, llen, topic_level_hash(p, llen));
 		else
 			n = NULL;
-		if (n == NULL || slash == NULL)
+		if (n == NULL || lend == end)
 			return n;
-		p = slash + 1;
+		p = lend + 1;
 	}
 }
 
@@ -407,7 +361,7 @@ struct router *router_create(const struct router_params *p)
 	/* Created up front and kept: the first level is where the fan-out is, and a
 	 * live auto-resize table keeps liburcu's resize worker thread from being torn
 	 * down and re-created as the trie empties and refills. */
-	r->root->children = rt_table_new();
+	r->root->children = topic_level_table_new();
 	if (r->root->children == NULL)
 		goto err_free_root;
 	return r;
@@ -433,7 +387,7 @@ static void rt_node_destroy_now(struct router *r, struct rt_node *n)
 	}
 	free(a);
 	if (n->children != NULL)
-		rt_lfht_destroy(n->children);
+		topic_level_table_destroy(n->children);
 	free(n);
 }
 
@@ -497,8 +451,7 @@ int router_subscribe(struct router *r, const char *filter, size_t len, void *sub
 	rcu_read_lock();
 	n = r->root;
 	for (;;) {
-		const char *slash = memchr(p, '/', (size_t)(end - p));
-		const char *lend = slash != NULL ? slash : end;
+		const char *lend = topic_level_end(p, end);
 		struct rt_node *c = rt_child_get(n, p, (size_t)(lend - p));
 
 		if (c == NULL) {
@@ -506,9 +459,9 @@ int router_subscribe(struct router *r, const char *filter, size_t len, void *sub
 			goto out_prune;	/* drop the empty nodes made so far */
 		}
 		n = c;
-		if (slash == NULL)
+		if (lend == end)
 			break;
-		p = slash + 1;
+		p = lend + 1;
 	}
 	rc = rt_subs_put(r, n, sub, qos);
 out_prune:
@@ -733,7 +686,7 @@ size_t router_match(struct router *r, const char *topic, size_t len,
 		bool wild_ok = !(dollar && f.node == root);
 		const struct rt_node *c;
 		struct cds_lfht *ht;
-		const char *slash, *next;
+		const char *next;
 		size_t llen, nrem;
 
 		/* '#' matches this level's parent too: "sport/#" matches "sport". */
@@ -743,20 +696,11 @@ size_t router_match(struct router *r, const char *topic, size_t len,
 			rt_collect(&w, f.node);
 			continue;
 		}
-		slash = memchr(f.s, '/', f.rem);
-		if (slash != NULL) {
-			llen = (size_t)(slash - f.s);
-			next = slash + 1;
-			nrem = f.rem - llen - 1;
-		} else {
-			llen = f.rem;
-			next = NULL;
-			nrem = 0;
-		}
+		llen = topic_level_next(f.s, f.rem, &next, &nrem);
 		ht = rcu_dereference(f.node->children);
 		if (ht != NULL) {
 			struct rt_node *lit = rt_child_lookup(ht, f.s, llen,
-							      rt_hash(f.s, llen));
+							      topic_level_hash(f.s, llen));
 
 			if (lit != NULL)
 				rt_push(sc, &sp, lit, next, nrem);

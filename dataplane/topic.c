@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "petrel/topic.h"
+#include "petrel/topic_level.h"
 
 /* MQTT 4.7.3: topic names and filters are UTF-8 strings, which the wire format caps
  * at 65535 bytes (MQTT 1.5.3). */
@@ -53,14 +54,6 @@ bool topic_filter_valid(const char *filter, size_t len)
 		}
 	}
 	return true;
-}
-
-/* End of the level starting at <p> (the next '/' or <end>). */
-static const char *topic_level_end(const char *p, const char *end)
-{
-	const char *slash = memchr(p, '/', (size_t)(end - p));
-
-	return slash != NULL ? slash : end;
 }
 
 bool topic_matches(const char *filter, size_t filter_len, const char *name,

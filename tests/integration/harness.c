@@ -424,6 +424,14 @@ int broker_stop(struct broker *b)
 	return status;
 }
 
+void broker_stop_clean(struct broker *b)
+{
+	int st = broker_stop(b);
+
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "broker did not exit cleanly on SIGTERM (wait status 0x%x)", (unsigned)st);
+}
+
 bool broker_alive(struct broker *b)
 {
 	int status;
@@ -1001,6 +1009,25 @@ void client_free(struct client *c)
 	pthread_mutex_destroy(&c->mu);
 	free(c->rx);
 	free(c);
+}
+
+struct client *connected_client(struct broker *b, const char *id, bool clean)
+{
+	struct client *c = client_new(b, id, clean, 60);
+
+	cr_assert_eq(client_connack_rc(c), 0, "client %s not connected", id);
+	return c;
+}
+
+void client_close(struct client *c)
+{
+	client_disconnect(c);
+	client_free(c);
+}
+
+bool msg_payload_is(const struct rx_msg *m, const char *s)
+{
+	return m->payload_len == (int)strlen(s) && memcmp(m->payload, s, strlen(s)) == 0;
 }
 
 /* ---- raw sockets ----------------------------------------------------------------- */

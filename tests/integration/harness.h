@@ -27,6 +27,9 @@ struct broker {
 void broker_start(struct broker *b, unsigned workers, const char *extra_config);
 /* SIGTERM, wait <= 5 s, then SIGKILL. Returns the exit status as waitpid gives it. */
 int broker_stop(struct broker *b);
+/* broker_stop, then asserts the broker shut down cleanly on SIGTERM (exit 0): a crash
+ * or a sanitizer report at exit must fail the test that provoked it. */
+void broker_stop_clean(struct broker *b);
 /* True while the broker process is alive (no crash). */
 bool broker_alive(struct broker *b);
 /* True if the broker log contains <needle>. */
@@ -106,6 +109,13 @@ void client_disconnect(struct client *c);
 /* Drops the TCP connection without DISCONNECT (will must fire). */
 void client_drop(struct client *c);
 void client_free(struct client *c);
+/* client_new (keepalive 60) asserting CONNACK 0, for clients whose connecting is not
+ * what the test is about. */
+struct client *connected_client(struct broker *b, const char *id, bool clean);
+/* client_disconnect, then client_free. */
+void client_close(struct client *c);
+/* True if <m>'s payload is exactly the bytes of <s> (its NUL not included). */
+bool msg_payload_is(const struct rx_msg *m, const char *s);
 
 /* ---- raw sockets ----------------------------------------------------------------- */
 

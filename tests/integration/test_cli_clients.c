@@ -14,19 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 TestSuite(cli_clients, .fini = harness_fini, .timeout = 60);
 
 #define SUBSCRIBED "Subscribed (mid:"
-
-static void stop_clean(struct broker *b)
-{
-	int st = broker_stop(b);
-
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "broker did not stop cleanly on SIGTERM (wait status 0x%x)", (unsigned)st);
-}
 
 /* Starts mosquitto_sub on <topic> in the background and waits until it is subscribed. */
 static void start_sub(struct bg_cmd *sub, struct broker *b, const char *topic, int qos,
@@ -78,7 +69,7 @@ static void pub_sub_at_qos(int qos)
 	snprintf(expect, sizeof(expect), "MSG|%s|%d|hello at qos %d\n", topic, qos, qos);
 	cr_assert(strstr(out, expect), "mosquitto_sub did not print \"%s\"; output:\n%s", expect,
 		  out);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(cli_clients, mosquitto_sub_receives_what_mosquitto_pub_sends_at_qos_0)
@@ -113,7 +104,7 @@ Test(cli_clients, retained_message_from_mosquitto_pub_r_reaches_a_later_mosquitt
 
 	cr_assert_eq(rc, 0, "mosquitto_sub exited with %d; output:\n%s", rc, out);
 	cr_assert_str_eq(out, "cli/retained|1|kept for later\n");
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(cli_clients, mosquitto_pub_l_lines_are_delivered_in_order)
@@ -153,5 +144,5 @@ Test(cli_clients, mosquitto_pub_l_lines_are_delivered_in_order)
 	}
 	cr_assert_eq(next - 1, LINES, "got %d of %d lines", next - 1, LINES);
 	free(out);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }

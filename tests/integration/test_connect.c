@@ -7,20 +7,11 @@
 #include <mosquitto.h>
 
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 TestSuite(connect, .fini = harness_fini, .timeout = 30);
 
 /* SIGTERM must end the broker with status 0. */
-static void stop_clean(struct broker *b)
-{
-	int st = broker_stop(b);
-
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "broker did not stop cleanly on SIGTERM (wait status 0x%x)", (unsigned)st);
-}
-
 /* A refused CONNECT gets exactly one CONNACK with <rc>, then the server closes
  * (MQTT-3.2.2-5). */
 static void expect_refused_raw(struct broker *b, const struct raw_connect_opts *o, int rc,
@@ -71,7 +62,7 @@ Test(connect, new_session_is_accepted_with_session_present_0)
 	cr_assert_not(client_session_present(c), "no stored session: session present must be 0");
 	client_disconnect(c);
 	client_free(c);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(connect, persistent_session_reconnect_has_session_present_1)
@@ -91,7 +82,7 @@ Test(connect, persistent_session_reconnect_has_session_present_1)
 	cr_assert(client_session_present(c), "stored session must be reported (MQTT-3.2.2-2)");
 	client_disconnect(c);
 	client_free(c);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(connect, clean_session_discards_the_previous_persistent_session)
@@ -130,7 +121,7 @@ Test(connect, clean_session_discards_the_previous_persistent_session)
 	client_free(pub);
 	client_disconnect(c);
 	client_free(c);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(connect, zero_length_client_id_with_clean_session_is_accepted)
@@ -153,7 +144,7 @@ Test(connect, zero_length_client_id_with_clean_session_is_accepted)
 	cr_assert_eq(client_connack_rc(c), 0);
 	client_disconnect(c);
 	client_free(c);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(connect, zero_length_client_id_without_clean_session_gets_rc_2_and_close)
@@ -163,7 +154,7 @@ Test(connect, zero_length_client_id_without_clean_session_gets_rc_2_and_close)
 
 	broker_start(&b, 1, NULL);
 	expect_refused_raw(&b, &o, 2, "zero-length id, clean=0 (MQTT-3.1.3-8)");
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(connect, mqtt31_mqisdp_is_accepted_on_a_raw_socket)
@@ -178,7 +169,7 @@ Test(connect, mqtt31_mqisdp_is_accepted_on_a_raw_socket)
 	cr_assert_eq(raw_mqtt_connect_opts(fd, &o, NULL), 0, "MQIsdp level 3 must be accepted");
 	cr_assert(raw_ping(fd, 2000));
 	close(fd);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(connect, mqtt31_libmosquitto_client_is_accepted_and_works)
@@ -194,7 +185,7 @@ Test(connect, mqtt31_libmosquitto_client_is_accepted_and_works)
 	expect_delivery(c, c, "v31/echo");
 	client_disconnect(c);
 	client_free(c);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(connect, mqtt31_client_id_longer_than_23_chars_gets_rc_2)
@@ -213,7 +204,7 @@ Test(connect, mqtt31_client_id_longer_than_23_chars_gets_rc_2)
 	o.client_id = "abcdefghijklmnopqrstuvw";
 	cr_assert_eq(raw_mqtt_connect_opts(fd, &o, NULL), 0, "MQTT 3.1 id of 23 chars");
 	close(fd);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(connect, protocol_level_6_gets_rc_1_and_close)
@@ -224,7 +215,7 @@ Test(connect, protocol_level_6_gets_rc_1_and_close)
 
 	broker_start(&b, 1, NULL);
 	expect_refused_raw(&b, &o, 1, "protocol level 6 (MQTT-3.1.2-2)");
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(connect, protocol_level_5_gets_rc_1_and_close)
@@ -236,7 +227,7 @@ Test(connect, protocol_level_5_gets_rc_1_and_close)
 
 	broker_start(&b, 1, NULL);
 	expect_refused_raw(&b, &o, 1, "protocol level 5");
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(connect, anonymous_client_gets_rc_5_when_anonymous_not_allowed)
@@ -251,7 +242,7 @@ Test(connect, anonymous_client_gets_rc_5_when_anonymous_not_allowed)
 
 	cr_assert_eq(client_connack_rc(c), 5);
 	client_free(c);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(connect, username_gets_rc_4_when_no_user_database_exists)
@@ -271,7 +262,7 @@ Test(connect, username_gets_rc_4_when_no_user_database_exists)
 		     MOSQ_ERR_SUCCESS);
 	cr_assert_eq(client_connect(c, &b, 60), 4);
 	client_free(c);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(connect, max_connections_refuses_the_extra_client_with_rc_3)
@@ -314,7 +305,7 @@ Test(connect, max_connections_refuses_the_extra_client_with_rc_3)
 	cr_assert_eq(rc, 0, "slot of a disconnected client was not freed");
 	client_disconnect(c1);
 	client_free(c1);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(connect, keepalive_above_max_keepalive_gets_rc_2)
@@ -335,7 +326,7 @@ Test(connect, keepalive_above_max_keepalive_gets_rc_2)
 	cr_assert_eq(client_connack_rc(c), 0);
 	client_disconnect(c);
 	client_free(c);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(connect, keepalive_0_gets_rc_2_when_max_keepalive_is_set)
@@ -346,7 +337,7 @@ Test(connect, keepalive_0_gets_rc_2_when_max_keepalive_is_set)
 
 	broker_start(&b, 1, "max_keepalive 10\n");
 	expect_refused_raw(&b, &o, 2, "keepalive 0 with max_keepalive 10");
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(connect, disconnect_makes_the_server_close_the_connection)
@@ -367,7 +358,7 @@ Test(connect, disconnect_makes_the_server_close_the_connection)
 	cr_assert_eq(extra, 0, "server answered DISCONNECT with %zu bytes", extra);
 	close(fd);
 	cr_assert(broker_alive(&b));
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(connect, first_packet_not_connect_is_closed_without_connack)
@@ -401,7 +392,7 @@ Test(connect, first_packet_not_connect_is_closed_without_connack)
 		close(fd);
 	}
 	cr_assert(broker_alive(&b));
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(connect, second_connect_on_the_same_connection_is_closed)
@@ -426,7 +417,7 @@ Test(connect, second_connect_on_the_same_connection_is_closed)
 	cr_assert_eq(got, 0, "second CONNECT was answered with %zu bytes", got);
 	close(fd);
 	cr_assert(broker_alive(&b));
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(connect, connection_that_never_sends_connect_is_closed_after_connect_timeout)
@@ -444,5 +435,5 @@ Test(connect, connection_that_never_sends_connect_is_closed_after_connect_timeou
 		  (unsigned long long)took);
 	close(fd);
 	cr_assert(broker_alive(&b));
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }

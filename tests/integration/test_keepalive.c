@@ -5,18 +5,9 @@
 
 #include <criterion/criterion.h>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 TestSuite(keepalive, .fini = harness_fini, .timeout = 30);
-
-static void stop_clean(struct broker *b)
-{
-	int st = broker_stop(b);
-
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "broker did not stop cleanly on SIGTERM (wait status 0x%x)", (unsigned)st);
-}
 
 static int connect_with_keepalive(struct broker *b, const char *id, uint16_t keepalive)
 {
@@ -45,7 +36,7 @@ Test(keepalive, silent_client_is_closed_after_one_and_a_half_keepalives)
 		  (unsigned long long)took);
 	close(fd);
 	cr_assert(broker_alive(&b));
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(keepalive, pingreq_is_answered_with_pingresp)
@@ -59,7 +50,7 @@ Test(keepalive, pingreq_is_answered_with_pingresp)
 		cr_assert(raw_ping(fd, 2000), "PINGREQ %d not answered with PINGRESP (MQTT-3.12.4-1)",
 			  i);
 	close(fd);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(keepalive, client_pinging_every_half_second_stays_connected)
@@ -81,7 +72,7 @@ Test(keepalive, client_pinging_every_half_second_stays_connected)
 	cr_assert(pings >= 5, "only %d pings in 3 s", pings);
 	cr_assert(raw_ping(fd, 1000), "connection gone after 3 s of pings");
 	close(fd);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(keepalive, keepalive_0_means_no_timeout)
@@ -94,5 +85,5 @@ Test(keepalive, keepalive_0_means_no_timeout)
 	cr_assert_not(raw_wait_closed(fd, 3000), "keepalive 0 client was closed while idle");
 	cr_assert(raw_ping(fd, 1000), "keepalive 0 client no longer answered after 3 s idle");
 	close(fd);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }

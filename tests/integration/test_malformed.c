@@ -9,20 +9,11 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 TestSuite(malformed, .fini = harness_fini, .timeout = 60);
 
 #define WATCH_TOPIC "watch/t"
-
-static void stop_clean(struct broker *b)
-{
-	int st = broker_stop(b);
-
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "broker did not stop cleanly on SIGTERM (wait status 0x%x)", (unsigned)st);
-}
 
 /* The well-behaved client, subscribed before the bad input arrives. */
 static struct client *watcher_start(struct broker *b)
@@ -83,7 +74,7 @@ static void check_malformed(const char *what, const uint8_t *bytes, size_t len,
 	watcher_check(&b, w, what);
 	client_disconnect(w);
 	client_free(w);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 static void check_after_connect(const char *what, const uint8_t *bytes, size_t len)
@@ -287,7 +278,7 @@ Test(malformed, invalid_topic_filter_gets_suback_0x80_and_the_connection_stays_o
 	cr_assert_eq(reply[6], 0x01, "ok/t: expected QoS 1, got 0x%02x", (unsigned)reply[6]);
 	cr_assert(raw_ping(fd, 2000), "connection unusable after refused filters");
 	close(fd);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 /* ---- CONNECT ---------------------------------------------------------------------- */
@@ -395,7 +386,7 @@ Test(malformed, packet_over_max_packet_size_is_refused_and_a_smaller_one_passes)
 	cr_assert_eq(client_pending(w), 0, "the oversized packet was delivered");
 	client_disconnect(w);
 	client_free(w);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(malformed, truncated_packet_followed_by_close_does_no_harm)
@@ -435,7 +426,7 @@ Test(malformed, truncated_packet_followed_by_close_does_no_harm)
 	cr_assert_eq(client_pending(w), 0, "part of a truncated PUBLISH was delivered");
 	client_disconnect(w);
 	client_free(w);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 /* ---- fuzz-ish: random garbage ----------------------------------------------------- */
@@ -516,5 +507,5 @@ Test(malformed, thousand_random_garbage_connections_leave_the_broker_serving)
 	client_free(c);
 	client_disconnect(w);
 	client_free(w);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }

@@ -7,37 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
 
 /* Kills any broker a failed assertion left running. */
 TestSuite(offline, .fini = harness_fini);
-
-/* Stops the broker and asserts it shut down cleanly on SIGTERM (exit 0): a crash or a
- * sanitizer report at exit must fail the test that provoked it. */
-static void broker_stop_clean(struct broker *b)
-{
-	int st = broker_stop(b);
-
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "broker did not exit cleanly (wait status 0x%x)", (unsigned)st);
-}
-
-static struct client *connected_client(struct broker *b, const char *id, bool clean)
-{
-	struct client *c = client_new(b, id, clean, 60);
-
-	cr_assert_eq(client_connack_rc(c), 0, "client %s not connected", id);
-	return c;
-}
-
-static void client_close(struct client *c)
-{
-	client_disconnect(c);
-	client_free(c);
-}
 
 /* Payloads are decimal sequence numbers; -1 for anything else. */
 static int msg_seq(const struct rx_msg *m)

@@ -3,227 +3,24 @@
  * '$' topics, overlapping subscriptions, SUBACK return codes, per-publisher ordering and
  * fan-in / fan-out across worker threads.
  *
- * libmosquitto clients where only messages matter; a raw MQTT client written here on
- * top of the project's codec (include/petrel/mqtt.h) where the test must see packets
+ * libmosquitto clients where only messages matter; the raw MQTT client of raw_client.h
+ * (on the project's codec, include/petrel/mqtt.h) where the test must see packets
  * exactly: SUBACK slots, UNSUBACK ids, every copy of a PUBLISH. */
 #include <criterion/criterion.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "petrel/mqtt.h"
+#include "raw_client.h"
 
 /* Kills any broker a failed assertion left running. */
 TestSuite(pubsub, .fini = harness_fini);
 
-/* Stops the broker and asserts it shut down cleanly on SIGTERM (exit 0): a crash or a
- * sanitizer report at exit must fail the test that provoked it. */
-static void broker_stop_clean(struct broker *b)
-{
-	int st = broker_stop(b);
-
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "broker did not exit cleanly (wait status 0x%x)", (unsigned)st);
-}
-
-/* ---- raw MQTT client ------------------------------------------------------------- */
-
-/* One packet from the broker, copied out of the receive buffer. */
-struct rpkt {
-	enum mqtt_type type;
-	uint8_t flags;             /* low nibble of the fixed header */
-	bool dup;                  /* PUBLISH */
-	bool retain;               /* PUBLISH */
-	uint8_t qos;               /* PUBLISH */
-	uint16_t id;               /* PUBLISH (qos > 0), PUBACK..PUBCOMP, SUBACK, UNSUBACK */
-	char topic[256];           /* PUBLISH, NUL terminated */
-	uint8_t payload[1024];     /* PUBLISH */
-	size_t payload_len;
-	bool session_present;      /* CONNACK */
-	uint8_t rc;                /* CONNACK */
-	uint8_t codes[16];         /* SUBACK return codes */
-	size_t ncodes;
-};
-
-/* Waits <= timeout_ms for the first byte of a packet, then reads the rest (<= 2 s) and
- * decodes it with the strict codec, so a malformed packet from the broker fails the
- * test. Returns 1 with <p> filled, 0 if nothing arrived in time, -1 on EOF, a short
- * read or a packet the codec rejects. Uses poll itself because raw_recv cannot tell a
- * timeout from EOF, and "nothing arrived" must not pass on a closed connection. */
-static int rx_packet(int fd, struct rpkt *p, int timeout_ms)
-{
-	uint8_t buf[4096];
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	int pr;
-
-	memset(p, 0, sizeof *p);
-	pr = poll(&pfd, 1, timeout_ms);
-	if (pr == 0)
-		return 0;
-	if (pr < 0 || recv(fd, buf, 1, 0) != 1)
-		return -1;
-	size_t len = 1;
-	size_t rem = 0;
-	unsigned shift = 0;
-	for (;;) {
-		if (len > 4 || raw_recv(fd, buf + len, 1, 2000) != 1)
-			return -1;
-		rem |= (size_t)(buf[len] & 0x7f) << shift;
-		shift += 7;
-		if (!(buf[len++] & 0x80))
-			break;
-	}
-	if (rem > sizeof buf - len)
-		return -1;
-	if (rem > 0 && raw_recv(fd, buf + len, rem, 2000) != (ssize_t)rem)
-		return -1;
-	len += rem;
-
-	struct mqtt_pkt pkt;
-	if (mqtt_decode(buf, len, sizeof buf, &pkt) != (ssize_t)len)
-		return -1;
-	p->type = pkt.type;
-	p->flags = pkt.flags;
-	switch (pkt.type) {
-	case MQTT_CONNACK:
-		p->session_present = pkt.u.connack.session_present;
-		p->rc = pkt.u.connack.return_code;
-		break;
-	case MQTT_PUBLISH: {
-		const struct mqtt_publish *pub = &pkt.u.publish;
-		p->dup = pub->dup;
-		p->retain = pub->retain;
-		p->qos = pub->qos;
-		p->id = pub->packet_id;
-		size_t tl = pub->topic.len < sizeof p->topic - 1 ? pub->topic.len
-								  : sizeof p->topic - 1;
-		memcpy(p->topic, pub->topic.ptr, tl);
-		p->payload_len = pub->payload_len < sizeof p->payload ? pub->payload_len
-								      : sizeof p->payload;
-		memcpy(p->payload, pub->payload, p->payload_len);
-		break;
-	}
-	case MQTT_SUBACK:
-		p->id = pkt.u.suback.packet_id;
-		p->ncodes = pkt.u.suback.count < sizeof p->codes ? pkt.u.suback.count
-								 : sizeof p->codes;
-		memcpy(p->codes, pkt.u.suback.return_codes, p->ncodes);
-		break;
-	case MQTT_PUBACK:
-	case MQTT_PUBREC:
-	case MQTT_PUBREL:
-	case MQTT_PUBCOMP:
-	case MQTT_UNSUBACK:
-		p->id = pkt.u.packet_id;
-		break;
-	default:
-		break;
-	}
-	return 1;
-}
-
-/* Reads the next packet and asserts it arrived within timeout_ms and is of <type>. */
-static void rx_expect(int fd, struct rpkt *p, enum mqtt_type type, int timeout_ms)
-{
-	int r = rx_packet(fd, p, timeout_ms);
-
-	cr_assert_eq(r, 1, "expected %s within %d ms, got %s", mqtt_type_name(type),
-		     timeout_ms, r == 0 ? "nothing" : "EOF or a malformed packet");
-	cr_assert_eq(p->type, type, "expected %s, got %s", mqtt_type_name(type),
-		     mqtt_type_name(p->type));
-}
-
-/* Asserts that the broker sends nothing for <ms> and keeps the connection open. */
-static void rx_nothing(int fd, int ms)
-{
-	struct rpkt p;
-	int r = rx_packet(fd, &p, ms);
-
-	cr_assert_eq(r, 0, "expected silence for %d ms, got %s %s \"%.*s\" id %u", ms,
-		     r < 0 ? "EOF or a malformed packet" : mqtt_type_name(p.type),
-		     r > 0 ? p.topic : "", r > 0 ? (int)p.payload_len : 0,
-		     (const char *)p.payload, p.id);
-}
-
-/* Connects a raw 3.1.1 client (keepalive 60) and asserts CONNACK 0. Returns the fd;
- * <session_present> (may be NULL) gets the CONNACK flag. */
-static int raw_session(struct broker *b, const char *id, bool clean, bool *session_present)
-{
-	int fd = raw_connect(b);
-	struct mqtt_connect c = {
-		.protocol_level = MQTT_PROTO_V311,
-		.clean_session = clean,
-		.keep_alive = 60,
-		.client_id = { .ptr = id, .len = (uint16_t)strlen(id) },
-	};
-	uint8_t buf[512];
-	size_t n = mqtt_encode_connect(buf, sizeof buf, &c);
-	struct rpkt p;
-
-	cr_assert_gt(n, 0, "mqtt_encode_connect failed");
-	cr_assert_eq(raw_send(fd, buf, n), 0);
-	rx_expect(fd, &p, MQTT_CONNACK, 5000);
-	cr_assert_eq(p.rc, 0, "CONNACK return code %u for %s", p.rc, id);
-	if (session_present)
-		*session_present = p.session_present;
-	return fd;
-}
-
-static void tx_ack(int fd, enum mqtt_type type, uint16_t id)
-{
-	uint8_t buf[4];
-	size_t n = mqtt_encode_ack(buf, type, id);
-
-	cr_assert_eq(raw_send(fd, buf, n), 0);
-}
-
-/* Subscribes to one filter and returns the SUBACK return code. */
-static uint8_t tx_subscribe(int fd, uint16_t id, const char *filter, uint8_t qos)
-{
-	struct mqtt_str f = { .ptr = filter, .len = (uint16_t)strlen(filter) };
-	uint8_t buf[512];
-	size_t n = mqtt_encode_subscribe(buf, sizeof buf, id, &f, &qos, 1);
-	struct rpkt p;
-
-	cr_assert_gt(n, 0, "mqtt_encode_subscribe failed");
-	cr_assert_eq(raw_send(fd, buf, n), 0);
-	rx_expect(fd, &p, MQTT_SUBACK, 5000);
-	cr_assert_eq(p.id, id, "SUBACK packet id %u, sent %u", p.id, id);
-	cr_assert_eq(p.ncodes, 1);
-	return p.codes[0];
-}
-
-static bool payload_is(const struct rpkt *p, const char *s)
-{
-	return p->payload_len == strlen(s) && memcmp(p->payload, s, p->payload_len) == 0;
-}
-
 /* ---- helpers ----------------------------------------------------------------------- */
-
-static struct client *connected_client(struct broker *b, const char *id)
-{
-	struct client *c = client_new(b, id, true, 60);
-
-	cr_assert_eq(client_connack_rc(c), 0, "client %s not connected", id);
-	return c;
-}
-
-static void client_close(struct client *c)
-{
-	client_disconnect(c);
-	client_free(c);
-}
-
-static bool msg_payload_is(const struct rx_msg *m, const char *s)
-{
-	return m->payload_len == (int)strlen(s) && memcmp(m->payload, s, strlen(s)) == 0;
-}
 
 /* Parses a "<publisher>:<seq>" payload. */
 static bool parse_pub_seq(const struct rx_msg *m, int *publisher, int *seq)
@@ -295,8 +92,8 @@ Test(pubsub, unsubscribe_gets_unsuback_and_stops_delivery, .timeout = 30)
 	struct rx_msg m;
 
 	broker_start(&b, 1, NULL);
-	struct client *sub = connected_client(&b, "sub");
-	struct client *pub = connected_client(&b, "pub");
+	struct client *sub = connected_client(&b, "sub", true);
+	struct client *pub = connected_client(&b, "pub", true);
 	cr_assert_eq(client_subscribe(sub, "u/t", 1), 1);
 	cr_assert_eq(client_subscribe(sub, "u/sentinel", 1), 1);
 
@@ -415,12 +212,12 @@ static void check_matching(struct broker *b, const char *const *topics, int ntop
 		char id[32];
 
 		snprintf(id, sizeof id, "match%d", i);
-		subs[i] = connected_client(b, id);
+		subs[i] = connected_client(b, id, true);
 		cr_assert_eq(client_subscribe(subs[i], filters[i], 1), 1, "SUBACK for %s",
 			     filters[i]);
 		want_total += __builtin_popcount(expect[i]);
 	}
-	struct client *pub = connected_client(b, "pub");
+	struct client *pub = connected_client(b, "pub", true);
 	for (int t = 0; t < ntopics; t++)
 		cr_assert_eq(client_publish(pub, topics[t], "x", 1, 1, false), 0);
 
@@ -549,7 +346,7 @@ Test(pubsub, overlapping_subscriptions_deliver_one_copy_at_highest_qos, .timeout
 	int fd = raw_session(&b, "overlap", true, NULL);
 	cr_assert_eq(tx_subscribe(fd, 1, "a/#", 0), 0);
 	cr_assert_eq(tx_subscribe(fd, 2, "a/b", 2), 2);
-	struct client *pub = connected_client(&b, "pub");
+	struct client *pub = connected_client(&b, "pub", true);
 	cr_assert_eq(client_publish(pub, "a/b", "one", 3, 2, false), 0);
 	/* "a/c" only matches "a/#": one copy at QoS 0. Published last, it bounds the wait. */
 	cr_assert_eq(client_publish(pub, "a/c", "two", 3, 2, false), 0);
@@ -604,7 +401,7 @@ Test(pubsub, suback_grants_requested_qos_per_filter, .timeout = 30)
 			     p.codes[i], qos[i]);
 
 	/* The libmosquitto path reports the same. */
-	struct client *c = connected_client(&b, "lib");
+	struct client *c = connected_client(&b, "lib", true);
 	for (int q = 0; q <= 2; q++)
 		cr_assert_eq(client_subscribe(c, "g/lib", q), q);
 
@@ -642,7 +439,7 @@ Test(pubsub, invalid_filter_gets_0x80_others_granted_connection_stays_open, .tim
 	size_t n = mqtt_encode_empty(ping, MQTT_PINGREQ);
 	cr_assert_eq(raw_send(fd, ping, n), 0);
 	rx_expect(fd, &p, MQTT_PINGRESP, 3000);
-	struct client *pub = connected_client(&b, "pub");
+	struct client *pub = connected_client(&b, "pub", true);
 	cr_assert_eq(client_publish(pub, "ok/1", "hi", 2, 1, false), 0);
 	rx_expect(fd, &p, MQTT_PUBLISH, 3000);
 	cr_assert_str_eq(p.topic, "ok/1");
@@ -668,10 +465,10 @@ Test(pubsub, one_publisher_1000_qos1_messages_arrive_in_order, .timeout = 60)
 	int next = 0;
 
 	broker_start(&b, 2, NULL);
-	struct client *sub = connected_client(&b, "sub");
+	struct client *sub = connected_client(&b, "sub", true);
 	cr_assert_eq(client_subscribe(sub, "ord/t", 1), 1);
 	struct pub_job job = {
-		.c = connected_client(&b, "pub"), .topic = "ord/t", .publisher = 0,
+		.c = connected_client(&b, "pub", true), .topic = "ord/t", .publisher = 0,
 		.count = N, .qos = 1,
 	};
 	pub_job_start(&job);
@@ -714,11 +511,11 @@ static void check_fanout(unsigned workers)
 		char id[32];
 
 		snprintf(id, sizeof id, "fan%d", i);
-		subs[i] = connected_client(&b, id);
+		subs[i] = connected_client(&b, id, true);
 		cr_assert_eq(client_subscribe(subs[i], "fan/t", 1), 1);
 	}
 	struct pub_job job = {
-		.c = connected_client(&b, "pub"), .topic = "fan/t", .publisher = 0,
+		.c = connected_client(&b, "pub", true), .topic = "fan/t", .publisher = 0,
 		.count = N, .qos = 1,
 	};
 	pub_job_start(&job);
@@ -779,14 +576,14 @@ Test(pubsub, ten_publishers_100_qos1_each_all_arrive_at_one_subscriber, .timeout
 	struct rx_msg m;
 
 	broker_start(&b, 4, NULL);
-	struct client *sub = connected_client(&b, "sub");
+	struct client *sub = connected_client(&b, "sub", true);
 	cr_assert_eq(client_subscribe(sub, "fanin/t", 1), 1);
 	for (int i = 0; i < NPUBS; i++) {
 		char id[32];
 
 		snprintf(id, sizeof id, "pub%d", i);
 		jobs[i] = (struct pub_job){
-			.c = connected_client(&b, id), .topic = "fanin/t", .publisher = i,
+			.c = connected_client(&b, id, true), .topic = "fanin/t", .publisher = i,
 			.count = N, .qos = 1,
 		};
 	}

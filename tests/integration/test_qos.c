@@ -4,249 +4,23 @@
  * reconnect), redelivery of unacknowledged messages when a persistent session comes
  * back (MQTT-4.4.0-1) and the outgoing inflight window.
  *
- * Packet-level checks use a raw MQTT client written here on top of the project's codec
- * (include/petrel/mqtt.h): libmosquitto hides DUP flags and packet ids and always
+ * Packet-level checks use the raw MQTT client of raw_client.h, built on the project's
+ * codec (include/petrel/mqtt.h): libmosquitto hides DUP flags and packet ids and always
  * acknowledges, which is exactly what these tests must control. */
 #include <criterion/criterion.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "petrel/mqtt.h"
+#include "raw_client.h"
 
 /* Kills any broker a failed assertion left running. */
 TestSuite(qos, .fini = harness_fini);
 
-/* Stops the broker and asserts it shut down cleanly on SIGTERM (exit 0): a crash or a
- * sanitizer report at exit must fail the test that provoked it. */
-static void broker_stop_clean(struct broker *b)
-{
-	int st = broker_stop(b);
-
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "broker did not exit cleanly (wait status 0x%x)", (unsigned)st);
-}
-
-/* ---- raw MQTT client ------------------------------------------------------------- */
-
-/* One packet from the broker, copied out of the receive buffer. */
-struct rpkt {
-	enum mqtt_type type;
-	uint8_t flags;             /* low nibble of the fixed header */
-	bool dup;                  /* PUBLISH */
-	bool retain;               /* PUBLISH */
-	uint8_t qos;               /* PUBLISH */
-	uint16_t id;               /* PUBLISH (qos > 0), PUBACK..PUBCOMP, SUBACK, UNSUBACK */
-	char topic[256];           /* PUBLISH, NUL terminated */
-	uint8_t payload[1024];     /* PUBLISH */
-	size_t payload_len;
-	bool session_present;      /* CONNACK */
-	uint8_t rc;                /* CONNACK */
-	uint8_t codes[16];         /* SUBACK return codes */
-	size_t ncodes;
-};
-
-/* Waits <= timeout_ms for the first byte of a packet, then reads the rest (<= 2 s) and
- * decodes it with the strict codec, so a malformed packet from the broker fails the
- * test. Returns 1 with <p> filled, 0 if nothing arrived in time, -1 on EOF, a short
- * read or a packet the codec rejects. Uses poll itself because raw_recv cannot tell a
- * timeout from EOF, and "nothing arrived" must not pass on a closed connection. */
-static int rx_packet(int fd, struct rpkt *p, int timeout_ms)
-{
-	uint8_t buf[4096];
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	int pr;
-
-	memset(p, 0, sizeof *p);
-	pr = poll(&pfd, 1, timeout_ms);
-	if (pr == 0)
-		return 0;
-	if (pr < 0 || recv(fd, buf, 1, 0) != 1)
-		return -1;
-	size_t len = 1;
-	size_t rem = 0;
-	unsigned shift = 0;
-	for (;;) {
-		if (len > 4 || raw_recv(fd, buf + len, 1, 2000) != 1)
-			return -1;
-		rem |= (size_t)(buf[len] & 0x7f) << shift;
-		shift += 7;
-		if (!(buf[len++] & 0x80))
-			break;
-	}
-	if (rem > sizeof buf - len)
-		return -1;
-	if (rem > 0 && raw_recv(fd, buf + len, rem, 2000) != (ssize_t)rem)
-		return -1;
-	len += rem;
-
-	struct mqtt_pkt pkt;
-	if (mqtt_decode(buf, len, sizeof buf, &pkt) != (ssize_t)len)
-		return -1;
-	p->type = pkt.type;
-	p->flags = pkt.flags;
-	switch (pkt.type) {
-	case MQTT_CONNACK:
-		p->session_present = pkt.u.connack.session_present;
-		p->rc = pkt.u.connack.return_code;
-		break;
-	case MQTT_PUBLISH: {
-		const struct mqtt_publish *pub = &pkt.u.publish;
-		p->dup = pub->dup;
-		p->retain = pub->retain;
-		p->qos = pub->qos;
-		p->id = pub->packet_id;
-		size_t tl = pub->topic.len < sizeof p->topic - 1 ? pub->topic.len
-								  : sizeof p->topic - 1;
-		memcpy(p->topic, pub->topic.ptr, tl);
-		p->payload_len = pub->payload_len < sizeof p->payload ? pub->payload_len
-								      : sizeof p->payload;
-		memcpy(p->payload, pub->payload, p->payload_len);
-		break;
-	}
-	case MQTT_SUBACK:
-		p->id = pkt.u.suback.packet_id;
-		p->ncodes = pkt.u.suback.count < sizeof p->codes ? pkt.u.suback.count
-								 : sizeof p->codes;
-		memcpy(p->codes, pkt.u.suback.return_codes, p->ncodes);
-		break;
-	case MQTT_PUBACK:
-	case MQTT_PUBREC:
-	case MQTT_PUBREL:
-	case MQTT_PUBCOMP:
-	case MQTT_UNSUBACK:
-		p->id = pkt.u.packet_id;
-		break;
-	default:
-		break;
-	}
-	return 1;
-}
-
-/* Reads the next packet and asserts it arrived within timeout_ms and is of <type>. */
-static void rx_expect(int fd, struct rpkt *p, enum mqtt_type type, int timeout_ms)
-{
-	int r = rx_packet(fd, p, timeout_ms);
-
-	cr_assert_eq(r, 1, "expected %s within %d ms, got %s", mqtt_type_name(type),
-		     timeout_ms, r == 0 ? "nothing" : "EOF or a malformed packet");
-	cr_assert_eq(p->type, type, "expected %s, got %s", mqtt_type_name(type),
-		     mqtt_type_name(p->type));
-}
-
-/* Asserts that the broker sends nothing for <ms> and keeps the connection open. */
-static void rx_nothing(int fd, int ms)
-{
-	struct rpkt p;
-	int r = rx_packet(fd, &p, ms);
-
-	cr_assert_eq(r, 0, "expected silence for %d ms, got %s %s \"%.*s\" id %u", ms,
-		     r < 0 ? "EOF or a malformed packet" : mqtt_type_name(p.type),
-		     r > 0 ? p.topic : "", r > 0 ? (int)p.payload_len : 0,
-		     (const char *)p.payload, p.id);
-}
-
-/* Connects a raw 3.1.1 client (keepalive 60) and asserts CONNACK 0. Returns the fd;
- * <session_present> (may be NULL) gets the CONNACK flag. */
-static int raw_session(struct broker *b, const char *id, bool clean, bool *session_present)
-{
-	int fd = raw_connect(b);
-	struct mqtt_connect c = {
-		.protocol_level = MQTT_PROTO_V311,
-		.clean_session = clean,
-		.keep_alive = 60,
-		.client_id = { .ptr = id, .len = (uint16_t)strlen(id) },
-	};
-	uint8_t buf[512];
-	size_t n = mqtt_encode_connect(buf, sizeof buf, &c);
-	struct rpkt p;
-
-	cr_assert_gt(n, 0, "mqtt_encode_connect failed");
-	cr_assert_eq(raw_send(fd, buf, n), 0);
-	rx_expect(fd, &p, MQTT_CONNACK, 5000);
-	cr_assert_eq(p.rc, 0, "CONNACK return code %u for %s", p.rc, id);
-	if (session_present)
-		*session_present = p.session_present;
-	return fd;
-}
-
-static void tx_publish(int fd, const char *topic, const void *payload, size_t len,
-		       uint8_t qos, bool retain, bool dup, uint16_t id)
-{
-	struct mqtt_publish pub = {
-		.dup = dup,
-		.qos = qos,
-		.retain = retain,
-		.topic = { .ptr = topic, .len = (uint16_t)strlen(topic) },
-		.packet_id = id,
-		.payload = payload,
-		.payload_len = len,
-	};
-	uint8_t buf[2048];
-	size_t n = mqtt_encode_publish(buf, sizeof buf, &pub);
-
-	cr_assert_gt(n, 0, "mqtt_encode_publish failed");
-	cr_assert_eq(raw_send(fd, buf, n), 0);
-}
-
-static void tx_ack(int fd, enum mqtt_type type, uint16_t id)
-{
-	uint8_t buf[4];
-	size_t n = mqtt_encode_ack(buf, type, id);
-
-	cr_assert_eq(raw_send(fd, buf, n), 0);
-}
-
-/* Subscribes to one filter and returns the SUBACK return code. */
-static uint8_t tx_subscribe(int fd, uint16_t id, const char *filter, uint8_t qos)
-{
-	struct mqtt_str f = { .ptr = filter, .len = (uint16_t)strlen(filter) };
-	uint8_t buf[512];
-	size_t n = mqtt_encode_subscribe(buf, sizeof buf, id, &f, &qos, 1);
-	struct rpkt p;
-
-	cr_assert_gt(n, 0, "mqtt_encode_subscribe failed");
-	cr_assert_eq(raw_send(fd, buf, n), 0);
-	rx_expect(fd, &p, MQTT_SUBACK, 5000);
-	cr_assert_eq(p.id, id, "SUBACK packet id %u, sent %u", p.id, id);
-	cr_assert_eq(p.ncodes, 1);
-	return p.codes[0];
-}
-
-/* Sends DISCONNECT and closes: the session (cleanSession 0) stays on the broker. */
-static void tx_disconnect(int fd)
-{
-	uint8_t buf[2];
-	size_t n = mqtt_encode_empty(buf, MQTT_DISCONNECT);
-
-	(void)raw_send(fd, buf, n);
-	close(fd);
-}
-
-static bool payload_is(const struct rpkt *p, const char *s)
-{
-	return p->payload_len == strlen(s) && memcmp(p->payload, s, p->payload_len) == 0;
-}
-
 /* ---- helpers ----------------------------------------------------------------------- */
-
-static struct client *connected_client(struct broker *b, const char *id)
-{
-	struct client *c = client_new(b, id, true, 60);
-
-	cr_assert_eq(client_connack_rc(c), 0, "client %s not connected", id);
-	return c;
-}
-
-static bool msg_payload_is(const struct rx_msg *m, const char *s)
-{
-	return m->payload_len == (int)strlen(s) && memcmp(m->payload, s, strlen(s)) == 0;
-}
 
 /* Counts messages with payload <s> at <c> until the sentinel payload "end" arrives
  * (<= 5 s), then for a further 300 ms for late duplicates. */
@@ -284,7 +58,7 @@ static void check_delivery_qos(uint8_t pub_qos, uint8_t sub_qos, uint8_t want_qo
 	broker_start(&b, 1, NULL);
 	int fd = raw_session(&b, "sub", true, NULL);
 	cr_assert_eq(tx_subscribe(fd, 1, "d/t", sub_qos), sub_qos, "SUBACK grants the request");
-	struct client *pub = connected_client(&b, "pub");
+	struct client *pub = connected_client(&b, "pub", true);
 	cr_assert_eq(client_publish(pub, "d/t", "x", 1, pub_qos, false), 0);
 
 	rx_expect(fd, &p, MQTT_PUBLISH, 3000);
@@ -343,7 +117,7 @@ Test(qos, qos1_publish_gets_puback_with_same_packet_id, .timeout = 30)
 	struct rx_msg m;
 
 	broker_start(&b, 1, NULL);
-	struct client *sub = connected_client(&b, "sub");
+	struct client *sub = connected_client(&b, "sub", true);
 	cr_assert_eq(client_subscribe(sub, "p/1", 1), 1);
 	int fd = raw_session(&b, "rawpub", true, NULL);
 
@@ -369,7 +143,7 @@ Test(qos, qos2_publish_gets_pubrec_then_pubrel_gets_pubcomp, .timeout = 30)
 	struct rx_msg m;
 
 	broker_start(&b, 1, NULL);
-	struct client *sub = connected_client(&b, "sub");
+	struct client *sub = connected_client(&b, "sub", true);
 	cr_assert_eq(client_subscribe(sub, "p/2", 2), 2);
 	int fd = raw_session(&b, "rawpub", true, NULL);
 
@@ -400,7 +174,7 @@ Test(qos, qos2_resent_publish_before_pubrel_is_delivered_once, .timeout = 30)
 	struct rpkt p;
 
 	broker_start(&b, 1, NULL);
-	struct client *sub = connected_client(&b, "sub");
+	struct client *sub = connected_client(&b, "sub", true);
 	cr_assert_eq(client_subscribe(sub, "eo/t", 2), 2);
 	int fd = raw_session(&b, "rawpub", true, NULL);
 
@@ -434,7 +208,7 @@ Test(qos, qos2_packet_id_reused_after_pubcomp_is_a_new_message, .timeout = 30)
 	struct rpkt p;
 
 	broker_start(&b, 1, NULL);
-	struct client *sub = connected_client(&b, "sub");
+	struct client *sub = connected_client(&b, "sub", true);
 	cr_assert_eq(client_subscribe(sub, "eo/t", 2), 2);
 	int fd = raw_session(&b, "rawpub", true, NULL);
 
@@ -464,7 +238,7 @@ Test(qos, qos2_resent_after_publisher_reconnect_is_delivered_once, .timeout = 30
 	bool sp = true;
 
 	broker_start(&b, 1, NULL);
-	struct client *sub = connected_client(&b, "sub");
+	struct client *sub = connected_client(&b, "sub", true);
 	cr_assert_eq(client_subscribe(sub, "eo/t", 2), 2);
 
 	int fd = raw_session(&b, "eo-pub", false, &sp);
@@ -506,7 +280,7 @@ static int persistent_raw_sub_with_one_message(struct broker *b, uint8_t qos,
 	int fd = raw_session(b, "rs", false, NULL);
 
 	cr_assert_eq(tx_subscribe(fd, 1, "rs/t", qos), qos);
-	*pub = connected_client(b, "pub");
+	*pub = connected_client(b, "pub", true);
 	cr_assert_eq(client_publish(*pub, "rs/t", "m", 1, qos, false), 0);
 	rx_expect(fd, p, MQTT_PUBLISH, 3000);
 	cr_assert_eq(p->qos, qos);
@@ -636,7 +410,7 @@ Test(qos, inflight_window_limits_unacked_qos1_and_ack_releases_next_in_order, .t
 	broker_start(&b, 1, "max_inflight_messages 2\n");
 	int fd = raw_session(&b, "slow", true, NULL);
 	cr_assert_eq(tx_subscribe(fd, 1, "w/t", 1), 1);
-	struct client *pub = connected_client(&b, "pub");
+	struct client *pub = connected_client(&b, "pub", true);
 	for (int i = 0; i < 5; i++) {
 		char s[8];
 		int n = snprintf(s, sizeof s, "%d", i);

@@ -7,207 +7,22 @@
  *   drop_oldest  - likewise, but the newest messages survive.
  * In every case the broker stays up and unrelated clients keep working.
  *
- * Both sides are raw MQTT clients written here on top of the project's codec
- * (include/petrel/mqtt.h): the publisher must pipeline without waiting for acks (which
+ * Both sides are raw MQTT clients (raw_client.h, on the project's codec,
+ * include/petrel/mqtt.h): the publisher must pipeline without waiting for acks (which
  * libmosquitto's harness wrapper does), and the subscriber must withhold PUBACK. */
 #include <criterion/criterion.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "petrel/mqtt.h"
+#include "raw_client.h"
 
 /* Kills any broker a failed assertion left running. */
 TestSuite(queue_policy, .fini = harness_fini);
-
-/* Stops the broker and asserts it shut down cleanly on SIGTERM (exit 0): a crash or a
- * sanitizer report at exit must fail the test that provoked it. */
-static void broker_stop_clean(struct broker *b)
-{
-	int st = broker_stop(b);
-
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "broker did not exit cleanly (wait status 0x%x)", (unsigned)st);
-}
-
-/* ---- raw MQTT client ------------------------------------------------------------- */
-
-/* One packet from the broker, copied out of the receive buffer. */
-struct rpkt {
-	enum mqtt_type type;
-	uint8_t flags;             /* low nibble of the fixed header */
-	bool dup;                  /* PUBLISH */
-	bool retain;               /* PUBLISH */
-	uint8_t qos;               /* PUBLISH */
-	uint16_t id;               /* PUBLISH (qos > 0), PUBACK..PUBCOMP, SUBACK, UNSUBACK */
-	char topic[256];           /* PUBLISH, NUL terminated */
-	uint8_t payload[1024];     /* PUBLISH */
-	size_t payload_len;
-	bool session_present;      /* CONNACK */
-	uint8_t rc;                /* CONNACK */
-	uint8_t codes[16];         /* SUBACK return codes */
-	size_t ncodes;
-};
-
-/* Waits <= timeout_ms for the first byte of a packet, then reads the rest (<= 2 s) and
- * decodes it with the strict codec, so a malformed packet from the broker fails the
- * test. Returns 1 with <p> filled, 0 if nothing arrived in time, -1 on EOF, a short
- * read or a packet the codec rejects. Uses poll itself because raw_recv cannot tell a
- * timeout from EOF, and "nothing arrived" must not pass on a closed connection. */
-static int rx_packet(int fd, struct rpkt *p, int timeout_ms)
-{
-	uint8_t buf[4096];
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	int pr;
-
-	memset(p, 0, sizeof *p);
-	pr = poll(&pfd, 1, timeout_ms);
-	if (pr == 0)
-		return 0;
-	if (pr < 0 || recv(fd, buf, 1, 0) != 1)
-		return -1;
-	size_t len = 1;
-	size_t rem = 0;
-	unsigned shift = 0;
-	for (;;) {
-		if (len > 4 || raw_recv(fd, buf + len, 1, 2000) != 1)
-			return -1;
-		rem |= (size_t)(buf[len] & 0x7f) << shift;
-		shift += 7;
-		if (!(buf[len++] & 0x80))
-			break;
-	}
-	if (rem > sizeof buf - len)
-		return -1;
-	if (rem > 0 && raw_recv(fd, buf + len, rem, 2000) != (ssize_t)rem)
-		return -1;
-	len += rem;
-
-	struct mqtt_pkt pkt;
-	if (mqtt_decode(buf, len, sizeof buf, &pkt) != (ssize_t)len)
-		return -1;
-	p->type = pkt.type;
-	p->flags = pkt.flags;
-	switch (pkt.type) {
-	case MQTT_CONNACK:
-		p->session_present = pkt.u.connack.session_present;
-		p->rc = pkt.u.connack.return_code;
-		break;
-	case MQTT_PUBLISH: {
-		const struct mqtt_publish *pub = &pkt.u.publish;
-		p->dup = pub->dup;
-		p->retain = pub->retain;
-		p->qos = pub->qos;
-		p->id = pub->packet_id;
-		size_t tl = pub->topic.len < sizeof p->topic - 1 ? pub->topic.len
-								  : sizeof p->topic - 1;
-		memcpy(p->topic, pub->topic.ptr, tl);
-		p->payload_len = pub->payload_len < sizeof p->payload ? pub->payload_len
-								      : sizeof p->payload;
-		memcpy(p->payload, pub->payload, p->payload_len);
-		break;
-	}
-	case MQTT_SUBACK:
-		p->id = pkt.u.suback.packet_id;
-		p->ncodes = pkt.u.suback.count < sizeof p->codes ? pkt.u.suback.count
-								 : sizeof p->codes;
-		memcpy(p->codes, pkt.u.suback.return_codes, p->ncodes);
-		break;
-	case MQTT_PUBACK:
-	case MQTT_PUBREC:
-	case MQTT_PUBREL:
-	case MQTT_PUBCOMP:
-	case MQTT_UNSUBACK:
-		p->id = pkt.u.packet_id;
-		break;
-	default:
-		break;
-	}
-	return 1;
-}
-
-/* Reads the next packet and asserts it arrived within timeout_ms and is of <type>. */
-static void rx_expect(int fd, struct rpkt *p, enum mqtt_type type, int timeout_ms)
-{
-	int r = rx_packet(fd, p, timeout_ms);
-
-	cr_assert_eq(r, 1, "expected %s within %d ms, got %s", mqtt_type_name(type),
-		     timeout_ms, r == 0 ? "nothing" : "EOF or a malformed packet");
-	cr_assert_eq(p->type, type, "expected %s, got %s", mqtt_type_name(type),
-		     mqtt_type_name(p->type));
-}
-
-/* Connects a raw 3.1.1 client (keepalive 60) and asserts CONNACK 0. Returns the fd;
- * <session_present> (may be NULL) gets the CONNACK flag. */
-static int raw_session(struct broker *b, const char *id, bool clean, bool *session_present)
-{
-	int fd = raw_connect(b);
-	struct mqtt_connect c = {
-		.protocol_level = MQTT_PROTO_V311,
-		.clean_session = clean,
-		.keep_alive = 60,
-		.client_id = { .ptr = id, .len = (uint16_t)strlen(id) },
-	};
-	uint8_t buf[512];
-	size_t n = mqtt_encode_connect(buf, sizeof buf, &c);
-	struct rpkt p;
-
-	cr_assert_gt(n, 0, "mqtt_encode_connect failed");
-	cr_assert_eq(raw_send(fd, buf, n), 0);
-	rx_expect(fd, &p, MQTT_CONNACK, 5000);
-	cr_assert_eq(p.rc, 0, "CONNACK return code %u for %s", p.rc, id);
-	if (session_present)
-		*session_present = p.session_present;
-	return fd;
-}
-
-static void tx_publish(int fd, const char *topic, const void *payload, size_t len,
-		       uint8_t qos, bool retain, bool dup, uint16_t id)
-{
-	struct mqtt_publish pub = {
-		.dup = dup,
-		.qos = qos,
-		.retain = retain,
-		.topic = { .ptr = topic, .len = (uint16_t)strlen(topic) },
-		.packet_id = id,
-		.payload = payload,
-		.payload_len = len,
-	};
-	uint8_t buf[2048];
-	size_t n = mqtt_encode_publish(buf, sizeof buf, &pub);
-
-	cr_assert_gt(n, 0, "mqtt_encode_publish failed");
-	cr_assert_eq(raw_send(fd, buf, n), 0);
-}
-
-static void tx_ack(int fd, enum mqtt_type type, uint16_t id)
-{
-	uint8_t buf[4];
-	size_t n = mqtt_encode_ack(buf, type, id);
-
-	cr_assert_eq(raw_send(fd, buf, n), 0);
-}
-
-/* Subscribes to one filter and returns the SUBACK return code. */
-static uint8_t tx_subscribe(int fd, uint16_t id, const char *filter, uint8_t qos)
-{
-	struct mqtt_str f = { .ptr = filter, .len = (uint16_t)strlen(filter) };
-	uint8_t buf[512];
-	size_t n = mqtt_encode_subscribe(buf, sizeof buf, id, &f, &qos, 1);
-	struct rpkt p;
-
-	cr_assert_gt(n, 0, "mqtt_encode_subscribe failed");
-	cr_assert_eq(raw_send(fd, buf, n), 0);
-	rx_expect(fd, &p, MQTT_SUBACK, 5000);
-	cr_assert_eq(p.id, id, "SUBACK packet id %u, sent %u", p.id, id);
-	cr_assert_eq(p.ncodes, 1);
-	return p.codes[0];
-}
 
 /* ---- the slow-subscriber scenario -------------------------------------------------- */
 

@@ -10,42 +10,12 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
 
 /* Kills any broker a failed assertion left running. */
 TestSuite(retained, .fini = harness_fini);
-
-/* Stops the broker and asserts it shut down cleanly on SIGTERM (exit 0): a crash or a
- * sanitizer report at exit must fail the test that provoked it. */
-static void broker_stop_clean(struct broker *b)
-{
-	int st = broker_stop(b);
-
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "broker did not exit cleanly (wait status 0x%x)", (unsigned)st);
-}
-
-static struct client *connected_client(struct broker *b, const char *id)
-{
-	struct client *c = client_new(b, id, true, 60);
-
-	cr_assert_eq(client_connack_rc(c), 0, "client %s not connected", id);
-	return c;
-}
-
-static void client_close(struct client *c)
-{
-	client_disconnect(c);
-	client_free(c);
-}
-
-static bool msg_payload_is(const struct rx_msg *m, const char *s)
-{
-	return m->payload_len == (int)strlen(s) && memcmp(m->payload, s, strlen(s)) == 0;
-}
 
 static void publish_retained(struct client *pub, const char *topic, const char *payload,
 			     int qos)
@@ -58,7 +28,7 @@ static void publish_retained(struct client *pub, const char *topic, const char *
 static struct client *new_subscriber(struct broker *b, const char *id, const char *filter,
 				     int qos)
 {
-	struct client *c = connected_client(b, id);
+	struct client *c = connected_client(b, id, true);
 
 	cr_assert_eq(client_subscribe(c, filter, qos), qos, "SUBACK for %s", filter);
 	return c;
@@ -70,7 +40,7 @@ Test(retained, new_subscriber_receives_retained_with_retain_flag, .timeout = 30)
 	struct rx_msg m;
 
 	broker_start(&b, 1, NULL);
-	struct client *pub = connected_client(&b, "pub");
+	struct client *pub = connected_client(&b, "pub", true);
 	publish_retained(pub, "r/a", "hello", 1);
 
 	struct client *sub = new_subscriber(&b, "sub", "r/a", 1);
@@ -92,7 +62,7 @@ Test(retained, replaced_retained_message_only_newest_delivered, .timeout = 30)
 	struct rx_msg m;
 
 	broker_start(&b, 1, NULL);
-	struct client *pub = connected_client(&b, "pub");
+	struct client *pub = connected_client(&b, "pub", true);
 	publish_retained(pub, "r/a", "v1", 1);
 	publish_retained(pub, "r/a", "v2", 1);
 
@@ -116,7 +86,7 @@ Test(retained, empty_retained_payload_deletes_retained_message, .timeout = 30)
 	struct rx_msg m;
 
 	broker_start(&b, 1, NULL);
-	struct client *pub = connected_client(&b, "pub");
+	struct client *pub = connected_client(&b, "pub", true);
 	struct client *live = new_subscriber(&b, "live", "r/a", 1);
 	publish_retained(pub, "r/a", "hello", 1);
 	cr_assert(client_wait_msg(live, &m, 3000));
@@ -149,7 +119,7 @@ Test(retained, wildcard_subscription_receives_every_matching_retained, .timeout 
 	struct rx_msg m;
 
 	broker_start(&b, 1, NULL);
-	struct client *pub = connected_client(&b, "pub");
+	struct client *pub = connected_client(&b, "pub", true);
 	for (int i = 0; i < 5; i++)
 		publish_retained(pub, topics[i], topics[i], 1);
 
@@ -204,7 +174,7 @@ Test(retained, live_forward_of_retained_publish_has_retain_flag_0, .timeout = 30
 	struct rx_msg m;
 
 	broker_start(&b, 1, NULL);
-	struct client *pub = connected_client(&b, "pub");
+	struct client *pub = connected_client(&b, "pub", true);
 	struct client *live = new_subscriber(&b, "live", "l/t", 1);
 	publish_retained(pub, "l/t", "now", 1);
 	cr_assert(client_wait_msg(live, &m, 3000), "live subscriber got the message");
@@ -230,7 +200,7 @@ Test(retained, retained_delivered_at_min_of_published_and_granted_qos, .timeout 
 	struct rx_msg m;
 
 	broker_start(&b, 1, NULL);
-	struct client *pub = connected_client(&b, "pub");
+	struct client *pub = connected_client(&b, "pub", true);
 	/* QoS 0 first: the acknowledged QoS 1 and 2 publishes after it on the same
 	 * connection prove it was processed. */
 	cr_assert_eq(client_publish(pub, "q/0", "0", 1, 0, true), 0);
@@ -274,7 +244,7 @@ Test(retained, retained_delivered_across_workers, .timeout = 30)
 	struct rx_msg m;
 
 	broker_start(&b, 4, NULL);
-	struct client *pub = connected_client(&b, "pub");
+	struct client *pub = connected_client(&b, "pub", true);
 	publish_retained(pub, "x/r", "everywhere", 1);
 
 	for (int i = 0; i < 8; i++) {
@@ -292,7 +262,7 @@ Test(retained, retained_delivered_across_workers, .timeout = 30)
 
 	/* A replacement published from another connection (maybe another worker) is what
 	 * every later subscriber sees. */
-	struct client *pub2 = connected_client(&b, "pub2");
+	struct client *pub2 = connected_client(&b, "pub2", true);
 	publish_retained(pub2, "x/r", "replaced", 2);
 	for (int i = 0; i < 4; i++) {
 		char id[16];

@@ -13,20 +13,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 TestSuite(takeover, .fini = harness_fini, .timeout = 60);
 
 #define WORKERS 4
-
-static void stop_clean(struct broker *b)
-{
-	int st = broker_stop(b);
-
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "broker did not stop cleanly on SIGTERM (wait status 0x%x)", (unsigned)st);
-}
 
 static void expect_msg(struct client *c, const char *topic, const char *payload, int qos,
 		       const char *when)
@@ -91,7 +82,7 @@ Test(takeover, second_connect_closes_the_first_and_the_session_continues)
 	client_free(third);
 	client_disconnect(pub);
 	client_free(pub);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(takeover, repeated_takeovers_across_workers_keep_the_session)
@@ -140,7 +131,7 @@ Test(takeover, repeated_takeovers_across_workers_keep_the_session)
 	client_free(cur);
 	client_disconnect(pub);
 	client_free(pub);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 /* What one raw connection saw. */
@@ -258,5 +249,5 @@ Test(takeover, racing_connects_with_the_same_new_id_leave_exactly_one_connected)
 		close(fds[1]);
 	}
 	cr_assert(broker_alive(&b));
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }

@@ -7,18 +7,9 @@
 #include <criterion/criterion.h>
 
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 TestSuite(will, .fini = harness_fini, .timeout = 30);
-
-static void stop_clean(struct broker *b)
-{
-	int st = broker_stop(b);
-
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "broker did not stop cleanly on SIGTERM (wait status 0x%x)", (unsigned)st);
-}
 
 /* A client watching every will topic at <qos>. Keepalive 10, so it is also welcome on
  * a broker with max_keepalive 10. */
@@ -75,7 +66,7 @@ Test(will, published_when_the_client_drops_the_connection)
 	client_free(w);
 	client_disconnect(s);
 	client_free(s);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(will, published_on_keepalive_timeout)
@@ -99,7 +90,7 @@ Test(will, published_on_keepalive_timeout)
 	close(fd);
 	client_disconnect(s);
 	client_free(s);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(will, published_on_protocol_error)
@@ -122,7 +113,7 @@ Test(will, published_on_protocol_error)
 	close(fd);
 	client_disconnect(s);
 	client_free(s);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(will, not_published_after_disconnect)
@@ -140,7 +131,7 @@ Test(will, not_published_after_disconnect)
 	client_free(w);
 	client_disconnect(s);
 	client_free(s);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(will, not_published_when_the_connect_is_refused)
@@ -161,7 +152,7 @@ Test(will, not_published_when_the_connect_is_refused)
 	expect_no_will(s, "after a refused CONNECT");
 	client_disconnect(s);
 	client_free(s);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(will, with_retain_is_retained_for_later_subscribers)
@@ -188,7 +179,7 @@ Test(will, with_retain_is_retained_for_later_subscribers)
 	client_free(late);
 	client_disconnect(s);
 	client_free(s);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(will, qos_2_will_is_delivered_at_each_subscribers_qos)
@@ -211,7 +202,7 @@ Test(will, qos_2_will_is_delivered_at_each_subscribers_qos)
 	client_free(s1);
 	client_disconnect(s2);
 	client_free(s2);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }
 
 Test(will, published_when_another_connection_takes_over_the_client_id)
@@ -238,5 +229,5 @@ Test(will, published_when_another_connection_takes_over_the_client_id)
 	client_free(second);
 	client_disconnect(s);
 	client_free(s);
-	stop_clean(&b);
+	broker_stop_clean(&b);
 }

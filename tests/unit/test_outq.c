@@ -11,21 +11,10 @@
 #include "petrel/msg.h"
 #include "petrel/mqtt.h"
 #include "petrel/outq.h"
-
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/lsan_interface.h>
-#endif
+#include "unit_util.h"
 
 #define BIG (1u << 28)	/* max_packet_size that never gets in the way */
 #define IOV_MAX_TEST 64
-
-static void assert_no_leaks(void)
-{
-#ifdef __SANITIZE_ADDRESS__
-	cr_assert_eq(__lsan_do_recoverable_leak_check(), 0,
-		     "memory leaked: see the LeakSanitizer report above");
-#endif
-}
 
 static unsigned refs(struct msg *m)
 {

@@ -7,7 +7,6 @@
 
 #include <criterion/criterion.h>
 #include <malloc.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,22 +14,7 @@
 #include "petrel/msg.h"
 #include "petrel/retain.h"
 #include "petrel/topic.h"
-
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/lsan_interface.h>
-#endif
-
-/* Under ASan, fails the test if anything allocated so far is unreachable: LSan's own
- * report when the test process exits does not fail a criterion test. Each test runs
- * in its own process, so this sees only the current test's memory. */
-static void assert_no_leaks(void)
-{
-#ifdef __SANITIZE_ADDRESS__
-	rcu_barrier();
-	cr_assert_eq(__lsan_do_recoverable_leak_check(), 0,
-		     "memory leaked: see the LeakSanitizer report above");
-#endif
-}
+#include "unit_util.h"
 
 static struct msg *mk(const char *topic, const char *payload)
 {
@@ -93,17 +77,7 @@ static bool has_topic(const struct results *res, const char *topic)
 	return false;
 }
 
-static void setup(void)
-{
-	rcu_register_thread();
-}
-
-static void teardown(void)
-{
-	rcu_unregister_thread();
-}
-
-TestSuite(retain, .init = setup, .fini = teardown);
+TestSuite(retain, .init = unit_rcu_init, .fini = unit_rcu_fini);
 
 Test(retain, stored_message_is_found_by_its_exact_topic)
 {
@@ -258,7 +232,7 @@ Test(retain, wildcard_lookups_agree_with_the_reference_matcher)
 		cr_assert_eq(res.n, want, "filter %s: %zu reported, want %zu", f, res.n, want);
 	}
 	retain_destroy(rs);
-	assert_no_leaks();
+	assert_no_leaks_rcu();
 }
 
 Test(retain, hash_filter_includes_the_parent_topic)
@@ -305,7 +279,7 @@ Test(retain, destroy_drops_every_stored_and_pending_message)
 	msg_unref(a);
 	msg_unref(b);
 	msg_unref(c);
-	assert_no_leaks();
+	assert_no_leaks_rcu();
 }
 
 struct replace_job {
@@ -314,14 +288,11 @@ struct replace_job {
 	int rc;
 };
 
-static void *replace_thread(void *arg)
+static void replace(void *arg)
 {
 	struct replace_job *j = arg;
 
-	rcu_register_thread();
 	j->rc = retain_set(j->rs, j->m);
-	rcu_unregister_thread();
-	return NULL;
 }
 
 Test(retain, replaced_message_stays_valid_until_readers_pass_a_quiescent_state)
@@ -330,14 +301,12 @@ Test(retain, replaced_message_stays_valid_until_readers_pass_a_quiescent_state)
 	struct msg *m2 = mk("t", "new");
 	struct replace_job job = { .rs = rs, .m = m2, .rc = 1 };
 	struct results res;
-	pthread_t t;
 
 	put(rs, "t", "old");	/* only the store holds it now */
 	rcu_read_lock();
 	res = lookup(rs, "t");
 	cr_assert_eq(res.n, 1);
-	cr_assert_eq(pthread_create(&t, NULL, replace_thread, &job), 0);
-	pthread_join(t, NULL);
+	unit_run_on_rcu_thread(replace, &job);
 	cr_assert_eq(job.rc, 0);
 	usleep(50 * 1000);
 	/* Freed now would be a use after free (ASan reports it). */
@@ -352,7 +321,7 @@ Test(retain, replaced_message_stays_valid_until_readers_pass_a_quiescent_state)
 	cr_assert_eq(res.m[0], m2);
 	msg_unref(m2);
 	retain_destroy(rs);
-	assert_no_leaks();
+	assert_no_leaks_rcu();
 }
 
 /* Topic names differ per round: without pruning, every round would leave its nodes. */
@@ -399,5 +368,5 @@ Test(retain, churn_prunes_empty_nodes_and_gives_memory_back)
 			      "heap grew from %zu to %zu bytes over churn",
 			      before.uordblks, after.uordblks);
 	retain_destroy(rs);
-	assert_no_leaks();
+	assert_no_leaks_rcu();
 }

@@ -7,45 +7,13 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <malloc.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "petrel/router.h"
-
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/lsan_interface.h>
-#endif
-
-/* Under ASan, fails the test if anything allocated so far is unreachable: LSan's own
- * report when the test process exits does not fail a criterion test. Each test runs
- * in its own process, so this sees only the current test's memory. */
-static void assert_no_leaks(void)
-{
-#ifdef __SANITIZE_ADDRESS__
-	rcu_barrier();
-	cr_assert_eq(__lsan_do_recoverable_leak_check(), 0,
-		     "memory leaked: see the LeakSanitizer report above");
-#endif
-}
-
-struct tsub {
-	int id;
-	atomic_int holds;
-	atomic_int releases;
-};
-
-static void tsub_hold(void *p)
-{
-	atomic_fetch_add(&((struct tsub *)p)->holds, 1);
-}
-
-static void tsub_release(void *p)
-{
-	atomic_fetch_add(&((struct tsub *)p)->releases, 1);
-}
+#include "unit_util.h"
 
 static const struct router_params tparams = { .hold = tsub_hold, .release = tsub_release };
 
@@ -105,17 +73,7 @@ static int unsub(struct router *r, const char *filter, struct tsub *s)
 	return router_unsubscribe(r, filter, strlen(filter), s);
 }
 
-static void setup(void)
-{
-	rcu_register_thread();
-}
-
-static void teardown(void)
-{
-	rcu_unregister_thread();
-}
-
-TestSuite(router, .init = setup, .fini = teardown);
+TestSuite(router, .init = unit_rcu_init, .fini = unit_rcu_fini);
 
 Test(router, exact_subscription_is_reported_once_with_its_qos)
 {
@@ -365,14 +323,11 @@ struct unsub_job {
 	int rc;
 };
 
-static void *unsub_thread(void *arg)
+static void unsub_job_run(void *arg)
 {
 	struct unsub_job *j = arg;
 
-	rcu_register_thread();
 	j->rc = unsub(j->r, "t/x", j->s);
-	rcu_unregister_thread();
-	return NULL;
 }
 
 Test(router, release_waits_until_readers_pass_a_quiescent_state)
@@ -381,14 +336,12 @@ Test(router, release_waits_until_readers_pass_a_quiescent_state)
 	struct tsub a = { .id = 1 };
 	struct unsub_job job = { .r = r, .s = &a, .rc = 1 };
 	struct results res = { 0 };
-	pthread_t t;
 
 	cr_assert_eq(sub(r, "t/x", &a, 1), 1);
 	rcu_read_lock();
 	cr_assert_eq(router_match(r, "t/x", 3, collect, &res), 1);
 	/* Another thread removes the entry while we still use <a>. */
-	cr_assert_eq(pthread_create(&t, NULL, unsub_thread, &job), 0);
-	pthread_join(t, NULL);
+	unit_run_on_rcu_thread(unsub_job_run, &job);
 	cr_assert_eq(job.rc, 0);
 	cr_assert_eq(router_count(r), 0);
 	usleep(50 * 1000);
@@ -420,7 +373,7 @@ Test(router, destroy_releases_remaining_entries_before_returning)
 	cr_assert_eq(atomic_load(&a.releases), 3);
 	cr_assert_eq(atomic_load(&b.holds), 2);
 	cr_assert_eq(atomic_load(&b.releases), 2);
-	assert_no_leaks();
+	assert_no_leaks_rcu();
 }
 
 #define CHURN_FILTERS 300
@@ -475,7 +428,7 @@ Test(router, churn_prunes_empty_nodes_and_gives_memory_back)
 	router_destroy(r);
 	for (i = 0; i < 10; i++)
 		cr_assert_eq(atomic_load(&s[i].holds), atomic_load(&s[i].releases));
-	assert_no_leaks();
+	assert_no_leaks_rcu();
 }
 
 struct big_results {
@@ -530,7 +483,7 @@ Test(router, ten_thousand_overlapping_subscribers_each_reported_once)
 		cr_assert_eq(atomic_load(&s[i].holds), atomic_load(&s[i].releases));
 	free(res.seen);
 	free(s);
-	assert_no_leaks();
+	assert_no_leaks_rcu();
 }
 
 Test(router, many_siblings_at_one_level_are_all_found)
@@ -556,7 +509,7 @@ Test(router, many_siblings_at_one_level_are_all_found)
 	cr_assert_eq(router_count(r), 0);
 	router_destroy(r);
 	cr_assert_eq(atomic_load(&a.releases), 5000);
-	assert_no_leaks();
+	assert_no_leaks_rcu();
 }
 
 struct nested {
@@ -596,7 +549,7 @@ Test(router, match_called_from_the_callback_does_not_disturb_the_outer_match)
 		cr_assert_eq(n.inner.qos[i], 2);
 	}
 	router_destroy(r);
-	assert_no_leaks();
+	assert_no_leaks_rcu();
 }
 
 Test(router, deep_topics_match_through_many_wildcard_branches)
@@ -627,5 +580,5 @@ Test(router, deep_topics_match_through_many_wildcard_branches)
 	cr_assert_eq(qos_of(&res, &b), 2);
 	cr_assert_eq(qos_of(&res, &c), 0);
 	router_destroy(r);
-	assert_no_leaks();
+	assert_no_leaks_rcu();
 }

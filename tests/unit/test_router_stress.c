@@ -38,22 +38,7 @@
 
 #include "petrel/router.h"
 #include "petrel/topic.h"
-
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/lsan_interface.h>
-#endif
-
-/* Under ASan, fails the test if anything allocated so far is unreachable: LSan's own
- * report when the test process exits does not fail a criterion test. Each test runs
- * in its own process, so this sees only the current test's memory. */
-static void assert_no_leaks(void)
-{
-#ifdef __SANITIZE_ADDRESS__
-	rcu_barrier();
-	cr_assert_eq(__lsan_do_recoverable_leak_check(), 0,
-		     "memory leaked: see the LeakSanitizer report above");
-#endif
-}
+#include "unit_util.h"
 
 #define NREADERS	3
 #define NWRITERS	2
@@ -61,22 +46,6 @@ static void assert_no_leaks(void)
 #define RUN_MS		1500
 #define READER_MAX_ITERS 5000000ul
 #define WRITER_MAX_STEPS 2000000ul
-
-struct tsub {
-	int id;
-	atomic_long holds;
-	atomic_long releases;
-};
-
-static void tsub_hold(void *p)
-{
-	atomic_fetch_add(&((struct tsub *)p)->holds, 1);
-}
-
-static void tsub_release(void *p)
-{
-	atomic_fetch_add(&((struct tsub *)p)->releases, 1);
-}
 
 /* ---- the fixed world: stable subscriptions, churn filter pool, lookup topics ---- */
 
@@ -503,17 +472,7 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-static void setup(void)
-{
-	rcu_register_thread();
-}
-
-static void teardown(void)
-{
-	rcu_unregister_thread();
-}
-
-TestSuite(router_stress, .init = setup, .fini = teardown);
+TestSuite(router_stress, .init = unit_rcu_init, .fini = unit_rcu_fini);
 
 Test(router_stress, concurrent_churn_never_loses_or_invents_a_subscriber, .timeout = 120)
 {
@@ -585,5 +544,5 @@ Test(router_stress, concurrent_churn_never_loses_or_invents_a_subscriber, .timeo
 			     "subscriber %zu: %ld live holds after destroy", i,
 			     atomic_load(&subs[i].holds) - atomic_load(&subs[i].releases));
 	cr_assert_eq(atomic_load(&subs[0].holds), 2);	/* stable: held once per filter */
-	assert_no_leaks();
+	assert_no_leaks_rcu();
 }

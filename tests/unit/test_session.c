@@ -12,20 +12,7 @@
 
 #include "petrel/msg.h"
 #include "petrel/session.h"
-
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/lsan_interface.h>
-#endif
-
-/* Under ASan, fails the test if anything allocated so far is unreachable (each test
- * runs in its own process, so only this test's memory is seen). */
-static void assert_no_leaks(void)
-{
-#ifdef __SANITIZE_ADDRESS__
-	cr_assert_eq(__lsan_do_recoverable_leak_check(), 0,
-		     "memory leaked: see the LeakSanitizer report above");
-#endif
-}
+#include "unit_util.h"
 
 static struct session *new_session(void)
 {
