@@ -217,8 +217,8 @@ bool msg_queue_pop(struct msg_queue *q, struct queued *out)
 	q->head = (q->head + 1) % q->cap;
 	q->len--;
 	q->bytes -= out->m->payload_len;
-	if (q->len == 0 && q->cap > 64) {
-		/* A burst is over: give the memory back (offline sessions are many). */
+	if (q->len == 0) {
+		/* Drained: give the memory back (offline sessions are many). */
 		free(q->e);
 		q->e = NULL;
 		q->cap = 0;

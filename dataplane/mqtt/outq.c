@@ -172,7 +172,8 @@ void outq_consume(struct outq *q, size_t n)
 		q->head = (q->head + 1) % q->cap;
 		q->len--;
 	}
-	if (q->len == 0 && q->cap > 64) {
+	/* Idle connections are the many: an empty queue keeps no memory. */
+	if (q->len == 0) {
 		free(q->e);
 		q->e = NULL;
 		q->cap = 0;
