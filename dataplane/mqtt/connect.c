@@ -138,12 +138,10 @@ void takeover_request(struct worker *w, struct wmsg_takeover *t)
 			worker_post(w->broker->workers[owner], &t->h);
 			return;
 		}
-		t->ok = owner == t->requester;
 	} else {
 		kick_old_connection(w, s);
-		owner = session_owner(s);
-		t->ok = owner == (int)w->id;
-		if (t->ok) {
+		/* A clean session died with its connection; the requester starts anew. */
+		if (session_owner(s) == (int)w->id) {
 			worker_drop_session(w, s);
 			/* Hand over: after this store we never touch the session again. */
 			atomic_store_explicit(&s->owner, t->requester, memory_order_release);

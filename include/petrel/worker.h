@@ -52,7 +52,6 @@ struct wmsg_takeover {
 	struct session *s;         /* reference held by the message */
 	struct mqtt_conn *conn;    /* the requester's connection; only it touches it */
 	int requester;             /* worker id */
-	bool ok;                   /* DONE: the session was handed over */
 };
 
 /* Per destination worker, the deliveries of the PUBLISH being routed (fanout.c). */
