@@ -78,8 +78,10 @@ static void end_session(void *arg, struct session *s)
 {
 	struct broker *b = arg;
 
-	/* Every worker has stopped: the main thread is the only one left to own it. */
-	session_clear(b->workers[0], s);
+	/* Every worker has stopped: the main thread is the only one left to own it.
+	 * Subscriptions stay: router_destroy() releases them all at once, instead of
+	 * one copy-on-write removal per filter. */
+	session_drop_messages(s);
 	sessdir_remove(b->sessdir, s);
 }
 

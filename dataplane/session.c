@@ -79,6 +79,11 @@ void session_clear(struct worker *w, struct session *s)
 		free(s->subs[i].filter);
 	}
 	s->nsubs = 0;
+	session_drop_messages(s);
+}
+
+void session_drop_messages(struct session *s)
+{
 	msg_queue_clear(&s->queue);
 	inflight_clear(&s->inflight);
 	s->awaiting_rel_len = 0;

@@ -53,32 +53,67 @@ struct kt_worker {
 	uint8_t rxbuf[KT_RXBUF];
 };
 
+/* Fills <ss> with the configured listen address. Returns its length, or -EINVAL. */
+static int kt_listen_addr(const struct config *cfg, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (strchr(cfg->bind_address, ':') != NULL) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(cfg->port);
+		if (inet_pton(AF_INET6, cfg->bind_address, &a->sin6_addr) != 1)
+			return -EINVAL;
+		return sizeof(*a);
+	}
+	struct sockaddr_in *a = (struct sockaddr_in *)ss;
+
+	a->sin_family = AF_INET;
+	a->sin_port = htons(cfg->port);
+	if (inet_pton(AF_INET, cfg->bind_address, &a->sin_addr) != 1)
+		return -EINVAL;
+	return sizeof(*a);
+}
+
+/* SO_REUSEPORT would let us join a port another process (another petrel) already
+ * listens on, silently splitting its clients with it. A plain bind first fails with
+ * EADDRINUSE in that case, so start-up stops with a clear error instead. */
+static int kt_port_free(const struct config *cfg)
+{
+	struct sockaddr_storage ss;
+	int len = kt_listen_addr(cfg, &ss);
+	int one = 1, fd, rc = 0;
+
+	if (len < 0)
+		return len;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, (socklen_t)len) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 static int kt_listen(struct worker *w)
 {
 	struct config *cfg = &w->broker->cfg;
 	struct sockaddr_storage ss;
 	socklen_t slen;
 	int one = 1;
-	int fd;
+	int fd, len;
 
-	memset(&ss, 0, sizeof(ss));
-	if (strchr(cfg->bind_address, ':') != NULL) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+	if (w->id == 0 && cfg->port != 0) {
+		int rc = kt_port_free(cfg);
 
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(cfg->port);
-		if (inet_pton(AF_INET6, cfg->bind_address, &a->sin6_addr) != 1)
-			return -EINVAL;
-		slen = sizeof(*a);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-
-		a->sin_family = AF_INET;
-		a->sin_port = htons(cfg->port);
-		if (inet_pton(AF_INET, cfg->bind_address, &a->sin_addr) != 1)
-			return -EINVAL;
-		slen = sizeof(*a);
+		if (rc < 0)
+			return rc;
 	}
+	len = kt_listen_addr(cfg, &ss);
+	if (len < 0)
+		return len;
+	slen = (socklen_t)len;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;

@@ -60,7 +60,8 @@ struct worker *worker_create(struct broker *b, unsigned id, const struct transpo
 	}
 	rc = t->setup(w);
 	if (rc < 0) {
-		log_err("worker %u: %s transport: %s", id, t->name, strerror(-rc));
+		log_err("worker %u: cannot listen on %s:%u (%s transport): %s", id,
+			b->cfg.bind_address, b->cfg.port, t->name, strerror(-rc));
 		goto err_free;
 	}
 	return w;

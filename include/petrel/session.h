@@ -116,6 +116,9 @@ static inline int session_owner(struct session *s)
 /* Owner only. Drops every queued and inflight message and incoming QoS 2 id, and
  * removes every subscription from <w>'s broker router. The session stays usable. */
 void session_clear(struct worker *w, struct session *s);
+/* Drops queued and inflight messages and incoming QoS 2 ids, leaving subscriptions
+ * (shutdown: router_destroy releases those in one sweep). Owner only. */
+void session_drop_messages(struct session *s);
 
 /* ---- subscriptions (owner only) -------------------------------------------------- */
 /* Records <filter> at <qos>; replaces the QoS of an equal filter. Returns 0 or -ENOMEM. */

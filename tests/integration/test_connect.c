@@ -6,6 +6,8 @@
 #include <criterion/criterion.h>
 #include <mosquitto.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -434,6 +436,25 @@ Test(connect, connection_that_never_sends_connect_is_closed_after_connect_timeou
 	cr_assert(took >= 800 && took <= 3500, "closed after %llu ms, expected ~1-3 s",
 		  (unsigned long long)took);
 	close(fd);
+	cr_assert(broker_alive(&b));
+	broker_stop_clean(&b);
+}
+
+/* SO_REUSEPORT must not let a second broker join a port that is in use: it would
+ * silently take part of the first one's clients. */
+Test(connect, second_broker_on_a_busy_port_refuses_to_start)
+{
+	struct broker b;
+	char cmd[512], out[2048];
+	const char *bin = getenv("PETREL_BIN");
+	int rc;
+
+	cr_assert_not_null(bin);
+	broker_start(&b, 2, NULL);
+	snprintf(cmd, sizeof(cmd), "%s -p %u -w 2 2>&1", bin, b.port);
+	rc = run_cmd(cmd, 10, out, sizeof(out));
+	cr_assert(rc != 0 && rc != -1, "second broker on port %u exited %d", b.port, rc);
+	cr_assert(strstr(out, "Address already in use") != NULL, "no clear error: %s", out);
 	cr_assert(broker_alive(&b));
 	broker_stop_clean(&b);
 }
