@@ -1,0 +1,487 @@
+#!/usr/bin/env bash
+# bench.sh - benchmarks Petrel against mosquitto on this machine and writes
+# docs/benchmarks.md, the raw results docs/bench/results.jsonl (one JSON line per
+# run), docs/bench/meta.json, and the plots docs/bench/throughput.png and
+# docs/bench/latency.png.
+#
+#     scripts/bench.sh [--reps N] [--quick] [--only REGEX] [--out FILE]
+#
+# It installs what is missing (lib.sh), builds the release build dir build-release/
+# (control/petrel and the load generator tests/bench/petrel-bench), then for every
+# row runs Petrel and mosquitto one after the other, REPS times each: every run
+# starts a fresh broker on a free 127.0.0.1 port, pinned to core 0 (Petrel with one
+# worker), waits until it accepts connections, runs petrel-bench pinned to core 1
+# with one thread, and stops the broker (SIGTERM, SIGKILL after 5 s). The report keeps
+# the median run of each row by its primary metric. The scaling rows run Petrel with
+# -w 1 and -w 2 on both cores with the generator unpinned. Benchmarks never run in
+# scripts/test.sh.
+#
+# A full run with the defaults takes about 13 minutes: some 80 runs of 6 to 7 s, and
+# the 100,000 offline sessions, which Petrel now needs about a minute to create (3
+# runs). Run it on an otherwise idle machine: the script warns when it is not.
+#
+# Rows (names for --only): fanin-q0 fanin-q1 fanin-q2 fanout-q0-s8 fanout-q1-s8
+# fanout-q0-s100 fanout-q1-s100 pairs-q1 latency-q1 conn offline scale-fanin-q1
+# scale-pairs-q1.
+#
+#   --reps N      runs per broker and row (default 3; publish nothing made with < 3)
+#   --quick       1 rep, short runs, fewer connections: for trying the script. Its
+#                 report says so, and it goes to /tmp unless --out is given.
+#   --only REGEX  only the rows whose name matches (bash =~), e.g. '^fanin|^conn$'
+#   --out FILE    the report (default docs/benchmarks.md); the raw results and plots
+#                 go to bench/ beside it
+#
+# Environment: PETREL_BENCH_GEN=path runs that load generator instead of the one
+# built here (for testing this script), and skips building it.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$PETREL_ROOT"
+
+usage() {
+	sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+}
+
+reps=3
+quick=0
+only=""
+out=""
+while [[ $# -gt 0 ]]; do
+	case "$1" in
+	--reps)
+		[[ $# -ge 2 && $2 =~ ^[1-9][0-9]*$ ]] || { petrel_log "--reps needs a number >= 1"; exit 2; }
+		reps="$2"
+		shift 2
+		;;
+	--quick)
+		quick=1
+		shift
+		;;
+	--only)
+		[[ $# -ge 2 ]] || { petrel_log "--only needs a regular expression"; exit 2; }
+		only="$2"
+		shift 2
+		;;
+	--out)
+		[[ $# -ge 2 && -n $2 ]] || { petrel_log "--out needs a file name"; exit 2; }
+		out="$2"
+		shift 2
+		;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	*)
+		petrel_log "unknown argument '$1' (try --help)"
+		exit 2
+		;;
+	esac
+done
+
+# Durations (seconds) and sizes. A throughput run takes warm-up + duration + up to
+# drain, plus about a second to start and stop the broker.
+warmup=1
+duration=5
+drain=2
+conn_n=10000
+offline_n=100000
+if [[ $quick -eq 1 ]]; then
+	reps=1
+	duration=2
+	drain=1
+	conn_n=2000
+	offline_n=10000
+	[[ -n $out ]] || out="${TMPDIR:-/tmp}/petrel-bench-quick/benchmarks.md"
+fi
+[[ -n $out ]] || out="$PETREL_ROOT/docs/benchmarks.md"
+if [[ $reps -lt 3 && $quick -eq 0 ]]; then
+	petrel_log "warning: --reps $reps: published numbers need at least 3"
+fi
+mkdir -p "$(dirname "$out")"
+out="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"
+benchdir="$(dirname "$out")/bench"
+mkdir -p "$benchdir"
+results="$benchdir/results.jsonl"
+meta="$benchdir/meta.json"
+
+builddir="$PETREL_ROOT/build-release"
+petrel_bin="$builddir/control/petrel"
+gen_bin="${PETREL_BENCH_GEN:-$builddir/tests/bench/petrel-bench}"
+mosquitto_bin=/usr/sbin/mosquitto
+report="$PETREL_ROOT/scripts/bench_report.py"
+
+# ---- install and build ---------------------------------------------------------------
+
+petrel_install_deps
+# Release build; werror stays on (the project default).
+petrel_setup "$builddir" -Dbuildtype=release
+targets=(control/petrel)
+[[ -n ${PETREL_BENCH_GEN:-} ]] || targets+=(tests/bench/petrel-bench)
+if ! ninja -C "$builddir" "${targets[@]}"; then
+	petrel_log "building ${targets[*]} in $builddir failed"
+	exit 1
+fi
+for bin in "$petrel_bin" "$gen_bin" "$mosquitto_bin"; do
+	if [[ ! -x $bin ]]; then
+		petrel_log "missing $bin"
+		exit 1
+	fi
+done
+
+# ---- limits --------------------------------------------------------------------------
+
+# 10,000 connections on each side, and the generator's sockets for 100,000 sessions.
+# Raise the hard limit if we may (root with CAP_SYS_RESOURCE), then the soft limit to
+# the hard one. Brokers and generator inherit it.
+ulimit -c 0 2>/dev/null || true
+ulimit -Hn 1048576 2>/dev/null || ulimit -Hn 200000 2>/dev/null || true
+hard="$(ulimit -Hn)"
+[[ $hard == unlimited ]] && hard=1048576
+ulimit -n "$hard"
+nofile="$(ulimit -n)"
+if [[ $nofile -lt 200000 ]]; then
+	petrel_log "warning: open files limited to $nofile (hard limit); wanted 200000"
+fi
+
+# ---- brokers -------------------------------------------------------------------------
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/petrel-bench.XXXXXX")"
+broker_pid=""
+broker_wrap=""
+gen_pid=""
+
+# Stops the running broker, if any: SIGTERM, then SIGKILL after 5 s.
+stop_broker() {
+	local i
+	if [[ -n $broker_pid ]]; then
+		kill -TERM "$broker_pid" 2>/dev/null || true
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$broker_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$broker_pid" 2>/dev/null; then
+			petrel_log "broker $broker_pid ignored SIGTERM for 5 s: SIGKILL"
+			kill -KILL "$broker_pid" 2>/dev/null || true
+		fi
+	fi
+	if [[ -n $broker_wrap ]]; then
+		kill -TERM "$broker_wrap" 2>/dev/null || true
+		wait "$broker_wrap" 2>/dev/null || true
+	fi
+	broker_pid=""
+	broker_wrap=""
+}
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [[ -n $gen_pid ]]; then
+		kill -TERM "$gen_pid" 2>/dev/null || true
+		wait "$gen_pid" 2>/dev/null || true
+	fi
+	stop_broker
+	rm -rf "$tmp"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# True if something accepts TCP connections on 127.0.0.1:<port>.
+port_open() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Prints a port that is free on 127.0.0.1 right now.
+free_port() {
+	python3 -c '
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# Writes the two config files for <port> (the same limits for both brokers).
+write_configs() {
+	local port="$1"
+	cat >"$tmp/petrel.conf" <<EOF
+listener $port 127.0.0.1
+allow_anonymous true
+max_inflight_messages 20
+max_queued_messages 1000
+queue_full_policy backpressure
+persistence false
+max_connections -1
+EOF
+	cat >"$tmp/mosquitto.conf" <<EOF
+listener $port 127.0.0.1
+allow_anonymous true
+max_inflight_messages 20
+max_queued_messages 1000
+persistence false
+log_dest none
+max_connections -1
+EOF
+}
+
+# Prints the broker command line (without the timeout wrapper) for
+# <broker> <workers> <cpus>, with the config file at <conf>.
+broker_cmd() {
+	local broker="$1" workers="$2" cpus="$3" conf="$4"
+	case "$broker" in
+	petrel) echo "taskset -c $cpus $petrel_bin -c $conf -w $workers" ;;
+	mosquitto) echo "taskset -c $cpus $mosquitto_bin -c $conf" ;;
+	esac
+}
+
+# start_broker <broker> <workers> <cpus> <port>: starts it and waits until it accepts
+# connections (at most 10 s). Sets broker_pid (the broker itself, for the
+# generator's RSS readings) and broker_wrap (its timeout wrapper).
+start_broker() {
+	local broker="$1" workers="$2" cpus="$3" port="$4" cmd i
+	local conf="$tmp/$broker.conf" log="$tmp/broker.log"
+
+	if port_open "$port"; then
+		petrel_log "127.0.0.1:$port is taken: not starting $broker there"
+		return 1
+	fi
+	write_configs "$port"
+	read -ra cmd <<<"$(broker_cmd "$broker" "$workers" "$cpus" "$conf")"
+	# The wrapper bounds a broker that this script, killed with SIGKILL, could not
+	# stop: no run, connection rows included, takes an hour.
+	timeout -k 5 3600 "${cmd[@]}" </dev/null >"$log" 2>&1 &
+	broker_wrap=$!
+	for ((i = 0; i < 100; i++)); do
+		broker_pid="$(pgrep -P "$broker_wrap" 2>/dev/null | head -n 1 || true)"
+		[[ -n $broker_pid ]] && break
+		sleep 0.05
+	done
+	if [[ -z $broker_pid ]]; then
+		petrel_log "$broker did not start"
+		stop_broker
+		return 1
+	fi
+	for ((i = 0; i < 200; i++)); do
+		if ! kill -0 "$broker_pid" 2>/dev/null; then
+			break
+		fi
+		if port_open "$port"; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	petrel_log "$broker did not accept connections on 127.0.0.1:$port; its output:"
+	tail -n 20 "$log" >&2 || true
+	stop_broker
+	return 1
+}
+
+# ---- rows ----------------------------------------------------------------------------
+
+# name|kind|primary metric|better|title|generator arguments
+# kind: throughput (in the Targets' 2x check), latency, conn, offline, scaling.
+common="--payload 64 --warmup $warmup --duration $duration --drain $drain"
+rows=(
+	"fanin-q0|throughput|deliver_rate|higher|fan-in QoS 0, 8 publishers -> 1 subscriber|fanin --qos 0 --publishers 8 --subscribers 1 $common"
+	"fanin-q1|throughput|deliver_rate|higher|fan-in QoS 1, 8 publishers -> 1 subscriber|fanin --qos 1 --publishers 8 --subscribers 1 $common"
+	"fanin-q2|throughput|deliver_rate|higher|fan-in QoS 2, 8 publishers -> 1 subscriber|fanin --qos 2 --publishers 8 --subscribers 1 $common"
+	"fanout-q0-s8|throughput|deliver_rate|higher|fan-out QoS 0, 1 publisher -> 8 subscribers|fanout --qos 0 --publishers 1 --subscribers 8 $common"
+	"fanout-q1-s8|throughput|deliver_rate|higher|fan-out QoS 1, 1 publisher -> 8 subscribers|fanout --qos 1 --publishers 1 --subscribers 8 $common"
+	"fanout-q0-s100|throughput|deliver_rate|higher|fan-out QoS 0, 1 publisher -> 100 subscribers|fanout --qos 0 --publishers 1 --subscribers 100 $common"
+	"fanout-q1-s100|throughput|deliver_rate|higher|fan-out QoS 1, 1 publisher -> 100 subscribers|fanout --qos 1 --publishers 1 --subscribers 100 $common"
+	"pairs-q1|throughput|deliver_rate|higher|16 pairs QoS 1, publisher i -> subscriber i|pairs --qos 1 --pairs 16 $common"
+	"latency-q1|latency|lat_p99_us|lower|latency QoS 1, 8 publishers x 500 msg/s -> 1 subscriber|latency --qos 1 --publishers 8 --subscribers 1 --rate 500 $common"
+	"conn|conn|connect_rate|higher|$conn_n connections (clean session), connects/s and memory per connection|conn --connections $conn_n --clean 1 --source-range 127.0.0.1-127.0.0.16 $common"
+	"offline|offline|rss_per_conn_bytes|lower|$offline_n offline sessions (clean 0, 1 QoS 1 subscription each), memory per session|conn --connections $offline_n --clean 0 --source-range 127.0.0.1-127.0.0.64 $common"
+	"scale-fanin-q1|scaling|deliver_rate|higher|fan-in QoS 1, 8 publishers -> 1 subscriber; broker on cores 0-1, generator unpinned|fanin --qos 1 --publishers 8 --subscribers 1 $common"
+	"scale-pairs-q1|scaling|deliver_rate|higher|16 pairs QoS 1; broker on cores 0-1, generator unpinned|pairs --qos 1 --pairs 16 $common"
+)
+
+# Seconds a generator run may take before timeout stops it.
+gen_limit() {
+	case "$1" in
+	conn | offline) echo 600 ;;
+	*) echo $((warmup + duration + drain + 120)) ;;
+	esac
+}
+
+# run_one <row> <kind> <primary> <better> <title> <gen args> <broker> <workers>
+#         <broker cpus> <generator cpus or ""> <rep>: one run, one line in results.
+run_one() {
+	local row="$1" kind="$2" primary="$3" better="$4" title="$5" gargs="$6"
+	local broker="$7" workers="$8" bcpus="$9" gcpus="${10}" rep="${11}"
+	local port bcmd gcmd line rc=0 limit label err="" started last
+	local -a gen args
+
+	port="$(free_port)"
+	label="$row/$broker/w$workers/rep$rep"
+	read -ra args <<<"$gargs"
+	gen=("$gen_bin" "${args[@]}" --host 127.0.0.1 --port "$port" --threads 1
+		--label "$label" --client-prefix "pb-$row-$rep-")
+	[[ -n $gcpus ]] && gen=(taskset -c "$gcpus" "${gen[@]}")
+	limit="$(gen_limit "$kind")"
+	bcmd="$(broker_cmd "$broker" "$workers" "$bcpus" "$tmp/$broker.conf")"
+
+	started=$SECONDS
+	if ! start_broker "$broker" "$workers" "$bcpus" "$port"; then
+		err="broker did not start"
+		rc=1
+		line=""
+	else
+		gen+=(--broker-pid "$broker_pid")
+		gcmd="timeout -k 5 $limit ${gen[*]}"
+		# In the background and waited for, so that a signal to this script is
+		# handled at once (cleanup stops the generator and the broker).
+		timeout -k 5 "$limit" "${gen[@]}" </dev/null >"$tmp/gen.out" 2>"$tmp/gen.err" &
+		gen_pid=$!
+		wait "$gen_pid" || rc=$?
+		gen_pid=""
+		line="$(cat "$tmp/gen.out")"
+		if ! kill -0 "$broker_pid" 2>/dev/null; then
+			err="broker died during the run"
+			[[ $rc -ne 0 ]] || rc=1
+			tail -n 20 "$tmp/broker.log" >&2 || true
+		fi
+		stop_broker
+	fi
+	gcmd="${gcmd:-timeout -k 5 $limit ${gen[*]} --broker-pid PID}"
+	if [[ $rc -ne 0 ]]; then
+		case "$rc" in
+		124 | 137) err="${err:-generator timed out after ${limit}s}" ;;
+		2) err="${err:-generator usage error}" ;;
+		*) err="${err:-generator exit status $rc}" ;;
+		esac
+		last="$(grep -v '^[[:space:]]*$' "$tmp/gen.err" 2>/dev/null | tail -n 1 | cut -c 1-200 || true)"
+		[[ -z $last ]] || err+=" ($last)"
+		petrel_log "$label: $err; generator stderr:"
+		tail -n 20 "$tmp/gen.err" >&2 || true
+	fi
+	# Paths in the recorded commands: relative to the repository, configs by name.
+	gcmd="${gcmd//"$PETREL_ROOT/"/}"
+	bcmd="${bcmd//"$PETREL_ROOT/"/}"
+	gcmd="${gcmd//"$tmp/"/}"
+	bcmd="${bcmd//"$tmp/"/}"
+	python3 "$report" append --file "$results" --json "$line" \
+		--set row="$row" kind="$kind" primary="$primary" better="$better" \
+		title="$title" broker="$broker" workers="$workers" rep="$rep" \
+		broker_cpus="$bcpus" gen_cpus="${gcpus:-any}" port="$port" \
+		broker_cmd="$bcmd" gen_cmd="$gcmd" exit="$rc" error="$err" \
+		wall_s="$((SECONDS - started))"
+	python3 "$report" summary --json "$line" --label "$label" --primary "$primary" --kind "$kind" \
+		--error "$err" --wall "$((SECONDS - started))"
+	# A usage error is this script's mistake: no point running the other rows.
+	if [[ $rc -eq 2 ]]; then
+		petrel_log "petrel-bench rejected the arguments: $gcmd"
+		exit 1
+	fi
+}
+
+# ---- metadata ------------------------------------------------------------------------
+
+# Percent of both CPUs that something else used during one second: other work on
+# this machine (a build, another session's tests) skews every number.
+busy_pct() {
+	local a b
+	read -ra a < <(grep '^cpu ' /proc/stat)
+	sleep 1
+	read -ra b < <(grep '^cpu ' /proc/stat)
+	# fields: user nice system idle iowait irq softirq steal
+	local ta=$((a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7] + a[8]))
+	local tb=$((b[1] + b[2] + b[3] + b[4] + b[5] + b[6] + b[7] + b[8]))
+	local ia=$((a[4] + a[5])) ib=$((b[4] + b[5]))
+	if [[ $tb -le $ta ]]; then
+		echo 0
+	else
+		echo $((100 - 100 * (ib - ia) / (tb - ta)))
+	fi
+}
+
+mosquitto_version="$("$mosquitto_bin" -h 2>&1 | head -n 1 || true)"
+export BENCH_DATE BENCH_CPU BENCH_CORES BENCH_MEM BENCH_KERNEL BENCH_PETREL BENCH_MOSQUITTO
+export BENCH_GCC BENCH_REPS BENCH_QUICK BENCH_WARMUP BENCH_DURATION BENCH_DRAIN
+export BENCH_NOFILE BENCH_ONLY BENCH_PETREL_CONF BENCH_MOSQUITTO_CONF BENCH_OS
+export BENCH_BUSY_PCT BENCH_OTHER_BROKERS
+BENCH_BUSY_PCT="$(busy_pct)"
+BENCH_OTHER_BROKERS="$(pgrep -c -x 'petrel|mosquitto' || true)"
+if [[ $BENCH_BUSY_PCT -gt 10 || $BENCH_OTHER_BROKERS -gt 0 ]]; then
+	petrel_log "warning: the machine is not idle (${BENCH_BUSY_PCT}% CPU busy before" \
+		"the start, $BENCH_OTHER_BROKERS other broker process(es)): expect noisy numbers"
+fi
+BENCH_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')"
+BENCH_CPU="$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)"
+BENCH_CORES="$(nproc)"
+BENCH_MEM="$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+BENCH_KERNEL="$(uname -sr)"
+# shellcheck disable=SC1091
+BENCH_OS="$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-}")"
+BENCH_PETREL="$(git -C "$PETREL_ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
+BENCH_MOSQUITTO="$mosquitto_version"
+BENCH_GCC="$(gcc --version | head -n 1)"
+BENCH_REPS="$reps"
+BENCH_QUICK="$quick"
+BENCH_WARMUP="$warmup"
+BENCH_DURATION="$duration"
+BENCH_DRAIN="$drain"
+BENCH_NOFILE="$nofile"
+BENCH_ONLY="$only"
+write_configs PORT
+BENCH_PETREL_CONF="$(cat "$tmp/petrel.conf")"
+BENCH_MOSQUITTO_CONF="$(cat "$tmp/mosquitto.conf")"
+python3 - "$meta" <<'EOF'
+import json, os, sys
+meta = {k[len("BENCH_"):].lower(): v for k, v in os.environ.items() if k.startswith("BENCH_")}
+with open(sys.argv[1], "w") as f:
+    json.dump(meta, f, indent=1, sort_keys=True)
+    f.write("\n")
+EOF
+
+# ---- run -----------------------------------------------------------------------------
+
+: >"$results"
+start_all=$SECONDS
+nrows=0
+for spec in "${rows[@]}"; do
+	IFS='|' read -r row kind primary better title gargs <<<"$spec"
+	if [[ -n $only && ! $row =~ $only ]]; then
+		continue
+	fi
+	nrows=$((nrows + 1))
+	petrel_log "row $row: $title"
+	if [[ $kind == scaling ]]; then
+		# Petrel with 1 and 2 workers, and mosquitto for reference, each broker
+		# allowed on both cores and the generator unpinned: the only placement in
+		# which a second worker can help on 2 cores.
+		for rep in $(seq 1 "$reps"); do
+			run_one "$row" "$kind" "$primary" "$better" "$title" "$gargs" petrel 1 0-1 "" "$rep"
+			run_one "$row" "$kind" "$primary" "$better" "$title" "$gargs" petrel 2 0-1 "" "$rep"
+			run_one "$row" "$kind" "$primary" "$better" "$title" "$gargs" mosquitto 1 0-1 "" "$rep"
+		done
+	else
+		# The brokers alternate rep by rep, so a slow spell of the VM hits both.
+		for rep in $(seq 1 "$reps"); do
+			run_one "$row" "$kind" "$primary" "$better" "$title" "$gargs" petrel 1 0 1 "$rep"
+			run_one "$row" "$kind" "$primary" "$better" "$title" "$gargs" mosquitto 1 0 1 "$rep"
+		done
+	fi
+done
+if [[ $nrows -eq 0 ]]; then
+	petrel_log "no row matches --only '$only'"
+	exit 2
+fi
+elapsed=$((SECONDS - start_all))
+export BENCH_ELAPSED_S="$elapsed"
+python3 - "$meta" <<'EOF'
+import json, os, sys
+with open(sys.argv[1]) as f:
+    meta = json.load(f)
+meta["elapsed_s"] = os.environ["BENCH_ELAPSED_S"]
+with open(sys.argv[1], "w") as f:
+    json.dump(meta, f, indent=1, sort_keys=True)
+    f.write("\n")
+EOF
+
+python3 "$report" report --results "$results" --meta "$meta" --out "$out" \
+	--plots "$benchdir"
+petrel_log "done in $((elapsed / 60)) min $((elapsed % 60)) s: $out"

@@ -1,0 +1,324 @@
+/* bench_opts.c - parses and checks petrel-bench's command line. Defaults that depend
+ * on the scenario (publishers, rate) are applied after all options are read, so the
+ * order of arguments does not matter. */
+#include "bench_opts.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const bench_scenario_names[] = {
+	[BENCH_FANIN] = "fanin",
+	[BENCH_FANOUT] = "fanout",
+	[BENCH_PAIRS] = "pairs",
+	[BENCH_CONN] = "conn",
+	[BENCH_LATENCY] = "latency",
+};
+
+#define BENCH_NSCENARIOS (sizeof(bench_scenario_names) / sizeof(bench_scenario_names[0]))
+
+static const char bench_usage[] =
+	"Usage: petrel-bench SCENARIO [options]\n"
+	"MQTT 3.1.1 load generator; prints one JSON line on stdout, a summary on stderr.\n"
+	"\n"
+	"Scenarios:\n"
+	"  fanin    P publishers on bench/<i>, 1 subscriber on bench/#\n"
+	"  fanout   1 publisher on bench/fan, S subscribers on bench/fan\n"
+	"  pairs    N publisher->subscriber pairs on bench/pair/<i>\n"
+	"  conn     open N connections as fast as possible and hold them; with --clean 0\n"
+	"           each subscribes to bench/offline/<i> at QoS 1 and disconnects\n"
+	"  latency  fanin with each publisher sending at a fixed --rate\n"
+	"\n"
+	"Options:\n"
+	"  --host ADDR           broker IPv4 address (127.0.0.1)\n"
+	"  --port N              broker port (1883)\n"
+	"  --qos 0|1|2           QoS of publications and subscriptions (0)\n"
+	"  --payload BYTES       payload size, at least 24 (64)\n"
+	"  --duration SEC        measurement window (10); conn: how long to hold them\n"
+	"  --warmup SEC          publishing before the window, not counted (2)\n"
+	"  --drain SEC           wait for outstanding deliveries after publishing (2)\n"
+	"  --publishers P        fanin, latency (8); fanout always has 1\n"
+	"  --subscribers S       fanout (8); fanin and latency always have 1\n"
+	"  --pairs N             pairs (16)\n"
+	"  --connections N       conn (10000)\n"
+	"  --clean 0|1           conn: cleanSession flag (1)\n"
+	"  --inflight N          unacknowledged messages per QoS>0 publisher (32)\n"
+	"  --conn-inflight N     conn and set-up: connects in flight (100)\n"
+	"  --rate R              messages/s per publisher, 0 = unlimited (latency 1000, else 0)\n"
+	"  --threads J           generator threads, each with its own epoll (1)\n"
+	"  --source-range A-B    bind connections round robin to source addresses A..B\n"
+	"  --broker-pid PID      sample VmRSS of PID before and after\n"
+	"  --label TEXT          copied into the JSON\n"
+	"  --client-prefix TEXT  client id prefix (pb-<pid>-)\n"
+	"  -h, --help            show this help\n"
+	"\n"
+	"Exit status: 0 run completed, 1 could not run, 2 usage error.\n";
+
+enum bench_opt_id {
+	OPT_HOST = 256, OPT_PORT, OPT_QOS, OPT_PAYLOAD, OPT_DURATION, OPT_WARMUP,
+	OPT_DRAIN, OPT_PUBLISHERS, OPT_SUBSCRIBERS, OPT_PAIRS, OPT_CONNECTIONS,
+	OPT_CLEAN, OPT_INFLIGHT, OPT_CONN_INFLIGHT, OPT_RATE, OPT_THREADS,
+	OPT_SOURCE_RANGE, OPT_BROKER_PID, OPT_LABEL, OPT_CLIENT_PREFIX,
+};
+
+static const struct option bench_long_opts[] = {
+	{ "host", required_argument, NULL, OPT_HOST },
+	{ "port", required_argument, NULL, OPT_PORT },
+	{ "qos", required_argument, NULL, OPT_QOS },
+	{ "payload", required_argument, NULL, OPT_PAYLOAD },
+	{ "duration", required_argument, NULL, OPT_DURATION },
+	{ "warmup", required_argument, NULL, OPT_WARMUP },
+	{ "drain", required_argument, NULL, OPT_DRAIN },
+	{ "publishers", required_argument, NULL, OPT_PUBLISHERS },
+	{ "subscribers", required_argument, NULL, OPT_SUBSCRIBERS },
+	{ "pairs", required_argument, NULL, OPT_PAIRS },
+	{ "connections", required_argument, NULL, OPT_CONNECTIONS },
+	{ "clean", required_argument, NULL, OPT_CLEAN },
+	{ "inflight", required_argument, NULL, OPT_INFLIGHT },
+	{ "conn-inflight", required_argument, NULL, OPT_CONN_INFLIGHT },
+	{ "rate", required_argument, NULL, OPT_RATE },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "source-range", required_argument, NULL, OPT_SOURCE_RANGE },
+	{ "broker-pid", required_argument, NULL, OPT_BROKER_PID },
+	{ "label", required_argument, NULL, OPT_LABEL },
+	{ "client-prefix", required_argument, NULL, OPT_CLIENT_PREFIX },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+const char *bench_scenario_name(enum bench_scenario s)
+{
+	return (size_t)s < BENCH_NSCENARIOS ? bench_scenario_names[s] : "?";
+}
+
+static int bench_bad(const char *opt, const char *val, const char *why)
+{
+	fprintf(stderr, "petrel-bench: --%s '%s': %s (try --help)\n", opt, val, why);
+	return -EINVAL;
+}
+
+static int bench_parse_u32(const char *opt, const char *s, uint32_t min, uint32_t max,
+			   uint32_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < min || v > max) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "want an integer in %u..%u", min, max);
+		return bench_bad(opt, s, why);
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int bench_parse_secs(const char *opt, const char *s, double max, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < 0 || v > max)
+		return bench_bad(opt, s, "want a non-negative number in range");
+	*out = v;
+	return 0;
+}
+
+static int bench_parse_ipv4(const char *opt, const char *s, struct in_addr *a)
+{
+	if (inet_pton(AF_INET, s, a) != 1)
+		return bench_bad(opt, s, "want an IPv4 address");
+	return 0;
+}
+
+/* A-B, both IPv4, A <= B: connections bind to A, A+1, ... B, A, ... */
+static int bench_parse_range(const char *s, struct bench_opts *o)
+{
+	const char *dash = strchr(s, '-');
+	struct in_addr a, b;
+	char first[INET_ADDRSTRLEN];
+	size_t n;
+	uint32_t lo, hi;
+
+	if (dash == NULL || (n = (size_t)(dash - s)) >= sizeof(first))
+		return bench_bad("source-range", s, "want A-B");
+	memcpy(first, s, n);
+	first[n] = '\0';
+	if (bench_parse_ipv4("source-range", first, &a) < 0 ||
+	    bench_parse_ipv4("source-range", dash + 1, &b) < 0)
+		return -EINVAL;
+	lo = ntohl(a.s_addr);
+	hi = ntohl(b.s_addr);
+	if (hi < lo || hi - lo >= 65536)
+		return bench_bad("source-range", s, "want A <= B, at most 65536 addresses");
+	o->src_first = lo;
+	o->src_count = hi - lo + 1;
+	return 0;
+}
+
+static int bench_parse_scenario(const char *s, struct bench_opts *o)
+{
+	size_t i;
+
+	for (i = 0; i < BENCH_NSCENARIOS; i++) {
+		if (strcmp(s, bench_scenario_names[i]) == 0) {
+			o->scenario = (enum bench_scenario)i;
+			return 0;
+		}
+	}
+	fprintf(stderr, "petrel-bench: unknown scenario '%s' (fanin, fanout, pairs, conn, "
+		"latency)\n", s);
+	return -EINVAL;
+}
+
+static void bench_opts_defaults(struct bench_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->broker.sin_family = AF_INET;
+	o->broker.sin_port = htons(1883);
+	o->broker.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	o->payload = 64;
+	o->duration_s = 10;
+	o->warmup_s = 2;
+	o->drain_s = 2;
+	o->subscribers = 8;
+	o->pairs = 16;
+	o->connections = 10000;
+	o->clean = true;
+	o->inflight = 32;
+	o->conn_window = 100;
+	o->threads = 1;
+	o->label = "";
+	snprintf(o->client_prefix, sizeof(o->client_prefix), "pb-%ld-", (long)getpid());
+}
+
+struct bench_opt_seen {
+	bool publishers;
+	bool rate;
+};
+
+static int bench_opt_apply(struct bench_opts *o, struct bench_opt_seen *seen, int id,
+			   const char *v)
+{
+	uint32_t u;
+
+	switch (id) {
+	case OPT_HOST:
+		return bench_parse_ipv4("host", v, &o->broker.sin_addr);
+	case OPT_PORT:
+		if (bench_parse_u32("port", v, 1, 65535, &u) < 0)
+			return -EINVAL;
+		o->broker.sin_port = htons((uint16_t)u);
+		return 0;
+	case OPT_QOS:
+		if (bench_parse_u32("qos", v, 0, 2, &u) < 0)
+			return -EINVAL;
+		o->qos = (uint8_t)u;
+		return 0;
+	case OPT_PAYLOAD:
+		return bench_parse_u32("payload", v, BENCH_PAYLOAD_MIN, BENCH_PAYLOAD_MAX,
+				       &o->payload);
+	case OPT_DURATION:
+		return bench_parse_secs("duration", v, 86400, &o->duration_s);
+	case OPT_WARMUP:
+		return bench_parse_secs("warmup", v, 3600, &o->warmup_s);
+	case OPT_DRAIN:
+		return bench_parse_secs("drain", v, 3600, &o->drain_s);
+	case OPT_PUBLISHERS:
+		seen->publishers = true;
+		return bench_parse_u32("publishers", v, 1, 100000, &o->publishers);
+	case OPT_SUBSCRIBERS:
+		return bench_parse_u32("subscribers", v, 1, 100000, &o->subscribers);
+	case OPT_PAIRS:
+		return bench_parse_u32("pairs", v, 1, 50000, &o->pairs);
+	case OPT_CONNECTIONS:
+		return bench_parse_u32("connections", v, 1, 10000000, &o->connections);
+	case OPT_CLEAN:
+		if (bench_parse_u32("clean", v, 0, 1, &u) < 0)
+			return -EINVAL;
+		o->clean = u == 1;
+		return 0;
+	case OPT_INFLIGHT:
+		return bench_parse_u32("inflight", v, 1, 65535, &o->inflight);
+	case OPT_CONN_INFLIGHT:
+		return bench_parse_u32("conn-inflight", v, 1, 1000000, &o->conn_window);
+	case OPT_RATE:
+		seen->rate = true;
+		return bench_parse_secs("rate", v, 1e9, &o->rate);
+	case OPT_THREADS:
+		return bench_parse_u32("threads", v, 1, 256, &o->threads);
+	case OPT_SOURCE_RANGE:
+		return bench_parse_range(v, o);
+	case OPT_BROKER_PID:
+		if (bench_parse_u32("broker-pid", v, 1, 0x3fffffff, &u) < 0)
+			return -EINVAL;
+		o->broker_pid = (pid_t)u;
+		return 0;
+	case OPT_LABEL:
+		o->label = v;
+		return 0;
+	case OPT_CLIENT_PREFIX:
+		if (strlen(v) >= sizeof(o->client_prefix) - 16)
+			return bench_bad("client-prefix", v, "too long");
+		snprintf(o->client_prefix, sizeof(o->client_prefix), "%s", v);
+		return 0;
+	default:
+		fprintf(stderr, "%s", bench_usage);
+		return -EINVAL;
+	}
+}
+
+/* The defaults that depend on the scenario, then the checks across options. */
+static int bench_opts_finish(struct bench_opts *o, const struct bench_opt_seen *seen)
+{
+	if (o->scenario == BENCH_FANOUT)
+		o->publishers = 1;
+	else if (!seen->publishers)
+		o->publishers = 8;
+	if (!seen->rate && o->scenario == BENCH_LATENCY)
+		o->rate = 1000;
+	if (o->scenario != BENCH_CONN && o->duration_s <= 0) {
+		fprintf(stderr, "petrel-bench: --duration must be > 0 for %s\n",
+			bench_scenario_name(o->scenario));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int bench_opts_parse(struct bench_opts *o, int argc, char **argv)
+{
+	struct bench_opt_seen seen = { false, false };
+	int id;
+
+	bench_opts_defaults(o);
+	opterr = 0;
+	while ((id = getopt_long(argc, argv, "h", bench_long_opts, NULL)) != -1) {
+		if (id == 'h') {
+			fputs(bench_usage, stdout);
+			return 1;
+		}
+		if (id == '?' || id == ':') {
+			fprintf(stderr, "petrel-bench: bad or incomplete option '%s' (try --help)\n",
+				argv[optind - 1]);
+			return -EINVAL;
+		}
+		if (bench_opt_apply(o, &seen, id, optarg) < 0)
+			return -EINVAL;
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "petrel-bench: want exactly one SCENARIO (try --help)\n");
+		return -EINVAL;
+	}
+	if (bench_parse_scenario(argv[optind], o) < 0)
+		return -EINVAL;
+	return bench_opts_finish(o, &seen);
+}

@@ -1,0 +1,149 @@
+/* bench_report.c - RSS and CPU sampling, the JSON line and the human summary. */
+#include "bench_report.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+
+long bench_rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "VmRSS:", 6) == 0) {
+			kb = strtol(line + 6, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return kb;
+}
+
+static double bench_tv_secs(const struct timeval *tv)
+{
+	return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
+void bench_cpu_usage(double *user_s, double *sys_s)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0) {
+		*user_s = *sys_s = 0;
+		return;
+	}
+	*user_s = bench_tv_secs(&ru.ru_utime);
+	*sys_s = bench_tv_secs(&ru.ru_stime);
+}
+
+double bench_cpu_secs(void)
+{
+	double u, s;
+
+	bench_cpu_usage(&u, &s);
+	return u + s;
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped (RFC 8259 7). */
+static void bench_json_str(FILE *f, const char *s)
+{
+	const unsigned char *p;
+
+	fputc('"', f);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+void bench_report_json(FILE *f, const struct bench_result *r)
+{
+	const struct bench_opts *o = r->o;
+
+	fprintf(f, "{\"scenario\":");
+	bench_json_str(f, bench_scenario_name(o->scenario));
+	fprintf(f, ",\"label\":");
+	bench_json_str(f, o->label);
+	fprintf(f, ",\"qos\":%u,\"payload\":%u,\"publishers\":%u,\"subscribers\":%u,"
+		"\"pairs\":%u,\"connections\":%u,\"threads\":%u,\"duration_s\":%.3f",
+		o->qos, o->payload, r->publishers, r->subscribers, r->pairs, r->connections,
+		o->threads, r->duration_s);
+	fprintf(f, ",\"published\":%" PRIu64 ",\"delivered\":%" PRIu64
+		",\"pub_rate\":%.1f,\"deliver_rate\":%.1f",
+		r->published, r->delivered, r->pub_rate, r->deliver_rate);
+	fprintf(f, ",\"lat_p50_us\":%.1f,\"lat_p99_us\":%.1f,\"lat_p999_us\":%.1f,"
+		"\"lat_max_us\":%.1f",
+		r->lat_p50_us, r->lat_p99_us, r->lat_p999_us, r->lat_max_us);
+	fprintf(f, ",\"expected\":%" PRIu64 ",\"received_total\":%" PRIu64
+		",\"lost\":%" PRId64 ",\"duplicates\":%" PRIu64 ",\"out_of_order\":%" PRIu64,
+		r->expected, r->received_total, r->lost, r->duplicates, r->out_of_order);
+	fprintf(f, ",\"connects\":%" PRIu64 ",\"connect_rate\":%.1f,\"connect_errors\":%"
+		PRIu64, r->connects, r->connect_rate, r->connect_errors);
+	fprintf(f, ",\"rss_before_kb\":%ld,\"rss_after_kb\":%ld,\"rss_per_conn_bytes\":%.1f",
+		r->rss_before_kb, r->rss_after_kb, r->rss_per_conn_bytes);
+	fprintf(f, ",\"gen_cpu_user_s\":%.3f,\"gen_cpu_sys_s\":%.3f,\"gen_cpu_pct\":%.1f}\n",
+		r->cpu_user_s, r->cpu_sys_s, r->cpu_pct);
+}
+
+static void bench_summary_conn(FILE *f, const struct bench_result *r)
+{
+	const struct bench_opts *o = r->o;
+
+	fprintf(f, "petrel-bench conn clean %d: %" PRIu64 "/%u connects in %.2f s "
+		"(%.0f/s), %" PRIu64 " errors", o->clean, r->connects, r->connections,
+		r->duration_s, r->connect_rate, r->connect_errors);
+	if (r->rss_before_kb >= 0 && r->rss_after_kb >= 0)
+		fprintf(f, "; broker RSS %ld -> %ld KiB (%.0f B/conn)", r->rss_before_kb,
+			r->rss_after_kb, r->rss_per_conn_bytes);
+	fprintf(f, "\n");
+}
+
+static void bench_summary_flow(FILE *f, const struct bench_result *r)
+{
+	const struct bench_opts *o = r->o;
+
+	fprintf(f, "petrel-bench %s qos %u payload %u: %u pub -> %u sub, %.1f s window: "
+		"published %" PRIu64 " (%.0f/s), delivered %" PRIu64 " (%.0f/s)\n",
+		bench_scenario_name(o->scenario), o->qos, o->payload, r->publishers,
+		r->subscribers, r->duration_s, r->published, r->pub_rate, r->delivered,
+		r->deliver_rate);
+	fprintf(f, "  latency us: p50 %.1f p99 %.1f p99.9 %.1f max %.1f\n", r->lat_p50_us,
+		r->lat_p99_us, r->lat_p999_us, r->lat_max_us);
+	fprintf(f, "  expected %" PRIu64 " received %" PRIu64 " lost %" PRId64 "%s dup %"
+		PRIu64 " out-of-order %" PRIu64 "; connect errors %" PRIu64 " (lost mid-run %"
+		PRIu64 ")", r->expected, r->received_total, r->lost,
+		o->qos == 0 ? " (QoS 0 may drop)" : "", r->duplicates, r->out_of_order,
+		r->connect_errors, r->dropped);
+	if (r->foreign > 0 || r->bad_acks > 0)
+		fprintf(f, "; foreign %" PRIu64 " bad acks %" PRIu64, r->foreign, r->bad_acks);
+	if (r->rss_before_kb >= 0 && r->rss_after_kb >= 0)
+		fprintf(f, "; broker RSS %ld -> %ld KiB", r->rss_before_kb, r->rss_after_kb);
+	fprintf(f, "\n");
+}
+
+void bench_report_summary(FILE *f, const struct bench_result *r)
+{
+	if (r->o->scenario == BENCH_CONN)
+		bench_summary_conn(f, r);
+	else
+		bench_summary_flow(f, r);
+	fprintf(f, "  generator CPU %.1f%% of %.1f s run (user %.2f s, sys %.2f s)",
+		r->cpu_pct, r->wall_s, r->cpu_user_s, r->cpu_sys_s);
+	if (r->win_cpu_pct >= 0)
+		fprintf(f, ", %.1f%% in the window, %u thread%s", r->win_cpu_pct,
+			r->o->threads, r->o->threads > 1 ? "s" : "");
+	fprintf(f, "\n");
+}

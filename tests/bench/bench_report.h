@@ -1,0 +1,61 @@
+/* bench_report.h - what a run measured, and how it is printed: one JSON line on
+ * stdout (the contract with scripts/bench.sh: every key always present, -1 where it
+ * does not apply) and a short human summary on stderr. Also the two outside
+ * measurements: the broker's RSS and the generator's own CPU. */
+#ifndef BENCH_REPORT_H
+#define BENCH_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "bench_opts.h"
+
+struct bench_result {
+	const struct bench_opts *o;
+	uint32_t publishers;
+	uint32_t subscribers;
+	uint32_t pairs;
+	uint32_t connections;
+	double duration_s;           /* the window; conn: the connect phase */
+	uint64_t published;
+	uint64_t delivered;
+	double pub_rate;
+	double deliver_rate;
+	double lat_p50_us;           /* -1: nothing delivered in the window */
+	double lat_p99_us;
+	double lat_p999_us;
+	double lat_max_us;
+	uint64_t expected;
+	uint64_t received_total;
+	int64_t lost;
+	uint64_t duplicates;
+	uint64_t out_of_order;
+	uint64_t connects;
+	double connect_rate;         /* -1 but for conn */
+	uint64_t connect_errors;     /* failed set-ups plus connections lost afterwards */
+	long rss_before_kb;          /* -1: no --broker-pid or unreadable */
+	long rss_after_kb;
+	double rss_per_conn_bytes;   /* -1 but for conn */
+	double cpu_user_s;
+	double cpu_sys_s;
+	double cpu_pct;
+	/* For the summary only. */
+	double wall_s;
+	double win_cpu_pct;          /* -1 for conn */
+	uint64_t dropped;
+	uint64_t foreign;
+	uint64_t bad_acks;
+};
+
+/* VmRSS of <pid> in KiB, or -1. */
+long bench_rss_kb(pid_t pid);
+
+/* The generator's CPU seconds so far, all threads. */
+double bench_cpu_secs(void);
+void bench_cpu_usage(double *user_s, double *sys_s);
+
+void bench_report_json(FILE *f, const struct bench_result *r);
+void bench_report_summary(FILE *f, const struct bench_result *r);
+
+#endif
