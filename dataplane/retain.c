@@ -4,18 +4,18 @@
  *
  * Owns: the trie nodes and one reference on every stored message. A node stands for
  * one topic level of a retained topic name; its children (literal levels only, names
- * carry no wildcards) sit in a cds_lfht created with the first child, and its <msg>
- * slot is an RCU pointer. Replacing or deleting a message publishes the new slot value
- * and drops the old reference a grace period later (call_rcu), so a reader inside
- * rcu_read_lock() may use what it found and take its own reference. A node with no
- * message and no children is unlinked at once and freed after a grace period.
+ * carry no wildcards) sit in a child index (topic_level.h) that exists while there
+ * are any, and its <msg> slot is an RCU pointer. Replacing or deleting a message
+ * publishes the new slot value and drops the old reference a grace period later
+ * (call_rcu), so a reader inside rcu_read_lock() may use what it found and take its
+ * own reference. A node with no message and no children is unlinked at once and
+ * freed after a grace period.
  *
  * Writers serialise on rs->lock; readers take no lock. Thread rules: retain.h.
  */
 /* Inlines rcu_dereference() & co: allowed for code under any licence (liburcu README). */
 #define URCU_INLINE_SMALL_FUNCTIONS
 #include <urcu-qsbr.h>
-#include <urcu/rculfhash.h>
 
 #include <assert.h>
 #include <errno.h>
@@ -32,16 +32,15 @@
 #include "petrel/topic_level.h"
 
 struct rs_node {
-	struct cds_lfht_node hnode;	/* in parent->children; unused at the root */
 	struct rcu_head rcu;
 	struct rs_node *parent;		/* writer only; NULL at the root */
-	struct cds_lfht *children;	/* RCU; NULL until the first child */
+	struct topic_level_index *children;	/* RCU; NULL while no child */
 	struct msg *msg;		/* RCU; the retained message of this topic */
-	unsigned long nchildren;	/* writer only */
-	unsigned long hval;
-	uint32_t len;
+	/* Hash and length of <level>; what parent->children holds (not at the root). */
+	struct topic_level_child tl;
 	char level[];
 };
+TOPIC_LEVEL_CHILD_LAYOUT(struct rs_node, tl, level);
 
 struct retain_store {
 	pthread_mutex_t lock;		/* serialises writers */
@@ -57,21 +56,15 @@ struct rs_unref {
 	struct msg *m;
 };
 
-static int rs_level_eq(struct cds_lfht_node *hn, const void *key)
+/* The child of level <s>/<len> in <idx>, or NULL. Readers: inside rcu_read_lock(),
+ * <idx> read with rcu_dereference(). The writer: any time. */
+static struct rs_node *rs_child_lookup(const struct topic_level_index *idx, const char *s,
+				       size_t len)
 {
-	const struct topic_level_key *k = key;
-	const struct rs_node *n = container_of(hn, struct rs_node, hnode);
+	struct topic_level_child *c = topic_level_lookup(idx, s, len,
+							 topic_level_hash(s, len));
 
-	return n->len == k->len && memcmp(n->level, k->s, k->len) == 0;
-}
-
-/* Inside rcu_read_lock(). */
-static struct rs_node *rs_child_lookup(struct cds_lfht *ht, const char *s, size_t len)
-{
-	struct cds_lfht_node *hn = topic_level_lookup(ht, s, len, topic_level_hash(s, len),
-						      rs_level_eq);
-
-	return hn != NULL ? container_of(hn, struct rs_node, hnode) : NULL;
+	return c != NULL ? container_of(c, struct rs_node, tl) : NULL;
 }
 
 static struct rs_node *rs_node_alloc(struct rs_node *parent, const char *level,
@@ -81,24 +74,23 @@ static struct rs_node *rs_node_alloc(struct rs_node *parent, const char *level,
 
 	if (n == NULL)
 		return NULL;
-	cds_lfht_node_init(&n->hnode);
 	n->parent = parent;
 	n->children = NULL;
 	n->msg = NULL;
-	n->nchildren = 0;
-	n->hval = topic_level_hash(level, len);
-	n->len = (uint32_t)len;
+	n->tl.hash = topic_level_hash(level, len);
+	n->tl.len = (uint32_t)len;
 	memcpy(n->level, level, len);
 	n->level[len] = '\0';
 	return n;
 }
 
+/* Runs a grace period after the node left the trie, childless (its index, if it
+ * had one, went with its last child). */
 static void rs_node_free_cb(struct rcu_head *head)
 {
 	struct rs_node *n = container_of(head, struct rs_node, rcu);
 
-	if (n->children != NULL)
-		topic_level_table_destroy(n->children);
+	assert(n->children == NULL);
 	free(n);
 }
 
@@ -114,28 +106,17 @@ static void rs_unref_cb(struct rcu_head *head)
 static struct rs_node *rs_child_get(struct rs_node *parent, const char *s, size_t len,
 				    bool create)
 {
-	struct rs_node *c;
+	struct rs_node *c = rs_child_lookup(parent->children, s, len);
 
-	if (parent->children != NULL) {
-		c = rs_child_lookup(parent->children, s, len);
-		if (c != NULL || !create)
-			return c;
-	} else {
-		struct cds_lfht *ht;
-
-		if (!create)
-			return NULL;
-		ht = topic_level_table_new();
-		if (ht == NULL)
-			return NULL;
-		rcu_assign_pointer(parent->children, ht);
-	}
+	if (c != NULL || !create)
+		return c;
 	c = rs_node_alloc(parent, s, len);
 	if (c == NULL)
 		return NULL;
-	/* Full barrier: publishes *c. */
-	cds_lfht_add(parent->children, c->hval, &c->hnode);
-	parent->nchildren++;
+	if (topic_level_insert(&parent->children, &c->tl) < 0) {	/* publishes *c */
+		free(c);	/* never visible */
+		return NULL;
+	}
 	return c;
 }
 
@@ -168,14 +149,10 @@ static struct rs_node *rs_walk(struct retain_store *rs, const char *t, size_t le
  * grace period. */
 static void rs_prune(struct rs_node *n)
 {
-	while (n->parent != NULL && n->msg == NULL && n->nchildren == 0) {
+	while (n->parent != NULL && n->msg == NULL && n->children == NULL) {
 		struct rs_node *parent = n->parent;
-		int rc;
 
-		rc = cds_lfht_del(parent->children, &n->hnode);
-		assert(rc == 0);
-		(void)rc;
-		parent->nchildren--;
+		topic_level_delete(&parent->children, &n->tl);
 		call_rcu(&n->rcu, rs_node_free_cb);
 		n = parent;
 	}
@@ -193,15 +170,8 @@ struct retain_store *retain_create(void)
 	rs->root = rs_node_alloc(NULL, "", 0);
 	if (rs->root == NULL)
 		goto err_destroy_lock;
-	/* Kept for the store's life: a live auto-resize table keeps liburcu's resize
-	 * worker thread from being torn down and re-created under churn. */
-	rs->root->children = topic_level_table_new();
-	if (rs->root->children == NULL)
-		goto err_free_root;
 	return rs;
 
-err_free_root:
-	free(rs->root);
 err_destroy_lock:
 	pthread_mutex_destroy(&rs->lock);
 err_free_store:
@@ -211,40 +181,32 @@ err_free_store:
 
 void retain_destroy(struct retain_store *rs)
 {
-	struct rs_node *n;
+	struct rs_node *stack, *n;
 
 	if (rs == NULL)
 		return;
 	/* Replaced messages still waiting for their grace period are dropped too. */
 	rcu_barrier();
 
-	/* Post-order walk without a stack: detach a child before descending into it,
-	 * free a node once childless, then climb to its parent. Fine on a thread that
-	 * is not RCU-registered: see router_destroy(). */
-	n = rs->root;
-	while (n != NULL) {
-		struct rs_node *parent;
+	/* Nothing else runs: every node goes at once, with no grace period, so the
+	 * caller need not be RCU-registered. A stack threaded through <parent>, which
+	 * nothing needs any more: pop a node, push its children, free it. */
+	stack = rs->root;
+	stack->parent = NULL;
+	while ((n = stack) != NULL) {
+		struct topic_level_child *tc;
+		uint32_t pos = 0;
 
-		if (n->nchildren > 0) {
-			struct cds_lfht_iter it;
-			struct rs_node *c;
+		stack = n->parent;
+		while ((tc = topic_level_next_child(n->children, &pos)) != NULL) {
+			struct rs_node *c = container_of(tc, struct rs_node, tl);
 
-			rcu_read_lock();
-			cds_lfht_first(n->children, &it);
-			c = container_of(cds_lfht_iter_get_node(&it), struct rs_node,
-					 hnode);
-			cds_lfht_del(n->children, &c->hnode);
-			rcu_read_unlock();
-			n->nchildren--;
-			n = c;
-			continue;
+			c->parent = stack;
+			stack = c;
 		}
-		parent = n->parent;
 		msg_unref(n->msg);
-		if (n->children != NULL)
-			topic_level_table_destroy(n->children);
+		topic_level_index_free(n->children);
 		free(n);
-		n = parent;
 	}
 	pthread_mutex_destroy(&rs->lock);
 	free(rs);
@@ -352,16 +314,14 @@ static bool rs_push(struct rs_stack *st, struct rs_node *node, const char *s, si
 static void rs_push_children(struct rs_stack *st, struct rs_node *node, bool is_root,
 			     const char *s, size_t rem, bool all)
 {
-	struct cds_lfht *ht = rcu_dereference(node->children);
-	struct cds_lfht_iter it;
-	struct cds_lfht_node *hn;
+	const struct topic_level_index *idx = rcu_dereference(node->children);
+	struct topic_level_child *tc;
+	uint32_t pos = 0;
 
-	if (ht == NULL)
-		return;
-	cds_lfht_for_each(ht, &it, hn) {
-		struct rs_node *c = container_of(hn, struct rs_node, hnode);
+	while ((tc = topic_level_next_child(idx, &pos)) != NULL) {
+		struct rs_node *c = container_of(tc, struct rs_node, tl);
 
-		if (is_root && c->len > 0 && c->level[0] == '$')
+		if (is_root && c->tl.len > 0 && c->level[0] == '$')
 			continue;
 		rs_push(st, c, s, rem, all);
 	}
@@ -411,10 +371,11 @@ size_t retain_match(struct retain_store *rs, const char *filter, size_t len,
 		} else if (llen == 1 && f.s[0] == '+') {
 			rs_push_children(&st, f.node, is_root, next, nrem, false);
 		} else {
-			struct cds_lfht *ht = rcu_dereference(f.node->children);
 			struct rs_node *c;
 
-			if (ht != NULL && (c = rs_child_lookup(ht, f.s, llen)) != NULL)
+			c = rs_child_lookup(rcu_dereference(f.node->children), f.s, llen);
+
+			if (c != NULL)
 				rs_push(&st, c, next, nrem, false);
 		}
 	}

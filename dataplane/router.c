@@ -9,9 +9,10 @@
  * Shape of a node:
  *
  *   level   the filter level this node stands for ("" is a valid level)
- *   children  cds_lfht of literal child levels; created with the first child and
- *             destroyed only with the node
- *   plus, hash  the '+' and '#' children, kept out of the table so that matching
+ *   children  index of the literal child levels (topic_level.h, probed without
+ *             lock); NULL while there are none: made by the first insert, freed by
+ *             the last delete
+ *   plus, hash  the '+' and '#' children, kept out of the index so that matching
  *             never hashes a wildcard
  *   subs    entry array {sub, qos}. Readers see a consistent array: a new entry is
  *           appended in place (entry written, then the published count raised with
@@ -20,16 +21,15 @@
  *           which also carries the release() of the removed subscriber.
  *
  * A node with no entries and no children is pruned at once: unlinked from its parent
- * (cds_lfht_del() or clearing plus/hash), then freed after a grace period, so churn
- * leaves nothing behind. The root is never pruned.
+ * (topic_level_delete() or clearing plus/hash), then freed after a grace period, so
+ * churn leaves nothing behind. The root is never pruned.
  *
- * Thread rules are in router.h. Writer-only fields (parent, nchildren) are read and
- * written under r->lock only.
+ * Thread rules are in router.h. The writer-only field (parent) is read and written
+ * under r->lock only, and reused as a stack link by router_destroy().
  */
 /* Inlines rcu_dereference() & co: allowed for code under any licence (liburcu README). */
 #define URCU_INLINE_SMALL_FUNCTIONS
 #include <urcu-qsbr.h>
-#include <urcu/rculfhash.h>
 
 #include <assert.h>
 #include <errno.h>
@@ -62,19 +62,18 @@ struct rt_subs {
 };
 
 struct rt_node {
-	struct cds_lfht_node hnode;	/* in parent->children (RT_LITERAL only) */
 	struct rcu_head rcu;
 	struct rt_node *parent;		/* writer only */
-	struct cds_lfht *children;	/* RCU; NULL until the first literal child */
+	struct topic_level_index *children;	/* RCU; NULL while no literal child */
 	struct rt_node *plus;		/* RCU */
 	struct rt_node *hash;		/* RCU */
 	struct rt_subs *subs;		/* RCU; NULL when no entries */
-	unsigned long nchildren;	/* writer only: nodes in <children> */
-	unsigned long hval;		/* hash of level */
-	uint32_t len;
 	uint8_t kind;			/* enum rt_kind */
+	/* Hash and length of <level>; what parent->children holds (RT_LITERAL only). */
+	struct topic_level_child tl;
 	char level[];
 };
+TOPIC_LEVEL_CHILD_LAYOUT(struct rt_node, tl, level);
 
 struct router {
 	pthread_mutex_t lock;		/* serialises writers */
@@ -85,21 +84,14 @@ struct router {
 
 /* ---- child lookup (readers and writers) ---- */
 
-static int rt_level_eq(struct cds_lfht_node *hn, const void *key)
+/* The literal child of level <s>/<len> (<h> its hash) in <idx>, or NULL. Readers:
+ * inside rcu_read_lock(), <idx> read with rcu_dereference(). The writer: any time. */
+static struct rt_node *rt_child_lookup(const struct topic_level_index *idx, const char *s,
+				       size_t len, unsigned long h)
 {
-	const struct topic_level_key *k = key;
-	const struct rt_node *n = container_of(hn, struct rt_node, hnode);
+	struct topic_level_child *c = topic_level_lookup(idx, s, len, h);
 
-	return n->len == k->len && memcmp(n->level, k->s, k->len) == 0;
-}
-
-/* Inside rcu_read_lock(). */
-static struct rt_node *rt_child_lookup(struct cds_lfht *ht, const char *s, size_t len,
-				       unsigned long h)
-{
-	struct cds_lfht_node *hn = topic_level_lookup(ht, s, len, h, rt_level_eq);
-
-	return hn != NULL ? container_of(hn, struct rt_node, hnode) : NULL;
+	return c != NULL ? container_of(c, struct rt_node, tl) : NULL;
 }
 
 /* ---- entry arrays ---- */
@@ -224,28 +216,26 @@ static struct rt_node *rt_node_alloc(struct rt_node *parent, enum rt_kind kind,
 
 	if (n == NULL)
 		return NULL;
-	cds_lfht_node_init(&n->hnode);
 	n->parent = parent;
 	n->children = NULL;
 	n->plus = NULL;
 	n->hash = NULL;
 	n->subs = NULL;
-	n->nchildren = 0;
-	n->hval = h;
-	n->len = (uint32_t)len;
 	n->kind = (uint8_t)kind;
+	n->tl.hash = h;
+	n->tl.len = (uint32_t)len;
 	memcpy(n->level, level, len);
 	n->level[len] = '\0';
 	return n;
 }
 
-/* Runs a grace period after the node left the trie. */
+/* Runs a grace period after the node left the trie, childless (its index, if it
+ * had one, went with its last child). */
 static void rt_node_free_cb(struct rcu_head *head)
 {
 	struct rt_node *n = container_of(head, struct rt_node, rcu);
 
-	if (n->children != NULL)
-		topic_level_table_destroy(n->children);
+	assert(n->children == NULL);
 	free(n);
 }
 
@@ -267,22 +257,16 @@ static struct rt_node *rt_child_get(struct rt_node *parent, const char *s, size_
 	}
 
 	h = topic_level_hash(s, len);
-	if (parent->children != NULL) {
-		c = rt_child_lookup(parent->children, s, len, h);
-		if (c != NULL)
-			return c;
-	} else {
-		struct cds_lfht *ht = topic_level_table_new();
-
-		if (ht == NULL)
-			return NULL;
-		rcu_assign_pointer(parent->children, ht);
-	}
+	c = rt_child_lookup(parent->children, s, len, h);
+	if (c != NULL)
+		return c;
 	c = rt_node_alloc(parent, RT_LITERAL, s, len, h);
 	if (c == NULL)
 		return NULL;
-	cds_lfht_add(parent->children, h, &c->hnode);	/* full barrier: publishes *c */
-	parent->nchildren++;
+	if (topic_level_insert(&parent->children, &c->tl) < 0) {	/* publishes *c */
+		free(c);	/* never visible */
+		return NULL;
+	}
 	return c;
 }
 
@@ -300,10 +284,8 @@ static struct rt_node *rt_find(struct router *r, const char *filter, size_t len)
 			n = n->plus;
 		else if (llen == 1 && p[0] == '#')
 			n = n->hash;
-		else if (n->children != NULL)
-			n = rt_child_lookup(n->children, p, llen, topic_level_hash(p, llen));
 		else
-			n = NULL;
+			n = rt_child_lookup(n->children, p, llen, topic_level_hash(p, llen));
 		if (n == NULL || lend == end)
 			return n;
 		p = lend + 1;
@@ -312,7 +294,8 @@ static struct rt_node *rt_find(struct router *r, const char *filter, size_t len)
 
 static bool rt_node_empty(const struct rt_node *n)
 {
-	return n->subs == NULL && n->plus == NULL && n->hash == NULL && n->nchildren == 0;
+	return n->subs == NULL && n->plus == NULL && n->hash == NULL &&
+	       n->children == NULL;
 }
 
 /* Writer. Unlinks <n> and its ancestors while they are empty; frees them after a
@@ -321,7 +304,6 @@ static void rt_prune(struct rt_node *n)
 {
 	while (n->kind != RT_ROOT && rt_node_empty(n)) {
 		struct rt_node *parent = n->parent;
-		int rc;
 
 		switch (n->kind) {
 		case RT_PLUS:
@@ -331,10 +313,7 @@ static void rt_prune(struct rt_node *n)
 			rcu_assign_pointer(parent->hash, NULL);
 			break;
 		default:
-			rc = cds_lfht_del(parent->children, &n->hnode);
-			assert(rc == 0);
-			(void)rc;
-			parent->nchildren--;
+			topic_level_delete(&parent->children, &n->tl);
 			break;
 		}
 		call_rcu(&n->rcu, rt_node_free_cb);
@@ -358,16 +337,8 @@ struct router *router_create(const struct router_params *p)
 	r->root = rt_node_alloc(NULL, RT_ROOT, "", 0, 0);
 	if (r->root == NULL)
 		goto err_destroy_lock;
-	/* Created up front and kept: the first level is where the fan-out is, and a
-	 * live auto-resize table keeps liburcu's resize worker thread from being torn
-	 * down and re-created as the trie empties and refills. */
-	r->root->children = topic_level_table_new();
-	if (r->root->children == NULL)
-		goto err_free_root;
 	return r;
 
-err_free_root:
-	free(r->root);
 err_destroy_lock:
 	pthread_mutex_destroy(&r->lock);
 err_free_router:
@@ -375,7 +346,8 @@ err_free_router:
 	return NULL;
 }
 
-/* Releases <n>'s entries and frees it at once; its children are already gone. */
+/* Releases <n>'s entries and frees it and its index at once; its children are the
+ * caller's. */
 static void rt_node_destroy_now(struct router *r, struct rt_node *n)
 {
 	struct rt_subs *a = n->subs;
@@ -386,14 +358,13 @@ static void rt_node_destroy_now(struct router *r, struct rt_node *n)
 			r->params.release(a->e[i].sub);
 	}
 	free(a);
-	if (n->children != NULL)
-		topic_level_table_destroy(n->children);
+	topic_level_index_free(n->children);
 	free(n);
 }
 
 void router_destroy(struct router *r)
 {
-	struct rt_node *n;
+	struct rt_node *stack, *n;
 
 	if (r == NULL)
 		return;
@@ -401,40 +372,32 @@ void router_destroy(struct router *r)
 	 * caller can tear down what its subscribers point to. */
 	rcu_barrier();
 
-	/* Post-order walk without a stack: detach a child before descending into it,
-	 * free a node once it has no children left, then climb to its parent.
-	 * The caller need not be a registered RCU thread (the broker tears down after
-	 * unregistering): nothing else runs, and the only lfht activity that could
-	 * still be in flight is an auto-resize grow, which frees nothing we traverse
-	 * (tables here never shrink: no CDS_LFHT_ACCOUNTING, no cds_lfht_resize()). */
-	n = r->root;
-	while (n != NULL) {
-		struct rt_node *c = NULL;
+	/* Nothing else runs: every node goes at once, with no grace period, so the
+	 * caller need not be a registered RCU thread (the broker tears down after
+	 * unregistering). A stack threaded through <parent>, which nothing needs any
+	 * more: pop a node, push its children, free it. */
+	stack = r->root;
+	stack->parent = NULL;
+	while ((n = stack) != NULL) {
+		struct topic_level_child *tc;
+		uint32_t pos = 0;
 
+		stack = n->parent;
 		if (n->plus != NULL) {
-			c = n->plus;
-			n->plus = NULL;
-		} else if (n->hash != NULL) {
-			c = n->hash;
-			n->hash = NULL;
-		} else if (n->children != NULL && n->nchildren > 0) {
-			struct cds_lfht_iter it;
+			n->plus->parent = stack;
+			stack = n->plus;
+		}
+		if (n->hash != NULL) {
+			n->hash->parent = stack;
+			stack = n->hash;
+		}
+		while ((tc = topic_level_next_child(n->children, &pos)) != NULL) {
+			struct rt_node *c = container_of(tc, struct rt_node, tl);
 
-			rcu_read_lock();
-			cds_lfht_first(n->children, &it);
-			c = container_of(cds_lfht_iter_get_node(&it), struct rt_node,
-					 hnode);
-			cds_lfht_del(n->children, &c->hnode);
-			rcu_read_unlock();
-			n->nchildren--;
+			c->parent = stack;
+			stack = c;
 		}
-		if (c != NULL) {
-			n = c;
-			continue;
-		}
-		c = n->parent;
 		rt_node_destroy_now(r, n);
-		n = c;
 	}
 	pthread_mutex_destroy(&r->lock);
 	free(r);
@@ -685,7 +648,7 @@ size_t router_match(struct router *r, const char *topic, size_t len,
 		struct rt_frame f = sc->stack[--sp];
 		bool wild_ok = !(dollar && f.node == root);
 		const struct rt_node *c;
-		struct cds_lfht *ht;
+		struct rt_node *lit;
 		const char *next;
 		size_t llen, nrem;
 
@@ -697,14 +660,10 @@ size_t router_match(struct router *r, const char *topic, size_t len,
 			continue;
 		}
 		llen = topic_level_next(f.s, f.rem, &next, &nrem);
-		ht = rcu_dereference(f.node->children);
-		if (ht != NULL) {
-			struct rt_node *lit = rt_child_lookup(ht, f.s, llen,
-							      topic_level_hash(f.s, llen));
-
-			if (lit != NULL)
-				rt_push(sc, &sp, lit, next, nrem);
-		}
+		lit = rt_child_lookup(rcu_dereference(f.node->children), f.s, llen,
+				      topic_level_hash(f.s, llen));
+		if (lit != NULL)
+			rt_push(sc, &sp, lit, next, nrem);
 		if (wild_ok) {
 			struct rt_node *plus = rcu_dereference(f.node->plus);
 

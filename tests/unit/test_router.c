@@ -512,6 +512,52 @@ Test(router, many_siblings_at_one_level_are_all_found)
 	assert_no_leaks_rcu();
 }
 
+/* One parent with 100000 literal children, as 100000 offline clients each on
+ * bench/offline/<i> make: the child index must keep every lookup short and exact
+ * (results only; topic_level's own suite bounds the probes). */
+#define FANOUT 100000
+
+Test(router, hundred_thousand_filters_under_one_parent)
+{
+	struct router *r = router_create(&tparams);
+	struct tsub *s = calloc(FANOUT, sizeof(*s));
+	char f[48];
+	int i;
+
+	cr_assert_not_null(s);
+	for (i = 0; i < FANOUT; i++) {
+		s[i].id = i;
+		snprintf(f, sizeof(f), "bench/offline/%d", i);
+		cr_assert_eq(sub(r, f, &s[i], (uint8_t)(i % 3)), 1);
+	}
+	cr_assert_eq(router_count(r), FANOUT);
+	for (i = 0; i < FANOUT; i++) {
+		struct results res;
+
+		snprintf(f, sizeof(f), "bench/offline/%d", i);
+		res = match(r, f);
+		cr_assert_eq(res.n, 1, "%s: %zu reports", f, res.n);
+		cr_assert_eq(res.sub[0], &s[i], "%s: wrong subscriber", f);
+		cr_assert_eq(res.qos[0], i % 3);
+	}
+	cr_assert_eq(match(r, "bench/offline/100000").n, 0);
+	cr_assert_eq(match(r, "bench/offline").n, 0);
+	cr_assert_eq(match(r, "bench/offline/1/x").n, 0);
+	for (i = 0; i < FANOUT; i++) {
+		snprintf(f, sizeof(f), "bench/offline/%d", i);
+		cr_assert_eq(unsub(r, f, &s[i]), 0);
+	}
+	cr_assert_eq(router_count(r), 0);
+	cr_assert_eq(match(r, "bench/offline/7").n, 0);
+	router_destroy(r);
+	for (i = 0; i < FANOUT; i++) {
+		cr_assert_eq(atomic_load(&s[i].holds), 1);
+		cr_assert_eq(atomic_load(&s[i].releases), 1);
+	}
+	free(s);
+	assert_no_leaks_rcu();
+}
+
 struct nested {
 	struct router *r;
 	struct results inner;
