@@ -560,9 +560,16 @@ def cmd_report(args):
         w(line)
     w("")
 
+    # The profile is written by hand (perf needs a person to read it) and kept next
+    # to the results, so regenerating the report keeps it.
     w("## Profile")
     w("")
-    w("_to be filled from perf_")
+    profile = os.path.join(args.plots, "profile.md")
+    if os.path.exists(profile):
+        with open(profile) as f:
+            L.extend(f.read().rstrip("\n").split("\n"))
+    else:
+        w("_No profile recorded: write %s from a perf run._" % profile)
     w("")
 
     notes = failure_notes(groups)
