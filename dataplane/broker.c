@@ -113,6 +113,8 @@ void broker_shutdown(struct broker *b)
 		worker_wake(b->workers[i]);
 	for (unsigned i = 0; i < b->nworkers; i++)
 		worker_join(b->workers[i]);
+	for (unsigned i = 0; i < b->nworkers; i++)
+		worker_discard_inbound(b->workers[i]);
 
 	if (b->sessdir != NULL && b->nworkers > 0) {
 		rcu_register_thread();

@@ -145,6 +145,20 @@ static unsigned drain_inbound(struct worker *w)
 	return n;
 }
 
+void worker_discard_inbound(struct worker *w)
+{
+	struct cds_wfcq_node *node;
+
+	while ((node = __cds_wfcq_dequeue_blocking(&w->inbound_head, &w->inbound_tail)) != NULL) {
+		struct wmsg *m = caa_container_of(node, struct wmsg, node);
+
+		if (m->type == WMSG_DELIVER)
+			deliver_discard(caa_container_of(m, struct wmsg_deliver, h));
+		else
+			takeover_discard(caa_container_of(m, struct wmsg_takeover, h));
+	}
+}
+
 static void flush_dirty(struct worker *w)
 {
 	while (!cds_list_empty(&w->dirty)) {

@@ -178,6 +178,19 @@ void takeover_done(struct worker *w, struct wmsg_takeover *t)
 		conn_resume_input(c);
 }
 
+void takeover_discard(struct wmsg_takeover *t)
+{
+	struct mqtt_conn *c = t->conn;
+
+	/* Worker teardown closed <c> but kept it for this answer: it is ours to free.
+	 * A connection still open would belong to a running worker; leave it be. */
+	c->takeover_pending = false;
+	if (c->state == CONN_CLOSED)
+		conn_free(c);
+	session_unref(t->s);
+	free(t);
+}
+
 void conn_detach_session(struct mqtt_conn *c)
 {
 	struct worker *w = c->w;

@@ -96,6 +96,8 @@ void conn_free(struct mqtt_conn *c);
 int handle_connect(struct mqtt_conn *c, const struct mqtt_connect *p);
 void takeover_request(struct worker *w, struct wmsg_takeover *t);
 void takeover_done(struct worker *w, struct wmsg_takeover *t);
+/* Shutdown, every worker stopped: releases what <t> holds without acting on it. */
+void takeover_discard(struct wmsg_takeover *t);
 /* Unbinds <c> from its session and ends the session if it was a clean one. */
 void conn_detach_session(struct mqtt_conn *c);
 void conn_arm_keepalive(struct mqtt_conn *c);
@@ -109,6 +111,8 @@ void broker_route(struct worker *w, struct msg *m, struct mqtt_conn *from);
 void session_deliver(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
 		     bool retain);
 void deliver_batch(struct worker *w, struct wmsg_deliver *d);
+/* Shutdown, every worker stopped: releases what <d> holds without delivering. */
+void deliver_discard(struct wmsg_deliver *d);
 /* Flushes the fan-out batches built by broker_route to the other workers. */
 void fanout_flush(struct worker *w, struct msg *m);
 

@@ -132,6 +132,14 @@ void deliver_batch(struct worker *w, struct wmsg_deliver *d)
 	free(d);
 }
 
+void deliver_discard(struct wmsg_deliver *d)
+{
+	for (uint32_t i = 0; i < d->n; i++)
+		session_unref(d->t[i].s);
+	msg_unref(d->m);
+	free(d);
+}
+
 static bool queue_full(const struct config *cfg, const struct session *s, const struct msg *m)
 {
 	if (cfg->max_queued_messages > 0 && s->queue.len >= cfg->max_queued_messages)

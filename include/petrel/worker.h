@@ -93,6 +93,9 @@ struct worker *worker_create(struct broker *b, unsigned id, const struct transpo
 int worker_start(struct worker *w);
 /* Joins the thread (after broker->stopping was set and worker_wake called). */
 void worker_join(struct worker *w);
+/* Releases messages posted to <w> after its thread drained its queue for the last
+ * time (another worker was still running). Main thread, every worker joined. */
+void worker_discard_inbound(struct worker *w);
 /* Frees the worker; its thread has ended. */
 void worker_destroy(struct worker *w);
 
