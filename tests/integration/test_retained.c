@@ -282,3 +282,28 @@ Test(retained, retained_delivered_across_workers, .timeout = 30)
 	client_close(pub);
 	broker_stop_clean(&b);
 }
+
+/* retain_available false: nothing is stored, the message still reaches live
+ * subscribers (as a normal message, RETAIN 0). */
+Test(retained, retain_available_false_stores_nothing_but_still_delivers, .timeout = 30)
+{
+	struct broker b;
+	struct rx_msg m;
+
+	broker_start(&b, 1, "retain_available false\n");
+	struct client *live = new_subscriber(&b, "live", "r/off", 1);
+	struct client *pub = connected_client(&b, "pub", true);
+	publish_retained(pub, "r/off", "kept?", 1);
+
+	cr_assert(client_wait_msg(live, &m, 3000), "live subscriber gets the message");
+	cr_assert(msg_payload_is(&m, "kept?"));
+	cr_assert_not(m.retain);
+
+	struct client *late = new_subscriber(&b, "late", "r/off", 1);
+	cr_assert_not(client_wait_msg(late, &m, 500), "nothing was retained");
+
+	client_close(late);
+	client_close(pub);
+	client_close(live);
+	broker_stop_clean(&b);
+}
