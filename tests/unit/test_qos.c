@@ -1,0 +1,677 @@
+/* test_qos.c - the MQTT engine's QoS 1 and 2 state machines (dataplane/mqtt/qos.c,
+ * publish.c, connect.c, proto.c), driven packet by packet through the real engine:
+ * a real struct broker (router, retained store, session directory) and a real worker
+ * whose transport is an in-memory one defined here - a second implementation of the
+ * transport boundary (petrel/transport.h) next to the kernel sockets one. No socket,
+ * no thread: the test thread is the worker (an urcu-qsbr reader), feeds client packets
+ * with proto_input(), flushes output as the worker loop does, and decodes what the
+ * broker wrote with mqtt_decode(). Every test asserts the exact packets.
+ *
+ * Spec clauses (MQTT 3.1.1):
+ *   4.3.2 / MQTT-4.3.2-2  QoS 1: PUBACK to the publisher, same packet id
+ *   4.3.3 / MQTT-4.3.3-2  QoS 2: PUBREC, PUBREL -> PUBCOMP; method B, a DUP resend
+ *                         before PUBREL is not delivered again
+ *   MQTT-4.3.3-1          subscriber leg QoS 2: PUBREL after PUBREC
+ *   MQTT-4.4.0-1          on resume (cleanSession=0) resend unacked PUBLISH with DUP=1
+ *                         and the same id, and unacked PUBREL
+ *   MQTT-3.3.1-1          DUP is 0 on the first attempt
+ *   MQTT-3.8.4-6 / 3.3.5  delivery QoS = min(published QoS, granted QoS)
+ *   MQTT-2.3.1-1/2        packet ids non-zero, never reused while in flight
+ *   4.6                   in-order delivery, within the max_inflight_messages window
+ * Leaks are checked at the end of every test (fails under ASan).
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <urcu-qsbr.h>
+
+#include "petrel/broker.h"
+#include "petrel/config.h"
+#include "petrel/log.h"
+#include "petrel/mqtt.h"
+#include "petrel/retain.h"
+#include "petrel/router.h"
+#include "petrel/sessdir.h"
+#include "petrel/session.h"
+#include "petrel/transport.h"
+#include "petrel/worker.h"
+#include "mqtt/proto_int.h"
+#include "unit_util.h"
+
+/* ---- the in-memory transport ------------------------------------------------------ */
+
+struct transport_conn {
+	struct transport_conn *next;   /* every connection of the worker */
+	uint8_t *out;                  /* everything the engine wrote */
+	size_t len;
+	size_t cap;
+	size_t rd;                     /* how far the test has decoded */
+	bool closed;
+	bool want_write;
+	bool read_paused;
+};
+
+struct mem_worker {
+	struct transport_conn *conns;
+};
+
+static int mem_setup(struct worker *w)
+{
+	w->transport = calloc(1, sizeof(struct mem_worker));
+	return w->transport != NULL ? 0 : -ENOMEM;
+}
+
+static int mem_poll(struct worker *w, int timeout_ms)
+{
+	(void)w;
+	(void)timeout_ms;
+	return 0;
+}
+
+static ssize_t mem_writev(struct transport_conn *tc, const struct iovec *iov, int cnt)
+{
+	size_t total = 0;
+
+	for (int i = 0; i < cnt; i++)
+		total += iov[i].iov_len;
+	if (tc->len + total > tc->cap) {
+		size_t cap = tc->cap ? tc->cap : 256;
+		uint8_t *n;
+
+		while (cap < tc->len + total)
+			cap *= 2;
+		n = realloc(tc->out, cap);
+		if (n == NULL)
+			return -ENOMEM;
+		tc->out = n;
+		tc->cap = cap;
+	}
+	for (int i = 0; i < cnt; i++) {
+		if (iov[i].iov_len == 0)
+			continue;
+		memcpy(tc->out + tc->len, iov[i].iov_base, iov[i].iov_len);
+		tc->len += iov[i].iov_len;
+	}
+	return (ssize_t)total;
+}
+
+static void mem_want_write(struct transport_conn *tc, bool on)
+{
+	tc->want_write = on;
+}
+
+static void mem_pause_read(struct transport_conn *tc, bool paused)
+{
+	tc->read_paused = paused;
+}
+
+static void mem_close(struct transport_conn *tc)
+{
+	tc->closed = true;
+}
+
+static void mem_free_if(struct worker *w, bool only_closed)
+{
+	struct mem_worker *mw = w->transport;
+	struct transport_conn **pp = &mw->conns;
+
+	while (*pp != NULL) {
+		struct transport_conn *tc = *pp;
+
+		if (only_closed && !tc->closed) {
+			pp = &tc->next;
+			continue;
+		}
+		*pp = tc->next;
+		free(tc->out);
+		free(tc);
+	}
+}
+
+static void mem_reap(struct worker *w)
+{
+	mem_free_if(w, true);
+}
+
+static const char *mem_peer(const struct transport_conn *tc)
+{
+	(void)tc;
+	return "test";
+}
+
+static void mem_teardown(struct worker *w)
+{
+	mem_free_if(w, false);
+	free(w->transport);
+	w->transport = NULL;
+}
+
+static const struct transport_ops test_transport_ops = {
+	.name = "memory",
+	.setup = mem_setup,
+	.poll = mem_poll,
+	.writev = mem_writev,
+	.want_write = mem_want_write,
+	.pause_read = mem_pause_read,
+	.close = mem_close,
+	.reap = mem_reap,
+	.peer = mem_peer,
+	.teardown = mem_teardown,
+};
+
+/* ---- the broker, built as broker_init does, with the test thread as worker 0 ------- */
+
+static struct broker B;
+static struct worker *W;
+
+static void router_hold(void *sub)
+{
+	session_ref(sub);
+}
+
+static void router_release(void *sub)
+{
+	session_unref(sub);
+}
+
+static const struct router_params test_router_params = {
+	.hold = router_hold,
+	.release = router_release,
+};
+
+static void broker_up(unsigned max_inflight)
+{
+	struct config cfg;
+	char err[256];
+
+	config_defaults(&cfg);
+	cfg.workers = 1;
+	cfg.max_inflight_messages = max_inflight;
+	cr_assert_eq(config_finalize(&cfg, err, sizeof(err)), 0, "config: %s", err);
+	log_set_level(LOG_WARN);
+
+	memset(&B, 0, sizeof(B));
+	B.cfg = cfg;
+	atomic_init(&B.clients_connected, 0);
+	atomic_init(&B.next_auto_id, 0);
+	atomic_init(&B.stopping, false);
+	B.router = router_create(&test_router_params);
+	B.retain = retain_create();
+	B.sessdir = sessdir_create();
+	cr_assert(B.router != NULL && B.retain != NULL && B.sessdir != NULL);
+	W = worker_create(&B, 0, &test_transport_ops);
+	cr_assert_not_null(W);
+	B.workers[0] = W;
+	B.nworkers = 1;
+	W->now_ms = 1000000;   /* fixed: no timer runs in these tests */
+}
+
+/* One turn of the worker loop after input: flush_dirty, reap, quiescent state. */
+static void settle(void)
+{
+	while (!cds_list_empty(&W->dirty)) {
+		struct mqtt_conn *c = cds_list_first_entry(&W->dirty, struct mqtt_conn,
+							   dirty_link);
+
+		cds_list_del(&c->dirty_link);
+		c->in_dirty = false;
+		conn_flush(c);
+	}
+	while (!cds_list_empty(&W->graveyard)) {
+		struct mqtt_conn *c = cds_list_first_entry(&W->graveyard, struct mqtt_conn,
+							   grave_link);
+
+		cds_list_del(&c->grave_link);
+		conn_free(c);
+	}
+	W->tops->reap(W);
+	rcu_quiescent_state();
+}
+
+static void end_session(void *arg, struct session *s)
+{
+	(void)arg;
+	session_drop_messages(s);
+	sessdir_remove(B.sessdir, s);
+}
+
+/* worker_teardown, then broker_shutdown's part once the workers have stopped. */
+static void broker_down(void)
+{
+	struct mqtt_conn *c, *tmp;
+
+	cds_list_for_each_entry_safe(c, tmp, &W->conns, link)
+		conn_close(c, CLOSE_SHUTDOWN);
+	settle();
+	W->tops->teardown(W);
+	timer_wheel_fini(&W->wheel);
+
+	rcu_read_lock();
+	sessdir_for_each(B.sessdir, end_session, NULL);
+	rcu_read_unlock();
+	rcu_thread_offline();
+	rcu_barrier();
+	rcu_thread_online();
+	worker_destroy(W);
+	W = NULL;
+	B.nworkers = 0;
+	router_destroy(B.router);
+	retain_destroy(B.retain);
+	sessdir_destroy(B.sessdir);
+	B.router = NULL;
+	B.retain = NULL;
+	B.sessdir = NULL;
+	assert_no_leaks_rcu();
+}
+
+/* ---- clients ---------------------------------------------------------------------- */
+
+struct client {
+	const char *id;
+	struct transport_conn *tc;
+	struct mqtt_conn *c;
+};
+
+#define MAX_PKT ((size_t)MQTT_MAX_REMAINING_LEN + 5)
+
+static void feed(struct client *cl, const uint8_t *buf, size_t len)
+{
+	cr_assert_gt(len, 0, "encoding failed");
+	cr_assert_not_null(cl->c, "client %s is not connected", cl->id);
+	cr_assert_eq(proto_input(cl->c, buf, len), 0, "engine closed %s's connection", cl->id);
+	settle();
+}
+
+/* Decodes the next packet the broker sent to <cl>; fails if there is none. */
+static void next_pkt(struct client *cl, struct mqtt_pkt *p)
+{
+	struct transport_conn *tc = cl->tc;
+	ssize_t n;
+
+	cr_assert_lt(tc->rd, tc->len, "%s: expected a packet, got nothing", cl->id);
+	n = mqtt_decode(tc->out + tc->rd, tc->len - tc->rd, MAX_PKT, p);
+	cr_assert_gt(n, 0, "%s: undecodable output (%zd)", cl->id, n);
+	tc->rd += (size_t)n;
+}
+
+static void expect_nothing(struct client *cl)
+{
+	struct transport_conn *tc = cl->tc;
+
+	if (tc->rd < tc->len) {
+		struct mqtt_pkt p;
+		ssize_t n = mqtt_decode(tc->out + tc->rd, tc->len - tc->rd, MAX_PKT, &p);
+
+		cr_assert_fail("%s: expected nothing, got %s (%zd bytes, id %u)", cl->id,
+			       n > 0 ? mqtt_type_name(p.type) : "garbage", n,
+			       n > 0 && p.type != MQTT_PUBLISH ? p.u.packet_id :
+			       n > 0 ? p.u.publish.packet_id : 0);
+	}
+}
+
+static void expect_ack(struct client *cl, enum mqtt_type type, uint16_t id)
+{
+	struct mqtt_pkt p;
+
+	next_pkt(cl, &p);
+	cr_assert_eq(p.type, type, "%s: expected %s %u, got %s", cl->id, mqtt_type_name(type),
+		     id, mqtt_type_name(p.type));
+	cr_assert_eq(p.u.packet_id, id, "%s: %s id %u, expected %u", cl->id,
+		     mqtt_type_name(type), p.u.packet_id, id);
+}
+
+/* Next packet must be a PUBLISH on <topic> with <payload> at <qos> and <dup>. Returns
+ * its packet id. */
+static uint16_t expect_publish(struct client *cl, const char *topic, const char *payload,
+			       uint8_t qos, bool dup)
+{
+	struct mqtt_pkt p;
+
+	next_pkt(cl, &p);
+	cr_assert_eq(p.type, MQTT_PUBLISH, "%s: expected PUBLISH, got %s", cl->id,
+		     mqtt_type_name(p.type));
+	cr_assert_eq(p.u.publish.topic.len, strlen(topic));
+	cr_assert_eq(memcmp(p.u.publish.topic.ptr, topic, strlen(topic)), 0);
+	cr_assert_eq(p.u.publish.payload_len, strlen(payload), "%s: payload length", cl->id);
+	cr_assert_eq(memcmp(p.u.publish.payload, payload, strlen(payload)), 0,
+		     "%s: expected payload '%s', got '%.*s'", cl->id, payload,
+		     (int)p.u.publish.payload_len, (const char *)p.u.publish.payload);
+	cr_assert_eq(p.u.publish.qos, qos, "%s: QoS %u, expected %u", cl->id,
+		     p.u.publish.qos, qos);
+	cr_assert_eq(p.u.publish.dup, dup, "%s: DUP %d, expected %d", cl->id,
+		     p.u.publish.dup, dup);
+	cr_assert_eq(p.u.publish.retain, false);
+	if (qos > 0)
+		cr_assert_neq(p.u.publish.packet_id, 0, "%s: packet id 0", cl->id);
+	return p.u.publish.packet_id;
+}
+
+/* Accepts a connection and sends CONNECT; expects CONNACK 0 with <present>. */
+static void cl_connect(struct client *cl, const char *id, bool clean, bool present)
+{
+	struct mqtt_connect cn = {
+		.protocol_level = MQTT_PROTO_V311,
+		.clean_session = clean,
+		.keep_alive = 0,
+		.client_id = { id, (uint16_t)strlen(id) },
+	};
+	struct mem_worker *mw = W->transport;
+	uint8_t buf[256];
+	struct mqtt_pkt p;
+
+	cl->id = id;
+	cl->tc = calloc(1, sizeof(*cl->tc));
+	cr_assert_not_null(cl->tc);
+	cl->tc->next = mw->conns;
+	mw->conns = cl->tc;
+	cl->c = proto_accept(W, cl->tc);
+	cr_assert_not_null(cl->c);
+	feed(cl, buf, mqtt_encode_connect(buf, sizeof(buf), &cn));
+	next_pkt(cl, &p);
+	cr_assert_eq(p.type, MQTT_CONNACK, "%s: expected CONNACK, got %s", id,
+		     mqtt_type_name(p.type));
+	cr_assert_eq(p.u.connack.return_code, MQTT_CONNACK_ACCEPTED);
+	cr_assert_eq(p.u.connack.session_present, present, "%s: session present %d", id,
+		     p.u.connack.session_present);
+}
+
+/* The network drops: the engine closes, the transport frees at reap. */
+static void cl_lost(struct client *cl)
+{
+	proto_lost(cl->c, 0);
+	cl->c = NULL;
+	cl->tc = NULL;
+	settle();
+}
+
+static void cl_subscribe(struct client *cl, const char *filter, uint8_t qos)
+{
+	struct mqtt_str f = { filter, (uint16_t)strlen(filter) };
+	uint8_t buf[256];
+	struct mqtt_pkt p;
+
+	feed(cl, buf, mqtt_encode_subscribe(buf, sizeof(buf), 1, &f, &qos, 1));
+	next_pkt(cl, &p);
+	cr_assert_eq(p.type, MQTT_SUBACK);
+	cr_assert_eq(p.u.suback.packet_id, 1);
+	cr_assert_eq(p.u.suback.count, 1);
+	cr_assert_eq(p.u.suback.return_codes[0], qos);
+}
+
+static void cl_publish(struct client *cl, const char *topic, const char *payload, uint8_t qos,
+		       uint16_t id, bool dup)
+{
+	struct mqtt_publish pub = {
+		.dup = dup,
+		.qos = qos,
+		.retain = false,
+		.topic = { topic, (uint16_t)strlen(topic) },
+		.packet_id = id,
+		.payload = (const uint8_t *)payload,
+		.payload_len = strlen(payload),
+	};
+	uint8_t buf[512];
+
+	feed(cl, buf, mqtt_encode_publish(buf, sizeof(buf), &pub));
+}
+
+static void cl_ack(struct client *cl, enum mqtt_type type, uint16_t id)
+{
+	uint8_t buf[4];
+
+	feed(cl, buf, mqtt_encode_ack(buf, type, id));
+}
+
+TestSuite(qos, .init = unit_rcu_init, .fini = unit_rcu_fini);
+
+/* ---- publisher leg ---------------------------------------------------------------- */
+
+Test(qos, qos1_publisher_gets_one_puback_with_its_id)
+{
+	struct client pub;
+
+	broker_up(20);
+	cl_connect(&pub, "pub", true, false);
+	cl_publish(&pub, "a/b", "hello", 1, 5, false);
+	expect_ack(&pub, MQTT_PUBACK, 5);
+	expect_nothing(&pub);
+	broker_down();
+}
+
+Test(qos, qos2_publisher_leg_is_exactly_once_method_b)
+{
+	struct client pub, sub;
+	uint16_t first, second;
+
+	broker_up(20);
+	cl_connect(&sub, "sub", true, false);
+	cl_subscribe(&sub, "t", 2);
+	cl_connect(&pub, "pub", true, false);
+
+	cl_publish(&pub, "t", "one", 2, 7, false);
+	expect_ack(&pub, MQTT_PUBREC, 7);
+	expect_nothing(&pub);
+	first = expect_publish(&sub, "t", "one", 2, false);
+	expect_nothing(&sub);
+
+	/* The publisher missed the PUBREC and resends: acknowledged, not delivered. */
+	cl_publish(&pub, "t", "one", 2, 7, true);
+	expect_ack(&pub, MQTT_PUBREC, 7);
+	expect_nothing(&pub);
+	expect_nothing(&sub);
+
+	cl_ack(&pub, MQTT_PUBREL, 7);
+	expect_ack(&pub, MQTT_PUBCOMP, 7);
+	expect_nothing(&pub);
+	expect_nothing(&sub);
+
+	/* After PUBCOMP the id is free: the same id is a new message. */
+	cl_publish(&pub, "t", "two", 2, 7, false);
+	expect_ack(&pub, MQTT_PUBREC, 7);
+	expect_nothing(&pub);
+	second = expect_publish(&sub, "t", "two", 2, false);
+	cr_assert_neq(second, first, "id %u reused while %u is in flight", second, first);
+	expect_nothing(&sub);
+	broker_down();
+}
+
+/* ---- subscriber leg --------------------------------------------------------------- */
+
+Test(qos, qos1_subscriber_resend_on_resume_with_dup_and_same_id)
+{
+	struct client pub, sub;
+	uint16_t id, again;
+
+	broker_up(20);
+	cl_connect(&sub, "sub", false, false);
+	cl_subscribe(&sub, "t", 1);
+	cl_connect(&pub, "pub", true, false);
+
+	cl_publish(&pub, "t", "m", 1, 1, false);
+	expect_ack(&pub, MQTT_PUBACK, 1);
+	id = expect_publish(&sub, "t", "m", 1, false);
+	expect_nothing(&sub);
+
+	/* No PUBACK; the connection drops; the client resumes its session. */
+	cl_lost(&sub);
+	cl_connect(&sub, "sub", false, true);
+	again = expect_publish(&sub, "t", "m", 1, true);
+	cr_assert_eq(again, id, "resent with id %u, first sent with %u", again, id);
+	expect_nothing(&sub);
+
+	cl_ack(&sub, MQTT_PUBACK, id);
+	expect_nothing(&sub);
+
+	/* Acknowledged: a further resume resends nothing. */
+	cl_lost(&sub);
+	cl_connect(&sub, "sub", false, true);
+	expect_nothing(&sub);
+	broker_down();
+}
+
+Test(qos, qos2_subscriber_resume_after_pubrec_resends_pubrel)
+{
+	struct client pub, sub;
+	uint16_t id;
+
+	broker_up(20);
+	cl_connect(&sub, "sub", false, false);
+	cl_subscribe(&sub, "t", 2);
+	cl_connect(&pub, "pub", true, false);
+
+	cl_publish(&pub, "t", "m", 2, 3, false);
+	expect_ack(&pub, MQTT_PUBREC, 3);
+	cl_ack(&pub, MQTT_PUBREL, 3);
+	expect_ack(&pub, MQTT_PUBCOMP, 3);
+	expect_nothing(&pub);
+
+	id = expect_publish(&sub, "t", "m", 2, false);
+	expect_nothing(&sub);
+	cl_ack(&sub, MQTT_PUBREC, id);
+	expect_ack(&sub, MQTT_PUBREL, id);
+	expect_nothing(&sub);
+
+	/* Lost before PUBCOMP: the resume resends the PUBREL, not the PUBLISH. */
+	cl_lost(&sub);
+	cl_connect(&sub, "sub", false, true);
+	expect_ack(&sub, MQTT_PUBREL, id);
+	expect_nothing(&sub);
+
+	cl_ack(&sub, MQTT_PUBCOMP, id);
+	expect_nothing(&sub);
+
+	/* Completed: a further resume resends nothing. */
+	cl_lost(&sub);
+	cl_connect(&sub, "sub", false, true);
+	expect_nothing(&sub);
+	broker_down();
+}
+
+Test(qos, inflight_window_holds_back_and_releases_in_order)
+{
+	struct client pub, sub;
+	static const char *const payloads[] = { "m0", "m1", "m2", "m3", "m4" };
+	uint16_t id0, id1, id2;
+
+	broker_up(2);
+	cl_connect(&sub, "sub", true, false);
+	cl_subscribe(&sub, "t", 1);
+	cl_connect(&pub, "pub", true, false);
+
+	for (uint16_t i = 0; i < 5; i++) {
+		cl_publish(&pub, "t", payloads[i], 1, (uint16_t)(i + 1), false);
+		expect_ack(&pub, MQTT_PUBACK, (uint16_t)(i + 1));
+	}
+	expect_nothing(&pub);
+	id0 = expect_publish(&sub, "t", "m0", 1, false);
+	id1 = expect_publish(&sub, "t", "m1", 1, false);
+	expect_nothing(&sub);
+
+	cl_ack(&sub, MQTT_PUBACK, id0);
+	id2 = expect_publish(&sub, "t", "m2", 1, false);
+	expect_nothing(&sub);
+	cr_assert_neq(id2, id1);
+
+	/* The rest, one per ack, still in order. */
+	cl_ack(&sub, MQTT_PUBACK, id1);
+	id0 = expect_publish(&sub, "t", "m3", 1, false);
+	expect_nothing(&sub);
+	cl_ack(&sub, MQTT_PUBACK, id2);
+	id1 = expect_publish(&sub, "t", "m4", 1, false);
+	expect_nothing(&sub);
+	cl_ack(&sub, MQTT_PUBACK, id0);
+	cl_ack(&sub, MQTT_PUBACK, id1);
+	expect_nothing(&sub);
+	broker_down();
+}
+
+Test(qos, delivery_qos_is_min_of_published_and_granted)
+{
+	struct client pub, sub;
+	uint16_t id;
+
+	broker_up(20);
+	cl_connect(&sub, "sub", true, false);
+	cl_subscribe(&sub, "t", 1);
+	cl_connect(&pub, "pub", true, false);
+
+	/* Published at 2, granted 1: delivered at 1 (PUBACK completes it). */
+	cl_publish(&pub, "t", "q2", 2, 9, false);
+	expect_ack(&pub, MQTT_PUBREC, 9);
+	id = expect_publish(&sub, "t", "q2", 1, false);
+	expect_nothing(&sub);
+	cl_ack(&sub, MQTT_PUBACK, id);
+	expect_nothing(&sub);
+
+	/* Published at 0, granted 1: delivered at 0, no packet id. */
+	cl_publish(&pub, "t", "q0", 0, 0, false);
+	expect_nothing(&pub);
+	id = expect_publish(&sub, "t", "q0", 0, false);
+	cr_assert_eq(id, 0);
+	expect_nothing(&sub);
+	broker_down();
+}
+
+/* Next PUBLISH on <sub>, at QoS 1; checks its id is none of the <n> in <live>. */
+static uint16_t expect_fresh_id(struct client *sub, const char *payload, const uint16_t *live,
+				size_t n)
+{
+	uint16_t id = expect_publish(sub, "t", payload, 1, false);
+
+	for (size_t i = 0; i < n; i++)
+		cr_assert_neq(id, live[i], "id %u handed out while still in flight", id);
+	return id;
+}
+
+Test(qos, subscriber_packet_ids_nonzero_and_not_reused_in_flight)
+{
+	struct client pub, sub;
+	uint16_t a, b, c, d, e;
+
+	broker_up(3);
+	cl_connect(&sub, "sub", true, false);
+	cl_subscribe(&sub, "t", 1);
+	cl_connect(&pub, "pub", true, false);
+
+	/* Fill the window. */
+	cl_publish(&pub, "t", "a", 1, 1, false);
+	cl_publish(&pub, "t", "b", 1, 2, false);
+	cl_publish(&pub, "t", "c", 1, 3, false);
+	a = expect_fresh_id(&sub, "a", NULL, 0);
+	b = expect_fresh_id(&sub, "b", (uint16_t[]){ a }, 1);
+	c = expect_fresh_id(&sub, "c", (uint16_t[]){ a, b }, 2);
+	expect_nothing(&sub);
+
+	/* Queued behind the window. */
+	cl_publish(&pub, "t", "d", 1, 4, false);
+	cl_publish(&pub, "t", "e", 1, 5, false);
+	expect_nothing(&sub);
+
+	/* Ack the middle one: the next id is not a or c. */
+	cl_ack(&sub, MQTT_PUBACK, b);
+	d = expect_fresh_id(&sub, "d", (uint16_t[]){ a, c }, 2);
+	expect_nothing(&sub);
+
+	/* Ack the newest: the next id is not a or d. */
+	cl_ack(&sub, MQTT_PUBACK, c);
+	e = expect_fresh_id(&sub, "e", (uint16_t[]){ a, d }, 2);
+	expect_nothing(&sub);
+
+	/* Hold <a> for good and cycle the other slots past the 16-bit wrap: no id is ever
+	 * 0 (expect_publish checks) nor <a>, nor the other one still in flight. */
+	cl_ack(&sub, MQTT_PUBACK, d);
+	for (unsigned i = 0; i < 66000; i++) {
+		uint16_t live[2] = { a, e };
+		uint16_t id;
+
+		cl_publish(&pub, "t", "x", 1, 1, false);
+		id = expect_fresh_id(&sub, "x", live, 2);
+		cl_ack(&sub, MQTT_PUBACK, e);
+		e = id;
+	}
+	pub.tc->rd = pub.tc->len;   /* 66000 PUBACKs, not the point here */
+	expect_nothing(&sub);
+	broker_down();
+}
