@@ -12,6 +12,7 @@
 #include "petrel/broker.h"
 #include "petrel/config.h"
 #include "petrel/log.h"
+#include "petrel/transport.h"
 #include "petrel/worker.h"
 
 #define PETREL_VERSION "0.1.0"
@@ -101,7 +102,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	b = malloc(sizeof(*b));
-	if (b == NULL || broker_init(b, &cfg) < 0) {
+	if (b == NULL || broker_init(b, &cfg, &transport_kernel_ops) < 0) {
 		free(b);
 		return 1;
 	}

@@ -31,7 +31,8 @@ static const struct router_params broker_router_params = {
 	.release = router_release,
 };
 
-int broker_init(struct broker *b, const struct config *cfg)
+int broker_init(struct broker *b, const struct config *cfg,
+		const struct transport_ops *tops)
 {
 	memset(b, 0, sizeof(*b));
 	b->cfg = *cfg;
@@ -51,7 +52,7 @@ int broker_init(struct broker *b, const struct config *cfg)
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < b->cfg.workers; i++) {
-		b->workers[i] = worker_create(b, i, &transport_kernel_ops);
+		b->workers[i] = worker_create(b, i, tops);
 		if (b->workers[i] == NULL) {
 			broker_shutdown(b);
 			return -EIO;

@@ -208,6 +208,17 @@ static bool inbound_empty(struct worker *w)
 	return cds_wfcq_empty(&w->inbound_head, &w->inbound_tail);
 }
 
+void worker_turn(struct worker *w)
+{
+	drain_inbound(w);
+	timer_wheel_run(&w->wheel, w->now_ms);
+	if (!cds_list_empty(&w->paused))
+		check_paused(w);
+	flush_dirty(w);
+	reap(w);
+	rcu_quiescent_state();
+}
+
 static void worker_loop(struct worker *w)
 {
 	struct broker *b = w->broker;
@@ -224,17 +235,11 @@ static void worker_loop(struct worker *w)
 		w->tops->poll(w, timeout);
 		atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
 		w->now_ms = monotonic_ms();
-		drain_inbound(w);
-		timer_wheel_run(&w->wheel, w->now_ms);
-		if (!cds_list_empty(&w->paused))
-			check_paused(w);
-		flush_dirty(w);
-		reap(w);
-		rcu_quiescent_state();
+		worker_turn(w);
 	}
 }
 
-static void worker_teardown(struct worker *w)
+void worker_teardown(struct worker *w)
 {
 	struct mqtt_conn *c, *tmp;
 

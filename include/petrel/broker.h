@@ -29,9 +29,13 @@ struct broker {
 	atomic_bool stopping;
 };
 
-/* Creates the shared structures and <cfg.workers> workers with their listeners, but
- * starts no thread. Returns 0 or -errno (message logged). */
-int broker_init(struct broker *b, const struct config *cfg);
+struct transport_ops;
+
+/* Creates the shared structures and <cfg.workers> workers over transport <tops>
+ * (transport_kernel_ops today, DPDK later), with their listeners, but starts no
+ * thread. Returns 0 or -errno (message logged). */
+int broker_init(struct broker *b, const struct config *cfg,
+		const struct transport_ops *tops);
 /* Starts the worker threads. */
 int broker_start_workers(struct broker *b);
 /* Asks workers to stop, joins them, frees everything. Main thread. (Names differ

@@ -91,6 +91,14 @@ struct worker {
  * Returns NULL on failure (logged). */
 struct worker *worker_create(struct broker *b, unsigned id, const struct transport_ops *t);
 int worker_start(struct worker *w);
+/* Everything of one loop turn after the transport's poll, at time w->now_ms: inbound
+ * queue, due timers, paused publishers, output flush, frees, quiescent state. The
+ * worker's thread, or a caller driving a worker that was never started (tests). */
+void worker_turn(struct worker *w);
+/* Closes every connection and releases the worker's transport and timers. Run by the
+ * worker's thread as it exits, or by the caller that drove an unstarted worker, before
+ * broker_shutdown(). */
+void worker_teardown(struct worker *w);
 /* Joins the thread (after broker->stopping was set and worker_wake called). */
 void worker_join(struct worker *w);
 /* Releases messages posted to <w> after its thread drained its queue for the last

@@ -31,10 +31,6 @@
 #include "petrel/config.h"
 #include "petrel/log.h"
 #include "petrel/mqtt.h"
-#include "petrel/retain.h"
-#include "petrel/router.h"
-#include "petrel/sessdir.h"
-#include "petrel/session.h"
 #include "petrel/transport.h"
 #include "petrel/worker.h"
 #include "mqtt/proto_int.h"
@@ -161,25 +157,10 @@ static const struct transport_ops test_transport_ops = {
 	.teardown = mem_teardown,
 };
 
-/* ---- the broker, built as broker_init does, with the test thread as worker 0 ------- */
+/* ---- the real broker, over the in-memory transport, the test thread as worker 0 ---- */
 
 static struct broker B;
 static struct worker *W;
-
-static void router_hold(void *sub)
-{
-	session_ref(sub);
-}
-
-static void router_release(void *sub)
-{
-	session_unref(sub);
-}
-
-static const struct router_params test_router_params = {
-	.hold = router_hold,
-	.release = router_release,
-};
 
 static void broker_up(unsigned max_inflight)
 {
@@ -191,78 +172,26 @@ static void broker_up(unsigned max_inflight)
 	cfg.max_inflight_messages = max_inflight;
 	cr_assert_eq(config_finalize(&cfg, err, sizeof(err)), 0, "config: %s", err);
 	log_set_level(LOG_WARN);
-
-	memset(&B, 0, sizeof(B));
-	B.cfg = cfg;
-	atomic_init(&B.clients_connected, 0);
-	atomic_init(&B.next_auto_id, 0);
-	atomic_init(&B.stopping, false);
-	B.router = router_create(&test_router_params);
-	B.retain = retain_create();
-	B.sessdir = sessdir_create();
-	cr_assert(B.router != NULL && B.retain != NULL && B.sessdir != NULL);
-	W = worker_create(&B, 0, &test_transport_ops);
-	cr_assert_not_null(W);
-	B.workers[0] = W;
-	B.nworkers = 1;
-	W->now_ms = 1000000;   /* fixed: no timer runs in these tests */
+	cr_assert_eq(broker_init(&B, &cfg, &test_transport_ops), 0);
+	W = B.workers[0];
+	W->now_ms = 1000000;   /* fixed: no timer comes due in these tests */
 }
 
-/* One turn of the worker loop after input: flush_dirty, reap, quiescent state. */
+/* One turn of the worker loop after input, as the worker thread runs it. */
 static void settle(void)
 {
-	while (!cds_list_empty(&W->dirty)) {
-		struct mqtt_conn *c = cds_list_first_entry(&W->dirty, struct mqtt_conn,
-							   dirty_link);
-
-		cds_list_del(&c->dirty_link);
-		c->in_dirty = false;
-		conn_flush(c);
-	}
-	while (!cds_list_empty(&W->graveyard)) {
-		struct mqtt_conn *c = cds_list_first_entry(&W->graveyard, struct mqtt_conn,
-							   grave_link);
-
-		cds_list_del(&c->grave_link);
-		conn_free(c);
-	}
-	W->tops->reap(W);
-	rcu_quiescent_state();
+	worker_turn(W);
 }
 
-static void end_session(void *arg, struct session *s)
-{
-	(void)arg;
-	session_drop_messages(s);
-	sessdir_remove(B.sessdir, s);
-}
-
-/* worker_teardown, then broker_shutdown's part once the workers have stopped. */
+/* What the worker thread does as it exits, then the broker's own shutdown. The
+ * shutdown runs on an unregistered thread, as in main(). */
 static void broker_down(void)
 {
-	struct mqtt_conn *c, *tmp;
-
-	cds_list_for_each_entry_safe(c, tmp, &W->conns, link)
-		conn_close(c, CLOSE_SHUTDOWN);
-	settle();
-	W->tops->teardown(W);
-	timer_wheel_fini(&W->wheel);
-
-	rcu_read_lock();
-	sessdir_for_each(B.sessdir, end_session, NULL);
-	rcu_read_unlock();
-	rcu_thread_offline();
-	rcu_barrier();
-	rcu_thread_online();
-	worker_destroy(W);
+	worker_teardown(W);
 	W = NULL;
-	B.nworkers = 0;
-	router_destroy(B.router);
-	retain_destroy(B.retain);
-	sessdir_destroy(B.sessdir);
-	B.router = NULL;
-	B.retain = NULL;
-	B.sessdir = NULL;
+	rcu_unregister_thread();
+	broker_shutdown(&B);
+	rcu_register_thread();
 	assert_no_leaks_rcu();
 }
 
