@@ -89,9 +89,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level(verbose ? LOG_DEBUG : (enum log_level)cfg.log_level);
-	if (mkdir(cfg.persistence_location, 0700) < 0 && errno != EEXIST)
-		log_warn("cannot create data directory %s: %s", cfg.persistence_location,
-			 strerror(errno));
 
 	/* Only the main thread takes these signals; workers inherit the mask. */
 	sigemptyset(&sigs);
