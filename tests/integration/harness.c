@@ -502,6 +502,19 @@ bool broker_log_contains(struct broker *b, const char *needle)
 	return found;
 }
 
+bool broker_wait_log(struct broker *b, const char *needle, int timeout_ms)
+{
+	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+
+	for (;;) {
+		if (broker_log_contains(b, needle))
+			return true;
+		if (now_ms() >= deadline)
+			return false;
+		sleep_ms(20);
+	}
+}
+
 /* ---- libmosquitto clients -------------------------------------------------------- */
 
 #define SUBACK_SLOTS 256

@@ -45,6 +45,9 @@ void broker_stop_clean(struct broker *b);
 bool broker_alive(struct broker *b);
 /* True if the broker log contains <needle>. */
 bool broker_log_contains(struct broker *b, const char *needle);
+/* Waits <= timeout_ms until the broker log contains <needle>. broker_start returns
+ * once the first listener accepts, which can be before every worker runs. */
+bool broker_wait_log(struct broker *b, const char *needle, int timeout_ms);
 /* Prints the last few KiB of the broker log to stderr (done automatically when a
  * harness wait that should not time out does). */
 void broker_dump_log(struct broker *b);
