@@ -417,6 +417,8 @@ void conn_close(struct mqtt_conn *c, enum close_reason why)
 	c->tc = NULL;
 	cds_list_del(&c->link);
 	w->stats.conn_closed++;
+	if (why == CLOSE_NO_MEMORY)
+		w->stats.conn_no_memory++;
 	/* A takeover answer still has to find this connection; it frees it then. */
 	if (!c->takeover_pending)
 		cds_list_add_tail(&c->grave_link, &w->graveyard);

@@ -20,6 +20,7 @@
 	X(poll_failed)          /* epoll_wait errors (EINTR excepted) */               \
 	X(epoll_ctl_failed)     /* event mask changes the kernel refused */            \
 	X(conn_closed)          /* connections closed, any reason */                   \
+	X(conn_no_memory)       /* of which closed because an allocation failed */     \
 	X(connect_accepted)     /* CONNECT answered with CONNACK 0 */                  \
 	X(connect_refused)      /* CONNECT answered with a CONNACK error code */       \
 	X(connect_timeout)      /* closed for sending no CONNECT in time */           \
