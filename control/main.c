@@ -28,6 +28,7 @@ static void usage(FILE *out)
 		"  -p, --port PORT      listen on PORT (default 1883; 0 picks a free port)\n"
 		"  -w, --workers N      worker threads (default: one per core)\n"
 		"  -v, --verbose        log at debug level\n"
+		"      --keys           list the configuration keys with defaults and exit\n"
 		"  -h, --help           show this help\n\n"
 		"Settings are documented in docs/configuration.md.\n");
 }
@@ -82,6 +83,13 @@ static int log_dest_open(const struct config *cfg)
 	return 0;
 }
 
+/* --keys: the key table itself, so the list can never drift from the parser. */
+static void print_keys(void)
+{
+	for (const struct config_key *k = config_keys; k->name != NULL; k++)
+		printf("%-28s %-14s %s\n", k->name, k->def != NULL ? k->def : "-", k->help);
+}
+
 static int apply(struct config *cfg, const char *key, const char *value)
 {
 	char err[256];
@@ -101,6 +109,7 @@ int main(int argc, char **argv)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "keys", no_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conf_path = NULL, *port = NULL, *workers = NULL;
@@ -118,6 +127,7 @@ int main(int argc, char **argv)
 		case 'w': workers = optarg; break;
 		case 'v': verbose = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'K': print_keys(); return 0;
 		default: usage(stderr); return 2;
 		}
 	}

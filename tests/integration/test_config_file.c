@@ -165,3 +165,20 @@ Test(config_file, every_bad_line_is_reported_one_per_line)
 	unlink(conf);
 	rmdir(dir);
 }
+
+Test(config_file, keys_option_lists_every_documented_key_with_its_default)
+{
+	char cmd[512];
+	char out[16384];
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "'%s' --keys", getenv("PETREL_BIN"));
+	st = run_cmd(cmd, 20, out, sizeof(out));
+	cr_assert_eq(st, 0, "exit %d", st);
+	/* A few rows; test_config.c checks the whole table against the docs. */
+	cr_assert_not_null(strstr(out, "\nworkers "), "%s", out);
+	cr_assert_not_null(strstr(out, "max_inflight_messages        20 "), "%s", out);
+	cr_assert_not_null(strstr(out, "queue_full_policy            backpressure "), "%s",
+			   out);
+	cr_assert_not_null(strstr(out, "include_dir                  - "), "%s", out);
+}
