@@ -1,4 +1,4 @@
-/* log.c - leveled logging to stderr for every thread of the broker.
+/* log.c - leveled logging to stderr and/or a file (log_dest) for every thread.
  *
  * A line looks like
  *
@@ -29,6 +29,11 @@ static int log_level_cur = LOG_NOTICE;
 /* Set once by each thread at start (log_set_thread_name); empty until then. 16 bytes
  * = 15 chars + NUL, the same limit as pthread_setname_np, so names can be shared. */
 static __thread char log_thread_name[16];
+
+/* Destinations (log_dest). Set by the main thread before any other thread starts and
+ * not changed after, so workers read them without synchronisation. */
+static bool log_to_stderr = true;
+static FILE *log_file;
 
 static const char *const log_level_names[] = {
 	[LOG_ERR] = "error",
@@ -75,6 +80,33 @@ int log_level_parse(const char *name, enum log_level *out)
 		}
 	}
 	return -EINVAL;
+}
+
+int log_open_file(const char *path)
+{
+	FILE *f = fopen(path, "ae");
+
+	if (f == NULL)
+		return -errno;
+	/* One line per fprintf and line buffering: a line reaches the file whole and
+	 * at once, and a crash loses nothing already logged. */
+	setvbuf(f, NULL, _IOLBF, 0);
+	if (log_file != NULL)
+		fclose(log_file);
+	log_file = f;
+	return 0;
+}
+
+void log_set_stderr(bool on)
+{
+	log_to_stderr = on;
+}
+
+void log_close_file(void)
+{
+	if (log_file != NULL)
+		fclose(log_file);
+	log_file = NULL;
 }
 
 void log_set_thread_name(const char *name)
@@ -144,7 +176,10 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		who = tid;
 	}
 	log_timestamp(ts, sizeof(ts));
-	fprintf(stderr, "%s petrel[%s] %s: %.*s\n", ts, who, lvl, (int)len, text);
+	if (log_to_stderr || log_file == NULL)
+		fprintf(stderr, "%s petrel[%s] %s: %.*s\n", ts, who, lvl, (int)len, text);
+	if (log_file != NULL)
+		fprintf(log_file, "%s petrel[%s] %s: %.*s\n", ts, who, lvl, (int)len, text);
 
 	free(heap);
 	errno = saved_errno;

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "petrel/broker.h"
 #include "petrel/config.h"
@@ -26,8 +28,66 @@ static void usage(FILE *out)
 		"  -p, --port PORT      listen on PORT (default 1883; 0 picks a free port)\n"
 		"  -w, --workers N      worker threads (default: one per core)\n"
 		"  -v, --verbose        log at debug level\n"
+		"      --keys           list the configuration keys with defaults and exit\n"
 		"  -h, --help           show this help\n\n"
 		"Settings are documented in docs/configuration.md.\n");
+}
+
+/* Prints each line of a config error list on a line of its own. */
+static void print_errors(const char *err)
+{
+	while (*err != '\0') {
+		size_t len = strcspn(err, "\n");
+
+		fprintf(stderr, "petrel: %.*s\n", (int)len, err);
+		err += len;
+		if (*err == '\n')
+			err++;
+	}
+}
+
+/* pid_file: written once the listeners are bound, so a supervisor reading it finds a
+ * broker that accepts connections. Returns 0 or -errno. */
+static int pid_file_write(const char *path)
+{
+	char line[32];
+	int len = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, line, (size_t)len) != len)
+		rc = errno ? -errno : -EIO;
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc < 0)
+		unlink(path);
+	return rc;
+}
+
+/* Opens the log_dest file. Returns 0, or 1 (the exit status) with the error printed. */
+static int log_dest_open(const struct config *cfg)
+{
+	int rc;
+
+	if (cfg->log_file[0] == '\0')
+		return 0;
+	rc = log_open_file(cfg->log_file);
+	if (rc < 0) {
+		fprintf(stderr, "petrel: log_dest file %s: %s\n", cfg->log_file,
+			strerror(-rc));
+		return 1;
+	}
+	log_set_stderr(cfg->log_stderr);
+	return 0;
+}
+
+/* --keys: the key table itself, so the list can never drift from the parser. */
+static void print_keys(void)
+{
+	for (const struct config_key *k = config_keys; k->name != NULL; k++)
+		printf("%-28s %-14s %s\n", k->name, k->def != NULL ? k->def : "-", k->help);
 }
 
 static int apply(struct config *cfg, const char *key, const char *value)
@@ -49,6 +109,7 @@ int main(int argc, char **argv)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "keys", no_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conf_path = NULL, *port = NULL, *workers = NULL;
@@ -56,7 +117,7 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct broker *b;
 	sigset_t sigs;
-	char err[512];
+	char err[8192];
 	int opt, sig;
 
 	while ((opt = getopt_long(argc, argv, "c:p:w:vh", opts, NULL)) != -1) {
@@ -66,6 +127,7 @@ int main(int argc, char **argv)
 		case 'w': workers = optarg; break;
 		case 'v': verbose = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'K': print_keys(); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -78,7 +140,7 @@ int main(int argc, char **argv)
 	log_set_thread_name("main");
 	config_defaults(&cfg);
 	if (conf_path != NULL && config_load_file(&cfg, conf_path, err, sizeof(err)) < 0) {
-		fprintf(stderr, "petrel: %s\n", err);
+		print_errors(err);
 		return 1;
 	}
 	if ((port != NULL && apply(&cfg, "port", port) < 0) ||
@@ -89,9 +151,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level(verbose ? LOG_DEBUG : (enum log_level)cfg.log_level);
-	if (mkdir(cfg.persistence_location, 0700) < 0 && errno != EEXIST)
-		log_warn("cannot create data directory %s: %s", cfg.persistence_location,
-			 strerror(errno));
+	if (log_dest_open(&cfg) != 0)
+		return 1;
 
 	/* Only the main thread takes these signals; workers inherit the mask. */
 	sigemptyset(&sigs);
@@ -106,9 +167,21 @@ int main(int argc, char **argv)
 		free(b);
 		return 1;
 	}
+	if (cfg.pid_file[0] != '\0') {
+		int rc = pid_file_write(cfg.pid_file);
+
+		if (rc < 0) {
+			log_err("pid_file %s: %s", cfg.pid_file, strerror(-rc));
+			broker_shutdown(b);
+			free(b);
+			return 1;
+		}
+	}
 	if (broker_start_workers(b) < 0) {
 		broker_shutdown(b);
 		free(b);
+		if (cfg.pid_file[0] != '\0')
+			unlink(cfg.pid_file);
 		return 1;
 	}
 	log_notice("petrel %s listening on %s:%u with %u worker%s (kernel sockets)",
@@ -126,6 +199,9 @@ int main(int argc, char **argv)
 	log_notice("signal %d: shutting down", sig);
 	broker_shutdown(b);
 	free(b);
+	if (cfg.pid_file[0] != '\0' && unlink(cfg.pid_file) < 0)
+		log_warn("pid_file %s: %s", cfg.pid_file, strerror(errno));
 	log_notice("stopped");
+	log_close_file();
 	return 0;
 }

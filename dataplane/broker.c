@@ -36,8 +36,10 @@ int broker_init(struct broker *b, const struct config *cfg,
 {
 	memset(b, 0, sizeof(*b));
 	b->cfg = *cfg;
-	if (b->cfg.workers > BROKER_MAX_WORKERS) {
-		log_err("workers %u exceeds the maximum of %d", b->cfg.workers, BROKER_MAX_WORKERS);
+	/* config_finalize() enforces the same limit; this guards other callers. */
+	if (b->cfg.workers == 0 || b->cfg.workers > CONFIG_WORKERS_MAX) {
+		log_err("workers must be from 1 to %u, got %u", CONFIG_WORKERS_MAX,
+			b->cfg.workers);
 		return -EINVAL;
 	}
 	atomic_init(&b->clients_connected, 0);
@@ -46,7 +48,9 @@ int broker_init(struct broker *b, const struct config *cfg,
 	b->router = router_create(&broker_router_params);
 	b->retain = retain_create();
 	b->sessdir = sessdir_create();
-	if (b->router == NULL || b->retain == NULL || b->sessdir == NULL) {
+	b->workers = calloc(b->cfg.workers, sizeof(*b->workers));
+	if (b->router == NULL || b->retain == NULL || b->sessdir == NULL ||
+	    b->workers == NULL) {
 		log_err("out of memory creating shared tables");
 		broker_shutdown(b);
 		return -ENOMEM;
@@ -131,6 +135,8 @@ void broker_shutdown(struct broker *b)
 	for (unsigned i = 0; i < b->nworkers; i++)
 		worker_destroy(b->workers[i]);
 	b->nworkers = 0;
+	free(b->workers);
+	b->workers = NULL;
 	if (b->router != NULL)
 		router_destroy(b->router);
 	if (b->retain != NULL)

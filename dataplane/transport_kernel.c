@@ -3,10 +3,19 @@
  * The kernel spreads new connections over the workers' listeners; a connection stays
  * on the worker that accepted it. Closed connections are unlinked at once and freed at
  * reap(), so an event already fetched in the same epoll batch never sees freed memory.
+ *
+ * Accept back-off: when accept fails for want of descriptors (EMFILE, ENFILE) or
+ * kernel memory, the listener stays readable, and level-triggered epoll would wake us
+ * for it in a loop. So the listener leaves the epoll set and comes back after a delay
+ * that doubles per failure (KT_ACCEPT_BACKOFF_MIN_MS .. _MAX_MS); connections wait in
+ * the listen backlog meanwhile, and the clients already connected are served as
+ * usual. Each failure is counted; the episode is logged once when it starts and once
+ * when the backlog has been drained again.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -29,6 +38,8 @@
 /* Reads per readiness event: fairness between busy connections. */
 #define KT_READS_PER_EVENT 4
 #define KT_ACCEPTS_PER_EVENT 64
+#define KT_ACCEPT_BACKOFF_MIN_MS 50
+#define KT_ACCEPT_BACKOFF_MAX_MS 1000
 
 enum kt_kind { KT_LISTENER, KT_WAKE, KT_CONN };
 
@@ -50,6 +61,12 @@ struct kt_worker {
 	struct transport_conn listener;
 	struct transport_conn wake;
 	struct transport_conn *dead;
+	bool accept_off;             /* listener out of epoll until accept_resume_ms */
+	bool accept_episode;         /* a failure was logged; cleared once drained */
+	bool poll_episode;           /* an epoll_wait failure was logged */
+	unsigned accept_backoff_ms;  /* 0 after a good accept */
+	uint64_t accept_resume_ms;
+	uint64_t accept_fail_count;  /* failures in the current episode */
 	uint8_t rxbuf[KT_RXBUF];
 };
 
@@ -177,13 +194,85 @@ err_free:
 	return rc;
 }
 
+/* EPOLL_CTL_MOD of <tc> to <events>. Returns 0 or -errno, counted. */
+static int kt_set_events(struct kt_worker *kw, struct transport_conn *tc,
+			 uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = tc };
+
+	if (epoll_ctl(kw->epfd, EPOLL_CTL_MOD, tc->fd, &ev) == 0)
+		return 0;
+	/* Only ENOMEM is possible for a registered descriptor; the connection keeps
+	 * its old mask, which at worst delays it until its next change. */
+	kw->w->stats.epoll_ctl_failed++;
+	log_warn("%s: epoll_ctl: %s", tc->kind == KT_CONN ? tc->peer : "listener",
+		 strerror(errno));
+	return -errno;
+}
+
 static void kt_update_events(struct transport_conn *tc)
 {
-	struct epoll_event ev;
+	kt_set_events(tc->kw, tc, (tc->read_paused ? 0 : EPOLLIN) |
+			  (tc->want_write ? EPOLLOUT : 0));
+}
 
-	ev.events = (tc->read_paused ? 0 : EPOLLIN) | (tc->want_write ? EPOLLOUT : 0);
-	ev.data.ptr = tc;
-	epoll_ctl(tc->kw->epfd, EPOLL_CTL_MOD, tc->fd, &ev);
+/* accept4 failed with <err> (not EAGAIN): count it, and stop accepting for a while
+ * unless the error concerns only the one connection. Returns true to go on. */
+static bool kt_accept_failed(struct kt_worker *kw, int err)
+{
+	struct worker *w = kw->w;
+	bool no_fd = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+
+	switch (err) {
+	case EINTR:
+		return true;
+	/* accept(2): errors of the new connection itself, to be treated like EAGAIN
+	 * by retrying; the next connection may be fine. */
+	case ECONNABORTED:
+	case EPROTO:
+	case ENETDOWN:
+	case ENOPROTOOPT:
+	case EHOSTDOWN:
+	case ENONET:
+	case EHOSTUNREACH:
+	case EOPNOTSUPP:
+	case ENETUNREACH:
+	case EPERM:		/* a firewall rule refused it */
+		w->stats.accept_failed++;
+		return true;
+	default:
+		break;
+	}
+	if (no_fd)
+		w->stats.accept_no_fd++;
+	else
+		w->stats.accept_failed++;
+	kw->accept_fail_count++;
+	if (!kw->accept_episode) {
+		kw->accept_episode = true;
+		w->stats.accept_paused++;
+		log_warn("accept: %s: not accepting new connections for now (retrying "
+			 "every %u ms at most; connected clients are served)%s",
+			 strerror(err), KT_ACCEPT_BACKOFF_MAX_MS,
+			 no_fd ? "; raise the descriptor limit (ulimit -n) or lower "
+			 "max_connections" : "");
+	}
+	kw->accept_backoff_ms = kw->accept_backoff_ms == 0 ? KT_ACCEPT_BACKOFF_MIN_MS :
+				kw->accept_backoff_ms * 2;
+	if (kw->accept_backoff_ms > KT_ACCEPT_BACKOFF_MAX_MS)
+		kw->accept_backoff_ms = KT_ACCEPT_BACKOFF_MAX_MS;
+	kw->accept_resume_ms = w->now_ms + kw->accept_backoff_ms;
+	if (!kw->accept_off && kt_set_events(kw, &kw->listener, 0) == 0)
+		kw->accept_off = true;
+	return false;
+}
+
+/* Called once per poll: the listener comes back when its back-off is over. */
+static void kt_accept_resume(struct kt_worker *kw)
+{
+	if (kw->accept_off && kw->w->now_ms >= kw->accept_resume_ms &&
+	    kt_set_events(kw, &kw->listener, EPOLLIN) == 0)
+		kw->accept_off = false;
 }
 
 static void kt_accept(struct kt_worker *kw)
@@ -200,13 +289,28 @@ static void kt_accept(struct kt_worker *kw)
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				log_warn("accept: %s", strerror(errno));
+			int err = errno;
+
+			if (err != EAGAIN) {
+				if (kt_accept_failed(kw, err))
+					continue;
+				return;
+			}
+			if (kw->accept_episode) {
+				/* Backlog drained without a failure: the episode is over. */
+				log_notice("accept: accepting new connections again (%" PRIu64
+					   " failed attempts)", kw->accept_fail_count);
+				kw->accept_episode = false;
+				kw->accept_fail_count = 0;
+			}
 			return;
 		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		kw->accept_backoff_ms = 0;
+		/* Best effort: without it only small packets wait a little longer. */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		tc = calloc(1, sizeof(*tc));
 		if (tc == NULL) {
+			w->stats.accept_dropped++;
 			close(fd);
 			continue;
 		}
@@ -229,6 +333,8 @@ static void kt_accept(struct kt_worker *kw)
 		ev.events = EPOLLIN;
 		ev.data.ptr = tc;
 		if (epoll_ctl(kw->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			w->stats.epoll_ctl_failed++;
+			w->stats.accept_dropped++;
 			close(fd);
 			free(tc);
 			continue;
@@ -236,7 +342,9 @@ static void kt_accept(struct kt_worker *kw)
 		w->stats.conn_accepted++;
 		tc->mc = proto_accept(w, tc);
 		if (tc->mc == NULL && !tc->closed) {
-			epoll_ctl(kw->epfd, EPOLL_CTL_DEL, fd, NULL);
+			/* No memory, or the broker is stopping. close() also takes the
+			 * descriptor out of the epoll set. */
+			w->stats.accept_dropped++;
 			close(fd);
 			free(tc);
 		}
@@ -269,6 +377,7 @@ static int kt_poll(struct worker *w, int timeout_ms)
 	struct epoll_event evs[KT_EVENTS];
 	int n;
 
+	kt_accept_resume(kw);
 	/* QSBR: a thread blocked in epoll_wait must not hold up grace periods; it goes
 	 * back online before it dispatches anything that reads RCU structures. */
 	if (timeout_ms != 0) {
@@ -278,8 +387,22 @@ static int kt_poll(struct worker *w, int timeout_ms)
 	} else {
 		n = epoll_wait(kw->epfd, evs, KT_EVENTS, 0);
 	}
-	if (n < 0)
-		return errno == EINTR ? 0 : -errno;
+	if (n < 0) {
+		int rc = -errno;
+
+		if (rc == -EINTR)
+			return 0;
+		/* Cannot happen with our own epoll descriptor; if it does, do not spin:
+		 * wait as long as we were asked to, and say so once. */
+		w->stats.poll_failed++;
+		if (!kw->poll_episode)
+			log_err("epoll_wait: %s", strerror(-rc));
+		kw->poll_episode = true;
+		if (timeout_ms != 0)
+			usleep((useconds_t)timeout_ms * 1000u);
+		return rc;
+	}
+	kw->poll_episode = false;
 	for (int i = 0; i < n; i++) {
 		struct transport_conn *tc = evs[i].data.ptr;
 		uint32_t e = evs[i].events;
@@ -290,9 +413,11 @@ static int kt_poll(struct worker *w, int timeout_ms)
 			break;
 		case KT_WAKE: {
 			uint64_t v;
-			ssize_t r = read(tc->fd, &v, sizeof(v));
 
-			(void)r;
+			/* EAGAIN: another turn already consumed the wake-up. */
+			if (read(tc->fd, &v, sizeof(v)) < 0 && errno != EAGAIN &&
+			    errno != EINTR)
+				log_warn("wake eventfd: %s", strerror(errno));
 			break;
 		}
 		case KT_CONN:

@@ -41,6 +41,7 @@ struct worker *worker_create(struct broker *b, unsigned id, const struct transpo
 		return NULL;
 	memset(w, 0, sizeof(*w));
 	w->id = id;
+	w->cpu = worker_pick_cpu(id);
 	w->broker = b;
 	w->tops = t;
 	cds_wfcq_init(&w->inbound_head, &w->inbound_tail);
@@ -253,22 +254,47 @@ void worker_teardown(struct worker *w)
 	timer_wheel_fini(&w->wheel);
 }
 
+int worker_pick_cpu(unsigned id)
+{
+	cpu_set_t set;
+	int n, cpu;
+
+	/* The main thread still has the mask the process started with. (More than
+	 * CPU_SETSIZE = 1024 CPUs fails here with EINVAL: workers then run unpinned.) */
+	if (sched_getaffinity(0, sizeof(set), &set) != 0)
+		return -1;
+	n = CPU_COUNT(&set);
+	if (n <= 0)
+		return -1;
+	id %= (unsigned)n;
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (CPU_ISSET(cpu, &set) && id-- == 0)
+			return cpu;
+	}
+	return -1;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	char name[16];
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
 	snprintf(name, sizeof(name), "w%u", w->id);
 	log_set_thread_name(name);
 	pthread_setname_np(pthread_self(), name);
-	if (ncpu > 0) {
+	if (w->cpu >= 0) {
 		cpu_set_t set;
+		int rc;
 
 		CPU_ZERO(&set);
-		CPU_SET(w->id % (unsigned)ncpu, &set);
-		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
-			log_warn("could not pin to cpu %u", w->id % (unsigned)ncpu);
+		CPU_SET(w->cpu, &set);
+		rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+		if (rc != 0)
+			log_warn("could not pin to cpu %d: %s", w->cpu, strerror(rc));
+		else
+			log_info("pinned to cpu %d", w->cpu);
+	} else {
+		log_warn("CPU affinity unknown: running unpinned");
 	}
 	rcu_register_thread();
 	worker_loop(w);

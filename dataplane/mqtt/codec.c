@@ -188,8 +188,11 @@ static int mqtt_get_topic_name(struct mqtt_cur *c, struct mqtt_str *s)
 
 /* Fixed header flags, table 2.2: PUBLISH carries DUP/QoS/RETAIN, PUBREL, SUBSCRIBE and
  * UNSUBSCRIBE must be 0010, every other type 0000 [MQTT-2.2.2-1/2]. Packet types 0 and
- * 15 are reserved (table 2.1). */
-static int mqtt_check_flags(unsigned int type, uint8_t flags)
+ * 15 are reserved (table 2.1).
+ * MQTT 3.1 (section 2.1, "DUP flag") sets DUP when a client re-delivers a PUBLISH,
+ * PUBREL, SUBSCRIBE or UNSUBSCRIBE: those three carry QoS 1 and may carry DUP there,
+ * so for a 3.1 connection 1010 is accepted beside 0010. */
+static int mqtt_check_flags(unsigned int type, uint8_t flags, uint8_t level)
 {
 	uint8_t qos;
 
@@ -204,6 +207,8 @@ static int mqtt_check_flags(unsigned int type, uint8_t flags)
 	case MQTT_PUBREL:			/* [MQTT-3.6.1-1] */
 	case MQTT_SUBSCRIBE:			/* [MQTT-3.8.1-1] */
 	case MQTT_UNSUBSCRIBE:			/* [MQTT-3.10.1-1] */
+		if (level == MQTT_PROTO_V31)
+			flags &= (uint8_t)~MQTT_PUBLISH_DUP;
 		return flags == MQTT_FLAGS_PUBREL ? 0 : -EPROTO;
 	case MQTT_CONNECT:
 	case MQTT_CONNACK:
@@ -241,11 +246,20 @@ static ssize_t mqtt_get_remaining_len(const uint8_t *buf, size_t len, uint32_t *
 	return -EPROTO;
 }
 
-/* Packets whose remaining length is fixed by the spec (sections 3.2, 3.4-3.7, 3.11-3.14),
- * checked before the body arrives. */
+/* The largest CONNECT body: protocol name ("MQIsdp", the longer one), level, flags and
+ * keep-alive, then at most five length-prefixed fields of up to 65535 bytes each
+ * (client id, will topic, will message, user name, password; 3.1.3). */
+#define MQTT_CONNECT_MAX_RL (2u + 6u + 1u + 1u + 2u + 5u * (2u + 65535u))
+
+/* Packets whose remaining length is fixed or bounded by the spec (sections 3.1, 3.2,
+ * 3.4-3.7, 3.11-3.14), checked before the body arrives. */
 static int mqtt_check_fixed_len(unsigned int type, uint32_t rl)
 {
 	switch (type) {
+	case MQTT_CONNECT:
+		/* A longer CONNECT cannot be well formed: refuse it now rather than
+		 * buffer the hundreds of MB it announces. */
+		return rl <= MQTT_CONNECT_MAX_RL ? 0 : -EPROTO;
 	case MQTT_CONNACK:
 	case MQTT_PUBACK:
 	case MQTT_PUBREC:
@@ -442,6 +456,12 @@ static int mqtt_decode_body(struct mqtt_cur *c, struct mqtt_pkt *out)
 ssize_t mqtt_decode(const uint8_t *buf, size_t len, size_t max_packet_size,
 		    struct mqtt_pkt *out)
 {
+	return mqtt_decode_level(buf, len, max_packet_size, MQTT_PROTO_V311, out);
+}
+
+ssize_t mqtt_decode_level(const uint8_t *buf, size_t len, size_t max_packet_size,
+			  uint8_t level, struct mqtt_pkt *out)
+{
 	struct mqtt_cur c;
 	unsigned int type;
 	uint8_t flags;
@@ -454,7 +474,7 @@ ssize_t mqtt_decode(const uint8_t *buf, size_t len, size_t max_packet_size,
 		return 0;
 	type = buf[0] >> 4;
 	flags = buf[0] & 0x0f;
-	err = mqtt_check_flags(type, flags);
+	err = mqtt_check_flags(type, flags, level);
 	if (err < 0)
 		return err;
 	hdr = mqtt_get_remaining_len(buf, len, &rl);

@@ -50,7 +50,11 @@ static int connect_finish(struct mqtt_conn *c, struct session *s, bool existed)
 	w->stats.connect_accepted++;
 	log_info("%s: client '%s' connected (clean=%d, keepalive=%u, present=%d)",
 		 w->tops->peer(c->tc), s->client_id, s->clean, c->keep_alive, present);
-	if (conn_send(c, ack, mqtt_encode_connack(ack, present, MQTT_CONNACK_ACCEPTED)) < 0) {
+	/* 3.1.1 section 3.2.2.2: bit 0 of the acknowledge flags is Session Present. MQTT
+	 * 3.1 (section 3.2) has no flags there: that byte is reserved and must stay 0
+	 * whatever we resumed. */
+	if (conn_send(c, ack, mqtt_encode_connack(ack, present && c->protocol_level !=
+						  MQTT_PROTO_V31, MQTT_CONNACK_ACCEPTED)) < 0) {
 		conn_close(c, CLOSE_NO_MEMORY);
 		return -1;
 	}

@@ -246,7 +246,17 @@ static int process(struct mqtt_conn *c, const uint8_t *buf, size_t len, size_t *
 	*used = 0;
 	while (off < len && !c->read_paused && c->state != CONN_TAKEOVER) {
 		struct mqtt_pkt pkt;
-		ssize_t n = mqtt_decode(buf + off, len - off, conn_cfg(c)->max_packet_size, &pkt);
+		ssize_t n;
+
+		/* MQTT-3.1.0-1: the first packet must be CONNECT. Its type is in the
+		 * first byte, so refuse now instead of buffering the body it announces
+		 * (up to 256 MB) until it arrives or connect_timeout fires. */
+		if (c->state == CONN_NEW && buf[off] >> 4 != MQTT_CONNECT) {
+			protocol_error(c, "first packet is not CONNECT");
+			return -1;
+		}
+		n = mqtt_decode_level(buf + off, len - off, conn_cfg(c)->max_packet_size,
+				      c->protocol_level, &pkt);
 
 		if (n == 0)
 			break;
@@ -407,6 +417,8 @@ void conn_close(struct mqtt_conn *c, enum close_reason why)
 	c->tc = NULL;
 	cds_list_del(&c->link);
 	w->stats.conn_closed++;
+	if (why == CLOSE_NO_MEMORY)
+		w->stats.conn_no_memory++;
 	/* A takeover answer still has to find this connection; it frees it then. */
 	if (!c->takeover_pending)
 		cds_list_add_tail(&c->grave_link, &w->graveyard);

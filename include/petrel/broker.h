@@ -15,14 +15,12 @@ struct retain_store;
 struct sessdir;
 struct worker;
 
-#define BROKER_MAX_WORKERS 64
-
 struct broker {
 	struct config cfg;               /* read-only once workers run */
 	struct router *router;
 	struct retain_store *retain;
 	struct sessdir *sessdir;
-	struct worker *workers[BROKER_MAX_WORKERS];
+	struct worker **workers;         /* [cfg.workers]; up to CONFIG_WORKERS_MAX */
 	unsigned nworkers;
 	atomic_int clients_connected;    /* for max_connections */
 	atomic_uint_fast64_t next_auto_id;

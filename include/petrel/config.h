@@ -19,7 +19,7 @@ struct config {
 	/* listener PORT [BIND_ADDRESS]; default 1883 on 127.0.0.1 */
 	char bind_address[64];
 	uint16_t port;
-	unsigned workers;                 /* 0 = one per online core */
+	unsigned workers;                 /* 0 = one per CPU in the inherited affinity mask */
 	bool allow_anonymous;             /* default true */
 	bool allow_zero_length_clientid;  /* default true */
 	char auto_id_prefix[32];          /* default "auto-" */
@@ -34,10 +34,45 @@ struct config {
 	unsigned connect_timeout;         /* seconds a new connection has to send CONNECT; default 10 */
 	size_t max_outgoing_bytes;        /* per connection unsent bytes before it counts as slow; default 1 MiB */
 	bool retain_available;            /* default true */
-	bool persistence;                 /* default false (the persistence issue wires it) */
-	char persistence_location[PATH_MAX]; /* default "./data" */
+	bool persistence;                 /* always false: "true" is refused until persistence is built */
+	char persistence_location[PATH_MAX]; /* default "./data"; nothing is created there yet */
+	char pid_file[PATH_MAX];          /* "" = none; written at start, removed at exit */
 	int log_level;                    /* enum log_level; default LOG_NOTICE */
+	bool log_stderr;                  /* log_dest stderr; default true */
+	char log_file[PATH_MAX];          /* log_dest file PATH; "" = none */
 };
+
+/* Most workers: the one limit of config, broker and docs ("workers"). */
+#define CONFIG_WORKERS_MAX 1024u
+
+struct config_src;   /* private to config.c: where a setting comes from */
+struct config_key;
+
+/* Reads <value> into the setting <k> stands for. Returns 0, or -EINVAL / -ENOENT with
+ * a message in <err>; on failure the setting keeps its previous value. */
+typedef int config_set_fn(struct config *c, const struct config_key *k,
+			  const char *value, struct config_src *src, char *err,
+			  size_t errlen);
+
+/* One configuration key: the single source of its name, parser, default and range.
+ * docs/configuration.md documents each (checked by tests/unit/test_config.c). */
+struct config_key {
+	const char *name;
+	config_set_fn *set;
+	size_t off;                  /* offsetof(struct config, field), generic setters */
+	long long min;               /* numbers: the accepted range */
+	unsigned long long max;      /* numbers: the range; strings: longest length */
+	const char *const *words;    /* enum keys: words[i] stores i; NULL-terminated */
+	const char *def;             /* default as a file writes it; NULL = none */
+	const char *help;            /* one line */
+};
+
+/* Every key, ending with a NULL name. */
+extern const struct config_key config_keys[];
+/* Mosquitto options refused by name (NULL-terminated), and option families refused by
+ * prefix (plugin_opt_*, auth_opt_*). */
+extern const char *const config_refused_keys[];
+extern const char *const config_refused_prefixes[];
 
 /* Fills <c> with the embedded defaults. */
 void config_defaults(struct config *c);
@@ -47,12 +82,14 @@ void config_defaults(struct config *c);
 int config_set(struct config *c, const char *key, const char *value, char *err,
 	       size_t errlen);
 
-/* Reads a file of "key value" lines; '#' starts a comment line, blank lines are
- * skipped. Stops at the first bad line. Returns 0, or -errno with "<path>:<line>: why"
- * in <err>. */
+/* Reads a file of "key value" lines (and the files of its include_dir lines); '#'
+ * starts a comment line, blank lines are skipped. Every line is read: <err> gets one
+ * "<path>:<line>: why" line per bad line, separated by '\n' (as many as fit). Returns
+ * 0, or the -errno of the first bad line. */
 int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
 
-/* Resolves derived values (workers = cores when 0, the 0 = unlimited limits) and checks
+/* Resolves derived values (workers = CPUs the process may run on when 0, the
+ * 0 = unlimited limits) and checks
  * consistency. Returns 0 or -EINVAL with a message in <err>. */
 int config_finalize(struct config *c, char *err, size_t errlen);
 

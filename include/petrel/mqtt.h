@@ -124,10 +124,17 @@ struct mqtt_pkt {
  *     U+0000 in a string (MQTT-1.5.3-1/2), wildcards or empty topic in PUBLISH,
  *     empty SUBSCRIBE/UNSUBSCRIBE (MQTT-3.8.3-3, MQTT-3.10.3-2), requested QoS > 2 or
  *     reserved bits (MQTT-3-8.3-4), bad CONNECT flags (MQTT-3.1.2-3/11/13/15/22), bad
- *     protocol name, trailing bytes, wrong remaining length for fixed-size packets.
+ *     protocol name, trailing bytes, wrong remaining length for fixed-size packets,
+ *     a CONNECT longer than its largest possible form (known from the fixed header).
  * On < 0 the caller closes the connection (MQTT-4.8.0-1). */
 ssize_t mqtt_decode(const uint8_t *buf, size_t len, size_t max_packet_size,
 		    struct mqtt_pkt *out);
+/* mqtt_decode with the rules of the connection's protocol <level>: MQTT_PROTO_V31
+ * also accepts DUP on PUBREL, SUBSCRIBE and UNSUBSCRIBE (3.1 section 2.1); any other
+ * value (0 before CONNECT, MQTT_PROTO_V311) is 3.1.1 and strict. mqtt_decode() is
+ * this with MQTT_PROTO_V311. */
+ssize_t mqtt_decode_level(const uint8_t *buf, size_t len, size_t max_packet_size,
+			  uint8_t level, struct mqtt_pkt *out);
 
 /* Validates MQTT UTF-8 (MQTT 1.5.3): well-formed, no surrogates, no U+0000. */
 bool mqtt_utf8_valid(const uint8_t *s, size_t len);

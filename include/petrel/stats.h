@@ -11,7 +11,16 @@
 
 #define WORKER_STATS_FIELDS(X)                                                         \
 	X(conn_accepted)        /* TCP connections accepted */                         \
+	X(accept_no_fd)         /* accept failed: no descriptor (EMFILE/ENFILE) or     \
+	                           kernel memory (ENOBUFS/ENOMEM) */                   \
+	X(accept_paused)        /* episodes of accepting paused by such failures */    \
+	X(accept_failed)        /* accept failed for any other reason */               \
+	X(accept_dropped)       /* accepted, then closed at once: no memory, epoll     \
+	                           refused it, or the broker is stopping */            \
+	X(poll_failed)          /* epoll_wait errors (EINTR excepted) */               \
+	X(epoll_ctl_failed)     /* event mask changes the kernel refused */            \
 	X(conn_closed)          /* connections closed, any reason */                   \
+	X(conn_no_memory)       /* of which closed because an allocation failed */     \
 	X(connect_accepted)     /* CONNECT answered with CONNACK 0 */                  \
 	X(connect_refused)      /* CONNECT answered with a CONNACK error code */       \
 	X(connect_timeout)      /* closed for sending no CONNECT in time */           \

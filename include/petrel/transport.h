@@ -21,7 +21,11 @@ struct transport_ops {
 	int (*setup)(struct worker *w);
 	/* Waits up to <timeout_ms> (0 = don't wait) for events and dispatches them to
 	 * proto_*. While it blocks the worker is RCU-offline (urcu-qsbr); it is online
-	 * again before any proto_* call. Returns 0 or -errno. */
+	 * again before any proto_* call. Returns 0 or -errno; a failure is already
+	 * counted (poll_failed) and logged once per episode, and the call still took
+	 * up to <timeout_ms>, so the caller goes on without spinning. Accept failures
+	 * are the transport's own business: counted, and backed off without stalling
+	 * the connections it serves. */
 	int (*poll)(struct worker *w, int timeout_ms);
 	/* Writes what it can of <iov> without blocking. Returns bytes taken (>= 0),
 	 * -EAGAIN when nothing fits now, or -errno when the connection is broken. */

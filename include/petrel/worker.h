@@ -22,6 +22,11 @@ struct session;
 struct mqtt_conn;
 struct transport_ops;
 
+/* The CPU worker <id> runs on: the id-th CPU (round robin) of the affinity mask the
+ * process inherited (taskset, cpusets, isolcpus), or -1 if it cannot be read. Main
+ * thread, before any worker is pinned. */
+int worker_pick_cpu(unsigned id);
+
 /* ---- cross-worker messages ------------------------------------------------------- */
 
 enum wmsg_type {
@@ -68,6 +73,7 @@ struct worker {
 
 	struct cds_wfcq_head inbound_head cache_aligned;
 	unsigned id;
+	int cpu;                       /* pinned to this CPU; -1 = not pinned */
 	struct broker *broker;
 	const struct transport_ops *tops;
 	void *transport;               /* the transport's per-worker state */

@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -300,6 +302,16 @@ void broker_dump_log(struct broker *b)
 
 void broker_start(struct broker *b, unsigned workers, const char *extra_config)
 {
+	struct broker_opts o = { .workers = workers, .extra_config = extra_config };
+
+	broker_start_opts(b, &o);
+}
+
+void broker_start_opts(struct broker *b, const struct broker_opts *o)
+{
+	const char *extra_config = o->extra_config;
+	unsigned workers = o->workers;
+
 	harness_init_once();
 	const char *bin = getenv("PETREL_BIN");
 
@@ -313,16 +325,10 @@ void broker_start(struct broker *b, unsigned workers, const char *extra_config)
 	snprintf(b->conf_path, sizeof(b->conf_path), "%s/petrel.conf", dir);
 	snprintf(b->log_path, sizeof(b->log_path), "%s/broker.log", dir);
 
-	char data_dir[256];
-
-	snprintf(data_dir, sizeof(data_dir), "%s/data", dir);
-	cr_assert(mkdir(data_dir, 0700) == 0, "mkdir %s: %s", data_dir, strerror(errno));
-
 	FILE *conf = fopen(b->conf_path, "w");
 
 	cr_assert(conf, "cannot write %s: %s", b->conf_path, strerror(errno));
-	fprintf(conf, "listener %u 127.0.0.1\npersistence_location %s\n", (unsigned)b->port,
-		data_dir);
+	fprintf(conf, "listener %u 127.0.0.1\n", (unsigned)b->port);
 	if (extra_config && extra_config[0]) {
 		size_t n = strlen(extra_config);
 
@@ -344,6 +350,12 @@ void broker_start(struct broker *b, unsigned workers, const char *extra_config)
 	};
 
 	snprintf(workers_arg, sizeof(workers_arg), "%u", workers);
+	struct rlimit nofile = { .rlim_cur = o->nofile, .rlim_max = o->nofile };
+	cpu_set_t cpus;
+
+	CPU_ZERO(&cpus);
+	if (o->pin)
+		CPU_SET(o->cpu, &cpus);
 	pid_t parent = getpid();
 	pid_t pid = fork();
 
@@ -356,6 +368,14 @@ void broker_start(struct broker *b, unsigned workers, const char *extra_config)
 		dup2(log_fd, STDOUT_FILENO);
 		dup2(log_fd, STDERR_FILENO);
 		child_prepare(parent);
+		/* What `cd DIR; prlimit --nofile=N; taskset -c CPU petrel` would set up,
+		 * done here so that the broker is this test's own child. */
+		if (o->cwd != NULL && chdir(o->cwd) < 0)
+			_exit(126);
+		if (o->nofile > 0 && setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+			_exit(126);
+		if (o->pin && sched_setaffinity(0, sizeof(cpus), &cpus) < 0)
+			_exit(126);
 		execv(bin, argv);
 		_exit(127);
 	}
@@ -480,6 +500,19 @@ bool broker_log_contains(struct broker *b, const char *needle)
 	}
 	fclose(f);
 	return found;
+}
+
+bool broker_wait_log(struct broker *b, const char *needle, int timeout_ms)
+{
+	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+
+	for (;;) {
+		if (broker_log_contains(b, needle))
+			return true;
+		if (now_ms() >= deadline)
+			return false;
+		sleep_ms(20);
+	}
 }
 
 /* ---- libmosquitto clients -------------------------------------------------------- */

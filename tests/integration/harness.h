@@ -25,6 +25,17 @@ struct broker {
  * drop_oldest\n"). Waits (<= 10 s) until the port accepts connections. Asserts on
  * failure. */
 void broker_start(struct broker *b, unsigned workers, const char *extra_config);
+/* Everything broker_start_opts can vary; zero-initialise and set what matters. */
+struct broker_opts {
+	unsigned workers;            /* "-w N"; 0 = the broker's default */
+	const char *extra_config;    /* as for broker_start; may be NULL */
+	const char *cwd;             /* the broker's working directory; NULL = the test's */
+	unsigned long nofile;        /* RLIMIT_NOFILE, soft and hard; 0 = inherited */
+	bool pin;                    /* start with affinity to <cpu> only (taskset -c) */
+	int cpu;
+};
+/* broker_start with the options above. */
+void broker_start_opts(struct broker *b, const struct broker_opts *o);
 /* SIGTERM, wait <= 5 s, then SIGKILL. Returns the exit status as waitpid gives it. */
 int broker_stop(struct broker *b);
 /* broker_stop, then asserts the broker shut down cleanly on SIGTERM (exit 0): a crash
@@ -34,6 +45,9 @@ void broker_stop_clean(struct broker *b);
 bool broker_alive(struct broker *b);
 /* True if the broker log contains <needle>. */
 bool broker_log_contains(struct broker *b, const char *needle);
+/* Waits <= timeout_ms until the broker log contains <needle>. broker_start returns
+ * once the first listener accepts, which can be before every worker runs. */
+bool broker_wait_log(struct broker *b, const char *needle, int timeout_ms);
 /* Prints the last few KiB of the broker log to stderr (done automatically when a
  * harness wait that should not time out does). */
 void broker_dump_log(struct broker *b);

@@ -1412,3 +1412,55 @@ Test(codec, utf8_checked_at_every_alignment)
 		cr_assert(mqtt_utf8_valid(s, sizeof(s)));
 	}
 }
+
+/* ------------------------------------------------------------------------------- */
+/* Protocol level: MQTT 3.1 relaxes the fixed flags of three packets                */
+/* ------------------------------------------------------------------------------- */
+
+Test(codec, mqtt31_accepts_dup_on_pubrel_subscribe_unsubscribe)
+{
+	/* 3.1 section 2.1: DUP marks a re-delivered PUBREL, SUBSCRIBE or UNSUBSCRIBE. */
+	static const uint8_t pubrel[] = { 0x6a, 0x02, 0x00, 0x05 };
+	static const uint8_t sub[] = { 0x8a, 0x06, 0x00, 0x01, 0x00, 0x01, 'a', 0x01 };
+	static const uint8_t unsub[] = { 0xaa, 0x05, 0x00, 0x01, 0x00, 0x01, 'a' };
+	struct mqtt_pkt p;
+
+	cr_assert_eq(mqtt_decode_level(pubrel, 4, BIG, MQTT_PROTO_V31, &p), 4);
+	cr_assert_eq(p.type, MQTT_PUBREL);
+	cr_assert_eq(p.u.packet_id, 5);
+	cr_assert_eq(mqtt_decode_level(sub, 8, BIG, MQTT_PROTO_V31, &p), 8);
+	cr_assert_eq(p.u.topics.count, 1);
+	cr_assert_eq(mqtt_decode_level(unsub, 7, BIG, MQTT_PROTO_V31, &p), 7);
+
+	/* 3.1.1 (and mqtt_decode) stay strict: 0010 only [MQTT-3.6.1-1, 3.8.1-1, 3.10.1-1]. */
+	cr_assert_eq(mqtt_decode_level(pubrel, 4, BIG, MQTT_PROTO_V311, &p), -EPROTO);
+	cr_assert_eq(mqtt_decode_level(sub, 8, BIG, MQTT_PROTO_V311, &p), -EPROTO);
+	cr_assert_eq(mqtt_decode(unsub, 7, BIG, &p), -EPROTO);
+	/* Before CONNECT the level is unknown (0): strict. */
+	cr_assert_eq(mqtt_decode_level(sub, 8, BIG, 0, &p), -EPROTO);
+}
+
+Test(codec, mqtt31_still_refuses_other_flag_bits)
+{
+	/* QoS 0 or RETAIN on PUBREL, and DUP on PUBACK, are wrong in 3.1 too. */
+	static const uint8_t rel_qos0[] = { 0x60, 0x02, 0x00, 0x05 };
+	static const uint8_t rel_retain[] = { 0x63, 0x02, 0x00, 0x05 };
+	static const uint8_t puback_dup[] = { 0x48, 0x02, 0x00, 0x05 };
+	struct mqtt_pkt p;
+
+	cr_assert_eq(mqtt_decode_level(rel_qos0, 4, BIG, MQTT_PROTO_V31, &p), -EPROTO);
+	cr_assert_eq(mqtt_decode_level(rel_retain, 4, BIG, MQTT_PROTO_V31, &p), -EPROTO);
+	cr_assert_eq(mqtt_decode_level(puback_dup, 4, BIG, MQTT_PROTO_V31, &p), -EPROTO);
+}
+
+Test(codec, connect_longer_than_any_valid_connect_is_refused_from_its_header)
+{
+	/* 12 bytes of fixed fields ("MQIsdp") + five 2+65535 byte fields = 327697. */
+	uint8_t hdr[5] = { MQTT_CONNECT << 4 };
+	struct mqtt_pkt p;
+	size_t n = 1 + mqtt_varint_encode(hdr + 1, 327698);
+
+	cr_assert_eq(mqtt_decode(hdr, n, SIZE_MAX, &p), -EPROTO);
+	n = 1 + mqtt_varint_encode(hdr + 1, 327697);
+	cr_assert_eq(mqtt_decode(hdr, n, SIZE_MAX, &p), 0, "largest CONNECT: wait for it");
+}

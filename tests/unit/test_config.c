@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <regex.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,7 +217,7 @@ Test(config, boolean_keys_take_true_and_false)
 {
 	static const char *const keys[] = {
 		"allow_anonymous", "allow_zero_length_clientid", "queue_qos0_messages",
-		"retain_available", "persistence",
+		"retain_available",
 	};
 	struct config c;
 
@@ -230,8 +231,8 @@ Test(config, boolean_keys_take_true_and_false)
 	cr_assert_not(c.retain_available);
 	set_ok(&c, "queue_qos0_messages", "true");
 	cr_assert(c.queue_qos0_messages);
-	set_ok(&c, "persistence", "true");
-	cr_assert(c.persistence);
+	set_ok(&c, "persistence", "false");
+	cr_assert_not(c.persistence);
 }
 
 Test(config, string_keys)
@@ -309,14 +310,185 @@ Test(config, log_type_from_the_command_line_sets_the_level)
 	cr_assert_eq(c.log_level, LOG_WARN);
 }
 
-Test(config, log_dest_stderr_is_accepted_others_are_not)
+Test(config, log_dest_stderr_and_file_as_in_mosquitto)
 {
 	struct config c;
 	char err[512] = "";
 
+	config_defaults(&c);
+	cr_assert(c.log_stderr);
+	cr_assert_str_eq(c.log_file, "");
 	cr_assert_eq(load(&c, "log_dest stderr\n", err, sizeof(err)), 0, "%s", err);
-	expect_load_error("log_dest file /var/log/mosquitto/mosquitto.log\n",
-			  ":1: 'log_dest file' is a mosquitto option Petrel does not support yet");
+	cr_assert(c.log_stderr);
+	/* The first log_dest of a file replaces the default: a file alone means the
+	 * file only; the lines add up. A path may contain spaces. */
+	cr_assert_eq(load(&c, "log_dest file /var/log/petrel x.log \n", err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_not(c.log_stderr);
+	cr_assert_str_eq(c.log_file, "/var/log/petrel x.log");
+	cr_assert_eq(load(&c, "log_dest file /tmp/a.log\nlog_dest stderr\n", err,
+			  sizeof(err)), 0, "%s", err);
+	cr_assert(c.log_stderr);
+	cr_assert_str_eq(c.log_file, "/tmp/a.log");
+	expect_load_error("log_dest syslog\n",
+			  ":1: 'log_dest syslog' is a mosquitto option Petrel does not support yet");
+	expect_load_error("log_dest file\n", "'log_dest file' needs a path");
+	expect_load_error("log_dest file /a\nlog_dest file /b\n", ":2: a second 'log_dest file'");
+	expect_load_error("log_dest stderr now\n", "takes no value");
+}
+
+Test(config, persistence_true_is_refused_until_persistence_exists)
+{
+	struct config c;
+	char path[64];
+	char want[400];
+	char err[512] = "";
+
+	config_defaults(&c);
+	cr_assert_eq(load_text(&c, "persistence true\n", err, sizeof(err), path,
+			       sizeof(path)), -ENOENT);
+	snprintf(want, sizeof(want), "%s:1: 'persistence true' is not supported yet", path);
+	cr_assert_eq(strncmp(err, want, strlen(want)), 0, "%s", err);
+	cr_assert_null(strchr(err, '\n'), "one line: %s", err);
+	cr_assert_not(c.persistence);
+	expect_set_error("persistence", "true", "not supported yet");
+}
+
+Test(config, every_bad_line_of_a_file_is_reported)
+{
+	struct config c;
+	char path[64];
+	char want[1024];
+	char err[1024] = "";
+
+	config_defaults(&c);
+	cr_assert_eq(load_text(&c, "password_file /etc/p\nworkers 2\nbogus 1\n"
+			       "persistence true\nmax_connections x\n", err, sizeof(err),
+			       path, sizeof(path)), -ENOENT);
+	snprintf(want, sizeof(want),
+		 "%s:1: 'password_file' is a mosquitto option Petrel does not support yet\n"
+		 "%s:3: unknown option 'bogus'\n"
+		 "%s:4: 'persistence true' is not supported yet", path, path, path);
+	cr_assert_eq(strncmp(err, want, strlen(want)), 0, "got:\n%s", err);
+	cr_assert_not_null(strstr(err, ":5: 'max_connections' expects a whole number"), "%s",
+			   err);
+	/* The good lines between them still applied. */
+	cr_assert_eq(c.workers, 2);
+}
+
+Test(config, too_many_errors_for_the_buffer_are_counted)
+{
+	struct config c;
+	char text[2048] = "";
+	char err[200] = "";
+
+	for (int i = 0; i < 40; i++)
+		strcat(text, "bogus 1\n");
+	cr_assert_eq(load(&c, text, err, sizeof(err)), -ENOENT);
+	cr_assert_not_null(strstr(err, "more errors)"), "%s", err);
+}
+
+Test(config, pid_file_takes_a_path)
+{
+	struct config c;
+	char err[512] = "";
+
+	cr_assert_eq(load(&c, "pid_file /run/petrel/petrel.pid\n", err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_str_eq(c.pid_file, "/run/petrel/petrel.pid");
+	expect_load_error("pid_file\n", "'pid_file' needs a value");
+}
+
+/* A directory of files for include_dir; returns its path in <dir>. */
+static void make_include_dir(char *dir, size_t cap)
+{
+	static const struct { const char *name, *text; } files[] = {
+		{ "b.conf", "workers 2\nmax_keepalive 30\n" },
+		{ "a.conf", "workers 1\n" },
+		{ "B.conf", "workers 9\nmax_keepalive 20\n" },   /* capitals sort first */
+		{ "c.conf.off", "bogus 1\n" },                   /* not *.conf: skipped */
+		{ "notes.txt", "bogus 1\n" },
+	};
+	char path[256];
+
+	snprintf(dir, cap, "%s", "/tmp/petrel-test-incl-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i].name);
+		f = fopen(path, "w");
+		cr_assert_not_null(f);
+		fputs(files[i].text, f);
+		fclose(f);
+	}
+}
+
+static void remove_include_dir(const char *dir)
+{
+	static const char *const names[] = { "b.conf", "a.conf", "B.conf", "c.conf.off",
+					     "notes.txt", "z.conf" };
+	char path[256];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
+Test(config, include_dir_reads_its_conf_files_in_sorted_order)
+{
+	struct config c;
+	char dir[64];
+	char text[128];
+	char err[512] = "";
+
+	make_include_dir(dir, sizeof(dir));
+	/* B.conf, a.conf, b.conf: the last workers line is b.conf's. Lines after
+	 * include_dir come after the included files. */
+	snprintf(text, sizeof(text), "max_keepalive 10\ninclude_dir %s\nconnect_timeout 7\n",
+		 dir);
+	cr_assert_eq(load(&c, text, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.workers, 2);
+	cr_assert_eq(c.max_keepalive, 30);
+	cr_assert_eq(c.connect_timeout, 7);
+
+	/* A bad line in an included file is reported with that file's name. */
+	char bad[128];
+	FILE *f;
+
+	snprintf(bad, sizeof(bad), "%s/z.conf", dir);
+	f = fopen(bad, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "workers 3\nnope 1\ninclude_dir %s\n", dir);
+	fclose(f);
+	cr_assert_eq(load(&c, text, err, sizeof(err)), -ENOENT);
+	cr_assert_not_null(strstr(err, "z.conf:2: unknown option 'nope'"), "%s", err);
+	cr_assert_not_null(strstr(err, "z.conf:3: 'include_dir' is only read in the main"),
+			   "%s", err);
+	remove_include_dir(dir);
+	expect_load_error("include_dir /nonexistent/petrel.d\n",
+			  ":1: 'include_dir /nonexistent/petrel.d': No such file or directory");
+}
+
+/* Debian's stock file (the mosquitto package installs it): pid_file, persistence,
+ * log_dest file and include_dir. Only "persistence true" must fail, on one line. */
+Test(config, debian_stock_mosquitto_conf_fails_only_on_persistence)
+{
+	static const char stock[] = "/etc/mosquitto/mosquitto.conf";
+	struct config c;
+	char err[2048] = "";
+
+	if (access(stock, R_OK) != 0)
+		cr_skip_test("%s not installed (Debian package mosquitto)", stock);
+	config_defaults(&c);
+	cr_assert_eq(config_load_file(&c, stock, err, sizeof(err)), -ENOENT, "%s", err);
+	cr_assert_not_null(strstr(err, "'persistence true' is not supported yet"), "%s", err);
+	cr_assert_null(strchr(err, '\n'), "more than one line:\n%s", err);
+	cr_assert_str_eq(c.pid_file, "/run/mosquitto/mosquitto.pid");
+	cr_assert_str_eq(c.log_file, "/var/log/mosquitto/mosquitto.log");
+	cr_assert_not(c.log_stderr);
 }
 
 /* ---- errors --------------------------------------------------------------------- */
@@ -349,8 +521,8 @@ Test(config, unsupported_mosquitto_keys_are_refused_by_name)
 {
 	static const char *const keys[] = {
 		"password_file", "acl_file", "cafile", "certfile", "keyfile",
-		"require_certificate", "connection", "include_dir", "persistence_file",
-		"autosave_interval", "user", "pid_file", "sys_interval", "plugin",
+		"require_certificate", "connection", "persistence_file",
+		"autosave_interval", "user", "sys_interval", "plugin",
 		"plugin_opt_foo", "auth_opt_db", "message_size_limit", "tls_version",
 	};
 	struct config c;
@@ -506,7 +678,7 @@ Test(config, loads_a_mosquitto_style_file)
 		"max_keepalive 120\n"
 		"retain_available true\n"
 		"\n"
-		"persistence true\n"
+		"persistence false\n"
 		"persistence_location /var/lib/mosquitto/\n"
 		"\n"
 		"log_dest stderr\n"
@@ -531,7 +703,7 @@ Test(config, loads_a_mosquitto_style_file)
 	cr_assert_eq(c.max_queued_messages, 500);
 	cr_assert_eq(c.max_packet_size, 1048576);
 	cr_assert_eq(c.max_keepalive, 120);
-	cr_assert(c.persistence);
+	cr_assert_not(c.persistence);
 	cr_assert_str_eq(c.persistence_location, "/var/lib/mosquitto/");
 	cr_assert_eq(c.log_level, LOG_INFO);
 	cr_assert_eq(c.workers, 2);
@@ -593,7 +765,11 @@ Test(config, finalize_resolves_zero_meanings)
 {
 	struct config c;
 	char err[256] = "";
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+	long cpus;
+
+	cr_assert_eq(sched_getaffinity(0, sizeof(set), &set), 0);
+	cpus = CPU_COUNT(&set);
 
 	config_defaults(&c);
 	c.max_inflight_messages = 0;
@@ -799,4 +975,157 @@ Test(log, errno_is_preserved)
 {
 	free(capture_stderr(log_keeps_errno));
 	cr_assert_eq(errno_seen, EAGAIN);
+}
+
+/* ---- the key table against docs/configuration.md -------------------------------- */
+
+struct doc_key {
+	char name[64];
+	char def[128];   /* the default cell */
+};
+
+/* Reads the documented keys: the first cell of every table row under "## Keys" that
+ * starts with a backquoted name. Returns how many. */
+static size_t doc_keys(FILE *f, struct doc_key *out, size_t cap)
+{
+	char line[4096];
+	bool in_keys = false;
+	size_t n = 0;
+
+	rewind(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "## ", 3) == 0)
+			in_keys = strncmp(line, "## Keys", 7) == 0;
+		if (!in_keys || strncmp(line, "| `", 3) != 0)
+			continue;
+		cr_assert_lt(n, cap);
+		size_t len = strcspn(line + 3, " `");
+		cr_assert_lt(len, sizeof(out[n].name));
+		memcpy(out[n].name, line + 3, len);
+		out[n].name[len] = '\0';
+		/* The default is the second cell. */
+		char *cell = strchr(line + 1, '|');
+		cr_assert_not_null(cell, "%s", line);
+		cell++;
+		len = strcspn(cell, "|");
+		cr_assert_lt(len, sizeof(out[n].def));
+		memcpy(out[n].def, cell, len);
+		out[n].def[len] = '\0';
+		n++;
+	}
+	return n;
+}
+
+/* Reads every `word` of the "### Mosquitto options Petrel refuses" section. */
+static size_t doc_refused(FILE *f, char (*out)[64], size_t cap)
+{
+	char line[4096];
+	bool in = false;
+	size_t n = 0;
+
+	rewind(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (line[0] == '#')
+			in = strncmp(line, "### Mosquitto options Petrel refuses", 36) == 0;
+		if (!in)
+			continue;
+		for (char *p = strchr(line, '`'); p != NULL; p = strchr(p, '`')) {
+			char *end = strchr(p + 1, '`');
+
+			cr_assert_not_null(end, "unbalanced ` in: %s", line);
+			cr_assert_lt(n, cap);
+			cr_assert_lt((size_t)(end - p - 1), sizeof(out[n]));
+			memcpy(out[n], p + 1, (size_t)(end - p - 1));
+			out[n][end - p - 1] = '\0';
+			n++;
+			p = end + 1;
+		}
+	}
+	return n;
+}
+
+static FILE *open_doc(void)
+{
+	FILE *f = fopen(PETREL_SRC_ROOT "/docs/configuration.md", "r");
+
+	cr_assert_not_null(f, "cannot read %s: %s", PETREL_SRC_ROOT "/docs/configuration.md",
+			   strerror(errno));
+	return f;
+}
+
+Test(config_doc, every_key_is_documented_and_every_documented_key_exists)
+{
+	static struct doc_key doc[256];
+	FILE *f = open_doc();
+	size_t n = doc_keys(f, doc, 256);
+
+	fclose(f);
+	cr_assert_gt(n, 10, "no key table found under '## Keys'");
+	for (const struct config_key *k = config_keys; k->name != NULL; k++) {
+		size_t i;
+
+		for (i = 0; i < n && strcmp(doc[i].name, k->name) != 0; i++)
+			;
+		cr_assert_lt(i, n, "key '%s' is not in docs/configuration.md", k->name);
+		cr_assert_not_null(k->help, "key '%s' has no help line", k->name);
+		if (k->def != NULL) {
+			char want[160];
+
+			snprintf(want, sizeof(want), "`%s`", k->def);
+			cr_assert_not_null(strstr(doc[i].def, want), "docs give '%s' as the "
+					   "default of %s, the table %s", doc[i].def, k->name,
+					   want);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct config_key *k;
+
+		for (k = config_keys; k->name != NULL; k++)
+			if (strcmp(doc[i].name, k->name) == 0)
+				break;
+		cr_assert_not_null(k->name, "docs/configuration.md documents '%s', which "
+				   "config_keys[] does not have", doc[i].name);
+	}
+}
+
+Test(config_doc, refused_mosquitto_keys_match_the_docs_both_ways)
+{
+	static char doc[256][64];
+	FILE *f = open_doc();
+	size_t n = doc_refused(f, doc, 256);
+	struct config c;
+	char key[80];
+	char err[256];
+
+	fclose(f);
+	cr_assert_gt(n, 10, "no '### Mosquitto options Petrel refuses' list");
+	for (size_t i = 0; config_refused_keys[i] != NULL; i++) {
+		size_t j;
+
+		for (j = 0; j < n && strcmp(doc[j], config_refused_keys[i]) != 0; j++)
+			;
+		cr_assert_lt(j, n, "refused key '%s' is not listed in the docs",
+			     config_refused_keys[i]);
+	}
+	for (size_t i = 0; config_refused_prefixes[i] != NULL; i++) {
+		size_t j;
+
+		snprintf(key, sizeof(key), "%s*", config_refused_prefixes[i]);
+		for (j = 0; j < n && strcmp(doc[j], key) != 0; j++)
+			;
+		cr_assert_lt(j, n, "refused family '%s' is not listed in the docs", key);
+	}
+	/* And every name the docs list is refused by name, not as unknown. */
+	config_defaults(&c);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(doc[i]);
+
+		snprintf(key, sizeof(key), "%s", doc[i]);
+		if (len > 0 && key[len - 1] == '*')
+			snprintf(key + len - 1, sizeof(key) - (len - 1), "%s", "x");
+		err[0] = '\0';
+		cr_assert_eq(config_set(&c, key, "x", err, sizeof(err)), -ENOENT, "%s", key);
+		cr_assert_not_null(strstr(err, "mosquitto option Petrel does not support"),
+				   "docs list '%s' as refused, but: %s", doc[i], err);
+	}
 }

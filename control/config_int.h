@@ -1,0 +1,68 @@
+/* config_int.h - private to control/config.c and control/config_keys.c: the parsing
+ * helpers the key setters share, and where a setting comes from. */
+#ifndef PETREL_CONFIG_INT_H
+#define PETREL_CONFIG_INT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "petrel/config.h"
+#include "petrel/log.h"
+
+/* MQTT 3.1.1 2.2.3: a Remaining Length of at most 268,435,455 plus the largest fixed
+ * header (1 type byte + 4 length bytes) = the largest packet the protocol can carry. */
+#define CONFIG_PACKET_SIZE_MAX 268435460u
+/* Smallest max_packet_size we accept: a CONNECT with an empty client id and no flags
+ * is 14 bytes; below 20 no real client could even connect. */
+#define CONFIG_PACKET_SIZE_MIN 20u
+/* Packet identifiers are 16 bits and 0 is not allowed (MQTT-2.3.1-1). */
+#define CONFIG_INFLIGHT_MAX 65535u
+/* Keep Alive is a 16-bit field of seconds (MQTT 3.1.2.10). */
+#define CONFIG_KEEPALIVE_MAX 65535u
+#define CONFIG_CONNECT_TIMEOUT_MAX 3600u
+
+/* Where a setting comes from, and what one file (with its include_dir files) has
+ * gathered so far. A file line is stricter than the command line (port 0 means "any
+ * free port", which only makes sense for tests passing -p 0), and some keys combine
+ * across the lines of one file. */
+struct config_src {
+	bool from_file;
+	bool included;			/* a file read through include_dir */
+	bool listener_seen;		/* a second "listener" line is refused */
+	bool log_level_seen;		/* log_level wins over log_type in a file */
+	bool log_type_seen;
+	bool log_dest_seen;		/* the first log_dest line replaces the default */
+	enum log_level log_type_max;	/* most verbose log_type of the file */
+	/* Every bad line is reported, one "path:line: why" per line of <err>. */
+	char *err;
+	size_t errlen;
+	size_t errused;
+	unsigned nerr;
+	unsigned nerr_dropped;		/* did not fit in <err> */
+	int first_rc;
+};
+
+/* printf into <err>, tolerating a NULL or zero-sized buffer. Returns <rc>. */
+int config_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+bool config_is_blank(char ch);
+/* Splits <value> into at most <max> whitespace-separated tokens written to <tok>
+ * (each at most toklen-1 chars). Returns the number of tokens, or -E2BIG if there are
+ * more than <max> (then <tok>[max] is not written; <extra> points at the first extra
+ * token), or -ENAMETOOLONG if one token does not fit. */
+int config_split_tokens(const char *value, char tok[][PATH_MAX], size_t toklen, int max,
+			const char **extra);
+/* The value with surrounding whitespace removed, copied into <out>. */
+int config_trim_copy(const char *value, char *out, size_t outlen);
+/* All of <s> as a decimal integer in [min, max]: -EINVAL or -ERANGE otherwise. */
+int config_parse_i64(const char *s, long long min, long long max, long long *out);
+int config_parse_u64(const char *s, unsigned long long max, unsigned long long *out);
+bool config_is_ip_literal(const char *s);
+/* Reads the single token of <value> into <tok> or explains why not. */
+int config_one_token(const char *key, const char *value, char tok[][PATH_MAX],
+		     char *err, size_t errlen);
+/* Reads one file into <c>, reporting every bad line into <src> (include_dir). */
+int config_load_path(struct config *c, const char *path, struct config_src *src);
+
+#endif

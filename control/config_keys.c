@@ -1,0 +1,542 @@
+/* config_keys.c - the table of every configuration key (config_keys[]) and the
+ * setters of keys with rules of their own. The machinery that reads files and command
+ * lines and applies these entries is config.c. Main thread, before workers start. */
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_int.h"
+#include "petrel/log.h"
+
+/* The field of <c> a table entry points at. */
+static void *key_field(struct config *c, const struct config_key *k)
+{
+	return (char *)c + k->off;
+}
+
+/* ---- generic setters: the field's type decides, the entry holds the range ---------- */
+
+static int key_bool(struct config *c, const struct config_key *k, const char *value,
+		    struct config_src *src, char *err, size_t errlen)
+{
+	char tok[1][PATH_MAX];
+	int rc = config_one_token(k->name, value, tok, err, errlen);
+
+	(void)src;
+	if (rc < 0)
+		return rc;
+	/* mosquitto accepts exactly these two words; so do we, so a file means the
+	 * same to both brokers. */
+	if (strcmp(tok[0], "true") == 0)
+		*(bool *)key_field(c, k) = true;
+	else if (strcmp(tok[0], "false") == 0)
+		*(bool *)key_field(c, k) = false;
+	else
+		return config_fail(err, errlen, -EINVAL,
+				   "'%s' expects true or false, got '%s'", k->name, tok[0]);
+	return 0;
+}
+
+/* Whole number in [k->min, k->max] into *out. */
+static int key_number(const struct config_key *k, const char *value, long long *out,
+		      char *err, size_t errlen)
+{
+	char tok[1][PATH_MAX];
+	int rc = config_one_token(k->name, value, tok, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	rc = config_parse_i64(tok[0], k->min, (long long)k->max, out);
+	if (rc == -EINVAL)
+		return config_fail(err, errlen, -EINVAL,
+				   "'%s' expects a whole number, got '%s'", k->name, tok[0]);
+	if (rc == -ERANGE)
+		return config_fail(err, errlen, -EINVAL,
+				   "'%s' must be from %lld to %llu, got '%s'", k->name, k->min,
+				   k->max, tok[0]);
+	return 0;
+}
+
+/* A whole number into an unsigned or int field (KEY_UINT, KEY_INT). The two types
+ * have one size, and a signed and an unsigned lvalue may access the same object
+ * (C11 6.5p7), so a negative range is the only thing that needs the signed store. */
+static int key_whole(struct config *c, const struct config_key *k, const char *value,
+		     struct config_src *src, char *err, size_t errlen)
+{
+	long long v;
+	int rc = key_number(k, value, &v, err, errlen);
+
+	(void)src;
+	if (rc < 0)
+		return rc;
+	if (k->min < 0)
+		*(int *)key_field(c, k) = (int)v;
+	else
+		*(unsigned *)key_field(c, k) = (unsigned)v;
+	return 0;
+}
+
+static int key_size(struct config *c, const struct config_key *k, const char *value,
+		    struct config_src *src, char *err, size_t errlen)
+{
+	char tok[1][PATH_MAX];
+	unsigned long long v;
+	int rc = config_one_token(k->name, value, tok, err, errlen);
+
+	(void)src;
+	if (rc < 0)
+		return rc;
+	rc = config_parse_u64(tok[0], k->max, &v);
+	if (rc == -EINVAL)
+		return config_fail(err, errlen, -EINVAL,
+				   "'%s' expects a number of bytes, got '%s'", k->name, tok[0]);
+	if (rc == -ERANGE || v < (unsigned long long)k->min)
+		return config_fail(err, errlen, -EINVAL,
+				   "'%s' must be from %lld to %llu bytes, got '%s'", k->name,
+				   k->min, k->max, tok[0]);
+	*(size_t *)key_field(c, k) = (size_t)v;
+	return 0;
+}
+
+/* Free text: the rest of the line, outer blanks removed (paths may contain spaces, as
+ * in mosquitto). k->max is the longest value. */
+static int key_string(struct config *c, const struct config_key *k, const char *value,
+		      struct config_src *src, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX];
+
+	(void)src;
+	if (config_trim_copy(value, tmp, sizeof(tmp)) < 0 || strlen(tmp) > k->max)
+		return config_fail(err, errlen, -EINVAL, "'%s' must be shorter than %llu "
+				   "characters", k->name, k->max + 1);
+	if (tmp[0] == '\0')
+		return config_fail(err, errlen, -EINVAL, "'%s' needs a value", k->name);
+	memcpy(key_field(c, k), tmp, strlen(tmp) + 1);
+	return 0;
+}
+
+/* One of k->words; stores its index into an enum field. */
+static int key_enum(struct config *c, const struct config_key *k, const char *value,
+		    struct config_src *src, char *err, size_t errlen)
+{
+	char tok[1][PATH_MAX];
+	char list[256];
+	size_t off = 0;
+	int rc = config_one_token(k->name, value, tok, err, errlen);
+
+	(void)src;
+	if (rc < 0)
+		return rc;
+	for (int i = 0; k->words[i] != NULL; i++) {
+		if (strcmp(tok[0], k->words[i]) == 0) {
+			*(int *)key_field(c, k) = i;
+			return 0;
+		}
+		off += (size_t)snprintf(list + off, off < sizeof(list) ? sizeof(list) - off : 0,
+					"%s%s", i == 0 ? "" : k->words[i + 1] ? ", " : " or ",
+					k->words[i]);
+	}
+	return config_fail(err, errlen, -EINVAL, "'%s' expects %s, got '%s'", k->name, list,
+			   tok[0]);
+}
+
+/* ---- keys with their own rules ------------------------------------------------------ */
+
+static int set_port(const char *key, const char *s, const struct config_src *src,
+		    uint16_t *out, char *err, size_t errlen)
+{
+	long long min = src->from_file ? 1 : 0;
+	long long v;
+	int rc = config_parse_i64(s, min, 65535, &v);
+
+	if (rc == -EINVAL)
+		return config_fail(err, errlen, -EINVAL,
+				   "'%s' expects a port number, got '%s'", key, s);
+	if (rc == -ERANGE)
+		return config_fail(err, errlen, -EINVAL, "'%s': port must be from %lld to "
+				   "65535, got '%s'", key, min, s);
+	*out = (uint16_t)v;
+	return 0;
+}
+
+static int set_bind_address(const char *key, const char *s, struct config *c,
+			    char *err, size_t errlen)
+{
+	/* A literal only: resolving names would make start-up depend on DNS, and
+	 * the listener binds exactly one address. */
+	if (strlen(s) >= sizeof(c->bind_address) || !config_is_ip_literal(s))
+		return config_fail(err, errlen, -EINVAL,
+				   "'%s' expects an IPv4 or IPv6 address such as 127.0.0.1 "
+				   "or ::1, got '%s'", key, s);
+	snprintf(c->bind_address, sizeof(c->bind_address), "%s", s);
+	return 0;
+}
+
+static int key_listener(struct config *c, const struct config_key *k, const char *value,
+			struct config_src *src, char *err, size_t errlen)
+{
+	char tok[2][PATH_MAX];
+	const char *extra = NULL;
+	int n = config_split_tokens(value, tok, PATH_MAX, 2, &extra);
+	uint16_t port;
+	int rc;
+
+	(void)k;
+	if (n == -E2BIG)
+		return config_fail(err, errlen, -EINVAL, "'listener' takes a port and an "
+				   "optional address, but '%s' follows them", extra);
+	if (n < 0)
+		return config_fail(err, errlen, -EINVAL, "'listener': value too long");
+	if (n == 0)
+		return config_fail(err, errlen, -EINVAL, "'listener' needs a port");
+	if (src->listener_seen)
+		return config_fail(err, errlen, -EINVAL, "a second 'listener' is not "
+				   "supported yet; Petrel serves one listener");
+	rc = set_port("listener", tok[0], src, &port, err, errlen);
+	if (rc < 0)
+		return rc;
+	/* As in mosquitto, a listener without an address listens on every interface.
+	 * (mosquitto also opens IPv6; write "listener PORT ::" for that.) */
+	rc = set_bind_address("listener", n == 2 ? tok[1] : "0.0.0.0", c, err, errlen);
+	if (rc < 0)
+		return rc;
+	c->port = port;
+	if (src->from_file)
+		src->listener_seen = true;
+	return 0;
+}
+
+/* mosquitto's deprecated default-listener port: changes the port only. */
+static int key_port(struct config *c, const struct config_key *k, const char *value,
+		    struct config_src *src, char *err, size_t errlen)
+{
+	char tok[1][PATH_MAX];
+	int rc = config_one_token(k->name, value, tok, err, errlen);
+
+	return rc < 0 ? rc : set_port(k->name, tok[0], src, &c->port, err, errlen);
+}
+
+static int key_bind_address(struct config *c, const struct config_key *k,
+			    const char *value, struct config_src *src, char *err,
+			    size_t errlen)
+{
+	char tok[1][PATH_MAX];
+	int rc = config_one_token(k->name, value, tok, err, errlen);
+
+	(void)src;
+	return rc < 0 ? rc : set_bind_address(k->name, tok[0], c, err, errlen);
+}
+
+static int key_max_packet_size(struct config *c, const struct config_key *k,
+			       const char *value, struct config_src *src, char *err,
+			       size_t errlen)
+{
+	size_t before = c->max_packet_size;
+	int rc = key_size(c, k, value, src, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	if (c->max_packet_size != 0 && c->max_packet_size < CONFIG_PACKET_SIZE_MIN) {
+		rc = config_fail(err, errlen, -EINVAL, "'max_packet_size' must be 0 "
+				 "(protocol maximum) or from %u to %u bytes, got '%zu'",
+				 CONFIG_PACKET_SIZE_MIN, CONFIG_PACKET_SIZE_MAX,
+				 c->max_packet_size);
+		c->max_packet_size = before;
+	}
+	return rc;
+}
+
+static int key_max_connections(struct config *c, const struct config_key *k,
+			       const char *value, struct config_src *src, char *err,
+			       size_t errlen)
+{
+	int before = c->max_connections;
+	int rc = key_whole(c, k, value, src, err, errlen);
+
+	if (rc == 0 && c->max_connections == 0) {
+		c->max_connections = before;
+		return config_fail(err, errlen, -EINVAL, "'max_connections 0' would refuse "
+				   "every client; use -1 for no limit");
+	}
+	return rc;
+}
+
+/* Persistence is not built yet. "true" must not load and then keep nothing: refuse it
+ * by name, as the other mosquitto options Petrel lacks. */
+static int key_persistence(struct config *c, const struct config_key *k,
+			   const char *value, struct config_src *src, char *err,
+			   size_t errlen)
+{
+	int rc = key_bool(c, k, value, src, err, errlen);
+
+	if (rc == 0 && c->persistence) {
+		c->persistence = false;
+		return config_fail(err, errlen, -ENOENT, "'persistence true' is not supported "
+				   "yet: Petrel keeps sessions and retained messages in memory "
+				   "only, and they do not survive a restart; remove the line or "
+				   "write 'persistence false'");
+	}
+	return rc;
+}
+
+static int key_log_type(struct config *c, const struct config_key *k, const char *value,
+			struct config_src *src, char *err, size_t errlen)
+{
+	char tok[1][PATH_MAX];
+	enum log_level l;
+	int rc = config_one_token(k->name, value, tok, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	/* mosquitto's log_type selects message classes and may be repeated; our
+	 * levels nest, so the most verbose class named wins. "none" would silence
+	 * mosquitto; we still print errors, which an operator always needs. */
+	if (strcmp(tok[0], "all") == 0)
+		l = LOG_DEBUG;
+	else if (strcmp(tok[0], "none") == 0)
+		l = LOG_ERR;
+	else if (strcmp(tok[0], "info") == 0 || log_level_parse(tok[0], &l) < 0)
+		/* "info" is our log_level spelling, not a mosquitto log_type. */
+		return config_fail(err, errlen, -EINVAL, "'log_type' expects one of error, "
+				   "warning, notice, information, debug, all, none; got '%s'",
+				   tok[0]);
+	if (!src->from_file) {
+		c->log_level = (int)l;
+		return 0;
+	}
+	if (!src->log_type_seen || l > src->log_type_max)
+		src->log_type_max = l;
+	src->log_type_seen = true;
+	return 0;
+}
+
+static int key_log_level(struct config *c, const struct config_key *k, const char *value,
+			 struct config_src *src, char *err, size_t errlen)
+{
+	char tok[1][PATH_MAX];
+	enum log_level l;
+	int rc = config_one_token(k->name, value, tok, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	if (log_level_parse(tok[0], &l) < 0)
+		return config_fail(err, errlen, -EINVAL, "'log_level' expects one of error, "
+				   "warning, notice, info, debug; got '%s'", tok[0]);
+	c->log_level = (int)l;
+	src->log_level_seen = true;
+	return 0;
+}
+
+/* log_dest stderr | file PATH, as in mosquitto: the lines add up, and the first one
+ * of a file replaces the default (stderr), so "log_dest file X" alone logs to X only.
+ * The file is opened for appending at start-up (main). */
+static int key_log_dest(struct config *c, const struct config_key *k, const char *value,
+			struct config_src *src, char *err, size_t errlen)
+{
+	char tok[1][PATH_MAX];
+	char path[PATH_MAX];
+	const char *rest = NULL;
+	int n = config_split_tokens(value, tok, PATH_MAX, 1, &rest);
+
+	(void)k;
+	if (n == 0)
+		return config_fail(err, errlen, -EINVAL, "'log_dest' needs a value");
+	if (n == -ENAMETOOLONG)
+		return config_fail(err, errlen, -EINVAL, "'log_dest': value too long");
+	if (strcmp(tok[0], "stderr") != 0 && strcmp(tok[0], "file") != 0)
+		return config_fail(err, errlen, -ENOENT, "'log_dest %s' is a mosquitto "
+				   "option Petrel does not support yet (Petrel logs to stderr "
+				   "or a file)", tok[0]);
+	if (strcmp(tok[0], "stderr") == 0 && n == -E2BIG)
+		return config_fail(err, errlen, -EINVAL, "'log_dest stderr' takes no "
+				   "value, but '%s' follows it", rest);
+	if (strcmp(tok[0], "file") == 0) {
+		if (n != -E2BIG || config_trim_copy(rest, path, sizeof(path)) < 0)
+			return config_fail(err, errlen, -EINVAL, "'log_dest file' needs a "
+					   "path (shorter than %d characters)", PATH_MAX);
+		if (src->log_dest_seen && c->log_file[0] != '\0' &&
+		    strcmp(c->log_file, path) != 0)
+			return config_fail(err, errlen, -EINVAL, "a second 'log_dest file' "
+					   "is not supported; Petrel logs to one file");
+	}
+	if (src->from_file && !src->log_dest_seen) {
+		c->log_stderr = false;
+		c->log_file[0] = '\0';
+	}
+	src->log_dest_seen = true;
+	if (strcmp(tok[0], "stderr") == 0)
+		c->log_stderr = true;
+	else
+		memcpy(c->log_file, path, strlen(path) + 1);
+	return 0;
+}
+
+static int include_filter(const struct dirent *d)
+{
+	size_t len = strlen(d->d_name);
+
+	return len > 5 && strcmp(d->d_name + len - 5, ".conf") == 0;
+}
+
+/* Sorted as mosquitto.conf(5) says: case-sensitive, capitals first; that is strcmp,
+ * not the locale's collation alphasort() would use. */
+static int include_cmp(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* include_dir DIR: reads DIR's *.conf files in sorted order, after the lines before
+ * it, as mosquitto does. Their bad lines are reported in the same error list. As in
+ * mosquitto it is processed only in the main file. */
+static int key_include_dir(struct config *c, const struct config_key *k,
+			   const char *value, struct config_src *src, char *err,
+			   size_t errlen)
+{
+	char dir[PATH_MAX];
+	struct dirent **names;
+	bool was_included = src->included;
+	int n, rc = 0;
+
+	if (!src->from_file || src->included)
+		return config_fail(err, errlen, -EINVAL, "'include_dir' is only read in the "
+				   "main configuration file");
+	if (config_trim_copy(value, dir, sizeof(dir)) < 0 || dir[0] == '\0')
+		return config_fail(err, errlen, -EINVAL, "'%s' needs a directory", k->name);
+	n = scandir(dir, &names, include_filter, include_cmp);
+	if (n < 0)
+		return config_fail(err, errlen, -errno, "'include_dir %s': %s", dir,
+				   strerror(errno));
+	src->included = true;
+	for (int i = 0; i < n; i++) {
+		char path[PATH_MAX];
+
+		if (rc == 0 && (size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+						names[i]->d_name) >= sizeof(path))
+			rc = config_fail(err, errlen, -ENAMETOOLONG, "'include_dir %s': path "
+					 "of %s too long", dir, names[i]->d_name);
+		else if (rc == 0)
+			config_load_path(c, path, src);
+		free(names[i]);
+	}
+	free(names);
+	src->included = was_included;
+	return rc;
+}
+
+/* ---- the table -------------------------------------------------------------------- */
+
+/* offsetof(struct config, f), refusing to compile unless the field has type T, so a
+ * KEY_UINT can never point at a size_t. */
+#define CONFIG_FIELD(f, T)                                                             \
+	(offsetof(struct config, f) +                                                  \
+	 0 * sizeof(char[_Generic(((struct config *)0)->f, T: 1)]))
+
+#define KEY_BOOL(f, def, help)                                                         \
+	{ #f, key_bool, CONFIG_FIELD(f, bool), 0, 1, NULL, def, help }
+#define KEY_UINT(f, lo, hi, def, help)                                                 \
+	{ #f, key_whole, CONFIG_FIELD(f, unsigned), lo, hi, NULL, def, help }
+#define KEY_INT(f, lo, hi, def, help)                                                  \
+	{ #f, key_whole, CONFIG_FIELD(f, int), lo, hi, NULL, def, help }
+#define KEY_SIZE(f, lo, hi, def, help)                                                 \
+	{ #f, key_size, CONFIG_FIELD(f, size_t), lo, hi, NULL, def, help }
+#define KEY_STRING(f, def, help)                                                       \
+	{ #f, key_string, CONFIG_FIELD(f, char *), 1,                                  \
+	  sizeof(((struct config *)0)->f) - 1, NULL, def, help }
+/* <words>: NULL-terminated; the i-th word stores i, so list them in enum order. */
+#define KEY_ENUM(f, words, def, help)                                                  \
+	{ #f, key_enum, offsetof(struct config, f) +                                   \
+	  0 * sizeof(char[sizeof(((struct config *)0)->f) == sizeof(int) ? 1 : -1]),   \
+	  0, 0, words, def, help }
+/* A key with rules of its own: <fn> is its setter. */
+#define KEY_CUSTOM(name, fn, lo, hi, def, help)                                        \
+	{ name, fn, 0, lo, hi, NULL, def, help }
+/* The same for a field of type T that <fn> reads with a generic setter first. */
+#define KEY_CUSTOM_FIELD(f, T, fn, lo, hi, def, help)                                  \
+	{ #f, fn, CONFIG_FIELD(f, T), lo, hi, NULL, def, help }
+
+static const char *const queue_full_policy_words[] = {
+	[QUEUE_FULL_DROP_NEW] = "drop_new",
+	[QUEUE_FULL_DROP_OLDEST] = "drop_oldest",
+	[QUEUE_FULL_BACKPRESSURE] = "backpressure",
+	NULL,
+};
+
+/* Every key Petrel has, in the order of docs/configuration.md.
+ *
+ * Adding a key is one line here plus its row in docs/configuration.md (the unit test
+ * test_config.c fails until both exist): a field in struct config, then
+ *     KEY_UINT(my_field, MIN, MAX, "DEFAULT", "one-line help"),
+ * with KEY_BOOL, KEY_INT (int), KEY_SIZE (size_t bytes), KEY_STRING (char array,
+ * rest of the line), KEY_ENUM (words in enum order) chosen by the field's type; the
+ * key's name is the field's name, the default is written as in a file and applied by
+ * config_defaults() through the same setter (NULL: no default, field stays 0), and
+ * the range is checked on every line. Cross-key checks go in config_finalize().
+ * KEY_CUSTOM takes a setter of its own when a key needs more (see the ones above).
+ * If the key used to be a refused mosquitto option, drop it from
+ * config_refused_keys[] (and move it in the docs). */
+const struct config_key config_keys[] = {
+	/* network */
+	KEY_CUSTOM("listener", key_listener, 1, 65535, NULL,
+		   "port and optional address to accept MQTT on; once per file"),
+	KEY_CUSTOM("port", key_port, 1, 65535, "1883",
+		   "port only (deprecated mosquitto alias)"),
+	KEY_CUSTOM("bind_address", key_bind_address, 0, 0, "127.0.0.1",
+		   "address only, an IPv4 or IPv6 literal"),
+	KEY_CUSTOM_FIELD(max_connections, int, key_max_connections, -1, INT_MAX, "-1",
+			 "most client connections at once; -1 = no limit"),
+	KEY_UINT(connect_timeout, 1, CONFIG_CONNECT_TIMEOUT_MAX, "10",
+		 "seconds a new connection has to send CONNECT"),
+	KEY_SIZE(max_outgoing_bytes, 1, SIZE_MAX, "1048576",
+		 "unsent bytes per connection above which it counts as slow"),
+	/* threads */
+	KEY_UINT(workers, 0, CONFIG_WORKERS_MAX, "0",
+		 "worker threads; 0 = one per CPU the process may run on"),
+	/* clients and sessions */
+	KEY_BOOL(allow_anonymous, "true", "let clients connect without a user name"),
+	KEY_BOOL(allow_zero_length_clientid, "true",
+		 "accept an empty client id (clean session) and generate one"),
+	KEY_STRING(auto_id_prefix, "auto-", "prefix of generated client ids"),
+	KEY_UINT(max_keepalive, 0, CONFIG_KEEPALIVE_MAX, "0",
+		 "largest keep-alive a client may ask for; 0 = no limit"),
+	KEY_CUSTOM_FIELD(max_packet_size, size_t, key_max_packet_size, 0,
+			 CONFIG_PACKET_SIZE_MAX, "0",
+			 "largest packet accepted, fixed header included; 0 = protocol max"),
+	KEY_BOOL(retain_available, "true", "support retained messages"),
+	/* delivery and queues */
+	KEY_UINT(max_inflight_messages, 0, CONFIG_INFLIGHT_MAX, "20",
+		 "outgoing QoS 1/2 messages per session awaiting ack; 0 = 65535"),
+	KEY_UINT(max_queued_messages, 0, UINT_MAX, "1000",
+		 "QoS 1/2 messages queued per session; 0 = no limit"),
+	KEY_SIZE(max_queued_bytes, 0, SIZE_MAX, "0",
+		 "payload bytes queued per session; 0 = no limit"),
+	KEY_ENUM(queue_full_policy, queue_full_policy_words, "backpressure",
+		 "what a full session queue does: drop_new, drop_oldest, backpressure"),
+	KEY_BOOL(queue_qos0_messages, "false",
+		 "also queue QoS 0 for offline persistent sessions"),
+	/* persistence */
+	KEY_CUSTOM_FIELD(persistence, bool, key_persistence, 0, 1, "false",
+			 "only false: persistence is not built yet"),
+	KEY_STRING(persistence_location, "./data", "directory of the store (unused yet)"),
+	/* process */
+	KEY_STRING(pid_file, NULL, "file to write the broker's process id to"),
+	KEY_CUSTOM("include_dir", key_include_dir, 0, 0, NULL,
+		   "directory whose *.conf files are read, in sorted order"),
+	/* logging */
+	KEY_CUSTOM("log_level", key_log_level, 0, 0, "notice",
+		   "most verbose level printed: error, warning, notice, info, debug"),
+	KEY_CUSTOM("log_type", key_log_type, 0, 0, NULL,
+		   "mosquitto's message classes; the most verbose one becomes the level"),
+	KEY_CUSTOM("log_dest", key_log_dest, 0, 0, "stderr",
+		   "where log lines go: stderr, or file PATH (appended)"),
+	{ NULL, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+
+const char *queue_full_policy_name(enum queue_full_policy p)
+{
+	if ((unsigned)p < sizeof(queue_full_policy_words) / sizeof(queue_full_policy_words[0]) - 1)
+		return queue_full_policy_words[p];
+	return "unknown";
+}
