@@ -36,7 +36,7 @@ const char *const config_refused_keys[] = {
 	"acl_file", "allow_duplicate_messages", "autosave_interval",
 	"autosave_on_changes", "check_retain_source", "clientid_prefixes",
 	"connection_messages", "log_facility", "log_timestamp",
-	"log_timestamp_format", "max_inflight_bytes", "memory_limit",
+	"log_timestamp_format", "max_inflight_bytes",
 	"message_size_limit", "password_file", "per_listener_settings",
 	"persistence_file", "persistent_client_expiration", "plugin",
 	"auth_plugin", "auth_plugin_deny_special_chars", "global_plugin", "psk_file",
@@ -406,6 +406,13 @@ int config_finalize(struct config *c, char *err, size_t errlen)
 				   CONFIG_WORKERS_MAX, c->workers);
 	if (c->max_inflight_messages == 0)
 		c->max_inflight_messages = CONFIG_INFLIGHT_MAX;
+	if (c->memory_limit == CONFIG_MEMORY_LIMIT_AUTO) {
+		/* Half the machine: room for the broker's own structures and the kernel's
+		 * socket buffers beside what clients make it hold. */
+		long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+
+		c->memory_limit = pages > 0 && psz > 0 ? (size_t)pages * (size_t)psz / 2 : 0;
+	}
 	if (c->max_inflight_messages > CONFIG_INFLIGHT_MAX)
 		return config_fail(err, errlen, -EINVAL, "max_inflight_messages must be at "
 				   "most %u (packet ids are 16 bits), got %u",

@@ -428,6 +428,23 @@ static int key_include_dir(struct config *c, const struct config_key *k,
 
 /* ---- the table -------------------------------------------------------------------- */
 
+/* memory_limit: bytes, or "auto" for half of the RAM (resolved by config_finalize). */
+static int key_memory_limit(struct config *c, const struct config_key *k,
+			    const char *value, struct config_src *src, char *err,
+			    size_t errlen)
+{
+	char tok[1][PATH_MAX];
+	int rc = config_one_token(k->name, value, tok, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	if (strcmp(tok[0], "auto") == 0) {
+		c->memory_limit = CONFIG_MEMORY_LIMIT_AUTO;
+		return 0;
+	}
+	return key_size(c, k, value, src, err, errlen);
+}
+
 /* offsetof(struct config, f), refusing to compile unless the field has type T, so a
  * KEY_UINT can never point at a size_t. */
 #define CONFIG_FIELD(f, T)                                                             \
@@ -516,6 +533,9 @@ const struct config_key config_keys[] = {
 		 "what a full session queue does: drop_new, drop_oldest, backpressure"),
 	KEY_BOOL(queue_qos0_messages, "false",
 		 "also queue QoS 0 for offline persistent sessions"),
+	/* memory */
+	KEY_CUSTOM_FIELD(memory_limit, size_t, key_memory_limit, 0, SIZE_MAX - 1, "auto",
+			 "bytes clients may make the broker hold; auto = half the RAM, 0 = no limit"),
 	/* persistence */
 	KEY_CUSTOM_FIELD(persistence, bool, key_persistence, 0, 1, "false",
 			 "only false: persistence is not built yet"),

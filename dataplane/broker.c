@@ -8,6 +8,7 @@
 #include <urcu-qsbr.h>
 
 #include "petrel/broker.h"
+#include "petrel/budget.h"
 #include "petrel/log.h"
 #include "petrel/retain.h"
 #include "petrel/router.h"
@@ -42,6 +43,7 @@ int broker_init(struct broker *b, const struct config *cfg,
 			b->cfg.workers);
 		return -EINVAL;
 	}
+	budget_configure(b->cfg.memory_limit == CONFIG_MEMORY_LIMIT_AUTO ? 0 : b->cfg.memory_limit);
 	atomic_init(&b->clients_connected, 0);
 	atomic_init(&b->next_auto_id, 0);
 	atomic_init(&b->stopping, false);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "petrel/broker.h"
+#include "petrel/budget.h"
 #include "petrel/msg.h"
 #include "petrel/router.h"
 #include "petrel/session.h"
@@ -204,6 +205,8 @@ int msg_queue_push(struct msg_queue *q, struct msg *m, uint8_t qos, bool retain)
 		for (uint32_t i = 0; i < q->len; i++)
 			n[i] = q->e[(q->head + i) % q->cap];
 		free(q->e);
+		/* Queue slots are memory clients make us hold (memory_limit). */
+		budget_add((ssize_t)((cap - q->cap) * sizeof(*n)));
 		q->e = n;
 		q->cap = cap;
 		q->head = 0;
@@ -224,6 +227,7 @@ bool msg_queue_pop(struct msg_queue *q, struct queued *out)
 	q->bytes -= out->m->payload_len;
 	if (q->len == 0) {
 		/* Drained: give the memory back (offline sessions are many). */
+		budget_add(-(ssize_t)(q->cap * sizeof(*q->e)));
 		free(q->e);
 		q->e = NULL;
 		q->cap = 0;

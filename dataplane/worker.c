@@ -14,6 +14,7 @@
 #include <urcu/wfcqueue.h>
 
 #include "petrel/broker.h"
+#include "petrel/budget.h"
 #include "petrel/log.h"
 #include "petrel/msg.h"
 #include "petrel/session.h"
@@ -297,8 +298,10 @@ static void *worker_main(void *arg)
 		log_warn("CPU affinity unknown: running unpinned");
 	}
 	rcu_register_thread();
+	budget_thread_enter();
 	worker_loop(w);
 	worker_teardown(w);
+	budget_thread_exit();
 	rcu_unregister_thread();
 	return NULL;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "petrel/budget.h"
 #include "petrel/log.h"
 #include "petrel/msg.h"
 #include "petrel/session.h"
@@ -295,9 +296,18 @@ static int in_append(struct mqtt_conn *c, const uint8_t *data, size_t len)
 
 		while (cap < c->in_len + len)
 			cap *= 2;
+		/* memory_limit covers partial packets: a client announcing a large
+		 * packet pays for what it sent, and the budget bounds the sum. */
+		if (!budget_allows(cap - c->in_cap)) {
+			c->w->stats.conn_memory_limit++;
+			budget_note_refusal("connections whose partial packet would grow are "
+					    "closed");
+			return -ENOBUFS;
+		}
 		n = realloc(c->in, cap);
 		if (n == NULL)
 			return -ENOMEM;
+		budget_add((ssize_t)(cap - c->in_cap));
 		c->in = n;
 		c->in_cap = cap;
 	}
@@ -317,6 +327,7 @@ static int process_buffered(struct mqtt_conn *c)
 	c->in_len -= used;
 	if (c->in_len == 0 && c->in_cap > 4096) {
 		/* A large packet went through: don't keep its buffer for good. */
+		budget_add(-(ssize_t)c->in_cap);
 		free(c->in);
 		c->in = NULL;
 		c->in_cap = 0;
@@ -427,6 +438,7 @@ void conn_close(struct mqtt_conn *c, enum close_reason why)
 void conn_free(struct mqtt_conn *c)
 {
 	outq_fini(&c->out);
+	budget_add(-(ssize_t)c->in_cap);
 	free(c->in);
 	free(c);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <urcu-qsbr.h>
 
+#include "petrel/budget.h"
 #include "petrel/log.h"
 #include "petrel/msg.h"
 #include "petrel/retain.h"
@@ -93,9 +94,17 @@ void broker_route(struct worker *w, struct msg *m, struct mqtt_conn *from)
 	struct broker *b = w->broker;
 	struct route_ctx ctx = { w, m, from };
 
-	/* MQTT-3.3.1-5: store (or, with an empty payload, delete) the retained copy. */
-	if (m->retain && b->cfg.retain_available && retain_set(b->retain, m) < 0)
-		w->stats.drop_no_memory++;
+	/* MQTT-3.3.1-5: store (or, with an empty payload, delete) the retained copy.
+	 * Over memory_limit a new retained message is not kept (deleting always is);
+	 * it is still delivered to the subscribers of the moment. */
+	if (m->retain && b->cfg.retain_available) {
+		if (m->payload_len > 0 && !budget_allows(0)) {
+			w->stats.retain_memory_refused++;
+			budget_note_refusal("retained messages are not stored");
+		} else if (retain_set(b->retain, m) < 0) {
+			w->stats.drop_no_memory++;
+		}
+	}
 	rcu_read_lock();
 	router_match(b->router, m->topic, m->topic_len, route_one, &ctx);
 	rcu_read_unlock();
@@ -163,6 +172,13 @@ static void session_enqueue(struct worker *w, struct session *s, struct msg *m, 
 	const struct config *cfg = &w->broker->cfg;
 	bool online = s->conn != NULL && s->conn->state == CONN_ACTIVE;
 
+	if (!online && !budget_allows(sizeof(struct queued))) {
+		/* memory_limit: offline queues are what grows without a client to drain
+		 * them; the online ones are bounded per session and drain. */
+		w->stats.drop_memory_offline++;
+		budget_note_refusal("messages for offline sessions are dropped");
+		return;
+	}
 	if (queue_full(cfg, s, m)) {
 		if (cfg->queue_full_policy == QUEUE_FULL_BACKPRESSURE && online) {
 			/* Never drop for an online subscriber: keep it, and hold the

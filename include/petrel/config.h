@@ -15,6 +15,9 @@ enum queue_full_policy {
 	QUEUE_FULL_BACKPRESSURE,  /* stop reading publishers until the queue drains */
 };
 
+/* memory_limit before config_finalize when the file did not set it: half of RAM. */
+#define CONFIG_MEMORY_LIMIT_AUTO SIZE_MAX
+
 struct config {
 	/* listener PORT [BIND_ADDRESS]; default 1883 on 127.0.0.1 */
 	char bind_address[64];
@@ -33,6 +36,7 @@ struct config {
 	unsigned max_keepalive;           /* seconds; 0 = no limit; a 3.1.1 client asking more (or 0) gets CONNACK 2, as in mosquitto; default 0 */
 	unsigned connect_timeout;         /* seconds a new connection has to send CONNECT; default 10 */
 	size_t max_outgoing_bytes;        /* per connection unsent bytes before it counts as slow; default 1 MiB */
+	size_t memory_limit;              /* bytes clients can make us hold (budget.h); 0 = none; default half of RAM */
 	bool retain_available;            /* default true */
 	bool persistence;                 /* always false: "true" is refused until persistence is built */
 	char persistence_location[PATH_MAX]; /* default "./data"; nothing is created there yet */

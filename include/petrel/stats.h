@@ -42,6 +42,9 @@
 	X(drop_qos0_slow)       /* QoS 0 while the connection's output is over limit */\
 	X(drop_session_gone)    /* delivery reached a session that had ended */        \
 	X(drop_no_memory)       /* allocation failed on a delivery path */             \
+	X(drop_memory_offline)  /* memory_limit: not queued for an offline session */ \
+	X(retain_memory_refused)/* memory_limit: retained message not stored */       \
+	X(conn_memory_limit)    /* memory_limit: closed, its partial packet too big */ \
 	X(backpressure_pause)   /* publisher reads paused by a congested queue */      \
 	X(resend)               /* QoS 1/2 PUBLISH or PUBREL re-sent on resume */
 

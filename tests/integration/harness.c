@@ -467,6 +467,38 @@ bool broker_alive(struct broker *b)
 	return true;
 }
 
+long broker_rss_kb(struct broker *b)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)b->pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+int broker_log_count(struct broker *b, const char *needle)
+{
+	char line[4096];
+	int n = 0;
+	FILE *f = fopen(b->log_path, "r");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, needle) != NULL)
+			n++;
+	fclose(f);
+	return n;
+}
+
 bool broker_log_contains(struct broker *b, const char *needle)
 {
 	FILE *f = fopen(b->log_path, "r");

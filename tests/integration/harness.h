@@ -48,6 +48,10 @@ bool broker_log_contains(struct broker *b, const char *needle);
 /* Waits <= timeout_ms until the broker log contains <needle>. broker_start returns
  * once the first listener accepts, which can be before every worker runs. */
 bool broker_wait_log(struct broker *b, const char *needle, int timeout_ms);
+/* The broker's resident memory in KiB (VmRSS of /proc/<pid>/status), or -1. */
+long broker_rss_kb(struct broker *b);
+/* How many lines of the broker log contain <needle>. */
+int broker_log_count(struct broker *b, const char *needle);
 /* Prints the last few KiB of the broker log to stderr (done automatically when a
  * harness wait that should not time out does). */
 void broker_dump_log(struct broker *b);

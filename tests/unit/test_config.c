@@ -211,6 +211,25 @@ Test(config, numeric_keys)
 	cr_assert_eq(c.connect_timeout, 30);
 	set_ok(&c, "max_outgoing_bytes", "65536");
 	cr_assert_eq(c.max_outgoing_bytes, 65536);
+	set_ok(&c, "memory_limit", "0");
+	cr_assert_eq(c.memory_limit, 0);
+	set_ok(&c, "memory_limit", "1073741824");
+	cr_assert_eq(c.memory_limit, 1073741824);
+}
+
+Test(config, memory_limit_defaults_to_half_the_ram)
+{
+	struct config c;
+	char err[256];
+	size_t ram = (size_t)sysconf(_SC_PHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
+
+	config_defaults(&c);
+	cr_assert_eq(config_finalize(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.memory_limit, ram / 2);
+	config_defaults(&c);
+	set_ok(&c, "memory_limit", "0");
+	cr_assert_eq(config_finalize(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.memory_limit, 0, "0 stays 0: no limit, as in mosquitto");
 }
 
 Test(config, boolean_keys_take_true_and_false)
