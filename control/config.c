@@ -34,6 +34,8 @@
 #define CONFIG_KEEPALIVE_MAX 65535u
 #define CONFIG_WORKERS_MAX 1024u
 #define CONFIG_CONNECT_TIMEOUT_MAX 3600u
+/* backpressure_timeout: one hour; longer is a stuck publisher, not flow control. */
+#define CONFIG_BP_TIMEOUT_MAX 3600000u
 
 /* Where a setting comes from. A file line is stricter than the command line (port 0
  * means "any free port", which only makes sense for tests passing -p 0), and some
@@ -497,6 +499,42 @@ static int config_apply(struct config *c, const char *key, const char *value,
 	}
 	if (strcmp(key, "queue_qos0_messages") == 0)
 		return set_bool(key, value, &c->queue_qos0_messages, err, errlen);
+	/* Flow control keys (docs/configuration.md "Flow control"). */
+	if (strcmp(key, "backpressure_timeout") == 0) {
+		rc = set_int(key, value, 1, CONFIG_BP_TIMEOUT_MAX, &v, err, errlen);
+		if (rc == 0)
+			c->backpressure_timeout = (unsigned)v;
+		return rc;
+	}
+	if (strcmp(key, "slow_subscriber_policy") == 0) {
+		char tok[1][PATH_MAX];
+
+		rc = one_token(key, value, tok, err, errlen);
+		if (rc < 0)
+			return rc;
+		if (strcmp(tok[0], "drop_new") == 0)
+			c->slow_subscriber_policy = SLOW_DROP_NEW;
+		else if (strcmp(tok[0], "drop_oldest") == 0)
+			c->slow_subscriber_policy = SLOW_DROP_OLDEST;
+		else if (strcmp(tok[0], "disconnect") == 0)
+			c->slow_subscriber_policy = SLOW_DISCONNECT;
+		else
+			return config_fail(err, errlen, -EINVAL, "'slow_subscriber_policy' "
+					   "expects drop_new, drop_oldest or disconnect, "
+					   "got '%s'", tok[0]);
+		return 0;
+	}
+	if (strcmp(key, "backpressure_overshoot") == 0) {
+		rc = set_int(key, value, 0, UINT_MAX, &v, err, errlen);
+		if (rc == 0)
+			c->backpressure_overshoot = (unsigned)v;
+		return rc;
+	}
+	if (strcmp(key, "max_held_input_bytes") == 0)
+		return set_size(key, value, 1, SIZE_MAX, &c->max_held_input_bytes, err, errlen);
+	if (strcmp(key, "max_outgoing_control_bytes") == 0)
+		return set_size(key, value, 1, SIZE_MAX, &c->max_outgoing_control_bytes, err,
+				errlen);
 	if (strcmp(key, "max_packet_size") == 0) {
 		size_t sz;
 
@@ -578,6 +616,11 @@ void config_defaults(struct config *c)
 	c->max_queued_bytes = 0;
 	c->queue_full_policy = QUEUE_FULL_BACKPRESSURE;
 	c->queue_qos0_messages = false;
+	c->backpressure_timeout = 2000;
+	c->backpressure_overshoot = 1000;
+	c->slow_subscriber_policy = SLOW_DROP_NEW;
+	c->max_held_input_bytes = 1024 * 1024;
+	c->max_outgoing_control_bytes = 1024 * 1024;
 	c->max_packet_size = 0;
 	c->max_connections = -1;
 	c->max_keepalive = 0;
@@ -722,6 +765,18 @@ int config_finalize(struct config *c, char *err, size_t errlen)
 	if (c->max_outgoing_bytes == 0)
 		return config_fail(err, errlen, -EINVAL, "max_outgoing_bytes must be at "
 				   "least 1");
+	if (c->backpressure_timeout == 0 || c->backpressure_timeout > CONFIG_BP_TIMEOUT_MAX)
+		return config_fail(err, errlen, -EINVAL, "backpressure_timeout must be from 1 "
+				   "to %u ms, got %u", CONFIG_BP_TIMEOUT_MAX,
+				   c->backpressure_timeout);
+	if (c->slow_subscriber_policy != SLOW_DROP_NEW &&
+	    c->slow_subscriber_policy != SLOW_DROP_OLDEST &&
+	    c->slow_subscriber_policy != SLOW_DISCONNECT)
+		return config_fail(err, errlen, -EINVAL, "slow_subscriber_policy %d is not a "
+				   "policy", (int)c->slow_subscriber_policy);
+	if (c->max_held_input_bytes == 0 || c->max_outgoing_control_bytes == 0)
+		return config_fail(err, errlen, -EINVAL, "max_held_input_bytes and "
+				   "max_outgoing_control_bytes must be at least 1");
 	if (c->log_level < LOG_ERR || c->log_level > LOG_DEBUG)
 		return config_fail(err, errlen, -EINVAL, "log_level %d is not a level",
 				   c->log_level);
@@ -744,6 +799,19 @@ const char *queue_full_policy_name(enum queue_full_policy p)
 		return "drop_oldest";
 	case QUEUE_FULL_BACKPRESSURE:
 		return "backpressure";
+	}
+	return "unknown";
+}
+
+const char *slow_policy_name(enum slow_policy p)
+{
+	switch (p) {
+	case SLOW_DROP_NEW:
+		return "drop_new";
+	case SLOW_DROP_OLDEST:
+		return "drop_oldest";
+	case SLOW_DISCONNECT:
+		return "disconnect";
 	}
 	return "unknown";
 }

@@ -27,6 +27,7 @@ struct session *session_create(const char *client_id, size_t len, int owner)
 	atomic_init(&s->refcnt, 1);
 	atomic_init(&s->owner, owner);
 	atomic_init(&s->congested, false);
+	atomic_init(&s->blocked_workers, 0);
 	cds_lfht_node_init(&s->dir_node);
 	CDS_INIT_LIST_HEAD(&s->owner_link);
 	return s;
