@@ -22,6 +22,9 @@
 #include "petrel/session.h"
 #include "mqtt/proto_int.h"
 
+/* <blocked_workers> has one bit per worker. */
+_Static_assert(BROKER_MAX_WORKERS <= 64, "session blocked_workers is a 64-bit mask");
+
 static bool queue_below_half(const struct config *cfg, const struct session *s)
 {
 	if (cfg->max_queued_messages > 0 && s->queue.len > cfg->max_queued_messages / 2)

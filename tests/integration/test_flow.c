@@ -410,6 +410,56 @@ Test(flow, keepalive_counts_while_held_back, .timeout = 60)
 	broker_stop_clean(&b);
 }
 
+/* ---- resumed by an event, not by polling ----------------------------------------- */
+
+/* Voluntary context switches of every thread of <pid>: each sleep in epoll_wait that
+ * actually sleeps is one. */
+static long ctxt_switches(pid_t pid)
+{
+	char cmd[128], out[64];
+
+	snprintf(cmd, sizeof cmd, "cat /proc/%d/task/*/status | awk '/^voluntary_ctxt/ "
+		 "{ n += $2 } END { print n }'", (int)pid);
+	cr_assert_eq(run_cmd(cmd, 10, out, sizeof out), 0);
+	return atol(out);
+}
+
+/* While a publisher is held back and nothing else happens, the worker sleeps as when
+ * idle (50 ms polls, about 20 wake-ups a second); it used to poll every millisecond
+ * (1000 a second) to see whether the subscriber had drained. A count, not a timing:
+ * a slow machine only makes it smaller. */
+Test(flow, held_publisher_costs_no_polling, .timeout = 60)
+{
+	struct broker b;
+
+	broker_start(&b, 1, "max_inflight_messages 1\nmax_queued_messages 1\n"
+		     "backpressure_timeout 60000\n");
+	int stuck = raw_session(&b, "pollstuck", true, NULL);
+	cr_assert_eq(tx_subscribe(stuck, 1, "poll/t", 1), 1);
+	int pub = raw_session(&b, "pollpub", true, NULL);
+
+	/* 1 goes out, 2 is queued, 3 congests, 4 finds it congested (acknowledged,
+	 * then the publisher is held back), 5 and 6 are held. */
+	for (uint16_t i = 1; i <= 6; i++)
+		tx_publish(pub, "poll/t", "m", 1, 1, false, false, i);
+	struct rpkt p;
+	int acks = 0;
+
+	while (rx_packet(pub, &p, 500) == 1)
+		acks += p.type == MQTT_PUBACK;
+	cr_assert_eq(acks, 4, "publisher not held back after the 4th (%d PUBACKs)", acks);
+	long before = ctxt_switches(b.pid);
+
+	usleep(2000 * 1000);
+	long woke = ctxt_switches(b.pid) - before;
+
+	cr_log_info("%ld wake-ups in 2 s while a publisher was held back", woke);
+	cr_assert_lt(woke, 400, "%ld wake-ups in 2 s: the held publisher is polled", woke);
+	close(pub);
+	close(stuck);
+	broker_stop_clean(&b);
+}
+
 /* ---- a client that never reads ------------------------------------------------------ */
 
 /* A publisher that sends QoS 1 and never reads its socket: once the kernel buffers
