@@ -182,6 +182,50 @@ Test(flow, request_response_pair_finishes, .timeout = 120)
 	broker_stop_clean(&b);
 }
 
+/* A held-back publisher's DISCONNECT is read: what it sent before goes out first,
+ * QoS 0 included, then the connection closes (no will: MQTT-3.14.4-3). */
+Test(flow, disconnect_while_held_back_delivers_what_came_before, .timeout = 60)
+{
+	enum { NQ0 = 20 };
+	struct broker b;
+
+	broker_start(&b, 1, "max_inflight_messages 1\nmax_queued_messages 1\n"
+		     "backpressure_timeout 60000\n");
+	int stuck = raw_session(&b, "dstuck", true, NULL);
+	cr_assert_eq(tx_subscribe(stuck, 1, "d/held", 1), 1);
+	struct client *watch = connected_client(&b, "dwatch", true);
+	cr_assert_eq(client_subscribe(watch, "d/q0", 0), 0);
+	int fd = raw_connect(&b);
+	struct raw_connect_opts o = { .client_id = "dpub", .clean = true, .keepalive = 60,
+				      .will_topic = "d/q0", .will_payload = "will",
+				      .will_qos = 0 };
+
+	cr_assert_eq(raw_mqtt_connect_opts(fd, &o, NULL), 0);
+	/* As in held_publisher_costs_no_polling: held back after the 4th. */
+	for (uint16_t i = 1; i <= 4; i++)
+		tx_publish(fd, "d/held", "m", 1, 1, false, false, i);
+	for (int i = 0; i < NQ0; i++) {
+		char s[16];
+		int n = snprintf(s, sizeof s, "%d", i);
+
+		tx_publish(fd, "d/q0", s, (size_t)n, 0, false, false, 0);
+	}
+	static const uint8_t disconnect[2] = { 0xe0, 0x00 };
+
+	cr_assert_eq(raw_send(fd, disconnect, sizeof disconnect), 0);
+	cr_assert(raw_wait_closed(fd, 5000), "DISCONNECT of a held-back client not handled");
+	cr_assert_eq(wait_pending(watch, NQ0, 5000), NQ0, "got %d of the %d QoS 0 messages "
+		     "sent before DISCONNECT", client_pending(watch), NQ0);
+	expect_in_order(watch, NQ0);
+	struct rx_msg m;
+
+	cr_assert_not(client_wait_msg(watch, &m, 300), "will sent after DISCONNECT");
+	close(fd);
+	close(stuck);
+	client_close(watch);
+	broker_stop_clean(&b);
+}
+
 /* ---- slow_subscriber_policy ------------------------------------------------------- */
 
 enum { SLOW_N = 50 };
