@@ -343,6 +343,10 @@ static int process(struct mqtt_conn *c, const uint8_t *buf, size_t len, size_t *
 				/* Bounded: stop reading the socket. The hold itself ends by
 				 * backpressure_timeout at the latest. */
 				c->w->stats.held_input_full++;
+				log_notice("%s (%s): held back with %zu bytes of input kept, "
+					   "max_held_input_bytes: reading stopped until it "
+					   "resumes", c->w->tops->peer(c->tc),
+					   conn_client_id(c), held_pending(c));
 				conn_pause_read(c, true);
 			}
 			continue;

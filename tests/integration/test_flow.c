@@ -226,6 +226,32 @@ Test(flow, disconnect_while_held_back_delivers_what_came_before, .timeout = 60)
 	broker_stop_clean(&b);
 }
 
+/* What a held-back connection keeps is bounded: at max_held_input_bytes the broker
+ * stops reading it, and backpressure_timeout still ends the hold, after which every
+ * kept packet is handled in order. */
+Test(flow, held_input_is_bounded_and_replayed, .timeout = 60)
+{
+	enum { N = 500 };
+	struct broker b;
+
+	broker_start(&b, 1, "max_inflight_messages 1\nmax_queued_messages 1\n"
+		     "backpressure_timeout 500\nmax_held_input_bytes 1024\n");
+	int stuck = raw_session(&b, "hstuck", true, NULL);
+	cr_assert_eq(tx_subscribe(stuck, 1, "h/t", 1), 1);
+	int pub = raw_session(&b, "hpub", true, NULL);
+
+	/* PUBACKs come in the order of the PUBLISHes: pub_pipelined counts them all. */
+	int acks = pub_pipelined(pub, "h/t", N, 15000);
+
+	cr_assert_eq(acks, N, "publisher got %d of %d PUBACKs", acks, N);
+	cr_assert(broker_log_contains(&b, "(hpub): held back with"),
+		  "max_held_input_bytes was never reached");
+	cr_assert(broker_log_contains(&b, "client 'hstuck': queue over its limit"));
+	close(pub);
+	close(stuck);
+	broker_stop_clean(&b);
+}
+
 /* ---- slow_subscriber_policy ------------------------------------------------------- */
 
 enum { SLOW_N = 50 };
