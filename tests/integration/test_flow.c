@@ -6,7 +6,8 @@
  * a client that never reads is disconnected at max_outgoing_control_bytes; wills obey
  * the queue limits.
  *
- * Stuck subscribers are raw sockets (raw_client.h) that read and never PUBACK; the
+ * Stuck subscribers are raw sockets (raw_client.h) that never PUBACK (reading or not
+ * makes no difference: the broker sends them max_inflight_messages at most); the
  * healthy clients are libmosquitto (harness.h), which acknowledges everything. */
 #include <criterion/criterion.h>
 #include <errno.h>

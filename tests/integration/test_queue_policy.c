@@ -1,7 +1,7 @@
 /* test_queue_policy.c - what happens when a subscriber cannot keep up: an online QoS 1
  * subscriber withholds PUBACK (max_inflight_messages 1, max_queued_messages 5) while a
  * publisher sends 50 QoS 1 messages, under each queue_full_policy:
- *   backpressure - the broker stops reading the publisher, so its PUBACKs stall; once
+ *   backpressure - the broker holds the publisher back, so its PUBACKs stall; once
  *                  the subscriber acks, everything flows and nothing is lost;
  *   drop_new     - the publisher is never slowed; messages beyond the queue are dropped;
  *   drop_oldest  - likewise, but the newest messages survive.
