@@ -21,6 +21,8 @@
 /* Keep Alive is a 16-bit field of seconds (MQTT 3.1.2.10). */
 #define CONFIG_KEEPALIVE_MAX 65535u
 #define CONFIG_CONNECT_TIMEOUT_MAX 3600u
+/* backpressure_timeout: one hour; longer is a stuck publisher, not flow control. */
+#define CONFIG_BP_TIMEOUT_MAX 3600000u
 
 /* Where a setting comes from, and what one file (with its include_dir files) has
  * gathered so far. A file line is stricter than the command line (port 0 means "any

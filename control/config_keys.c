@@ -474,6 +474,13 @@ static int key_memory_limit(struct config *c, const struct config_key *k,
 #define KEY_CUSTOM_FIELD(f, T, fn, lo, hi, def, help)                                  \
 	{ #f, fn, CONFIG_FIELD(f, T), lo, hi, NULL, def, help }
 
+static const char *const slow_policy_words[] = {
+	[SLOW_DROP_NEW] = "drop_new",
+	[SLOW_DROP_OLDEST] = "drop_oldest",
+	[SLOW_DISCONNECT] = "disconnect",
+	NULL,
+};
+
 static const char *const queue_full_policy_words[] = {
 	[QUEUE_FULL_DROP_NEW] = "drop_new",
 	[QUEUE_FULL_DROP_OLDEST] = "drop_oldest",
@@ -533,6 +540,17 @@ const struct config_key config_keys[] = {
 		 "what a full session queue does: drop_new, drop_oldest, backpressure"),
 	KEY_BOOL(queue_qos0_messages, "false",
 		 "also queue QoS 0 for offline persistent sessions"),
+	/* flow control */
+	KEY_UINT(backpressure_timeout, 1, CONFIG_BP_TIMEOUT_MAX, "2000",
+		 "ms a congested session may hold its publishers back before it is slow"),
+	KEY_ENUM(slow_subscriber_policy, slow_policy_words, "drop_new",
+		 "what a slow session does with new messages: drop_new, drop_oldest, disconnect"),
+	KEY_UINT(backpressure_overshoot, 0, UINT_MAX, "1000",
+		 "messages a congested queue takes past its limits from held publishers"),
+	KEY_SIZE(max_held_input_bytes, 1, SIZE_MAX, "1048576",
+		 "bytes of packets a held-back connection may have read but not handled"),
+	KEY_SIZE(max_outgoing_control_bytes, 1, SIZE_MAX, "1048576",
+		 "unsent acks and other control bytes per connection before it is closed"),
 	/* memory */
 	KEY_CUSTOM_FIELD(memory_limit, size_t, key_memory_limit, 0, SIZE_MAX - 1, "auto",
 			 "bytes clients may make the broker hold; auto = half the RAM, 0 = no limit"),
@@ -553,6 +571,13 @@ const struct config_key config_keys[] = {
 		   "where log lines go: stderr, or file PATH (appended)"),
 	{ NULL, NULL, 0, 0, 0, NULL, NULL, NULL },
 };
+
+const char *slow_policy_name(enum slow_policy p)
+{
+	if ((unsigned)p < sizeof(slow_policy_words) / sizeof(slow_policy_words[0]) - 1)
+		return slow_policy_words[p];
+	return "unknown";
+}
 
 const char *queue_full_policy_name(enum queue_full_policy p)
 {

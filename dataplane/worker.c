@@ -47,6 +47,8 @@ struct worker *worker_create(struct broker *b, unsigned id, const struct transpo
 	w->tops = t;
 	cds_wfcq_init(&w->inbound_head, &w->inbound_tail);
 	atomic_init(&w->sleeping, 0);
+	atomic_init(&w->recheck_paused, false);
+	atomic_init(&w->held_publishers, 0);
 	CDS_INIT_LIST_HEAD(&w->conns);
 	CDS_INIT_LIST_HEAD(&w->dirty);
 	CDS_INIT_LIST_HEAD(&w->paused);
@@ -173,26 +175,6 @@ static void flush_dirty(struct worker *w)
 	}
 }
 
-/* Backpressure: resume publishers whose blocking session has drained. */
-static void check_paused(struct worker *w)
-{
-	struct mqtt_conn *c, *tmp;
-
-	cds_list_for_each_entry_safe(c, tmp, &w->paused, paused_link) {
-		if (c->blocked_on != NULL &&
-		    atomic_load_explicit(&c->blocked_on->congested, memory_order_relaxed) &&
-		    session_owner(c->blocked_on) != SESSION_DEAD)
-			continue;
-		cds_list_del(&c->paused_link);
-		c->in_paused = false;
-		if (c->blocked_on != NULL) {
-			session_unref(c->blocked_on);
-			c->blocked_on = NULL;
-		}
-		conn_resume_input(c);
-	}
-}
-
 static void reap(struct worker *w)
 {
 	while (!cds_list_empty(&w->graveyard)) {
@@ -214,8 +196,7 @@ void worker_turn(struct worker *w)
 {
 	drain_inbound(w);
 	timer_wheel_run(&w->wheel, w->now_ms);
-	if (!cds_list_empty(&w->paused))
-		check_paused(w);
+	flow_check_paused(w);
 	flush_dirty(w);
 	reap(w);
 	rcu_quiescent_state();
@@ -228,10 +209,13 @@ static void worker_loop(struct worker *w)
 	while (!atomic_load_explicit(&b->stopping, memory_order_relaxed)) {
 		int timeout = 0;
 
-		if (inbound_empty(w) && cds_list_empty(&w->dirty)) {
-			timeout = cds_list_empty(&w->paused) ? WORKER_IDLE_POLL_MS : 1;
+		if (inbound_empty(w) && cds_list_empty(&w->dirty) &&
+		    !atomic_load_explicit(&w->recheck_paused, memory_order_relaxed)) {
+			timeout = WORKER_IDLE_POLL_MS;
+			/* Pairs with worker_post and flow_release: they write, then
+			 * exchange <sleeping>; we store it, then look. */
 			atomic_store(&w->sleeping, 1);
-			if (!inbound_empty(w))
+			if (!inbound_empty(w) || atomic_load(&w->recheck_paused))
 				timeout = 0;
 		}
 		w->tops->poll(w, timeout);

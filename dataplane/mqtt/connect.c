@@ -202,10 +202,10 @@ void conn_detach_session(struct mqtt_conn *c)
 
 	if (s == NULL)
 		return;
+	/* An offline session never holds publishers back: its episode ends. */
+	flow_session_offline(w, s);
 	s->conn = NULL;
 	c->s = NULL;
-	/* An offline session never holds publishers back. */
-	atomic_store_explicit(&s->congested, false, memory_order_relaxed);
 	if (s->clean) {
 		/* MQTT-3.1.2-6: a clean session lasts as long as its connection. */
 		sessdir_remove(w->broker->sessdir, s);

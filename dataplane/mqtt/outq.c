@@ -64,6 +64,7 @@ int outq_push_bytes(struct outq *q, const void *pkt, size_t len)
 			memcpy(e->bytes + e->total, pkt, len);
 			e->total += (uint32_t)len;
 			q->bytes += len;
+			q->ctrl_bytes += len;
 			return 0;
 		}
 	}
@@ -82,6 +83,7 @@ int outq_push_bytes(struct outq *q, const void *pkt, size_t len)
 	e->total = (uint32_t)len;
 	q->len++;
 	q->bytes += len;
+	q->ctrl_bytes += len;
 	return 0;
 }
 
@@ -165,9 +167,13 @@ void outq_consume(struct outq *q, size_t n)
 
 		if (n < left) {
 			e->sent += (uint32_t)n;
+			if (e->m == NULL)
+				q->ctrl_bytes -= n;
 			return;
 		}
 		n -= left;
+		if (e->m == NULL)
+			q->ctrl_bytes -= left;
 		entry_release(e);
 		q->head = (q->head + 1) % q->cap;
 		q->len--;

@@ -28,6 +28,8 @@ static const char *reason_name(enum close_reason why)
 	case CLOSE_TAKEOVER: return "session taken over";
 	case CLOSE_SHUTDOWN: return "broker shutting down";
 	case CLOSE_NO_MEMORY: return "out of memory";
+	case CLOSE_SLOW: return "slow subscriber";
+	case CLOSE_OUTPUT_FULL: return "not reading its output";
 	}
 	return "?";
 }
@@ -52,7 +54,10 @@ static void conn_timer_fired(struct timer *t, uint64_t now_ms)
 		uint64_t deadline = c->last_rx_ms + (uint64_t)c->keep_alive * 1500u;
 
 		if (c->read_paused) {
-			/* Backpressure: we are the ones not reading; its silence is ours. */
+			/* Held input full (max_held_input_bytes): we are the ones not
+			 * reading the socket, so its silence is ours. That pause is
+			 * bounded by backpressure_timeout. A connection merely held
+			 * back is still read and counted (last_rx_ms, process()). */
 			c->last_rx_ms = now_ms;
 			deadline = now_ms + (uint64_t)c->keep_alive * 1500u;
 		}
@@ -96,6 +101,7 @@ struct mqtt_conn *proto_accept(struct worker *w, struct transport_conn *tc)
 	CDS_INIT_LIST_HEAD(&c->grave_link);
 	cds_list_add(&c->link, &w->conns);
 	timer_init(&c->timer, conn_timer_fired);
+	flow_conn_init(c);
 	timer_arm(&w->wheel, &c->timer,
 		  w->now_ms + (uint64_t)w->broker->cfg.connect_timeout * 1000u);
 	log_debug("%s: accepted", w->tops->peer(tc));
@@ -112,8 +118,20 @@ void conn_mark_dirty(struct mqtt_conn *c)
 
 int conn_send(struct mqtt_conn *c, const void *pkt, size_t len)
 {
-	int rc = outq_push_bytes(&c->out, pkt, len);
+	int rc;
 
+	if (c->out.ctrl_bytes + len > conn_cfg(c)->max_outgoing_control_bytes) {
+		/* A client that sends but never reads: its acks (PUBACK, PUBREC, PUBCOMP,
+		 * PINGRESP) would pile up without bound. PUBLISHes to it are bounded by
+		 * max_outgoing_bytes already; this bounds the rest. */
+		c->w->stats.output_overflow++;
+		log_notice("%s (%s): %zu bytes of acks unread, over "
+			   "max_outgoing_control_bytes: closing", c->w->tops->peer(c->tc),
+			   conn_client_id(c), c->out.ctrl_bytes);
+		conn_close(c, CLOSE_OUTPUT_FULL);
+		return -ENOBUFS;
+	}
+	rc = outq_push_bytes(&c->out, pkt, len);
 	if (rc == 0)
 		conn_mark_dirty(c);
 	return rc;
@@ -174,6 +192,7 @@ int conn_flush(struct mqtt_conn *c)
 	return 0;
 }
 
+/* Stops or resumes reading at the transport (takeover, held input full). */
 void conn_pause_read(struct mqtt_conn *c, bool paused)
 {
 	if (c->read_paused == paused || c->state == CONN_CLOSED)
@@ -237,27 +256,77 @@ static int dispatch(struct mqtt_conn *c, struct mqtt_pkt *p)
 	}
 }
 
+/* Packets a held-back connection keeps for later, in order. Everything else is
+ * handled at once: PUBACK, PUBREC, PUBREL, PUBCOMP and PINGREQ, so a client never
+ * deadlocks on itself (a subscriber of its own topic) or with a peer (request and
+ * response), and DISCONNECT. Acks overtaking held PUBLISHes is fine: MQTT 4.6 orders
+ * messages per direction, and an ack belongs to the other direction (PUBACK, PUBREC,
+ * PUBCOMP answer the broker's PUBLISH/PUBREL) or to a QoS 2 PUBLISH already handled
+ * (PUBREL: the client had our PUBREC, sent only after its PUBLISH was routed). */
+static bool packet_held(enum mqtt_type t)
+{
+	return t == MQTT_PUBLISH || t == MQTT_SUBSCRIBE || t == MQTT_UNSUBSCRIBE;
+}
+
+static size_t held_pending(const struct mqtt_conn *c)
+{
+	return c->held_len - c->held_off;
+}
+
+static int held_append(struct mqtt_conn *c, const uint8_t *pkt, size_t len)
+{
+	if (c->held_len + len > c->held_cap) {
+		size_t cap = c->held_cap ? c->held_cap : 256;
+		uint8_t *n;
+
+		while (cap < c->held_len + len)
+			cap *= 2;
+		n = realloc(c->held, cap);
+		if (n == NULL)
+			return -ENOMEM;
+		budget_add((ssize_t)(cap - c->held_cap));
+		c->held = n;
+		c->held_cap = cap;
+	}
+	memcpy(c->held + c->held_len, pkt, len);
+	c->held_len += len;
+	return 0;
+}
+
+static void held_release(struct mqtt_conn *c)
+{
+	budget_add(-(ssize_t)c->held_cap);
+	free(c->held);
+	c->held = NULL;
+	c->held_cap = 0;
+}
+
+static int dispatch_held(struct mqtt_conn *c, bool all);
+
 /* Decodes and handles whole packets in [buf, buf+len). Sets *used to the bytes
- * consumed. Stops early while the connection is paused or waiting for a takeover.
- * Returns 0, or -1 if the connection closed. */
+ * consumed. While the connection is held back, keeps what packet_held() names for
+ * later. Stops early when reading is paused or a takeover is pending. Returns 0, or
+ * -1 if the connection closed. */
 static int process(struct mqtt_conn *c, const uint8_t *buf, size_t len, size_t *used)
 {
+	const struct config *cfg = conn_cfg(c);
 	size_t off = 0;
 
 	*used = 0;
 	while (off < len && !c->read_paused && c->state != CONN_TAKEOVER) {
 		struct mqtt_pkt pkt;
+		const uint8_t *raw = buf + off;
 		ssize_t n;
 
 		/* MQTT-3.1.0-1: the first packet must be CONNECT. Its type is in the
 		 * first byte, so refuse now instead of buffering the body it announces
 		 * (up to 256 MB) until it arrives or connect_timeout fires. */
-		if (c->state == CONN_NEW && buf[off] >> 4 != MQTT_CONNECT) {
+		if (c->state == CONN_NEW && raw[0] >> 4 != MQTT_CONNECT) {
 			protocol_error(c, "first packet is not CONNECT");
 			return -1;
 		}
-		n = mqtt_decode_level(buf + off, len - off, conn_cfg(c)->max_packet_size,
-				      c->protocol_level, &pkt);
+		n = mqtt_decode_level(raw, len - off, cfg->max_packet_size, c->protocol_level,
+				      &pkt);
 
 		if (n == 0)
 			break;
@@ -282,20 +351,106 @@ static int process(struct mqtt_conn *c, const uint8_t *buf, size_t len, size_t *
 		}
 		off += (size_t)n;
 		*used = off;
+		/* MQTT-3.1.2-24 counts Control Packets: only a whole one is a sign of
+		 * life, not a byte of one that never ends. */
+		c->last_rx_ms = c->w->now_ms;
+		if (c->in_paused && packet_held(pkt.type)) {
+			if (held_append(c, raw, (size_t)n) < 0) {
+				conn_close(c, CLOSE_NO_MEMORY);
+				return -1;
+			}
+			if (held_pending(c) >= cfg->max_held_input_bytes) {
+				/* Bounded: stop reading the socket. The hold itself ends by
+				 * backpressure_timeout at the latest. */
+				c->w->stats.held_input_full++;
+				log_notice("%s (%s): held back with %zu bytes of input kept, "
+					   "max_held_input_bytes: reading stopped until it "
+					   "resumes", c->w->tops->peer(c->tc),
+					   conn_client_id(c), held_pending(c));
+				conn_pause_read(c, true);
+			}
+			continue;
+		}
+		/* DISCONNECT: what came before it goes first, QoS 0 included (bounded by
+		 * max_held_input_bytes), then the connection closes. */
+		if (pkt.type == MQTT_DISCONNECT && held_pending(c) > 0 &&
+		    dispatch_held(c, true) < 0)
+			return -1;
 		if (dispatch(c, &pkt) < 0)
 			return -1;
 	}
 	return 0;
 }
 
+/* Handles held packets in order until one holds the connection back again, or all of
+ * them with <all>. Returns 0, or -1 if the connection closed. */
+static int dispatch_held(struct mqtt_conn *c, bool all)
+{
+	while (held_pending(c) > 0 && (all || !c->in_paused)) {
+		struct mqtt_pkt pkt;
+		ssize_t n = mqtt_decode_level(c->held + c->held_off, held_pending(c),
+					      conn_cfg(c)->max_packet_size, c->protocol_level,
+					      &pkt);
+
+		if (n <= 0) {
+			/* Decoded once already: cannot happen. */
+			protocol_error(c, "held packet undecodable");
+			return -1;
+		}
+		c->held_off += (size_t)n;
+		if (dispatch(c, &pkt) < 0)
+			return -1;
+	}
+	if (held_pending(c) == 0) {
+		c->held_off = 0;
+		c->held_len = 0;
+		if (c->held_cap > 4096)
+			held_release(c);
+	} else if (c->held_off > 0) {
+		memmove(c->held, c->held + c->held_off, held_pending(c));
+		c->held_len = held_pending(c);
+		c->held_off = 0;
+	}
+	return 0;
+}
+
+/* Total size of the packet starting at <buf> (fixed header included) once its fixed
+ * header is complete; 0 before that, or if the length is malformed (the decoder
+ * reports that one). */
+static size_t announced_len(const uint8_t *buf, size_t len)
+{
+	size_t rl = 0;
+
+	for (size_t i = 1; i < len && i <= 4; i++) {
+		rl |= (size_t)(buf[i] & 0x7f) << (7 * (i - 1));
+		if ((buf[i] & 0x80) == 0)
+			return rl + i + 1;
+	}
+	return 0;
+}
+
+/* Appends to the connection's input buffer. It grows with what arrives (doubling, so
+ * copies stay amortised) but never past the packet's announced length once its fixed
+ * header is known: a client announcing a 256 MiB packet and sending slowly costs
+ * about what it sent, and the largest packet never doubles into 512 MiB. */
 static int in_append(struct mqtt_conn *c, const uint8_t *data, size_t len)
 {
-	if (c->in_len + len > c->in_cap) {
+	size_t need = c->in_len + len;
+
+	if (need > c->in_cap) {
 		size_t cap = c->in_cap ? c->in_cap : 256;
+		uint8_t hdr[5];
+		size_t hlen, total;
 		uint8_t *n;
 
-		while (cap < c->in_len + len)
+		/* The first bytes, wherever they are, to read the fixed header. */
+		for (hlen = 0; hlen < sizeof(hdr) && hlen < need; hlen++)
+			hdr[hlen] = hlen < c->in_len ? c->in[hlen] : data[hlen - c->in_len];
+		total = announced_len(hdr, hlen);
+		while (cap < need)
 			cap *= 2;
+		if (total >= need && cap > total)
+			cap = total;
 		/* memory_limit covers partial packets: a client announcing a large
 		 * packet pays for what it sent, and the budget bounds the sum. */
 		if (!budget_allows(cap - c->in_cap)) {
@@ -308,12 +463,23 @@ static int in_append(struct mqtt_conn *c, const uint8_t *data, size_t len)
 		if (n == NULL)
 			return -ENOMEM;
 		budget_add((ssize_t)(cap - c->in_cap));
+		c->w->stats.in_buffer_bytes += cap - c->in_cap;
 		c->in = n;
 		c->in_cap = cap;
 	}
 	memcpy(c->in + c->in_len, data, len);
 	c->in_len += len;
 	return 0;
+}
+
+static void in_release(struct mqtt_conn *c)
+{
+	budget_add(-(ssize_t)c->in_cap);
+	c->w->stats.in_buffer_bytes -= c->in_cap;
+	free(c->in);
+	c->in = NULL;
+	c->in_cap = 0;
+	c->in_len = 0;
 }
 
 /* Handles what is buffered in c->in. Returns 0, or -1 if the connection closed. */
@@ -325,13 +491,9 @@ static int process_buffered(struct mqtt_conn *c)
 		return -1;
 	memmove(c->in, c->in + used, c->in_len - used);
 	c->in_len -= used;
-	if (c->in_len == 0 && c->in_cap > 4096) {
+	if (c->in_len == 0 && c->in_cap > 4096)
 		/* A large packet went through: don't keep its buffer for good. */
-		budget_add(-(ssize_t)c->in_cap);
-		free(c->in);
-		c->in = NULL;
-		c->in_cap = 0;
-	}
+		in_release(c);
 	return 0;
 }
 
@@ -341,7 +503,6 @@ int proto_input(struct mqtt_conn *c, const uint8_t *data, size_t len)
 
 	if (c->state == CONN_CLOSED)
 		return -1;
-	c->last_rx_ms = c->w->now_ms;
 	if (c->in_len > 0 || c->read_paused || c->state == CONN_TAKEOVER) {
 		if (in_append(c, data, len) < 0) {
 			conn_close(c, CLOSE_NO_MEMORY);
@@ -365,8 +526,12 @@ void conn_resume_input(struct mqtt_conn *c)
 {
 	if (c->state == CONN_CLOSED)
 		return;
-	conn_pause_read(c, false);
-	if (c->in_len > 0)
+	/* Held packets first, in order; one of them may hold it back again. */
+	if (dispatch_held(c, false) < 0)
+		return;
+	if (held_pending(c) < conn_cfg(c)->max_held_input_bytes)
+		conn_pause_read(c, false);
+	if (c->in_len > 0 && !c->read_paused)
 		process_buffered(c);
 }
 
@@ -393,6 +558,7 @@ void conn_close(struct mqtt_conn *c, enum close_reason why)
 		return;
 	c->state = CONN_CLOSED;
 	timer_cancel(&w->wheel, &c->timer);
+	timer_cancel(&w->wheel, &c->flow_timer);
 	if (why != CLOSE_PEER && why != CLOSE_SHUTDOWN)
 		log_info("%s (%s): %s", w->tops->peer(c->tc), conn_client_id(c),
 			 reason_name(why));
@@ -403,14 +569,7 @@ void conn_close(struct mqtt_conn *c, enum close_reason why)
 		cds_list_del(&c->dirty_link);
 		c->in_dirty = false;
 	}
-	if (c->in_paused) {
-		cds_list_del(&c->paused_link);
-		c->in_paused = false;
-	}
-	if (c->blocked_on != NULL) {
-		session_unref(c->blocked_on);
-		c->blocked_on = NULL;
-	}
+	flow_unhold(c);
 	if (c->counted) {
 		atomic_fetch_sub(&w->broker->clients_connected, 1);
 		c->counted = false;
@@ -438,7 +597,7 @@ void conn_close(struct mqtt_conn *c, enum close_reason why)
 void conn_free(struct mqtt_conn *c)
 {
 	outq_fini(&c->out);
-	budget_add(-(ssize_t)c->in_cap);
-	free(c->in);
+	in_release(c);
+	held_release(c);
 	free(c);
 }

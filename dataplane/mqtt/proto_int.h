@@ -39,6 +39,8 @@ enum close_reason {
 	CLOSE_TAKEOVER,        /* another connection took the client id */
 	CLOSE_SHUTDOWN,        /* broker stopping: no will */
 	CLOSE_NO_MEMORY,
+	CLOSE_SLOW,            /* slow_subscriber_policy disconnect */
+	CLOSE_OUTPUT_FULL,     /* unsent control bytes over max_outgoing_control_bytes */
 };
 
 /* CONNECT fields kept while a takeover is in progress. */
@@ -53,21 +55,28 @@ struct mqtt_conn {
 	enum conn_state state;
 	uint8_t protocol_level;
 	uint16_t keep_alive;
-	bool read_paused;              /* backpressure: input held back */
+	bool read_paused;              /* transport stopped: takeover, or held input full */
 	bool want_write;
 	bool in_dirty;
-	bool in_paused;
+	bool in_paused;                /* held back by backpressure (on worker->paused) */
 	bool freed_by_takeover;        /* closed while a takeover was pending */
 	bool takeover_pending;         /* a WMSG_TAKEOVER_REQ is out: keep memory */
 	bool counted;                  /* holds a max_connections slot */
 	struct msg *will;              /* reference; NULL if none */
 	struct session *blocked_on;    /* backpressure: reference; NULL if none */
 	struct pending_connect pending;
-	uint64_t last_rx_ms;
+	uint64_t last_rx_ms;           /* last whole packet decoded (MQTT-3.1.2-24) */
 	struct timer timer;            /* connect timeout, then keep-alive */
+	struct timer flow_timer;       /* as a subscriber: backpressure_timeout (flow.c) */
 	uint8_t *in;                   /* bytes not yet consumed (partial packet) */
 	size_t in_len;
 	size_t in_cap;
+	/* While held back: whole PUBLISH/SUBSCRIBE/UNSUBSCRIBE packets, in arrival
+	 * order, replayed on resume; [held_off, held_len) is still to do. */
+	uint8_t *held;
+	size_t held_off;
+	size_t held_len;
+	size_t held_cap;
 	struct outq out;
 	struct cds_list_head link;         /* worker->conns */
 	struct cds_list_head dirty_link;   /* worker->dirty */
@@ -110,6 +119,10 @@ void broker_route(struct worker *w, struct msg *m, struct mqtt_conn *from);
 /* Delivers <m> to <s>, owned by <w>, at <qos> (already downgraded). */
 void session_deliver(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
 		     bool retain);
+/* The same, telling whether the publisher of <m> is held back while <s> is congested
+ * (<held>): only then may the queue go over its limit, boundedly. */
+void session_deliver_held(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
+			  bool retain, bool held);
 void deliver_batch(struct worker *w, struct wmsg_deliver *d);
 /* Shutdown, every worker stopped: releases what <d> holds without delivering. */
 void deliver_discard(struct wmsg_deliver *d);
@@ -131,6 +144,23 @@ int session_send_new(struct worker *w, struct session *s, struct msg *m, uint8_t
 void session_resend(struct worker *w, struct session *s);
 /* Sends an ack packet to the publisher; the one place persistence will hook into. */
 int send_ack(struct mqtt_conn *c, enum mqtt_type type, uint16_t id);
+
+/* flow.c: congestion episodes, slow sessions, held-back publishers */
+void flow_conn_init(struct mqtt_conn *c);
+/* <s> (online, owned by <w>) went over its queue limit: congested, timer armed. */
+void flow_congest(struct worker *w, struct session *s);
+/* Slow policy disconnect: closes <s>'s connection from its timer, this loop turn. */
+void flow_slow_disconnect(struct worker *w, struct session *s);
+/* <s>'s queue shrank: ends congestion or slowness once it is at most half full. */
+void flow_drained(struct worker *w, struct session *s);
+/* <s> goes offline, is taken over or ends: its episode ends, publishers resume. */
+void flow_session_offline(struct worker *w, struct session *s);
+/* Holds <c> back on c->blocked_on (set by route_one, reference held). */
+void flow_hold_publisher(struct mqtt_conn *c);
+/* Takes <c> off the paused list and drops its blocked_on reference. */
+void flow_unhold(struct mqtt_conn *c);
+/* Resumes held-back publishers whose session is no longer congested, when told to. */
+void flow_check_paused(struct worker *w);
 
 /* subscribe.c */
 int handle_subscribe(struct mqtt_conn *c, const struct mqtt_topic_list *l);

@@ -21,7 +21,8 @@ struct route_ctx {
 	struct mqtt_conn *from;
 };
 
-static int fanout_append(struct fanout_batch *fb, struct session *s, uint8_t qos)
+static int fanout_append(struct fanout_batch *fb, struct session *s, uint8_t qos,
+			 bool held)
 {
 	if (fb->n == fb->cap) {
 		uint32_t cap = fb->cap ? fb->cap * 2 : 16;
@@ -32,7 +33,7 @@ static int fanout_append(struct fanout_batch *fb, struct session *s, uint8_t qos
 		fb->t = n;
 		fb->cap = cap;
 	}
-	fb->t[fb->n++] = (struct wmsg_target){ s, qos };
+	fb->t[fb->n++] = (struct wmsg_target){ s, qos, held };
 	return 0;
 }
 
@@ -45,6 +46,9 @@ static void route_one(void *arg, void *sub, uint8_t granted)
 	/* The downgrade rule: never deliver above what the publisher sent. */
 	uint8_t qos = PETREL_MIN(ctx->m->qos, granted);
 	int owner = session_owner(s);
+	/* A publisher's connection is held back when it feeds a congested session; a
+	 * will (from == NULL) has no one to hold back. */
+	bool held = ctx->from != NULL;
 
 	if (owner == SESSION_DEAD)
 		return;
@@ -52,12 +56,12 @@ static void route_one(void *arg, void *sub, uint8_t granted)
 	    atomic_load_explicit(&s->congested, memory_order_relaxed) && session_tryref(s))
 		ctx->from->blocked_on = s;
 	if (owner == (int)w->id) {
-		session_deliver(w, s, ctx->m, qos, false);
+		session_deliver_held(w, s, ctx->m, qos, false, held);
 		return;
 	}
 	if (!session_tryref(s))
 		return;
-	if (fanout_append(&w->fanout[owner], s, qos) < 0) {
+	if (fanout_append(&w->fanout[owner], s, qos, held) < 0) {
 		w->stats.drop_no_memory++;
 		session_unref(s);
 	}
@@ -118,7 +122,7 @@ void deliver_batch(struct worker *w, struct wmsg_deliver *d)
 		int owner = session_owner(s);
 
 		if (owner == (int)w->id) {
-			session_deliver(w, s, d->m, d->t[i].qos, false);
+			session_deliver_held(w, s, d->m, d->t[i].qos, false, d->t[i].held);
 		} else if (owner == SESSION_DEAD) {
 			w->stats.drop_session_gone++;
 		} else {
@@ -129,7 +133,7 @@ void deliver_batch(struct worker *w, struct wmsg_deliver *d)
 				f->h.type = WMSG_DELIVER;
 				f->m = msg_ref(d->m);
 				f->n = 1;
-				f->t[0] = (struct wmsg_target){ s, d->t[i].qos };
+				f->t[0] = d->t[i];
 				worker_post(w->broker->workers[owner], &f->h);
 				continue;   /* the reference travels on */
 			}
@@ -165,9 +169,48 @@ static void queue_drop_log(struct session *s, const char *what)
 		   s->client_id, what);
 }
 
-/* Queues <m> for <s> under queue_full_policy. */
+/* Drops queued messages, oldest first, until <m> fits. Returns how many. */
+static uint64_t queue_evict_oldest(const struct config *cfg, struct session *s,
+				   const struct msg *m)
+{
+	struct queued old;
+	uint64_t n = 0;
+
+	while (s->queue.len > 0 && queue_full(cfg, s, m) && msg_queue_pop(&s->queue, &old)) {
+		msg_unref(old.m);
+		n++;
+	}
+	return n;
+}
+
+/* A slow session's queue is full (flow.c): slow_subscriber_policy decides. Returns
+ * true if <m> is to be queued. */
+static bool slow_enqueue(struct worker *w, struct session *s, const struct msg *m)
+{
+	const struct config *cfg = &w->broker->cfg;
+
+	switch (cfg->slow_subscriber_policy) {
+	case SLOW_DROP_OLDEST:
+		if (s->queue.len > 0) {
+			w->stats.drop_slow += queue_evict_oldest(cfg, s, m);
+			queue_drop_log(s, "slow subscriber, dropping oldest");
+			return true;
+		}
+		break;
+	case SLOW_DISCONNECT:
+		flow_slow_disconnect(w, s);
+		break;
+	case SLOW_DROP_NEW:
+		queue_drop_log(s, "slow subscriber, dropping new messages");
+		break;
+	}
+	w->stats.drop_slow++;
+	return false;
+}
+
+/* Queues <m> for <s> under queue_full_policy. <held>: see session_deliver_held. */
 static void session_enqueue(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
-			    bool retain)
+			    bool retain, bool held)
 {
 	const struct config *cfg = &w->broker->cfg;
 	bool online = s->conn != NULL && s->conn->state == CONN_ACTIVE;
@@ -180,17 +223,31 @@ static void session_enqueue(struct worker *w, struct session *s, struct msg *m, 
 		return;
 	}
 	if (queue_full(cfg, s, m)) {
-		if (cfg->queue_full_policy == QUEUE_FULL_BACKPRESSURE && online) {
-			/* Never drop for an online subscriber: keep it, and hold the
-			 * publishers back until the queue drains (route_one). */
-			atomic_store_explicit(&s->congested, true, memory_order_relaxed);
-		} else if (cfg->queue_full_policy == QUEUE_FULL_DROP_OLDEST && s->queue.len > 0) {
-			struct queued old;
-
-			while (s->queue.len > 0 && queue_full(cfg, s, m) && msg_queue_pop(&s->queue, &old)) {
-				msg_unref(old.m);
-				w->stats.drop_queue_oldest++;
+		if (cfg->queue_full_policy == QUEUE_FULL_BACKPRESSURE && online && s->slow) {
+			if (!slow_enqueue(w, s, m))
+				return;
+		} else if (cfg->queue_full_policy == QUEUE_FULL_BACKPRESSURE && online) {
+			/* Keep it and hold the publishers back (route_one), for at most
+			 * backpressure_timeout (flow.c). Only a message whose publisher
+			 * is held back may go over the limit: anything else (a will, a
+			 * retained copy) would grow the queue without bound. */
+			flow_congest(w, s);
+			if (!held) {
+				w->stats.drop_queue_full++;
+				queue_drop_log(s, "dropping messages that hold no publisher "
+					       "back (wills, retained)");
+				return;
 			}
+			/* Publishers on other workers post what they read before they
+			 * see <congested>: bounded, counted, never without limit. */
+			if (s->overshoot >= cfg->backpressure_overshoot) {
+				w->stats.drop_overshoot++;
+				queue_drop_log(s, "past backpressure_overshoot, dropping");
+				return;
+			}
+			s->overshoot++;
+		} else if (cfg->queue_full_policy == QUEUE_FULL_DROP_OLDEST && s->queue.len > 0) {
+			w->stats.drop_queue_oldest += queue_evict_oldest(cfg, s, m);
 			queue_drop_log(s, "dropping oldest");
 		} else {
 			if (cfg->max_queued_bytes > 0 && s->queue.len < cfg->max_queued_messages)
@@ -209,6 +266,12 @@ static void session_enqueue(struct worker *w, struct session *s, struct msg *m, 
 
 void session_deliver(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
 		     bool retain)
+{
+	session_deliver_held(w, s, m, qos, retain, false);
+}
+
+void session_deliver_held(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
+			  bool retain, bool held)
 {
 	const struct config *cfg = &w->broker->cfg;
 	struct mqtt_conn *c = s->conn;
@@ -235,7 +298,7 @@ void session_deliver(struct worker *w, struct session *s, struct msg *m, uint8_t
 	}
 	if (online && s->queue.len == 0 && session_send_new(w, s, m, qos, retain) == 0)
 		return;
-	session_enqueue(w, s, m, qos, retain);
+	session_enqueue(w, s, m, qos, retain, held);
 }
 
 int handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
@@ -255,24 +318,22 @@ int handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 		conn_close(c, CLOSE_NO_MEMORY);
 		return -1;
 	}
+	if (p->qos == 2 && session_rel_add(c->s, p->packet_id) < 0) {
+		/* Recorded before routing, never after: if this fails the message went
+		 * nowhere, and the client's resend is routed once (MQTT 4.3.3). */
+		msg_unref(m);
+		conn_close(c, CLOSE_NO_MEMORY);
+		return -1;
+	}
 	broker_route(w, m, c);
 	msg_unref(m);
-	if (c->blocked_on != NULL && !c->in_paused) {
-		/* A subscriber's queue is over its limit: read nothing more from this
-		 * publisher until it drains (worker.c check_paused). */
-		w->stats.backpressure_pause++;
-		c->in_paused = true;
-		cds_list_add_tail(&c->paused_link, &w->paused);
-		conn_pause_read(c, true);
-	}
+	if (c->blocked_on != NULL && !c->in_paused)
+		/* A subscriber's queue is over its limit: hold this publisher's next
+		 * packets back until it drains (flow.c); its acks still flow (proto.c). */
+		flow_hold_publisher(c);
 	if (p->qos == 1)
 		return send_ack(c, MQTT_PUBACK, p->packet_id);
-	if (p->qos == 2) {
-		if (session_rel_add(c->s, p->packet_id) < 0) {
-			conn_close(c, CLOSE_NO_MEMORY);
-			return -1;
-		}
+	if (p->qos == 2)
 		return send_ack(c, MQTT_PUBREC, p->packet_id);
-	}
 	return 0;
 }

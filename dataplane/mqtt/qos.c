@@ -74,7 +74,6 @@ int session_send_new(struct worker *w, struct session *s, struct msg *m, uint8_t
 void session_pump(struct worker *w, struct session *s)
 {
 	struct mqtt_conn *c = s->conn;
-	unsigned max_queued = w->broker->cfg.max_queued_messages;
 
 	if (c == NULL || c->state != CONN_ACTIVE)
 		return;
@@ -87,10 +86,8 @@ void session_pump(struct worker *w, struct session *s)
 		msg_queue_pop(&s->queue, &taken);
 		msg_unref(taken.m);
 	}
-	/* Hysteresis: publishers resume once the queue is half empty. */
-	if (atomic_load_explicit(&s->congested, memory_order_relaxed) &&
-	    s->queue.len <= max_queued / 2)
-		atomic_store_explicit(&s->congested, false, memory_order_relaxed);
+	/* Hysteresis: publishers resume, or slowness ends, once it is half empty. */
+	flow_drained(w, s);
 	if (s->queue.len == 0)
 		s->drop_logged = false;
 }

@@ -18,6 +18,14 @@ enum queue_full_policy {
 /* memory_limit before config_finalize when the file did not set it: half of RAM. */
 #define CONFIG_MEMORY_LIMIT_AUTO SIZE_MAX
 
+/* What a session marked slow (congested past backpressure_timeout) does with a new
+ * message that finds its queue full. */
+enum slow_policy {
+	SLOW_DROP_NEW,            /* refuse the newest (counted), keep the queue */
+	SLOW_DROP_OLDEST,         /* evict the oldest queued message */
+	SLOW_DISCONNECT,          /* close the subscriber's connection */
+};
+
 struct config {
 	/* listener PORT [BIND_ADDRESS]; default 1883 on 127.0.0.1 */
 	char bind_address[64];
@@ -31,6 +39,12 @@ struct config {
 	size_t max_queued_bytes;          /* per session payload bytes queued; default 0 = unlimited */
 	enum queue_full_policy queue_full_policy;   /* default backpressure */
 	bool queue_qos0_messages;         /* queue QoS 0 for offline persistent sessions; default false */
+	/* Flow control (docs/architecture.md "Backpressure"). */
+	unsigned backpressure_timeout;    /* ms a congested session may hold publishers; default 2000 */
+	enum slow_policy slow_subscriber_policy;   /* default drop_new */
+	unsigned backpressure_overshoot;  /* messages a congested queue takes past its limits from held publishers; default 1000 */
+	size_t max_held_input_bytes;      /* per paused connection, packets held unread; default 1 MiB */
+	size_t max_outgoing_control_bytes;/* per connection unsent acks etc. before it is closed; default 1 MiB */
 	size_t max_packet_size;           /* bytes incl. fixed header; default 0 = 268435460 (protocol max) */
 	int max_connections;              /* default -1 = unlimited */
 	unsigned max_keepalive;           /* seconds; 0 = no limit; a 3.1.1 client asking more (or 0) gets CONNACK 2, as in mosquitto; default 0 */
@@ -98,5 +112,6 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
 int config_finalize(struct config *c, char *err, size_t errlen);
 
 const char *queue_full_policy_name(enum queue_full_policy p);
+const char *slow_policy_name(enum slow_policy p);
 
 #endif

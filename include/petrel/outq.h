@@ -30,6 +30,7 @@ struct outq {
 	uint32_t head;
 	uint32_t len;
 	size_t bytes;              /* unsent bytes */
+	size_t ctrl_bytes;         /* unsent bytes of packets other than PUBLISH */
 };
 
 void outq_init(struct outq *q);

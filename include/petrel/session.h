@@ -3,7 +3,7 @@
  * ids it sent that await PUBREL.
  *
  * Ownership: exactly one worker owns a session (<owner>); only that worker touches
- * anything but <refcnt> and <owner> and <congested>. Ownership moves on takeover: the
+ * anything but <refcnt>, <owner> and <congested>. Ownership moves on takeover: the
  * old owner stores the new owner id (release) and never touches the session again; the
  * new owner reads it (acquire) and carries on. <owner> is SESSION_DEAD once the session
  * has ended. The memory lives while references exist: the session directory, router
@@ -78,6 +78,12 @@ struct session {
 	atomic_uint refcnt;
 	atomic_int owner;                /* worker id or SESSION_DEAD */
 	atomic_bool congested;           /* backpressure: queue over max, online */
+	/* Bit i: worker i may hold a publisher back on this session. Publishers set it
+	 * before re-reading <congested>; the owner clears <congested> before taking the
+	 * bits (mqtt/flow.c), so one of the two always sees the other. */
+	uint32_t overshoot;              /* queued past the limits this congestion */
+	bool slow;                       /* congested past backpressure_timeout */
+	bool slow_disconnect;            /* slow policy disconnect: closing at next timer */
 	bool clean;                      /* cleanSession of the last CONNECT */
 	bool in_dir;                     /* listed in the session directory */
 	bool drop_logged;                /* a queue drop was logged this episode */

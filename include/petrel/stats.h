@@ -35,7 +35,8 @@
 	X(publish_out)          /* PUBLISH packets sent to clients (resends too) */    \
 	X(deliver_remote)       /* deliveries handed to another worker */              \
 	X(will_published)                                                              \
-	X(drop_queue_full)      /* queue full, newest dropped (drop_new, or offline) */\
+	X(drop_queue_full)      /* queue full, newest dropped (drop_new, offline, or */\
+	                        /* backpressure with no publisher to hold back) */    \
 	X(drop_queue_oldest)    /* queue full, oldest evicted (drop_oldest) */         \
 	X(drop_queue_bytes)     /* max_queued_bytes reached */                         \
 	X(drop_qos0_offline)    /* QoS 0 for an offline session, not queued */        \
@@ -46,6 +47,13 @@
 	X(retain_memory_refused)/* memory_limit: retained message not stored */       \
 	X(conn_memory_limit)    /* memory_limit: closed, its partial packet too big */ \
 	X(backpressure_pause)   /* publisher reads paused by a congested queue */      \
+	X(slow_marked)          /* sessions congested past backpressure_timeout */     \
+	X(drop_slow)            /* dropped by slow_subscriber_policy */                \
+	X(drop_overshoot)       /* congested queue past backpressure_overshoot */      \
+	X(slow_disconnect)      /* closed by slow_subscriber_policy disconnect */      \
+	X(held_input_full)      /* paused conns that reached max_held_input_bytes */   \
+	X(output_overflow)      /* closed: unsent control bytes over the limit */      \
+	X(in_buffer_bytes)      /* gauge: bytes allocated for partial input packets */ \
 	X(resend)               /* QoS 1/2 PUBLISH or PUBREL re-sent on resume */
 
 struct worker_stats {

@@ -43,6 +43,7 @@ struct wmsg {
 struct wmsg_target {
 	struct session *s;   /* reference held by the message */
 	uint8_t qos;         /* delivery QoS, already downgraded */
+	bool held;           /* the publisher is held back if the session is congested */
 };
 
 struct wmsg_deliver {
@@ -70,6 +71,10 @@ struct worker {
 	/* Written by producers on other threads: keep on its own line. */
 	struct cds_wfcq_tail inbound_tail cache_aligned;
 	atomic_int sleeping;
+	/* Set by a session's owner when congestion ends: some publisher held back here
+	 * may go on (mqtt/flow.c). Cleared by this worker before it looks. */
+	atomic_bool recheck_paused;
+	atomic_uint held_publishers;    /* conns on <paused>: flow.c reads them all */
 
 	struct cds_wfcq_head inbound_head cache_aligned;
 	unsigned id;

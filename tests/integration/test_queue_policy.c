@@ -1,11 +1,12 @@
 /* test_queue_policy.c - what happens when a subscriber cannot keep up: an online QoS 1
  * subscriber withholds PUBACK (max_inflight_messages 1, max_queued_messages 5) while a
  * publisher sends 50 QoS 1 messages, under each queue_full_policy:
- *   backpressure - the broker stops reading the publisher, so its PUBACKs stall; once
+ *   backpressure - the broker holds the publisher back, so its PUBACKs stall; once
  *                  the subscriber acks, everything flows and nothing is lost;
  *   drop_new     - the publisher is never slowed; messages beyond the queue are dropped;
  *   drop_oldest  - likewise, but the newest messages survive.
- * In every case the broker stays up and unrelated clients keep working.
+ * In every case the broker stays up and unrelated clients keep working. How long
+ * backpressure may last (backpressure_timeout) is test_flow.c's subject.
  *
  * Both sides are raw MQTT clients (raw_client.h, on the project's codec,
  * include/petrel/mqtt.h): the publisher must pipeline without waiting for acks (which
@@ -181,7 +182,10 @@ Test(queue_policy, backpressure_stalls_publisher_then_delivers_everything, .time
 	struct broker b;
 	struct flow f;
 
-	broker_start(&b, 1, BASE_CONFIG "queue_full_policy backpressure\n");
+	/* The stall must outlast this test's checks: backpressure_timeout (test_flow.c)
+	 * would otherwise mark the subscriber slow and drop. */
+	broker_start(&b, 1, BASE_CONFIG "queue_full_policy backpressure\n"
+		     "backpressure_timeout 60000\n");
 	uint64_t t0 = now_ms();
 	flow_start(&b, &f);
 	uint64_t spent = now_ms() - t0;

@@ -283,6 +283,37 @@ Test(config, queue_full_policy_names)
 	expect_set_error("queue_full_policy", "drop", "drop_new, drop_oldest or backpressure");
 }
 
+/* Flow control keys (docs/configuration.md "Flow control"): defaults and ranges. */
+Test(config, flow_control_keys)
+{
+	struct config c;
+
+	config_defaults(&c);
+	cr_assert_eq(c.backpressure_timeout, 2000);
+	cr_assert_eq(c.slow_subscriber_policy, SLOW_DROP_NEW);
+	cr_assert_eq(c.backpressure_overshoot, 1000);
+	cr_assert_eq(c.max_held_input_bytes, 1024 * 1024);
+	cr_assert_eq(c.max_outgoing_control_bytes, 1024 * 1024);
+	set_ok(&c, "backpressure_timeout", "300");
+	cr_assert_eq(c.backpressure_timeout, 300);
+	set_ok(&c, "slow_subscriber_policy", "disconnect");
+	cr_assert_eq(c.slow_subscriber_policy, SLOW_DISCONNECT);
+	set_ok(&c, "slow_subscriber_policy", "drop_oldest");
+	cr_assert_eq(c.slow_subscriber_policy, SLOW_DROP_OLDEST);
+	set_ok(&c, "backpressure_overshoot", "0");
+	cr_assert_eq(c.backpressure_overshoot, 0);
+	set_ok(&c, "max_held_input_bytes", "4096");
+	cr_assert_eq(c.max_held_input_bytes, 4096);
+	set_ok(&c, "max_outgoing_control_bytes", "65536");
+	cr_assert_eq(c.max_outgoing_control_bytes, 65536);
+	cr_assert_str_eq(slow_policy_name(SLOW_DISCONNECT), "disconnect");
+	expect_set_error("backpressure_timeout", "0", "from 1");
+	expect_set_error("backpressure_timeout", "3600001", "3600000");
+	expect_set_error("slow_subscriber_policy", "drop", "drop_new, drop_oldest or disconnect");
+	expect_set_error("max_held_input_bytes", "0", "from 1");
+	expect_set_error("max_outgoing_control_bytes", "0", "from 1");
+}
+
 Test(config, log_level_sets_one_level)
 {
 	struct config c;

@@ -604,3 +604,77 @@ Test(qos, subscriber_packet_ids_nonzero_and_not_reused_in_flight)
 	expect_nothing(&sub);
 	broker_down();
 }
+
+/* ---- input buffering (proto.c in_append) ------------------------------------------- */
+
+/* Feeds a PUBLISH announcing <remaining> bytes, <total_fed> bytes of it in <piece>-byte
+ * reads, and after each read checks the connection's input buffer: it holds at most
+ * the announced packet, at most twice what arrived (or its 256-byte minimum), and the
+ * worker's in_buffer_bytes gauge counts exactly it. Returns the final capacity. */
+static size_t feed_partial_publish(struct client *cl, uint32_t remaining, size_t total_fed,
+				   size_t piece)
+{
+	static uint8_t chunk[65536];
+	uint8_t hdr[8];
+	size_t hlen = 1, fed;
+	size_t announced;
+
+	cr_assert_leq(piece, sizeof(chunk));
+	hdr[0] = 0x30;   /* PUBLISH QoS 0 */
+	for (uint32_t rl = remaining;; ) {
+		hdr[hlen++] = (uint8_t)((rl & 0x7f) | (rl > 0x7f ? 0x80 : 0));
+		rl >>= 7;
+		if (rl == 0)
+			break;
+	}
+	hdr[hlen++] = 0;
+	hdr[hlen++] = 1;
+	hdr[hlen++] = 't';
+	announced = hlen - 3 + remaining;
+	memset(chunk, 'p', sizeof(chunk));
+	feed(cl, hdr, hlen);
+	for (fed = hlen; fed < total_fed; fed += piece) {
+		size_t n = PETREL_MIN(piece, total_fed - fed);
+
+		feed(cl, chunk, n);
+		cr_assert_eq(cl->c->in_len, fed + n, "bytes kept %zu, fed %zu", cl->c->in_len,
+			     fed + n);
+		cr_assert_leq(cl->c->in_cap, announced, "buffer %zu past the announced "
+			      "packet of %zu bytes", cl->c->in_cap, announced);
+		cr_assert_leq(cl->c->in_cap, PETREL_MAX((size_t)256, 2 * (fed + n)),
+			      "buffer %zu ahead of the %zu bytes that arrived",
+			      cl->c->in_cap, fed + n);
+		cr_assert_eq(W->stats.in_buffer_bytes, cl->c->in_cap, "gauge %lu, buffer %zu",
+			     (unsigned long)W->stats.in_buffer_bytes, cl->c->in_cap);
+	}
+	return cl->c->in_cap;
+}
+
+TestSuite(input, .init = unit_rcu_init, .fini = unit_rcu_fini);
+
+/* A 3003-byte packet arriving in 100-byte reads: doubling alone would reach 4096. */
+Test(input, buffer_stops_at_the_announced_packet_length)
+{
+	struct client cl;
+
+	broker_up(20);
+	cl_connect(&cl, "slowsender", true, false);
+	cr_assert_eq(feed_partial_publish(&cl, 3000, 3002, 100), 3003);
+	cl_lost(&cl);
+	cr_assert_eq(W->stats.in_buffer_bytes, 0, "gauge not back to 0 after close");
+	broker_down();
+}
+
+/* A client announcing the largest packet (256 MiB) and sending 1 MiB of it costs
+ * about 1 MiB, not what it announced. */
+Test(input, huge_announcement_costs_what_arrived)
+{
+	struct client cl;
+
+	broker_up(20);
+	cl_connect(&cl, "announcer", true, false);
+	cr_assert_leq(feed_partial_publish(&cl, MQTT_MAX_REMAINING_LEN, 1 << 20, 4096),
+		      2u << 20);
+	cl_lost(&cl);
+	broker_down();
+}
