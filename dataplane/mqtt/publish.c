@@ -51,7 +51,8 @@ static void route_one(void *arg, void *sub, uint8_t granted)
 	    atomic_load_explicit(&s->congested, memory_order_relaxed) && session_tryref(s))
 		ctx->from->blocked_on = s;
 	if (owner == (int)w->id) {
-		session_deliver(w, s, ctx->m, qos, false);
+		if (!handover_hold(w, s, ctx->m, qos))
+			session_deliver(w, s, ctx->m, qos, false);
 		return;
 	}
 	if (!session_tryref(s))
@@ -80,6 +81,7 @@ void fanout_flush(struct worker *w, struct msg *m)
 		}
 		d->h.type = WMSG_DELIVER;
 		d->m = msg_ref(m);
+		d->forwarded = false;
 		d->n = fb->n;
 		memcpy(d->t, fb->t, fb->n * sizeof(d->t[0]));
 		w->stats.deliver_remote += fb->n;
@@ -109,7 +111,9 @@ void deliver_batch(struct worker *w, struct wmsg_deliver *d)
 		int owner = session_owner(s);
 
 		if (owner == (int)w->id) {
-			session_deliver(w, s, d->m, d->t[i].qos, false);
+			/* Forwarded ones are older than any held (handover.c). */
+			if (d->forwarded || !handover_hold(w, s, d->m, d->t[i].qos))
+				session_deliver(w, s, d->m, d->t[i].qos, false);
 		} else if (owner == SESSION_DEAD) {
 			w->stats.drop_session_gone++;
 		} else {
@@ -119,6 +123,7 @@ void deliver_batch(struct worker *w, struct wmsg_deliver *d)
 			if (f != NULL) {
 				f->h.type = WMSG_DELIVER;
 				f->m = msg_ref(d->m);
+				f->forwarded = true;
 				f->n = 1;
 				f->t[0] = (struct wmsg_target){ s, d->t[i].qos };
 				worker_post(w->broker->workers[owner], &f->h);
