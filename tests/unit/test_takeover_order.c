@@ -515,6 +515,37 @@ Test(takeover_order, qos1_second_takeover_while_first_unsettled)
 	broker_down();
 }
 
+/* The session ends (clean, its connection drops) while C still waits for the fence,
+ * with deliveries held and a takeover request parked: the deliveries are dropped as
+ * for an ended session, and the parked requester is answered and starts afresh
+ * instead of waiting for ever. */
+Test(takeover_order, session_ending_unsettled_answers_parked_request)
+{
+	struct client sub, sub2, sub3, pub;
+	struct worker_stats *st;
+	uint64_t gone;
+
+	scene(&sub, &sub2, &pub, false, true, 1);
+	st = &B.workers[WC]->stats;
+	publish_range(&pub, 4, 6, 1);
+	turn(WA);
+	turn(WC);
+	cr_assert_eq(st->handover_held, 3);
+	cl_send_connect(&sub3, WA, "sub", false);       /* takeover request to C */
+	turn(WC);
+	cr_assert_eq(st->handover_parked, 1);
+	gone = st->drop_session_gone;
+	proto_lost(sub2.tc->c, 0);                      /* cleanSession=1: the session ends */
+	turn(WC);
+	cr_assert_eq(st->drop_session_gone, gone + 3, "held deliveries not dropped");
+	turn(WA);
+	expect_connack(&sub3, false);                   /* a new session */
+	late_deliveries_land();
+	run_until(&sub3, 0);
+	cr_assert_eq(sub3.n, 0, "the new session got messages of the old one");
+	broker_down();
+}
+
 /* ---- shutdown while a move is unsettled -------------------------------------------- */
 
 /* Deliveries and a takeover request waiting on C, a grace period still running: the
