@@ -16,6 +16,7 @@
 #include "petrel/session.h"
 #include "petrel/transport.h"
 #include "petrel/worker.h"
+#include "mqtt/proto_int.h"
 
 static void router_hold(void *sub)
 {
@@ -88,6 +89,7 @@ static void end_session(void *arg, struct session *s)
 	/* Every worker has stopped: the main thread is the only one left to own it.
 	 * Subscriptions stay: router_destroy() releases them all at once, instead of
 	 * one copy-on-write removal per filter. */
+	handover_discard_held(s);
 	session_drop_messages(s);
 	sessdir_remove(b->sessdir, s);
 }
@@ -120,6 +122,9 @@ void broker_shutdown(struct broker *b)
 		worker_wake(b->workers[i]);
 	for (unsigned i = 0; i < b->nworkers; i++)
 		worker_join(b->workers[i]);
+	/* A takeover's order fence posts to a worker from a call_rcu callback
+	 * (mqtt/handover.c): let every pending one land before the queues are emptied. */
+	rcu_barrier();
 	for (unsigned i = 0; i < b->nworkers; i++)
 		worker_discard_inbound(b->workers[i]);
 

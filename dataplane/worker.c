@@ -114,7 +114,7 @@ void worker_drop_session(struct worker *w, struct session *s)
 	CDS_INIT_LIST_HEAD(&s->owner_link);
 }
 
-static void wmsg_dispatch(struct worker *w, struct wmsg *m)
+void worker_handle(struct worker *w, struct wmsg *m)
 {
 	switch (m->type) {
 	case WMSG_DELIVER:
@@ -125,6 +125,29 @@ static void wmsg_dispatch(struct worker *w, struct wmsg *m)
 		break;
 	case WMSG_TAKEOVER_DONE:
 		takeover_done(w, caa_container_of(m, struct wmsg_takeover, h));
+		break;
+	case WMSG_HANDOVER_DRAINED:
+		handover_drained(w, caa_container_of(m, struct wmsg_handover, h));
+		break;
+	case WMSG_HANDOVER_FENCE:
+		handover_fence(w, caa_container_of(m, struct wmsg_handover, h));
+		break;
+	}
+}
+
+void worker_discard(struct wmsg *m)
+{
+	switch (m->type) {
+	case WMSG_DELIVER:
+		deliver_discard(caa_container_of(m, struct wmsg_deliver, h));
+		break;
+	case WMSG_TAKEOVER_REQ:
+	case WMSG_TAKEOVER_DONE:
+		takeover_discard(caa_container_of(m, struct wmsg_takeover, h));
+		break;
+	case WMSG_HANDOVER_DRAINED:
+	case WMSG_HANDOVER_FENCE:
+		handover_discard(caa_container_of(m, struct wmsg_handover, h));
 		break;
 	}
 }
@@ -143,7 +166,7 @@ static unsigned drain_inbound(struct worker *w)
 	    CDS_WFCQ_RET_SRC_EMPTY)
 		return 0;
 	__cds_wfcq_for_each_blocking_safe(&head, &tail, node, next) {
-		wmsg_dispatch(w, caa_container_of(node, struct wmsg, node));
+		worker_handle(w, caa_container_of(node, struct wmsg, node));
 		n++;
 	}
 	return n;
@@ -153,14 +176,8 @@ void worker_discard_inbound(struct worker *w)
 {
 	struct cds_wfcq_node *node;
 
-	while ((node = __cds_wfcq_dequeue_blocking(&w->inbound_head, &w->inbound_tail)) != NULL) {
-		struct wmsg *m = caa_container_of(node, struct wmsg, node);
-
-		if (m->type == WMSG_DELIVER)
-			deliver_discard(caa_container_of(m, struct wmsg_deliver, h));
-		else
-			takeover_discard(caa_container_of(m, struct wmsg_takeover, h));
-	}
+	while ((node = __cds_wfcq_dequeue_blocking(&w->inbound_head, &w->inbound_tail)) != NULL)
+		worker_discard(caa_container_of(node, struct wmsg, node));
 }
 
 static void flush_dirty(struct worker *w)

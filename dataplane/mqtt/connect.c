@@ -40,8 +40,10 @@ static int connect_finish(struct mqtt_conn *c, struct session *s, bool existed)
 	/* MQTT-3.1.2-6: cleanSession=1 discards any previous session; a session that was
 	 * itself clean has nothing to resume either. */
 	present = existed && !s->clean && !c->pending.clean;
-	if (existed && !present)
+	if (existed && !present) {
 		session_clear(w, s);
+		handover_cleared(s);
+	}
 	s->clean = c->pending.clean;
 	s->conn = c;
 	c->s = s;
@@ -143,13 +145,13 @@ void takeover_request(struct worker *w, struct wmsg_takeover *t)
 			return;
 		}
 	} else {
+		/* Our own move here has not settled: the session moves on after it. */
+		if (handover_park(w, s, t))
+			return;
 		kick_old_connection(w, s);
 		/* A clean session died with its connection; the requester starts anew. */
-		if (session_owner(s) == (int)w->id) {
-			worker_drop_session(w, s);
-			/* Hand over: after this store we never touch the session again. */
-			atomic_store_explicit(&s->owner, t->requester, memory_order_release);
-		}
+		if (session_owner(s) == (int)w->id)
+			handover_session(w, s, (unsigned)t->requester);
 	}
 	t->h.type = WMSG_TAKEOVER_DONE;
 	worker_post(w->broker->workers[t->requester], &t->h);
@@ -212,6 +214,7 @@ void conn_detach_session(struct mqtt_conn *c)
 		session_clear(w, s);
 		worker_drop_session(w, s);
 		atomic_store_explicit(&s->owner, SESSION_DEAD, memory_order_release);
+		handover_ended(w, s);
 	}
 	session_unref(s);
 }

@@ -111,6 +111,26 @@ void takeover_discard(struct wmsg_takeover *t);
 void conn_detach_session(struct mqtt_conn *c);
 void conn_arm_keepalive(struct mqtt_conn *c);
 
+/* handover.c: order across a takeover (MQTT-4.6.0-6); every call on the owner's
+ * worker unless said otherwise. */
+/* Old owner <w> stores worker <to> as <s>'s owner and starts the order fence. */
+void handover_session(struct worker *w, struct session *s, unsigned to);
+/* While <s> waits for its fence: sets <m> at <qos> aside (or drops it, counted, without
+ * memory) and returns true. Otherwise returns false: deliver now. */
+bool handover_hold(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
+		   bool held);
+/* While <s> waits for its fence: keeps takeover request <t> until then, returns true. */
+bool handover_park(struct worker *w, struct session *s, struct wmsg_takeover *t);
+void handover_drained(struct worker *w, struct wmsg_handover *h);
+void handover_fence(struct worker *w, struct wmsg_handover *h);
+/* <s> was cleared for a cleanSession=1 CONNECT: drops the deliveries it held. */
+void handover_cleared(struct session *s);
+/* <s> just ended (owner SESSION_DEAD): handles what it held. */
+void handover_ended(struct worker *w, struct session *s);
+/* Shutdown, every worker stopped: releases <h> or what <s> holds, acting on nothing. */
+void handover_discard(struct wmsg_handover *h);
+void handover_discard_held(struct session *s);
+
 /* publish.c */
 int handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p);
 /* Routes <m> to every matching subscriber, storing it first if retained. <from> is the

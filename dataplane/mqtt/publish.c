@@ -56,7 +56,8 @@ static void route_one(void *arg, void *sub, uint8_t granted)
 	    atomic_load_explicit(&s->congested, memory_order_relaxed) && session_tryref(s))
 		ctx->from->blocked_on = s;
 	if (owner == (int)w->id) {
-		session_deliver_held(w, s, ctx->m, qos, false, held);
+		if (!handover_hold(w, s, ctx->m, qos, held))
+			session_deliver_held(w, s, ctx->m, qos, false, held);
 		return;
 	}
 	if (!session_tryref(s))
@@ -85,6 +86,7 @@ void fanout_flush(struct worker *w, struct msg *m)
 		}
 		d->h.type = WMSG_DELIVER;
 		d->m = msg_ref(m);
+		d->forwarded = false;
 		d->n = fb->n;
 		memcpy(d->t, fb->t, fb->n * sizeof(d->t[0]));
 		w->stats.deliver_remote += fb->n;
@@ -122,7 +124,11 @@ void deliver_batch(struct worker *w, struct wmsg_deliver *d)
 		int owner = session_owner(s);
 
 		if (owner == (int)w->id) {
-			session_deliver_held(w, s, d->m, d->t[i].qos, false, d->t[i].held);
+			/* Forwarded ones are older than any held (handover.c). */
+			if (d->forwarded ||
+			    !handover_hold(w, s, d->m, d->t[i].qos, d->t[i].held))
+				session_deliver_held(w, s, d->m, d->t[i].qos, false,
+						     d->t[i].held);
 		} else if (owner == SESSION_DEAD) {
 			w->stats.drop_session_gone++;
 		} else {
@@ -132,6 +138,7 @@ void deliver_batch(struct worker *w, struct wmsg_deliver *d)
 			if (f != NULL) {
 				f->h.type = WMSG_DELIVER;
 				f->m = msg_ref(d->m);
+				f->forwarded = true;
 				f->n = 1;
 				f->t[0] = d->t[i];
 				worker_post(w->broker->workers[owner], &f->h);

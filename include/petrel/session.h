@@ -22,6 +22,7 @@
 
 struct msg;
 struct mqtt_conn;
+struct wmsg;
 struct worker;
 
 #define SESSION_DEAD (-1)
@@ -102,6 +103,13 @@ struct session {
 	uint32_t nsubs;
 	uint32_t subs_cap;
 	struct cds_list_head owner_link; /* owner worker's list of its sessions */
+	/* Order across a takeover (mqtt/handover.c, MQTT-4.6.0-6). The new owner keeps
+	 * <handover_wait> from the handover until the old owner's fence: meanwhile
+	 * deliveries that did not come through the old owner, and takeover requests,
+	 * wait on the held list in arrival order. */
+	bool handover_wait;              /* set by the old owner before the owner store */
+	struct wmsg *held;               /* first held message, or NULL */
+	struct wmsg *held_last;
 };
 
 /* Creates a session for <client_id> owned by worker <owner>, refcnt 1 (the caller's).

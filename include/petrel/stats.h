@@ -28,6 +28,9 @@
 	X(protocol_error)       /* closed for malformed or out-of-order packets */     \
 	X(packet_too_large)     /* closed for exceeding max_packet_size */             \
 	X(takeover)             /* connections closed by a CONNECT with the same id */ \
+	X(handover_held)        /* deliveries set aside until a handover's fence */   \
+	X(handover_parked)      /* takeover requests parked until a handover's fence */\
+	X(handover_unfenced)    /* handovers without order fence (out of memory) */   \
 	X(bytes_in)                                                                    \
 	X(bytes_out)                                                                   \
 	X(publish_in)           /* PUBLISH packets received from clients */            \

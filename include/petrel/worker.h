@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <urcu-qsbr.h>
 #include <urcu/list.h>
 #include <urcu/wfcqueue.h>
 
@@ -33,11 +34,14 @@ enum wmsg_type {
 	WMSG_DELIVER,        /* a message for sessions this worker owns */
 	WMSG_TAKEOVER_REQ,   /* another worker's connection wants a session we own */
 	WMSG_TAKEOVER_DONE,  /* answer: the session is now owned by the requester */
+	WMSG_HANDOVER_DRAINED, /* to the old owner, a grace period after a handover */
+	WMSG_HANDOVER_FENCE, /* old owner to new: nothing more comes through us */
 };
 
 struct wmsg {
 	struct cds_wfcq_node node;
 	enum wmsg_type type;
+	struct wmsg *held_next;   /* on a session's held list (mqtt/handover.c) */
 };
 
 struct wmsg_target {
@@ -49,6 +53,7 @@ struct wmsg_target {
 struct wmsg_deliver {
 	struct wmsg h;
 	struct msg *m;       /* reference held by the message */
+	bool forwarded;      /* passed on by a session's previous owner */
 	uint32_t n;
 	struct wmsg_target t[];
 };
@@ -58,6 +63,16 @@ struct wmsg_takeover {
 	struct session *s;         /* reference held by the message */
 	struct mqtt_conn *conn;    /* the requester's connection; only it touches it */
 	int requester;             /* worker id */
+};
+
+/* The ordering fence of one handover (mqtt/handover.c): posted to the old owner by
+ * call_rcu a grace period after it stored the new owner, then by it to the new one. */
+struct wmsg_handover {
+	struct wmsg h;
+	struct rcu_head rcu;
+	struct session *s;         /* reference held by the message */
+	struct worker *from;       /* the old owner */
+	unsigned to;               /* the new owner's id */
 };
 
 /* Per destination worker, the deliveries of the PUBLISH being routed (fanout.c). */
@@ -117,6 +132,11 @@ void worker_join(struct worker *w);
 void worker_discard_inbound(struct worker *w);
 /* Frees the worker; its thread has ended. */
 void worker_destroy(struct worker *w);
+
+/* Acts on <m> as if it had just been taken off <w>'s inbound queue. Owner only. */
+void worker_handle(struct worker *w, struct wmsg *m);
+/* Shutdown, every worker stopped: releases what <m> holds without acting on it. */
+void worker_discard(struct wmsg *m);
 
 /* Queues <m> on <dst>'s inbound queue and wakes it if it sleeps. Any thread. */
 void worker_post(struct worker *dst, struct wmsg *m);
