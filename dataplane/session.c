@@ -28,7 +28,6 @@ struct session *session_create(const char *client_id, size_t len, int owner)
 	atomic_init(&s->refcnt, 1);
 	atomic_init(&s->owner, owner);
 	atomic_init(&s->congested, false);
-	cds_lfht_node_init(&s->dir_node);
 	CDS_INIT_LIST_HEAD(&s->owner_link);
 	return s;
 }
@@ -75,6 +74,7 @@ void session_unref(struct session *s)
 
 void session_clear(struct worker *w, struct session *s)
 {
+	session_assert_owner(s);
 	for (uint32_t i = 0; i < s->nsubs; i++) {
 		router_unsubscribe(w->broker->router, s->subs[i].filter, s->subs[i].len, s);
 		free(s->subs[i].filter);
@@ -85,6 +85,7 @@ void session_clear(struct worker *w, struct session *s)
 
 void session_drop_messages(struct session *s)
 {
+	session_assert_owner(s);
 	msg_queue_clear(&s->queue);
 	inflight_clear(&s->inflight);
 	s->awaiting_rel_len = 0;
@@ -105,6 +106,7 @@ int session_sub_add(struct session *s, const char *filter, size_t len, uint8_t q
 {
 	struct subscription *sub = sub_find(s, filter, len);
 
+	session_assert_owner(s);
 	if (sub != NULL) {
 		sub->qos = qos;
 		return 0;
@@ -134,6 +136,7 @@ int session_sub_remove(struct session *s, const char *filter, size_t len)
 {
 	struct subscription *sub = sub_find(s, filter, len);
 
+	session_assert_owner(s);
 	if (sub == NULL)
 		return -ENOENT;
 	free(sub->filter);
@@ -145,6 +148,7 @@ int session_sub_remove(struct session *s, const char *filter, size_t len)
 
 bool session_rel_contains(const struct session *s, uint16_t id)
 {
+	session_assert_owner(s);
 	for (uint32_t i = 0; i < s->awaiting_rel_len; i++)
 		if (s->awaiting_rel[i] == id)
 			return true;
@@ -153,6 +157,7 @@ bool session_rel_contains(const struct session *s, uint16_t id)
 
 int session_rel_add(struct session *s, uint16_t id)
 {
+	session_assert_owner(s);
 	if (s->awaiting_rel_len == s->awaiting_rel_cap) {
 		uint32_t cap = s->awaiting_rel_cap ? s->awaiting_rel_cap * 2 : 8;
 		uint16_t *n;
@@ -171,6 +176,7 @@ int session_rel_add(struct session *s, uint16_t id)
 
 void session_rel_remove(struct session *s, uint16_t id)
 {
+	session_assert_owner(s);
 	for (uint32_t i = 0; i < s->awaiting_rel_len; i++) {
 		if (s->awaiting_rel[i] == id) {
 			s->awaiting_rel[i] = s->awaiting_rel[--s->awaiting_rel_len];
@@ -181,6 +187,7 @@ void session_rel_remove(struct session *s, uint16_t id)
 
 uint16_t session_next_packet_id(struct session *s)
 {
+	session_assert_owner(s);
 	for (;;) {
 		uint16_t id = ++s->last_packet_id;
 

@@ -36,7 +36,7 @@ static bool queue_below_half(const struct config *cfg, const struct session *s)
 /* Makes <dst> look at its held-back publishers at its next loop turn. */
 static void flow_recheck(struct worker *self, struct worker *dst)
 {
-	atomic_store(&dst->recheck_paused, true);
+	atomic_store(&mqtt_worker(dst)->recheck_paused, true);
 	/* As worker_post: <dst> stores <sleeping> before it looks at the flag. */
 	if (dst != self && atomic_exchange(&dst->sleeping, 0) == 1)
 		worker_wake(dst);
@@ -50,17 +50,19 @@ static void flow_release(struct worker *w, struct session *s)
 {
 	struct broker *b = w->broker;
 
+	engine_assert_owner(w, s);
 	/* No early return when it was not congested: session_drop_messages may have
 	 * cleared the flag already, and publishers held on it must still hear. */
 	atomic_store(&s->congested, false);
 	s->overshoot = 0;
 	for (unsigned i = 0; i < b->nworkers; i++)
-		if (atomic_load(&b->workers[i]->held_publishers) > 0)
+		if (atomic_load(&mqtt_worker(b->workers[i])->held_publishers) > 0)
 			flow_recheck(w, b->workers[i]);
 }
 
 void flow_congest(struct worker *w, struct session *s)
 {
+	engine_assert_owner(w, s);
 	if (atomic_load_explicit(&s->congested, memory_order_relaxed))
 		return;
 	atomic_store_explicit(&s->congested, true, memory_order_relaxed);
@@ -70,6 +72,7 @@ void flow_congest(struct worker *w, struct session *s)
 
 void flow_slow_disconnect(struct worker *w, struct session *s)
 {
+	engine_assert_owner(w, s);
 	if (s->slow_disconnect)
 		return;
 	s->slow_disconnect = true;
@@ -117,6 +120,7 @@ void flow_conn_init(struct mqtt_conn *c)
 
 void flow_drained(struct worker *w, struct session *s)
 {
+	engine_assert_owner(w, s);
 	if (!queue_below_half(&w->broker->cfg, s))
 		return;
 	if (atomic_load_explicit(&s->congested, memory_order_relaxed)) {
@@ -131,6 +135,7 @@ void flow_drained(struct worker *w, struct session *s)
 
 void flow_session_offline(struct worker *w, struct session *s)
 {
+	engine_assert_owner(w, s);
 	if (s->conn != NULL)
 		timer_cancel(&w->wheel, &s->conn->flow_timer);
 	s->slow = false;
@@ -142,23 +147,27 @@ void flow_session_offline(struct worker *w, struct session *s)
 void flow_hold_publisher(struct mqtt_conn *c)
 {
 	struct worker *w = c->w;
+	struct mqtt_worker *mw = mqtt_worker(w);
 	struct session *s = c->blocked_on;
 
+	worker_assert_current(c->w);
 	w->stats.backpressure_pause++;
 	c->in_paused = true;
-	cds_list_add_tail(&c->paused_link, &w->paused);
-	atomic_fetch_add(&w->held_publishers, 1);
+	cds_list_add_tail(&c->paused_link, &mw->paused);
+	atomic_fetch_add(&mw->held_publishers, 1);
 	/* The owner may have cleared <congested> before it could see our count. */
 	if (!atomic_load(&s->congested))
-		atomic_store(&w->recheck_paused, true);
+		atomic_store(&mw->recheck_paused, true);
 }
 
 void flow_unhold(struct mqtt_conn *c)
 {
+	worker_assert_current(c->w);
 	if (c->in_paused) {
 		cds_list_del(&c->paused_link);
 		c->in_paused = false;
-		atomic_fetch_sub_explicit(&c->w->held_publishers, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&mqtt_worker(c->w)->held_publishers, 1,
+					  memory_order_relaxed);
 	}
 	if (c->blocked_on != NULL) {
 		session_unref(c->blocked_on);
@@ -168,12 +177,14 @@ void flow_unhold(struct mqtt_conn *c)
 
 void flow_check_paused(struct worker *w)
 {
+	struct mqtt_worker *mw = mqtt_worker(w);
 	struct mqtt_conn *c, *tmp;
 
-	if (!atomic_load_explicit(&w->recheck_paused, memory_order_relaxed) ||
-	    !atomic_exchange(&w->recheck_paused, false))
+	worker_assert_current(w);
+	if (!atomic_load_explicit(&mw->recheck_paused, memory_order_relaxed) ||
+	    !atomic_exchange(&mw->recheck_paused, false))
 		return;
-	cds_list_for_each_entry_safe(c, tmp, &w->paused, paused_link) {
+	cds_list_for_each_entry_safe(c, tmp, &mw->paused, paused_link) {
 		struct session *s = c->blocked_on;
 
 		if (s != NULL && atomic_load(&s->congested) && session_owner(s) != SESSION_DEAD)

@@ -62,7 +62,7 @@ static void route_one(void *arg, void *sub, uint8_t granted)
 	}
 	if (!session_tryref(s))
 		return;
-	if (fanout_append(&w->fanout[owner], s, qos, held) < 0) {
+	if (fanout_append(&mqtt_worker(w)->fanout[owner], s, qos, held) < 0) {
 		w->stats.drop_no_memory++;
 		session_unref(s);
 	}
@@ -70,8 +70,9 @@ static void route_one(void *arg, void *sub, uint8_t granted)
 
 void fanout_flush(struct worker *w, struct msg *m)
 {
+	worker_assert_current(w);
 	for (unsigned i = 0; i < w->broker->nworkers; i++) {
-		struct fanout_batch *fb = &w->fanout[i];
+		struct fanout_batch *fb = &mqtt_worker(w)->fanout[i];
 		struct wmsg_deliver *d;
 
 		if (fb->n == 0)
@@ -100,6 +101,7 @@ void broker_route(struct worker *w, struct msg *m, struct mqtt_conn *from)
 	struct broker *b = w->broker;
 	struct route_ctx ctx = { w, m, from };
 
+	worker_assert_current(w);
 	/* MQTT-3.3.1-5: store (or, with an empty payload, delete) the retained copy.
 	 * Over memory_limit a new retained message is not kept (deleting always is);
 	 * it is still delivered to the subscribers of the moment. */
@@ -119,6 +121,7 @@ void broker_route(struct worker *w, struct msg *m, struct mqtt_conn *from)
 
 void deliver_batch(struct worker *w, struct wmsg_deliver *d)
 {
+	worker_assert_current(w);
 	for (uint32_t i = 0; i < d->n; i++) {
 		struct session *s = d->t[i].s;
 		int owner = session_owner(s);
@@ -284,6 +287,7 @@ void session_deliver_held(struct worker *w, struct session *s, struct msg *m, ui
 	struct mqtt_conn *c = s->conn;
 	bool online = c != NULL && c->state == CONN_ACTIVE;
 
+	engine_assert_owner(w, s);
 	if (qos == 0) {
 		if (online) {
 			if (c->out.bytes > cfg->max_outgoing_bytes) {
@@ -313,6 +317,7 @@ int handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 	struct worker *w = c->w;
 	struct msg *m;
 
+	worker_assert_current(c->w);
 	w->stats.publish_in++;
 	if (p->qos == 2 && session_rel_contains(c->s, p->packet_id)) {
 		/* MQTT 4.3.3 method B: the id awaits PUBREL, so this is a resend of a

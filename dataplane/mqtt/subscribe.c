@@ -60,6 +60,7 @@ int handle_subscribe(struct mqtt_conn *c, const struct mqtt_topic_list *l)
 	size_t i = 0, n;
 	int rc = 0;
 
+	worker_assert_current(c->w);
 	if (l->count > SUBACK_STACK_CODES) {
 		codes = malloc(l->count);
 		if (codes == NULL) {
@@ -108,6 +109,7 @@ int handle_unsubscribe(struct mqtt_conn *c, const struct mqtt_topic_list *l)
 	struct mqtt_str f;
 	uint8_t qos;
 
+	worker_assert_current(c->w);
 	mqtt_topic_iter_init(&it, l);
 	while (mqtt_topic_iter_next(&it, &f, &qos)) {
 		/* MQTT-3.10.4-5: UNSUBACK even if nothing matched. */

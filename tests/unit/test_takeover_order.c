@@ -40,6 +40,7 @@
 #include "petrel/sessdir.h"
 #include "petrel/session.h"
 #include "petrel/worker.h"
+#include "mqtt/engine_int.h"
 #include "mem_transport.h"
 #include "unit_util.h"
 
@@ -186,7 +187,7 @@ struct client {
 static void cl_input(struct client *cl, const uint8_t *buf, size_t len)
 {
 	cr_assert_gt(len, 0, "encoding failed");
-	cr_assert_eq(proto_input(cl->tc->c, buf, len), 0, "engine closed %s", cl->id);
+	cr_assert_eq(mem_conn_input(cl->tc, buf, len), 0, "engine closed %s", cl->id);
 }
 
 static void next_pkt(struct client *cl, struct mqtt_pkt *p, enum mqtt_type type)
@@ -535,7 +536,7 @@ Test(takeover_order, session_ending_unsettled_answers_parked_request)
 	turn(WC);
 	cr_assert_eq(st->handover_parked, 1);
 	gone = st->drop_session_gone;
-	proto_lost(sub2.tc->c, 0);                      /* cleanSession=1: the session ends */
+	mem_conn_lost(sub2.tc, 0);                      /* cleanSession=1: the session ends */
 	turn(WC);
 	cr_assert_eq(st->drop_session_gone, gone + 3, "held deliveries not dropped");
 	turn(WA);
