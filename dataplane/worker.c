@@ -49,6 +49,8 @@ struct worker *worker_create(struct broker *b, unsigned id, const struct transpo
 	atomic_init(&w->sleeping, 0);
 	atomic_init(&w->recheck_paused, false);
 	atomic_init(&w->held_publishers, 0);
+	atomic_init(&w->inbound_deliveries, 0);
+	atomic_init(&w->inbound_full, false);
 	CDS_INIT_LIST_HEAD(&w->conns);
 	CDS_INIT_LIST_HEAD(&w->dirty);
 	CDS_INIT_LIST_HEAD(&w->paused);

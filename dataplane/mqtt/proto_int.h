@@ -64,6 +64,7 @@ struct mqtt_conn {
 	bool counted;                  /* holds a max_connections slot */
 	struct msg *will;              /* reference; NULL if none */
 	struct session *blocked_on;    /* backpressure: reference; NULL if none */
+	struct worker *blocked_worker; /* its inbound queue was full; NULL if none */
 	struct pending_connect pending;
 	uint64_t last_rx_ms;           /* last whole packet decoded (MQTT-3.1.2-24) */
 	struct timer timer;            /* connect timeout, then keep-alive */
@@ -147,7 +148,7 @@ void deliver_batch(struct worker *w, struct wmsg_deliver *d);
 /* Shutdown, every worker stopped: releases what <d> holds without delivering. */
 void deliver_discard(struct wmsg_deliver *d);
 /* Flushes the fan-out batches built by broker_route to the other workers. */
-void fanout_flush(struct worker *w, struct msg *m);
+void fanout_flush(struct worker *w, struct msg *m, struct mqtt_conn *from);
 
 /* qos.c */
 int handle_puback(struct mqtt_conn *c, uint16_t id);
@@ -181,6 +182,12 @@ void flow_hold_publisher(struct mqtt_conn *c);
 void flow_unhold(struct mqtt_conn *c);
 /* Resumes held-back publishers whose session is no longer congested, when told to. */
 void flow_check_paused(struct worker *w);
+/* Fan-out to <dst> is about to post <n> deliveries. Returns true if <dst>'s inbound
+ * queue is over max_worker_inbound (an episode starts, logged once). Any worker. */
+bool flow_worker_full(struct worker *w, struct worker *dst);
+/* <w> took <n> counted deliveries off its inbound queue; ends a full episode once
+ * under half the limit, telling the workers holding publishers back. */
+void flow_worker_taken(struct worker *w, uint32_t n);
 
 /* subscribe.c */
 int handle_subscribe(struct mqtt_conn *c, const struct mqtt_topic_list *l);

@@ -44,6 +44,7 @@ struct config {
 	enum slow_policy slow_subscriber_policy;   /* default drop_new */
 	unsigned backpressure_overshoot;  /* messages a congested queue takes past its limits from held publishers; default 1000 */
 	size_t max_held_input_bytes;      /* per paused connection, packets held unread; default 1 MiB */
+	unsigned max_worker_inbound;      /* deliveries waiting in one worker's inbound queue; default 65536 */
 	size_t max_outgoing_control_bytes;/* per connection unsent acks etc. before it is closed; default 1 MiB */
 	size_t max_packet_size;           /* bytes incl. fixed header; default 0 = 268435460 (protocol max) */
 	int max_connections;              /* default -1 = unlimited */

@@ -54,6 +54,7 @@ struct wmsg_deliver {
 	struct wmsg h;
 	struct msg *m;       /* reference held by the message */
 	bool forwarded;      /* passed on by a session's previous owner */
+	bool counted;        /* counted in the destination's <inbound_deliveries> */
 	uint32_t n;
 	struct wmsg_target t[];
 };
@@ -90,6 +91,10 @@ struct worker {
 	 * may go on (mqtt/flow.c). Cleared by this worker before it looks. */
 	atomic_bool recheck_paused;
 	atomic_uint held_publishers;    /* conns on <paused>: flow.c reads them all */
+	/* Deliveries posted here by fan-out and not yet taken (max_worker_inbound), and
+	 * whether a producer found them over the limit (an episode: mqtt/flow.c). */
+	atomic_uint inbound_deliveries;
+	atomic_bool inbound_full;
 
 	struct cds_wfcq_head inbound_head cache_aligned;
 	unsigned id;
