@@ -33,6 +33,7 @@
 	X(drop_qos0_slow)       /* QoS 0 while the connection's output is over limit */\
 	X(drop_session_gone)    /* delivery reached a session that had ended */        \
 	X(drop_no_memory)       /* allocation failed on a delivery path */             \
+	X(unsubscribe_failed)   /* session end: a filter missing from the router (a bug) */\
 	X(backpressure_pause)   /* publisher reads paused by a congested queue */      \
 	X(resend)               /* QoS 1/2 PUBLISH or PUBREL re-sent on resume */
 
