@@ -537,6 +537,19 @@ static int config_apply(struct config *c, const char *key, const char *value,
 		return set_size(key, value, 1, SIZE_MAX, &c->max_outgoing_bytes, err, errlen);
 	if (strcmp(key, "retain_available") == 0)
 		return set_bool(key, value, &c->retain_available, err, errlen);
+	/* Subscription bounds (issue 6): no "unlimited", memory stays bounded. */
+	if (strcmp(key, "max_subscriptions_per_client") == 0) {
+		rc = set_int(key, value, 1, UINT_MAX, &v, err, errlen);
+		if (rc == 0)
+			c->max_subscriptions_per_client = (unsigned)v;
+		return rc;
+	}
+	if (strcmp(key, "max_filters_per_subscribe") == 0) {
+		rc = set_int(key, value, 1, UINT_MAX, &v, err, errlen);
+		if (rc == 0)
+			c->max_filters_per_subscribe = (unsigned)v;
+		return rc;
+	}
 	if (strcmp(key, "persistence") == 0)
 		return set_bool(key, value, &c->persistence, err, errlen);
 	if (strcmp(key, "persistence_location") == 0)
@@ -584,6 +597,8 @@ void config_defaults(struct config *c)
 	c->connect_timeout = 10;
 	c->max_outgoing_bytes = 1024 * 1024;
 	c->retain_available = true;
+	c->max_subscriptions_per_client = 10000;
+	c->max_filters_per_subscribe = 1000;
 	c->persistence = false;
 	snprintf(c->persistence_location, sizeof(c->persistence_location), "%s", "./data");
 	c->log_level = LOG_NOTICE;

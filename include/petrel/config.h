@@ -34,6 +34,8 @@ struct config {
 	unsigned connect_timeout;         /* seconds a new connection has to send CONNECT; default 10 */
 	size_t max_outgoing_bytes;        /* per connection unsent bytes before it counts as slow; default 1 MiB */
 	bool retain_available;            /* default true */
+	unsigned max_subscriptions_per_client; /* filters per session; default 10000; 1..UINT_MAX */
+	unsigned max_filters_per_subscribe;    /* per SUBSCRIBE packet, rest get 0x80; default 1000 */
 	bool persistence;                 /* default false (the persistence issue wires it) */
 	char persistence_location[PATH_MAX]; /* default "./data" */
 	int log_level;                    /* enum log_level; default LOG_NOTICE */

@@ -96,6 +96,8 @@ struct session {
 	uint32_t awaiting_rel_len;
 	uint32_t awaiting_rel_cap;
 	struct ptrhash subs;             /* struct subscription by filter; subs.n of them */
+	bool subs_limit_logged;          /* max_subscriptions_per_client hit, logged */
+	bool sub_packet_logged;          /* max_filters_per_subscribe hit, logged */
 	struct cds_list_head owner_link; /* owner worker's list of its sessions */
 };
 

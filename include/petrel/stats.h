@@ -34,6 +34,9 @@
 	X(drop_session_gone)    /* delivery reached a session that had ended */        \
 	X(drop_no_memory)       /* allocation failed on a delivery path */             \
 	X(unsubscribe_failed)   /* session end: a filter missing from the router (a bug) */\
+	X(subscribe_over_client_limit) /* filters refused: max_subscriptions_per_client */\
+	X(subscribe_over_packet_limit) /* filters refused: max_filters_per_subscribe */\
+	X(drop_retained_full)   /* retained copy on SUBSCRIBE, queue full (backpressure) */\
 	X(backpressure_pause)   /* publisher reads paused by a congested queue */      \
 	X(resend)               /* QoS 1/2 PUBLISH or PUBREL re-sent on resume */
 
