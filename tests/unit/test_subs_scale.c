@@ -9,9 +9,6 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,49 +286,28 @@ Test(subs_scale, session_end_with_a_hundred_thousand_filters, .timeout = 60)
  * urcu-qsbr reader like a worker, is still inside session_clear of a big session:
  * session end passes quiescent states as it goes. The old loop passed none, so every
  * call_rcu free in the process waited for the whole session end. */
-struct gp_waiter {
-	atomic_bool started;
-	atomic_bool done;
-};
-
-static void *gp_wait_main(void *p)
-{
-	struct gp_waiter *g = p;
-
-	atomic_store(&g->started, true);
-	synchronize_rcu();
-	atomic_store(&g->done, true);
-	return NULL;
-}
-
 Test(subs_scale, session_end_lets_grace_periods_complete_meanwhile, .timeout = 120)
 {
 	struct broker *b = calloc(1, sizeof(*b));
 	struct worker *w = calloc(1, sizeof(*w));
 	struct session *s = session_create("big", 3, 0);
-	struct gp_waiter g;
-	pthread_t t;
+	struct unit_gp_waiter g;
 	int rounds;
 
 	cr_assert(b != NULL && w != NULL && s != NULL);
 	b->router = router_create(NULL);
 	w->broker = b;
-	atomic_init(&g.started, false);
-	atomic_init(&g.done, false);
-	cr_assert_eq(pthread_create(&t, NULL, gp_wait_main, &g), 0);
-	while (!atomic_load(&g.started))
-		usleep(1000);	/* this thread passes no quiescent state meanwhile */
+	unit_gp_waiter_start(&g);
 	/* Only session_clear passes quiescent states from here on. The waiter may not
 	 * have begun its grace period before the first round: a few rounds at most. */
-	for (rounds = 0; rounds < 20 && !atomic_load(&g.done); rounds++) {
+	for (rounds = 0; rounds < 20; rounds++) {
 		subscribe_both(b->router, s, FILTERS);
 		session_clear(w, s);
-		for (int i = 0; i < 100 && !atomic_load(&g.done); i++)
-			usleep(1000);
+		if (unit_gp_waiter_done(&g, 100))
+			break;
 	}
-	cr_assert(atomic_load(&g.done), "no grace period completed during %d session ends",
-		  rounds);
-	pthread_join(t, NULL);
+	cr_assert(rounds < 20, "no grace period completed during 20 session ends");
+	unit_gp_waiter_stop(&g);
 	session_unref(s);
 	router_destroy(b->router);
 	free(w);
