@@ -252,7 +252,7 @@ Test(subs_scale, a_hundred_thousand_filters_in_one_session, .timeout = 30)
 
 /* session_clear is what a clean session's end runs: it needs a worker only for the
  * router and the counters. */
-Test(subs_scale, session_end_with_a_hundred_thousand_filters, .timeout = 60)
+Test(subs_scale, session_end_with_a_hundred_thousand_filters)
 {
 	struct broker *b = calloc(1, sizeof(*b));
 	struct worker *w = calloc(1, sizeof(*w));
@@ -286,7 +286,7 @@ Test(subs_scale, session_end_with_a_hundred_thousand_filters, .timeout = 60)
  * urcu-qsbr reader like a worker, is still inside session_clear of a big session:
  * session end passes quiescent states as it goes. The old loop passed none, so every
  * call_rcu free in the process waited for the whole session end. */
-Test(subs_scale, session_end_lets_grace_periods_complete_meanwhile, .timeout = 120)
+Test(subs_scale, session_end_lets_grace_periods_complete_meanwhile)
 {
 	struct broker *b = calloc(1, sizeof(*b));
 	struct worker *w = calloc(1, sizeof(*w));
