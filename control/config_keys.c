@@ -529,6 +529,11 @@ const struct config_key config_keys[] = {
 			 CONFIG_PACKET_SIZE_MAX, "0",
 			 "largest packet accepted, fixed header included; 0 = protocol max"),
 	KEY_BOOL(retain_available, "true", "support retained messages"),
+	/* subscriptions */
+	KEY_UINT(max_subscriptions_per_client, 1, UINT_MAX, "10000",
+		 "filters one session may hold; a new one beyond it gets SUBACK 0x80"),
+	KEY_UINT(max_filters_per_subscribe, 1, UINT_MAX, "1000",
+		 "filters handled per SUBSCRIBE; the rest get SUBACK 0x80"),
 	/* delivery and queues */
 	KEY_UINT(max_inflight_messages, 0, CONFIG_INFLIGHT_MAX, "20",
 		 "outgoing QoS 1/2 messages per session awaiting ack; 0 = 65535"),

@@ -572,6 +572,16 @@ def cmd_report(args):
         w("_No profile recorded: write %s from a perf run._" % profile)
     w("")
 
+    # Measured by the unit and integration suites, not by bench.sh; kept next to
+    # the results like the profile, so regenerating the report keeps it.
+    subs = os.path.join(args.plots, "subscriptions.md")
+    if os.path.exists(subs):
+        w("## Subscriptions at scale")
+        w("")
+        with open(subs) as f:
+            L.extend(f.read().rstrip("\n").split("\n"))
+        w("")
+
     notes = failure_notes(groups)
     if notes:
         w("## Failed runs")

@@ -144,6 +144,10 @@ void session_deliver(struct worker *w, struct session *s, struct msg *m, uint8_t
  * (<held>): only then may the queue go over its limit, boundedly. */
 void session_deliver_held(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
 			  bool retain, bool held);
+/* Delivers a retained copy of <m> to <s> because of a SUBSCRIBE (MQTT-3.3.1-6),
+ * within the session's queue limits like any other message. */
+void session_deliver_retained(struct worker *w, struct session *s, struct msg *m,
+			      uint8_t qos);
 void deliver_batch(struct worker *w, struct wmsg_deliver *d);
 /* Shutdown, every worker stopped: releases what <d> holds without delivering. */
 void deliver_discard(struct wmsg_deliver *d);

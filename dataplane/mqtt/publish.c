@@ -339,6 +339,27 @@ void session_deliver_held(struct worker *w, struct session *s, struct msg *m, ui
 	session_enqueue(w, s, m, qos, retain, held);
 }
 
+/* Under backpressure session_enqueue keeps every message for an online subscriber and
+ * holds its publishers back instead; a retained copy has no publisher to hold back,
+ * so a SUBSCRIBE repeating '#' over many retained messages grew the queue without
+ * bound (issue 6: 2 MB to 918 MB). Here what does not fit is dropped (the newest),
+ * counted and logged once per episode. drop_new and drop_oldest already bound the
+ * queue and count their drops, so session_deliver applies them unchanged. QoS 0
+ * copies are bounded by max_outgoing_bytes there as well. */
+void session_deliver_retained(struct worker *w, struct session *s, struct msg *m,
+			      uint8_t qos)
+{
+	const struct config *cfg = &w->broker->cfg;
+
+	if (qos > 0 && cfg->queue_full_policy == QUEUE_FULL_BACKPRESSURE &&
+	    queue_full(cfg, s, m)) {
+		w->stats.drop_retained_full++;
+		queue_drop_log(s, "dropping retained messages sent on subscribe");
+		return;
+	}
+	session_deliver(w, s, m, qos, true);
+}
+
 int handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 {
 	struct worker *w = c->w;

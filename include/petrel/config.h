@@ -56,6 +56,8 @@ struct config {
 	bool persistence;                 /* always false: "true" is refused until persistence is built */
 	char persistence_location[PATH_MAX]; /* default "./data"; nothing is created there yet */
 	char pid_file[PATH_MAX];          /* "" = none; written at start, removed at exit */
+	unsigned max_subscriptions_per_client; /* filters per session; default 10000; 1..UINT_MAX */
+	unsigned max_filters_per_subscribe;    /* per SUBSCRIBE packet, rest get 0x80; default 1000 */
 	int log_level;                    /* enum log_level; default LOG_NOTICE */
 	bool log_stderr;                  /* log_dest stderr; default true */
 	char log_file[PATH_MAX];          /* log_dest file PATH; "" = none */

@@ -151,4 +151,15 @@ void worker_wake(struct worker *w);
 void worker_adopt_session(struct worker *w, struct session *s);
 void worker_drop_session(struct worker *w, struct session *s);
 
+/* A quiescent state in the middle of a long piece of work (a SUBSCRIBE with
+ * thousands of filters, the end of a session with 100k), so that one client's packet
+ * does not hold back every grace period until the worker's turn ends. Only where the
+ * caller holds no RCU-protected pointer across it. Does nothing on a thread that is
+ * not an online urcu-qsbr reader (tests, shutdown after rcu_thread_offline()). */
+static inline void worker_quiescent_point(void)
+{
+	if (rcu_read_ongoing())
+		rcu_quiescent_state();
+}
+
 #endif
