@@ -218,9 +218,9 @@ static void bench_loop_produce(struct bench_thread *th)
 			continue;
 		/* Unlimited publishers wait for the socket; fixed-rate ones keep their
 		 * schedule and queue, so a stall shows up as latency. */
-		if (c->pub->rate_per_ns <= 0 && !c->can_write)
+		if (c->pub->period_ns <= 0 && !c->can_write)
 			continue;
-		n = bench_pub_produce(c->pub, th->now);
+		n = bench_pub_produce(c->pub, th->now, in_win ? &th->st.lag : NULL);
 		if (n == 0)
 			continue;
 		th->st.published_total += n;
