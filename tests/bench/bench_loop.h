@@ -30,8 +30,8 @@ struct bench_stats {
 	uint64_t dropped;            /* set-up connections broken afterwards */
 	uint64_t unsent;             /* scheduled before publishing stopped, never sent */
 	struct bench_hist hist;      /* latency in ns of the deliveries in the window */
-	struct bench_hist lag;       /* fixed rate: how late messages stamped in the
-				      * window left their schedule, ns */
+	struct bench_hist lag;       /* fixed rate: how long messages stamped in the
+				      * window waited after their due time, ns */
 };
 
 /* What the other threads look at during the drain to end it early. */

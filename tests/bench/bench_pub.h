@@ -69,7 +69,8 @@ void bench_pub_rate_start(struct bench_pub *p, double rate, uint64_t t0);
 /* Stamps as many messages as the window and the rate allow at <now>, and queues them
  * for writing: unlimited ones stamped <now>, scheduled ones with their intended send
  * time. Returns how many. <lag>, if not NULL, gets now - intended time of each
- * scheduled message stamped (how late the generator is), in ns. */
+ * scheduled message stamped, in ns: how long it waited for a window slot or for a
+ * late generator. */
 uint32_t bench_pub_produce(struct bench_pub *p, uint64_t now, struct bench_hist *lag);
 
 /* When the rate next allows a message, if the window has room; UINT64_MAX if only an

@@ -164,7 +164,7 @@ static void bench_summary_flow(FILE *f, const struct bench_result *r)
 		fprintf(f, "; broker RSS %ld -> %ld KiB", r->rss_before_kb, r->rss_after_kb);
 	fprintf(f, "\n");
 	if (r->offered_rate >= 0)
-		fprintf(f, "  offered %.0f msg/s, never sent %" PRIu64 "; generator late by p99 "
+		fprintf(f, "  offered %.0f msg/s, never sent %" PRIu64 "; waited to send p99 "
 			"%.1f us, max %.1f us\n", r->offered_rate, r->unsent, r->lag_p99_us,
 			r->lag_max_us);
 	if (r->broker_cpu_pct >= 0)

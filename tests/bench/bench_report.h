@@ -42,7 +42,7 @@ struct bench_result {
 	double cpu_pct;
 	double offered_rate;         /* --rate x publishers, msg/s; -1: unlimited */
 	uint64_t unsent;             /* scheduled before the stop, never sent */
-	double lag_p99_us;           /* fixed rate: generator lateness; -1 otherwise */
+	double lag_p99_us;           /* fixed rate: waited after the due time; else -1 */
 	double lag_max_us;
 	double broker_cpu_pct;       /* broker CPU in the window, 100 = one core; -1 */
 	double win_cpu_pct;          /* generator CPU in the window; -1 for conn */

@@ -230,7 +230,7 @@ static void bench_run_result_latency(const struct bench_hist *h, struct bench_re
 }
 
 /* The schedule's side of a fixed-rate run: what was offered, what never went out,
- * how late the generator itself was. */
+ * how long messages waited after their due time before they were queued. */
 static void bench_run_result_schedule(const struct bench_run *run,
 				      const struct bench_stats *s, struct bench_result *r)
 {
