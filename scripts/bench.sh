@@ -103,8 +103,8 @@ offline_n=100000
 # Rate search: per broker variant at most this many runs (the probe included) and,
 # once this many seconds of runs are spent, no further step. A step measures for
 # search_duration seconds.
-search_steps=6
-search_budget=60
+search_steps=7
+search_budget=70
 search_duration=3
 # The latency curve: percent of each broker's highest lossless rate.
 curve_fractions="10 50 80 95"

@@ -92,8 +92,7 @@ def bound_cell(run):
     b, g = run.get("broker_cpu_pct"), run.get("gen_win_cpu_pct")
     nb = cpu_count(run.get("broker_cpus")) or 1
     why = []
-    offered, pub = run.get("offered_rate"), run.get("pub_rate")
-    if isnum(offered) and offered > 0 and isnum(pub) and pub >= SUSTAIN_SHARE * offered:
+    if offered_of(run) and step_verdict(run)[0]:
         why.append("offered rate")
     elif run.get("gen_cpus") == "any" and isnum(b) and isnum(g) and b + g >= 180:
         why.append("both cores")
@@ -495,6 +494,19 @@ def steps_text(recs, name, broker, variant):
     return "; ".join(parts) or "not run"
 
 
+def failed_above(recs, name, broker, variant, rate):
+    """Why the lowest failed step above <rate> failed, and what bounded it: the
+    limit the search ran into."""
+    above = [r for r in search_runs(recs, name, broker, variant, 1)
+             if offered_of(r) and not step_verdict(r)[0] and
+             (rate is None or offered_of(r) > rate)]
+    if not above:
+        return "—"
+    r = min(above, key=offered_of)
+    return "%s: %s; %s" % (fmt_rate_short(offered_of(r)), step_verdict(r)[1],
+                           bound_cell(r))
+
+
 def sec_lossless(rp):
     sel = rp.rows_of("search")
     if not sel:
@@ -506,8 +518,8 @@ def sec_lossless(rp):
       "loss, found by the rate search described in the method. ✓ sustained, ✗ not.")
     w()
     w("| row | petrel | mosquitto Nagle | mosquitto TCP_NODELAY | petrel ÷ mosquitto "
-      "(better variant) | bound by at the highest rate: petrel; mosquitto | "
-      "p99 at that rate: petrel; mosquitto |")
+      "(better variant) | p99 at that rate: petrel; mosquitto | what failed next "
+      "above it: petrel; mosquitto |")
     w("|---|---:|---:|---:|---:|---|---|")
     for name, info in sel:
         prate, prun = lossless_rate(rp.recs, name, "petrel", "backpressure")
@@ -519,9 +531,10 @@ def sec_lossless(rp):
         w("| `%s` | %s | %s | %s | %s | %s; %s | %s; %s |" % (
             name, fmt_metric("offered_rate", prate) if prate else "none found",
             vals[0], vals[1], fmt_ratio(ratio(prate, mrate)),
-            bound_cell(prun), bound_cell(mrun),
             fmt_metric("lat_p99_us", (prun or {}).get("lat_p99_us")),
-            fmt_metric("lat_p99_us", (mrun or {}).get("lat_p99_us"))))
+            fmt_metric("lat_p99_us", (mrun or {}).get("lat_p99_us")),
+            failed_above(rp.recs, name, "petrel", "backpressure", prate),
+            failed_above(rp.recs, name, "mosquitto", mvar, mrate)))
     w()
     w("Search steps (total offered rate, in order):")
     w()
@@ -861,7 +874,8 @@ def target_loss(rp):
                                                  fmt_num(r["lost"]), share)
             if variant == "backpressure" and isnum(r.get("qos")) and r["qos"] >= 1:
                 acked.append(text)
-            else:
+            elif r.get("kind") != "search":
+                # A search step above the lossless rate loses by design.
                 other.append(text)
     if acked:
         out.append("- **Petrel lost acknowledged QoS 1/2 messages**, which "
