@@ -228,21 +228,37 @@ print(s.getsockname()[1])
 s.close()'
 }
 
-# write_configs <port> [<petrel policy> [<mosquitto variant>]]: the two config files
-# (the same limits for both brokers). Petrel's queue_full_policy is backpressure
-# (its default) or drop_new; mosquitto's variant is nagle (its default) or nodelay
-# (set_tcp_nodelay true).
+# The config lines of a broker variant: what sets it apart from the other variants
+# of the same broker. A new variant (say, one of the flow-control keys) is one line
+# here and its name in a row's variant list.
+variant_conf() {
+	case "$1/$2" in
+	petrel/backpressure) echo "queue_full_policy backpressure" ;;
+	petrel/drop_new) echo "queue_full_policy drop_new" ;;
+	mosquitto/nagle) ;;
+	mosquitto/nodelay) echo "set_tcp_nodelay true" ;;
+	*)
+		petrel_log "no such broker variant: $1/$2"
+		return 1
+		;;
+	esac
+}
+
+# write_configs <port> [<petrel variant> [<mosquitto variant>]]: the two config files,
+# the same limits for both brokers, then each variant's own lines. The defaults are
+# Petrel's queue_full_policy backpressure (its default) and mosquitto's Nagle (its
+# default, set_tcp_nodelay false).
 write_configs() {
-	local port="$1" policy="${2:-backpressure}" mvariant="${3:-nagle}"
+	local port="$1" pvariant="${2:-backpressure}" mvariant="${3:-nagle}"
 	cat >"$tmp/petrel.conf" <<EOF
 listener $port 127.0.0.1
 allow_anonymous true
 max_inflight_messages 20
 max_queued_messages 1000
-queue_full_policy $policy
 persistence false
 max_connections -1
 EOF
+	variant_conf petrel "$pvariant" >>"$tmp/petrel.conf" || return 1
 	cat >"$tmp/mosquitto.conf" <<EOF
 listener $port 127.0.0.1
 allow_anonymous true
@@ -252,18 +268,7 @@ persistence false
 log_dest none
 max_connections -1
 EOF
-	if [[ $mvariant == nodelay ]]; then
-		echo "set_tcp_nodelay true" >>"$tmp/mosquitto.conf"
-	fi
-}
-
-# The config line that tells a broker variant apart, for the record of each run.
-variant_conf() {
-	case "$1/$2" in
-	petrel/*) echo "queue_full_policy $2" ;;
-	mosquitto/nodelay) echo "set_tcp_nodelay true" ;;
-	*) echo "set_tcp_nodelay false (the default)" ;;
-	esac
+	variant_conf mosquitto "$mvariant" >>"$tmp/mosquitto.conf" || return 1
 }
 
 # Prints the broker command line (without the timeout wrapper) for
@@ -288,8 +293,8 @@ start_broker() {
 		return 1
 	fi
 	case "$broker" in
-	petrel) write_configs "$port" "$variant" ;;
-	mosquitto) write_configs "$port" backpressure "$variant" ;;
+	petrel) write_configs "$port" "$variant" || return 1 ;;
+	mosquitto) write_configs "$port" backpressure "$variant" || return 1 ;;
 	esac
 	read -ra cmd <<<"$(broker_cmd "$broker" "$workers" "$cpus" "$conf")"
 	# The wrapper bounds a broker that this script, killed with SIGKILL, could not
@@ -431,7 +436,7 @@ run_one() {
 		--set row="$row" kind="$kind" primary="$primary" better="$better" \
 		title="$title" broker="$broker" variant="$variant" workers="$workers" \
 		rep="$rep" broker_cpus="$bcpus" gen_cpus="${gcpus:-any}" port="$port" \
-		variant_conf="$(variant_conf "$broker" "$variant")" broker_totals="$totals" \
+		variant_conf="$(variant_conf "$broker" "$variant" || true)" broker_totals="$totals" \
 		broker_cmd="$bcmd" gen_cmd="$gcmd" exit="$rc" error="$err" \
 		wall_s="$((SECONDS - started))" "${run_extra[@]}"
 	python3 "$report" summary --json "$line" --label "$label" --primary "$primary" --kind "$kind" \

@@ -14,6 +14,7 @@ import tempfile
 
 from bench_data import (LOWER_BETTER, METRIC_NAMES, MOSQ_VARIANTS,
                         VARIANT_NAMES, GEN_SATURATED_PCT, SEARCH_RESOLUTION,
+                        SEARCH_SEED_SHARE,
                         SUSTAIN_BACKLOG_S, SUSTAIN_SHARE, any_loss, cpu_count, fmt_metric,
                         fmt_num, fmt_rate_short, fmt_ratio, get, group_runs, isnum, load,
                         lossless_rate, mosq_best, mosq_best_lossless, offered_of, ratio,
@@ -268,10 +269,12 @@ def sec_method(rp):
     w("- **Equal policy** (`fanin-q1`, `fanin-q2`): Petrel also runs with "
       "`queue_full_policy drop_new`, mosquitto's behaviour (acknowledge, then drop the "
       "newest when the subscriber's queue is full), beside the same mosquitto runs.")
-    w("- **Flat-out rows** send as fast as the brokers take messages (QoS 1/2: %s "
-      "unacknowledged per publisher). Where mosquitto's QoS 1/2 fan-in rate is higher "
-      "than what it delivers, it measures mosquitto dropping messages it has "
-      "acknowledged, not a rate it sustains." % "32")
+    w("- **Flat-out rows** (all but `latency-q1`, `search-*` and `curve-*`) send as "
+      "fast as the broker takes messages: QoS 0 whenever the socket accepts more, QoS "
+      "1/2 with up to 32 unacknowledged messages per publisher. Where a broker delivers "
+      "less than it took in, the row measures it dropping messages (QoS 1/2: messages "
+      "it had acknowledged), not a rate it sustains; the notes under the results say "
+      "so row by row, and the lossless rates are the fair comparison.")
     w("- **Highest lossless rate** (`search-*` rows): per broker variant, a flat-out "
       "probe, then fixed-rate runs of %s s that bracket and bisect the total rate: the "
       "first at %d %% of what the probe delivered, ×1.5 after a sustained step, ×0.5 "
@@ -282,20 +285,24 @@ def sec_method(rp):
       "least %d %% of the offered messages inside the window, the schedule owed less "
       "than %d ms of offered messages at the stop, and the generator's CPU stayed "
       "under %d %%. The row reports the highest sustained rate; each broker keeps its "
-      "own policy (Petrel backpressure). One search per variant, not a median of "
+      "own policy (Petrel backpressure). The table also says why the next step above "
+      "that rate failed and what bounded it. One search per variant, not a median of "
       "several." % (
-          meta.get("search_duration", "?"), 90, round((SEARCH_RESOLUTION - 1) * 100),
+          meta.get("search_duration", "?"), round(SEARCH_SEED_SHARE * 100),
+          round((SEARCH_RESOLUTION - 1) * 100),
           meta.get("search_steps", "?"), meta.get("search_budget", "?"),
           round(SUSTAIN_SHARE * 100), round(SUSTAIN_BACKLOG_S * 1000),
           round(GEN_SATURATED_PCT)))
     w("- **Latency against load** (`curve-fanin-q1`): Petrel and mosquitto (in the "
       "variant with the higher lossless QoS 1 rate) each at %s %% of their own highest "
-      "lossless QoS 1 fan-in rate, %s runs per point, median by p99. Latency is "
-      "measured from each message's *scheduled* send time: publisher i sends message "
-      "k at t0 + i/(8R) + k/R, stamps it with that time, and when its in-flight "
-      "window is full or the generator wakes late the message waits and keeps its "
-      "stamp, so a stall counts in the latency of every message it delayed (no "
-      "coordinated omission). How long messages waited to be sent (scheduled to "
+      "lossless QoS 1 fan-in rate, %s run(s) per point, median by p99. Latency is "
+      "measured from each message's *scheduled* send time: with R messages/s per "
+      "publisher, publisher i (of 8) sends message k at t0 + i/(8R) + k/R and stamps "
+      "it with that time; when its in-flight window is full or the generator is late "
+      "the message waits and keeps its stamp, so a stall counts in the latency of "
+      "every message it delayed (no coordinated omission). The generator wakes at "
+      "most every 10 µs for scheduled messages, so above 100k msg/s in all the "
+      "messages due within 10 µs share one write; that wait is counted too. How long messages waited to be sent (scheduled to "
       "queued for the socket: a full window or a late generator) is reported beside "
       "it; messages the schedule still owed at the stop are counted "
       "as *unsent*." % (", ".join((meta.get("curve_fractions") or "10 50 80 95").split()),
