@@ -33,8 +33,11 @@ GEN_SATURATED_PCT = 95.0
 # The search stops once the highest sustained and the lowest failed rate are this
 # close (ratio).
 SEARCH_RESOLUTION = 1.05
-# First fixed-rate guess: this share of what the flat-out probe delivered.
+# First fixed-rate guess: this share of what the flat-out probe delivered, or the
+# lower share when the probe lost messages. After a step that fell behind without
+# loss, the next try is SEARCH_SEED_SHARE of what it delivered.
 SEARCH_SEED_SHARE = 0.9
+SEARCH_LOSSY_SEED_SHARE = 0.5
 
 
 # ---- numbers -------------------------------------------------------------------------
@@ -241,7 +244,6 @@ def step_verdict(run):
     if run.get("error"):
         return False, "failed: %s" % run["error"]
     offered = offered_of(run)
-    dur = run.get("duration_s") if isnum(run.get("duration_s")) else 0
     if offered is None:
         return False, "not a fixed-rate run"
     if isnum(run.get("lost")) and run["lost"] > 0:
@@ -261,7 +263,7 @@ def step_verdict(run):
     if isnum(unsent) and unsent > SUSTAIN_BACKLOG_S * offered:
         return False, "%s messages still owed at the stop" % fmt_num(unsent)
     gen = run.get("gen_win_cpu_pct")
-    if isnum(gen) and gen >= GEN_SATURATED_PCT and dur > 0:
+    if isnum(gen) and gen >= GEN_SATURATED_PCT:
         return False, "generator CPU %.0f %%: it may have been the limit" % gen
     return True, ""
 
@@ -297,8 +299,16 @@ def search_next(runs, max_steps, budget_s):
         seed = probe.get("deliver_rate")
         if probe.get("error") or not isnum(seed) or seed <= 0:
             return None
-        return SEARCH_SEED_SHARE * seed
+        # A probe that lost messages delivered more than the broker sustains.
+        lossy = isnum(probe.get("lost")) and probe["lost"] > 0
+        return (SEARCH_LOSSY_SEED_SHARE if lossy else SEARCH_SEED_SHARE) * seed
     if lo is None:
+        # The lowest failure says how far down to go: a step that fell behind
+        # without losing anything delivered about what the broker can take.
+        low = min((r for r in runs if offered_of(r) == hi), key=lambda r: r.get("step", 0))
+        d = low.get("deliver_rate")
+        if not (isnum(low.get("lost")) and low["lost"] > 0) and isnum(d) and 0 < d < hi:
+            return max(SEARCH_SEED_SHARE * d, hi * 0.25)
         return hi * 0.5
     if hi is None:
         return lo * 1.5

@@ -14,7 +14,7 @@ import tempfile
 
 from bench_data import (LOWER_BETTER, METRIC_NAMES, MOSQ_VARIANTS,
                         VARIANT_NAMES, GEN_SATURATED_PCT, SEARCH_RESOLUTION,
-                        SEARCH_SEED_SHARE,
+                        SEARCH_SEED_SHARE, SEARCH_LOSSY_SEED_SHARE,
                         SUSTAIN_BACKLOG_S, SUSTAIN_SHARE, any_loss, cpu_count, fmt_metric,
                         fmt_num, fmt_rate_short, fmt_ratio, get, group_runs, isnum, load,
                         lossless_rate, mosq_best, mosq_best_lossless, offered_of, ratio,
@@ -277,8 +277,10 @@ def sec_method(rp):
       "so row by row, and the lossless rates are the fair comparison.")
     w("- **Highest lossless rate** (`search-*` rows): per broker variant, a flat-out "
       "probe, then fixed-rate runs of %s s that bracket and bisect the total rate: the "
-      "first at %d %% of what the probe delivered, ×1.5 after a sustained step, ×0.5 "
-      "after a failed one until both sides are known, then the geometric mean of the "
+      "first at %d %% of what the probe delivered (%d %% if the probe lost messages), "
+      "×1.5 after a sustained step, after a failed one ×0.5 (or %d %% of what it "
+      "delivered if it fell behind without loss) until both sides are known, then "
+      "the geometric mean of the "
       "highest sustained and the lowest failed rate, until they are within %d %% of "
       "each other, %s steps or %s s of runs. A step is *sustained* when nothing is "
       "lost by the end of the drain, the generator sent and the subscriber received at "
@@ -289,6 +291,7 @@ def sec_method(rp):
       "that rate failed and what bounded it. One search per variant, not a median of "
       "several." % (
           meta.get("search_duration", "?"), round(SEARCH_SEED_SHARE * 100),
+          round(SEARCH_LOSSY_SEED_SHARE * 100), round(SEARCH_SEED_SHARE * 100),
           round((SEARCH_RESOLUTION - 1) * 100),
           meta.get("search_steps", "?"), meta.get("search_budget", "?"),
           round(SUSTAIN_SHARE * 100), round(SUSTAIN_BACKLOG_S * 1000),
@@ -784,8 +787,12 @@ def target_throughput(rp):
         lr = ratio(prate, mrate)
         if lr is None:
             open_.append(name)
-            details.append("`%s` flat out %.2f× but %s, and no lossless rates to "
-                           "compare" % (name, r, " and ".join(lost)))
+            searched = any(n == "search-" + name for n, _ in rp.rows)
+            details.append("`%s` flat out %.2f× but %s, and %s" % (
+                name, r, " and ".join(lost),
+                "no lossless rate to compare (not searched)" if not searched else
+                "`search-%s` found no lossless rate for %s" % (name, " or ".join(
+                    b for b, v in (("petrel", prate), ("mosquitto", mrate)) if v is None))))
             continue
         details.append("`%s` flat out %.2f× but %s; at zero loss %.2f× (%s vs %s)" % (
             name, r, " and ".join(lost), lr, fmt_metric("offered_rate", prate),
