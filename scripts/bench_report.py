@@ -24,7 +24,8 @@
 Each row keeps the median run per broker variant (and worker count) by the row's
 primary metric; with an even number of runs the lower middle one. The other columns
 come from that same run, so one table line is one real run. The data rules live in
-scripts/bench/bench_data.py, the Markdown in scripts/bench/bench_md.py.
+scripts/bench/bench_data.py, the Markdown in scripts/bench/bench_md.py (its Targets
+section in bench_targets.py, the plots in bench_plots.py).
 """
 
 import argparse

@@ -106,6 +106,17 @@ LOWER_BETTER = {"lat_p50_us", "lat_p99_us", "lat_p999_us", "lat_max_us",
                 "connect_errors"}
 
 
+def offered_text(recs, name):
+    for r in recs:
+        if r.get("row") == name and r.get("gen_cmd"):
+            m = re.search(r"--rate (\d+)", r["gen_cmd"])
+            p = re.search(r"--publishers (\d+)", r["gen_cmd"])
+            if m and p:
+                return " (%s publishers × %s msg/s = %s msg/s offered)" % (
+                    p.group(1), m.group(1), fmt_num(int(p.group(1)) * int(m.group(1))))
+    return ""
+
+
 # ---- runs ----------------------------------------------------------------------------
 
 class Group:

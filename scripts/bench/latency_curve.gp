@@ -1,5 +1,5 @@
 # latency_curve.gp - latency percentiles against offered load, petrel vs mosquitto.
-# Called by scripts/bench/bench_md.py:
+# Called by scripts/bench/bench_plots.py:
 #     gnuplot -e "datafile='...'; outfile='...'; plottitle='...'" latency_curve.gp
 # datafile: two data blocks (index 0 petrel, index 1 mosquitto), one line per point:
 # offered msg/s, p50, p99, p99.9 in microseconds ('?' = no result).
