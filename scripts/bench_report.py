@@ -35,6 +35,8 @@ import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The helpers beside the gnuplot scripts; no __pycache__ left in the tree.
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(HERE, "bench"))
 
 import bench_data as bd  # noqa: E402
