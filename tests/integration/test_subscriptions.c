@@ -159,27 +159,6 @@ Test(subscriptions, filters_beyond_max_subscriptions_per_client_get_0x80, .timeo
  * queued every copy, 60 million: about 900 MB. */
 #define RSS_BOUND_KB (96 * 1024)
 
-static long proc_status_kb(pid_t pid, const char *field)
-{
-	char path[64], line[256];
-	size_t flen = strlen(field);
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
-			kb = strtol(line + flen + 1, NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return kb;
-}
-
 static void name_hash(char *buf, size_t cap, size_t i)
 {
 	snprintf(buf, cap, "#");
@@ -196,17 +175,9 @@ Test(subscriptions, retained_copies_on_subscribe_stay_within_the_queue_limits,
 	long peak;
 
 	cr_assert_not_null(ack);
-#ifdef __SANITIZE_ADDRESS__
-	/* The ASan broker keeps freed memory resident in its quarantine (256 MB by
-	 * default); retain_match's stack array, grown and freed once per '#' filter,
-	 * would fill it. Keep it small so the bound measures what the broker holds. */
-	char asan[512];
-	const char *prev = getenv("ASAN_OPTIONS");
-
-	snprintf(asan, sizeof(asan), "%s%squarantine_size_mb=8", prev ? prev : "",
-		 prev && prev[0] ? ":" : "");
-	cr_assert_eq(setenv("ASAN_OPTIONS", asan, 1), 0);
-#endif
+	/* retain_match's stack array, grown and freed once per '#' filter, would fill
+	 * ASan's quarantine: keep it small so the bound measures what the broker holds. */
+	harness_small_asan_quarantine();
 	/* The per-packet limit out of the way: the queue limits alone must hold. */
 	broker_start(&b, 1, "max_filters_per_subscribe 100000\n");
 	struct client *pub = connected_client(&b, "pub", true);
@@ -227,7 +198,7 @@ Test(subscriptions, retained_copies_on_subscribe_stay_within_the_queue_limits,
 	 * copies included, was handled; watch the broker's memory meanwhile, and stop
 	 * as soon as it passes the bound rather than let it take the machine. */
 	for (int waited = 0; waited < 240000 && got <= 0; waited += 200) {
-		peak = proc_status_kb(b.pid, "VmHWM");
+		peak = broker_status_kb(&b, "VmHWM");
 		cr_assert(peak >= 0, "broker gone");
 		cr_assert_lt(peak, RSS_BOUND_KB, "broker peak RSS %ld kB while handling the "
 			     "SUBSCRIBE, bound %d kB", peak, RSS_BOUND_KB);
@@ -237,9 +208,9 @@ Test(subscriptions, retained_copies_on_subscribe_stay_within_the_queue_limits,
 	cr_assert_eq(ack[0], 0x90);
 	for (size_t i = 0; i < HASH_FILTERS; i++)
 		cr_assert_eq(ack[(size_t)got - HASH_FILTERS + i], 1, "filter %zu", i);
-	peak = proc_status_kb(b.pid, "VmHWM");
+	peak = broker_status_kb(&b, "VmHWM");
 	fprintf(stderr, "[subscriptions] broker VmHWM %ld kB, VmRSS %ld kB after a %zu-byte "
-		"SUBSCRIBE over %d retained\n", peak, proc_status_kb(b.pid, "VmRSS"), len,
+		"SUBSCRIBE over %d retained\n", peak, broker_status_kb(&b, "VmRSS"), len,
 		RETAINED);
 	cr_assert_lt(peak, RSS_BOUND_KB, "broker peak RSS %ld kB, bound %d kB", peak,
 		     RSS_BOUND_KB);
