@@ -529,6 +529,11 @@ const struct config_key config_keys[] = {
 			 CONFIG_PACKET_SIZE_MAX, "0",
 			 "largest packet accepted, fixed header included; 0 = protocol max"),
 	KEY_BOOL(retain_available, "true", "support retained messages"),
+	/* subscriptions */
+	KEY_UINT(max_subscriptions_per_client, 1, UINT_MAX, "10000",
+		 "filters one session may hold; a new one beyond it gets SUBACK 0x80"),
+	KEY_UINT(max_filters_per_subscribe, 1, UINT_MAX, "1000",
+		 "filters handled per SUBSCRIBE; the rest get SUBACK 0x80"),
 	/* delivery and queues */
 	KEY_UINT(max_inflight_messages, 0, CONFIG_INFLIGHT_MAX, "20",
 		 "outgoing QoS 1/2 messages per session awaiting ack; 0 = 65535"),
@@ -547,6 +552,8 @@ const struct config_key config_keys[] = {
 		 "what a slow session does with new messages: drop_new, drop_oldest, disconnect"),
 	KEY_UINT(backpressure_overshoot, 0, UINT_MAX, "1000",
 		 "messages a congested queue takes past its limits from held publishers"),
+	KEY_UINT(max_worker_inbound, 1, UINT_MAX / 2, "65536",
+		 "deliveries waiting in one worker's inbound queue before publishers wait"),
 	KEY_SIZE(max_held_input_bytes, 1, SIZE_MAX, "1048576",
 		 "bytes of packets a held-back connection may have read but not handled"),
 	KEY_SIZE(max_outgoing_control_bytes, 1, SIZE_MAX, "1048576",

@@ -14,22 +14,32 @@
  *             the last delete
  *   plus, hash  the '+' and '#' children, kept out of the index so that matching
  *             never hashes a wildcard
- *   subs    entry array {sub, qos}. Readers see a consistent array: a new entry is
- *           appended in place (entry written, then the published count raised with
- *           release ordering); a QoS change or a removal builds a new array, publishes
- *           it with rcu_assign_pointer() and frees the old one with call_rcu(),
- *           which also carries the release() of the removed subscriber.
+ *   subs    RCU list (urcu/rculist.h) of entries {sub, qos}, one allocation each.
+ *           Subscribe appends (cds_list_add_tail_rcu), unsubscribe unlinks
+ *           (cds_list_del_rcu) and frees the entry with call_rcu(), which also
+ *           carries the release() of its subscriber; a QoS change is one atomic
+ *           byte store in place. A reader walking the list never misses an entry
+ *           that stays subscribed, whatever else changes around it.
+ *   byset   writer-only set (ptrhash.h) of the node's entries keyed by subscriber,
+ *           so that finding <sub>'s entry on a node is O(1) however many
+ *           subscribers share the filter; a removal never fails.
+ *
+ * Cost: subscribe and unsubscribe are O(levels) plus amortised O(1) in the number of
+ * subscribers on the filter (issue 6; the array this replaces was copied on every
+ * change, O(n)). The worst single change is a byset resize, O(entries on that node).
+ * Memory: about 64 bytes per entry plus 16 to 43 bytes of byset slot.
  *
  * A node with no entries and no children is pruned at once: unlinked from its parent
  * (topic_level_delete() or clearing plus/hash), then freed after a grace period, so
  * churn leaves nothing behind. The root is never pruned.
  *
- * Thread rules are in router.h. The writer-only field (parent) is read and written
- * under r->lock only, and reused as a stack link by router_destroy().
+ * Thread rules are in router.h. The writer-only fields (parent, byset) are read and
+ * written under r->lock only; parent is reused as a stack link by router_destroy().
  */
 /* Inlines rcu_dereference() & co: allowed for code under any licence (liburcu README). */
 #define URCU_INLINE_SMALL_FUNCTIONS
 #include <urcu-qsbr.h>
+#include <urcu/rculist.h>
 
 #include <assert.h>
 #include <errno.h>
@@ -40,34 +50,32 @@
 #include <string.h>
 
 #include "petrel/compiler.h"
+#include "petrel/ptrhash.h"
 #include "petrel/router.h"
 #include "petrel/topic_level.h"
 
 enum rt_kind { RT_ROOT, RT_LITERAL, RT_PLUS, RT_HASH };
 
-struct rt_ent {
-	void *sub;
-	uint8_t qos;
-};
+struct router;
 
-struct rt_subs {
+/* One (subscriber, filter) entry. <link> and <qos> are read by readers; the rest is
+ * the writer's, and <rcu> carries the free and the release(). */
+struct rt_ent {
+	struct cds_list_head link;	/* RCU; on node->subs */
+	void *sub;
+	struct router *r;		/* for release() in the RCU callback */
 	struct rcu_head rcu;
-	/* Set when this array is retired by a removal: <dead> loses its entry and is
-	 * released, with <release>, in the same callback that frees the array. */
-	void (*release)(void *sub);
-	void *dead;
-	uint32_t cap;
-	atomic_uint_fast32_t n;	/* published entries; only ever grows in place */
-	struct rt_ent e[];
+	atomic_uchar qos;		/* replaced in place (MQTT-3.8.4-3) */
 };
 
 struct rt_node {
 	struct rcu_head rcu;
 	struct rt_node *parent;		/* writer only */
+	struct ptrhash byset;		/* writer only: entries by subscriber */
 	struct topic_level_index *children;	/* RCU; NULL while no literal child */
 	struct rt_node *plus;		/* RCU */
 	struct rt_node *hash;		/* RCU */
-	struct rt_subs *subs;		/* RCU; NULL when no entries */
+	struct cds_list_head subs;	/* RCU list of struct rt_ent */
 	uint8_t kind;			/* enum rt_kind */
 	/* Hash and length of <level>; what parent->children holds (RT_LITERAL only). */
 	struct topic_level_child tl;
@@ -94,115 +102,75 @@ static struct rt_node *rt_child_lookup(const struct topic_level_index *idx, cons
 	return c != NULL ? container_of(c, struct rt_node, tl) : NULL;
 }
 
-/* ---- entry arrays ---- */
+/* ---- the per-node set of entries by subscriber (writer only) ---- */
 
-static struct rt_subs *rt_subs_alloc(uint32_t cap)
+static inline uint64_t rt_sub_hash(const void *sub)
 {
-	struct rt_subs *a = malloc(sizeof(*a) + (size_t)cap * sizeof(a->e[0]));
-
-	if (a == NULL)
-		return NULL;
-	a->release = NULL;
-	a->dead = NULL;
-	a->cap = cap;
-	atomic_init(&a->n, 0);
-	return a;
+	return (uint64_t)(uintptr_t)sub;	/* ptrhash mixes it */
 }
 
-static void rt_subs_free_cb(struct rcu_head *head)
+static struct rt_ent *rt_byset_find(const struct rt_node *node, const void *sub)
 {
-	struct rt_subs *a = container_of(head, struct rt_subs, rcu);
+	uint64_t h = rt_sub_hash(sub);
+	uint32_t pos = 0;
+	struct rt_ent *e;
 
-	if (a->dead != NULL && a->release != NULL)
-		a->release(a->dead);
-	free(a);
+	while ((e = ptrhash_find(&node->byset, h, &pos)) != NULL) {
+		if (e->sub == sub)
+			return e;
+	}
+	return NULL;
 }
 
-static uint32_t rt_subs_len(const struct rt_subs *a)
+/* ---- entries ---- */
+
+static void rt_ent_free_cb(struct rcu_head *head)
 {
-	if (a == NULL)
-		return 0;
-	return (uint32_t)atomic_load_explicit(&a->n, memory_order_acquire);
+	struct rt_ent *e = container_of(head, struct rt_ent, rcu);
+
+	if (e->r->params.release != NULL)
+		e->r->params.release(e->sub);
+	free(e);
 }
 
 /* Writer. Adds or updates <sub> at <node>. Returns 1 (added), 0 (updated), -ENOMEM. */
 static int rt_subs_put(struct router *r, struct rt_node *node, void *sub, uint8_t qos)
 {
-	struct rt_subs *old = node->subs, *a;
-	uint32_t n = rt_subs_len(old), i;
+	struct rt_ent *e = rt_byset_find(node, sub);
 
-	for (i = 0; i < n; i++) {
-		if (old->e[i].sub != sub)
-			continue;
-		if (old->e[i].qos == qos)
-			return 0;
-		/* MQTT-3.8.4-3: replace the QoS. Readers may be inside <old>, so copy. */
-		a = rt_subs_alloc(old->cap);
-		if (a == NULL)
-			return -ENOMEM;
-		memcpy(a->e, old->e, n * sizeof(a->e[0]));
-		a->e[i].qos = qos;
-		atomic_store_explicit(&a->n, n, memory_order_relaxed);
-		rcu_assign_pointer(node->subs, a);
-		call_rcu(&old->rcu, rt_subs_free_cb);
+	if (e != NULL) {
+		/* MQTT-3.8.4-3: replace the QoS. A reader sees the old or the new one. */
+		atomic_store_explicit(&e->qos, qos, memory_order_relaxed);
 		return 0;
 	}
-
-	if (old != NULL && n < old->cap) {
-		/* Slots past n are invisible to readers until n is raised. */
-		old->e[n].sub = sub;
-		old->e[n].qos = qos;
-		if (r->params.hold != NULL)
-			r->params.hold(sub);
-		atomic_store_explicit(&old->n, n + 1, memory_order_release);
-	} else {
-		if (n > UINT32_MAX / 2)
-			return -ENOMEM;
-		a = rt_subs_alloc(n == 0 ? 2 : n * 2);
-		if (a == NULL)
-			return -ENOMEM;
-		if (n > 0)
-			memcpy(a->e, old->e, n * sizeof(a->e[0]));
-		a->e[n].sub = sub;
-		a->e[n].qos = qos;
-		atomic_store_explicit(&a->n, n + 1, memory_order_relaxed);
-		/* Held before it is visible, so a reader may take its own reference. */
-		if (r->params.hold != NULL)
-			r->params.hold(sub);
-		rcu_assign_pointer(node->subs, a);
-		if (old != NULL)
-			call_rcu(&old->rcu, rt_subs_free_cb);
+	e = malloc(sizeof(*e));
+	if (e == NULL)
+		return -ENOMEM;
+	e->sub = sub;
+	e->r = r;
+	atomic_init(&e->qos, qos);
+	if (ptrhash_add(&node->byset, rt_sub_hash(sub), e) < 0) {
+		free(e);
+		return -ENOMEM;
 	}
+	/* Held before it is visible, so a reader may take its own reference. */
+	if (r->params.hold != NULL)
+		r->params.hold(sub);
+	cds_list_add_tail_rcu(&e->link, &node->subs);	/* publishes *e */
 	atomic_fetch_add_explicit(&r->count, 1, memory_order_relaxed);
 	return 1;
 }
 
-/* Writer. Removes <sub> from <node>. Returns 0, -ENOENT or -ENOMEM. */
+/* Writer. Removes <sub> from <node>. Returns 0 or -ENOENT; allocates nothing. */
 static int rt_subs_del(struct router *r, struct rt_node *node, void *sub)
 {
-	struct rt_subs *old = node->subs, *a = NULL;
-	uint32_t n = rt_subs_len(old), i, cap;
+	struct rt_ent *e = rt_byset_find(node, sub);
 
-	for (i = 0; i < n; i++) {
-		if (old->e[i].sub == sub)
-			break;
-	}
-	if (i == n)
+	if (e == NULL)
 		return -ENOENT;
-	if (n > 1) {
-		/* Keep room to grow in place, but give memory back after a mass exit. */
-		cap = n - 1 > old->cap / 4 ? old->cap : old->cap / 2;
-		a = rt_subs_alloc(cap);
-		if (a == NULL)
-			return -ENOMEM;
-		memcpy(a->e, old->e, i * sizeof(a->e[0]));
-		memcpy(a->e + i, old->e + i + 1, (n - i - 1) * sizeof(a->e[0]));
-		atomic_store_explicit(&a->n, n - 1, memory_order_relaxed);
-	}
-	old->dead = sub;
-	old->release = r->params.release;
-	rcu_assign_pointer(node->subs, a);
-	call_rcu(&old->rcu, rt_subs_free_cb);
+	ptrhash_del(&node->byset, rt_sub_hash(sub), e);	/* cannot fail: found */
+	cds_list_del_rcu(&e->link);
+	call_rcu(&e->rcu, rt_ent_free_cb);
 	atomic_fetch_sub_explicit(&r->count, 1, memory_order_relaxed);
 	return 0;
 }
@@ -220,7 +188,8 @@ static struct rt_node *rt_node_alloc(struct rt_node *parent, enum rt_kind kind,
 	n->children = NULL;
 	n->plus = NULL;
 	n->hash = NULL;
-	n->subs = NULL;
+	n->byset = (struct ptrhash)PTRHASH_INIT;
+	CDS_INIT_LIST_HEAD(&n->subs);
 	n->kind = (uint8_t)kind;
 	n->tl.hash = h;
 	n->tl.len = (uint32_t)len;
@@ -292,9 +261,9 @@ static struct rt_node *rt_find(struct router *r, const char *filter, size_t len)
 	}
 }
 
-static bool rt_node_empty(const struct rt_node *n)
+static bool rt_node_empty(struct rt_node *n)
 {
-	return n->subs == NULL && n->plus == NULL && n->hash == NULL &&
+	return cds_list_empty(&n->subs) && n->plus == NULL && n->hash == NULL &&
 	       n->children == NULL;
 }
 
@@ -350,14 +319,14 @@ err_free_router:
  * caller's. */
 static void rt_node_destroy_now(struct router *r, struct rt_node *n)
 {
-	struct rt_subs *a = n->subs;
-	uint32_t i, cnt = rt_subs_len(a);
+	struct rt_ent *e, *tmp;
 
-	for (i = 0; i < cnt; i++) {
+	cds_list_for_each_entry_safe(e, tmp, &n->subs, link) {
 		if (r->params.release != NULL)
-			r->params.release(a->e[i].sub);
+			r->params.release(e->sub);
+		free(e);
 	}
-	free(a);
+	ptrhash_fini(&n->byset);
 	topic_level_index_free(n->children);
 	free(n);
 }
@@ -471,8 +440,14 @@ struct rt_frame {
 /* Per-thread scratch, grown on demand and kept: after warm-up a match allocates
  * nothing. Freed by a thread-exit destructor. A router_match() nested in <fn> finds
  * it busy and uses a scratch of its own for that call. */
+/* One collected report: a subscriber and its QoS on one matching filter. */
+struct rt_hit {
+	void *sub;
+	uint8_t qos;
+};
+
 struct rt_scratch {
-	struct rt_ent *ents;
+	struct rt_hit *ents;
 	size_t ents_cap;
 	uint32_t *slots;	/* dedup table: index + 1, 0 = empty */
 	size_t slots_cap;
@@ -532,31 +507,32 @@ struct rt_walk {
 	void *arg;
 };
 
-static void rt_collect(struct rt_walk *w, const struct rt_node *node)
+static void rt_collect(struct rt_walk *w, struct rt_node *node)
 {
-	const struct rt_subs *a = rcu_dereference(node->subs);
-	uint32_t n = rt_subs_len(a), i;
 	struct rt_scratch *sc = w->sc;
+	struct rt_ent *e;
 
-	if (n == 0)
-		return;
-	if (unlikely(w->nents + n > sc->ents_cap) &&
-	    !rt_tls_grow(sc, (void **)&sc->ents, &sc->ents_cap, w->nents + n,
-			 sizeof(sc->ents[0]))) {
-		/* Out of memory: deliver without de-duplication rather than drop. */
-		for (i = 0; i < n; i++)
-			w->fn(w->arg, a->e[i].sub, a->e[i].qos);
-		w->direct += n;
-		return;
+	cds_list_for_each_entry_rcu(e, &node->subs, link) {
+		uint8_t qos = atomic_load_explicit(&e->qos, memory_order_relaxed);
+
+		if (unlikely(w->nents == sc->ents_cap) &&
+		    !rt_tls_grow(sc, (void **)&sc->ents, &sc->ents_cap, w->nents + 1,
+				 sizeof(sc->ents[0]))) {
+			/* Out of memory: deliver without de-duplication rather than drop. */
+			w->fn(w->arg, e->sub, qos);
+			w->direct++;
+			continue;
+		}
+		sc->ents[w->nents].sub = e->sub;
+		sc->ents[w->nents].qos = qos;
+		w->nents++;
 	}
-	memcpy(sc->ents + w->nents, a->e, n * sizeof(a->e[0]));
-	w->nents += n;
 }
 
 /* Marks duplicates (qos |= RT_DUP) and keeps the highest QoS in the first copy. */
 #define RT_DUP 0x80
 
-static void rt_dedup_small(struct rt_ent *e, size_t n)
+static void rt_dedup_small(struct rt_hit *e, size_t n)
 {
 	size_t i, j;
 
@@ -579,7 +555,7 @@ static inline size_t rt_ptr_hash(const void *p, unsigned shift)
 
 /* Open addressing over a table of at least 2n slots: linear in n. Returns false if
  * the table could not be grown (the caller then falls back to the quadratic scan). */
-static bool rt_dedup_hash(struct rt_scratch *sc, struct rt_ent *e, size_t n)
+static bool rt_dedup_hash(struct rt_scratch *sc, struct rt_hit *e, size_t n)
 {
 	size_t size = 16, mask, i;
 	unsigned shift = 60;
@@ -647,7 +623,7 @@ size_t router_match(struct router *r, const char *topic, size_t len,
 	while (sp > 0) {
 		struct rt_frame f = sc->stack[--sp];
 		bool wild_ok = !(dollar && f.node == root);
-		const struct rt_node *c;
+		struct rt_node *c;
 		struct rt_node *lit;
 		const char *next;
 		size_t llen, nrem;

@@ -6,10 +6,14 @@
 
 #include "petrel/broker.h"
 #include "petrel/budget.h"
+#include "petrel/log.h"
 #include "petrel/msg.h"
 #include "petrel/router.h"
 #include "petrel/session.h"
+#include "petrel/topic_level.h"
 #include "petrel/worker.h"
+
+static void session_subs_free(struct session *s);
 
 struct session *session_create(const char *client_id, size_t len, int owner)
 {
@@ -59,9 +63,7 @@ static void session_free(struct session *s)
 	free(s->queue.e);
 	free(s->inflight.e);
 	free(s->awaiting_rel);
-	for (uint32_t i = 0; i < s->nsubs; i++)
-		free(s->subs[i].filter);
-	free(s->subs);
+	session_subs_free(s);
 	free(s->client_id);
 	free(s);
 }
@@ -74,12 +76,29 @@ void session_unref(struct session *s)
 
 void session_clear(struct worker *w, struct session *s)
 {
+	struct subscription *sub;
+	uint32_t pos = 0, done = 0;
+
 	session_assert_owner(s);
-	for (uint32_t i = 0; i < s->nsubs; i++) {
-		router_unsubscribe(w->broker->router, s->subs[i].filter, s->subs[i].len, s);
-		free(s->subs[i].filter);
+	while ((sub = ptrhash_next(&s->subs, &pos)) != NULL) {
+		int rc = router_unsubscribe(w->broker->router, sub->filter, sub->len, s);
+
+		/* router_unsubscribe allocates nothing, so the only error is a router
+		 * that lacks a filter the session recorded: nothing is left to undo, but
+		 * it is a bug worth seeing. */
+		if (rc < 0) {
+			w->stats.unsubscribe_failed++;
+			log_err("client '%s': filter '%s' missing from the router (%d)",
+				s->client_id, sub->filter, rc);
+		}
+		/* A session with 100k filters must not hold back every grace period
+		 * (and so every call_rcu free) until it is done. Safe: the caller holds
+		 * no RCU-protected pointer (session.h), <s> is ours by reference, and
+		 * the walk over s->subs touches no shared structure. */
+		if (++done % SESSION_CLEAR_CHUNK == 0)
+			worker_quiescent_point();
 	}
-	s->nsubs = 0;
+	session_subs_free(s);
 	session_drop_messages(s);
 }
 
@@ -94,54 +113,64 @@ void session_drop_messages(struct session *s)
 
 /* ---- subscriptions --------------------------------------------------------------- */
 
-static struct subscription *sub_find(struct session *s, const char *filter, size_t len)
+struct subscription *session_sub_find(const struct session *s, const char *filter,
+				      size_t len)
 {
-	for (uint32_t i = 0; i < s->nsubs; i++)
-		if (s->subs[i].len == len && memcmp(s->subs[i].filter, filter, len) == 0)
-			return &s->subs[i];
+	uint64_t h = topic_level_hash(filter, len);
+	struct subscription *sub;
+	uint32_t pos = 0;
+
+	session_assert_owner(s);
+	while ((sub = ptrhash_find(&s->subs, h, &pos)) != NULL) {
+		if (sub->len == len && memcmp(sub->filter, filter, len) == 0)
+			return sub;
+	}
 	return NULL;
 }
 
 int session_sub_add(struct session *s, const char *filter, size_t len, uint8_t qos)
 {
-	struct subscription *sub = sub_find(s, filter, len);
+	struct subscription *sub = session_sub_find(s, filter, len);
 
 	session_assert_owner(s);
 	if (sub != NULL) {
 		sub->qos = qos;
 		return 0;
 	}
-	if (s->nsubs == s->subs_cap) {
-		uint32_t cap = s->subs_cap ? s->subs_cap * 2 : 4;
-		struct subscription *n = realloc(s->subs, cap * sizeof(*n));
-
-		if (n == NULL)
-			return -ENOMEM;
-		s->subs = n;
-		s->subs_cap = cap;
-	}
-	sub = &s->subs[s->nsubs];
-	sub->filter = malloc(len + 1);
-	if (sub->filter == NULL)
+	sub = malloc(sizeof(*sub) + len + 1);
+	if (sub == NULL)
 		return -ENOMEM;
 	memcpy(sub->filter, filter, len);
 	sub->filter[len] = '\0';
 	sub->len = (uint16_t)len;
 	sub->qos = qos;
-	s->nsubs++;
+	if (ptrhash_add(&s->subs, topic_level_hash(filter, len), sub) < 0) {
+		free(sub);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
 int session_sub_remove(struct session *s, const char *filter, size_t len)
 {
-	struct subscription *sub = sub_find(s, filter, len);
+	struct subscription *sub = session_sub_find(s, filter, len);
 
 	session_assert_owner(s);
 	if (sub == NULL)
 		return -ENOENT;
-	free(sub->filter);
-	*sub = s->subs[--s->nsubs];
+	ptrhash_del(&s->subs, topic_level_hash(filter, len), sub);	/* found: cannot fail */
+	free(sub);
 	return 0;
+}
+
+static void session_subs_free(struct session *s)
+{
+	struct subscription *sub;
+	uint32_t pos = 0;
+
+	while ((sub = ptrhash_next(&s->subs, &pos)) != NULL)
+		free(sub);
+	ptrhash_fini(&s->subs);
 }
 
 /* ---- incoming QoS 2 ids ---------------------------------------------------------- */

@@ -96,6 +96,12 @@ void worker_post(struct worker *dst, struct wmsg *m)
 		worker_wake(dst);
 }
 
+void worker_quiescent_point(void)
+{
+	if (rcu_read_ongoing())
+		rcu_quiescent_state();
+}
+
 void worker_wake(struct worker *w)
 {
 	uint64_t one = 1;

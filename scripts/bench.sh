@@ -1,32 +1,47 @@
 #!/usr/bin/env bash
 # bench.sh - benchmarks Petrel against mosquitto on this machine and writes
 # docs/benchmarks.md, the raw results docs/bench/results.jsonl (one JSON line per
-# run), docs/bench/meta.json, and the plots docs/bench/throughput.png and
-# docs/bench/latency.png.
+# run), docs/bench/meta.json, and the plots docs/bench/throughput.png,
+# docs/bench/latency.png and docs/bench/latency_curve.png.
 #
 #     scripts/bench.sh [--reps N] [--quick] [--only REGEX] [--out FILE]
 #
 # It installs what is missing (lib.sh), builds the release build dir build-release/
 # (control/petrel and the load generator tests/bench/petrel-bench), then for every
-# row runs Petrel and mosquitto one after the other, REPS times each: every run
+# row runs each broker variant one after the other, REPS times each: every run
 # starts a fresh broker on a free 127.0.0.1 port, pinned to core 0 (Petrel with one
 # worker), waits until it accepts connections, runs petrel-bench pinned to core 1
 # with one thread, and stops the broker (SIGTERM, SIGKILL after 5 s). The report keeps
-# the median run of each row by its primary metric. The scaling rows run Petrel with
-# -w 1 and -w 2 on both cores with the generator unpinned. Benchmarks never run in
-# scripts/test.sh.
+# the median run of each row and variant by its primary metric.
 #
-# A full run with the defaults takes about 13 minutes: some 80 runs of 6 to 7 s, and
-# the 100,000 offline sessions, which Petrel now needs about a minute to create (3
-# runs). Run it on an otherwise idle machine: the script warns when it is not.
+# Variants: mosquitto runs twice per row, with its default (Nagle on) and with
+# set_tcp_nodelay true, and the report takes the better of the two; Petrel always
+# sets TCP_NODELAY itself. Petrel runs with queue_full_policy backpressure (its
+# default) and, in the QoS 1/2 fan-in rows, also drop_new (mosquitto's policy).
+# The connection rows run mosquitto with its default only (Nagle plays no part).
+# The scaling rows run Petrel with -w 1 and -w 2 on both cores, generator unpinned.
+#
+# The search rows find, per broker variant, the highest fan-in rate with zero loss:
+# a flat-out probe, then fixed-rate steps that bracket and bisect the rate, at most
+# search_steps runs and search_budget seconds per variant. The curve row then runs
+# both brokers (mosquitto in its better variant) at 10, 50, 80 and 95 % of their own
+# lossless QoS 1 rate and records p50/p99/p99.9 from each message's scheduled send
+# time. Selecting the curve row with --only runs its search row too.
+#
+# A full run with the defaults takes about 23 to 25 minutes: some 230 runs of 4 to
+# 8 s (78 flat-out, 9 latency, up to 63 search steps, 24 curve points, 24 scaling,
+# 12 connection runs). Run it on an otherwise idle machine: the script warns when it
+# is not. --quick takes about 7 minutes.
 #
 # Rows (names for --only): fanin-q0 fanin-q1 fanin-q2 fanout-q0-s8 fanout-q1-s8
-# fanout-q0-s100 fanout-q1-s100 pairs-q1 latency-q1 conn offline scale-fanin-q1
-# scale-pairs-q1.
+# fanout-q0-s100 fanout-q1-s100 pairs-q1 latency-q1 search-fanin-q0 search-fanin-q1
+# search-fanin-q2 curve-fanin-q1 conn offline scale-fanin-q1 scale-pairs-q1.
 #
-#   --reps N      runs per broker and row (default 3; publish nothing made with < 3)
-#   --quick       1 rep, short runs, fewer connections: for trying the script. Its
-#                 report says so, and it goes to /tmp unless --out is given.
+#   --reps N      runs per broker variant and row (default 3; publish nothing made
+#                 with < 3); a search runs once per variant whatever N is
+#   --quick       1 rep, short runs, fewer connections and search steps: for trying
+#                 the script. Its report says so, and it goes to /tmp unless --out
+#                 is given.
 #   --only REGEX  only the rows whose name matches (bash =~), e.g. '^fanin|^conn$'
 #   --out FILE    the report (default docs/benchmarks.md); the raw results and plots
 #                 go to bench/ beside it
@@ -86,12 +101,23 @@ duration=5
 drain=2
 conn_n=10000
 offline_n=100000
+# Rate search: per broker variant at most this many runs (the probe included) and,
+# once this many seconds of runs are spent, no further step. A step measures for
+# search_duration seconds.
+search_steps=7
+search_budget=70
+search_duration=3
+# The latency curve: percent of each broker's highest lossless rate.
+curve_fractions="10 50 80 95"
 if [[ $quick -eq 1 ]]; then
 	reps=1
 	duration=2
 	drain=1
 	conn_n=2000
 	offline_n=10000
+	search_steps=4
+	search_budget=25
+	search_duration=2
 	[[ -n $out ]] || out="${TMPDIR:-/tmp}/petrel-bench-quick/benchmarks.md"
 fi
 [[ -n $out ]] || out="$PETREL_ROOT/docs/benchmarks.md"
@@ -203,18 +229,37 @@ print(s.getsockname()[1])
 s.close()'
 }
 
-# Writes the two config files for <port> (the same limits for both brokers).
+# The config lines of a broker variant: what sets it apart from the other variants
+# of the same broker. A new variant (say, one of the flow-control keys) is one line
+# here and its name in a row's variant list.
+variant_conf() {
+	case "$1/$2" in
+	petrel/backpressure) echo "queue_full_policy backpressure" ;;
+	petrel/drop_new) echo "queue_full_policy drop_new" ;;
+	mosquitto/nagle) ;;
+	mosquitto/nodelay) echo "set_tcp_nodelay true" ;;
+	*)
+		petrel_log "no such broker variant: $1/$2"
+		return 1
+		;;
+	esac
+}
+
+# write_configs <port> [<petrel variant> [<mosquitto variant>]]: the two config files,
+# the same limits for both brokers, then each variant's own lines. The defaults are
+# Petrel's queue_full_policy backpressure (its default) and mosquitto's Nagle (its
+# default, set_tcp_nodelay false).
 write_configs() {
-	local port="$1"
+	local port="$1" pvariant="${2:-backpressure}" mvariant="${3:-nagle}"
 	cat >"$tmp/petrel.conf" <<EOF
 listener $port 127.0.0.1
 allow_anonymous true
 max_inflight_messages 20
 max_queued_messages 1000
-queue_full_policy backpressure
 persistence false
 max_connections -1
 EOF
+	variant_conf petrel "$pvariant" >>"$tmp/petrel.conf" || return 1
 	cat >"$tmp/mosquitto.conf" <<EOF
 listener $port 127.0.0.1
 allow_anonymous true
@@ -224,6 +269,7 @@ persistence false
 log_dest none
 max_connections -1
 EOF
+	variant_conf mosquitto "$mvariant" >>"$tmp/mosquitto.conf" || return 1
 }
 
 # Prints the broker command line (without the timeout wrapper) for
@@ -236,18 +282,21 @@ broker_cmd() {
 	esac
 }
 
-# start_broker <broker> <workers> <cpus> <port>: starts it and waits until it accepts
-# connections (at most 10 s). Sets broker_pid (the broker itself, for the
-# generator's RSS readings) and broker_wrap (its timeout wrapper).
+# start_broker <broker> <variant> <workers> <cpus> <port>: starts it and waits until
+# it accepts connections (at most 10 s). Sets broker_pid (the broker itself, for the
+# generator's RSS and CPU readings) and broker_wrap (its timeout wrapper).
 start_broker() {
-	local broker="$1" workers="$2" cpus="$3" port="$4" cmd i
+	local broker="$1" variant="$2" workers="$3" cpus="$4" port="$5" cmd i
 	local conf="$tmp/$broker.conf" log="$tmp/broker.log"
 
 	if port_open "$port"; then
 		petrel_log "127.0.0.1:$port is taken: not starting $broker there"
 		return 1
 	fi
-	write_configs "$port"
+	case "$broker" in
+	petrel) write_configs "$port" "$variant" || return 1 ;;
+	mosquitto) write_configs "$port" backpressure "$variant" || return 1 ;;
+	esac
 	read -ra cmd <<<"$(broker_cmd "$broker" "$workers" "$cpus" "$conf")"
 	# The wrapper bounds a broker that this script, killed with SIGKILL, could not
 	# stop: no run, connection rows included, takes an hour.
@@ -280,23 +329,36 @@ start_broker() {
 
 # ---- rows ----------------------------------------------------------------------------
 
-# name|kind|primary metric|better|title|generator arguments
-# kind: throughput (in the Targets' 2x check), latency, conn, offline, scaling.
+# name|kind|primary metric|better|title|variants|generator arguments
+# kind: throughput (in the Targets' 2x check), latency, search, curve, conn, offline,
+# scaling. variants: broker/variant/workers, run in this order within each rep.
 common="--payload 64 --warmup $warmup --duration $duration --drain $drain"
+# The search steps' own timing: short, as there are many; the drain waits for the
+# last deliveries, so a slow step shows as loss or backlog, not as a cut-off.
+scommon="--payload 64 --warmup $warmup --duration $search_duration --drain 2"
+std="petrel/backpressure/1 mosquitto/nagle/1 mosquitto/nodelay/1"
+policy="petrel/backpressure/1 petrel/drop_new/1 mosquitto/nagle/1 mosquitto/nodelay/1"
+mem="petrel/backpressure/1 mosquitto/nagle/1"
+scale="petrel/backpressure/1 petrel/backpressure/2 mosquitto/nagle/1 mosquitto/nodelay/1"
+fanin8="fanin --publishers 8 --subscribers 1"
 rows=(
-	"fanin-q0|throughput|deliver_rate|higher|fan-in QoS 0, 8 publishers -> 1 subscriber|fanin --qos 0 --publishers 8 --subscribers 1 $common"
-	"fanin-q1|throughput|deliver_rate|higher|fan-in QoS 1, 8 publishers -> 1 subscriber|fanin --qos 1 --publishers 8 --subscribers 1 $common"
-	"fanin-q2|throughput|deliver_rate|higher|fan-in QoS 2, 8 publishers -> 1 subscriber|fanin --qos 2 --publishers 8 --subscribers 1 $common"
-	"fanout-q0-s8|throughput|deliver_rate|higher|fan-out QoS 0, 1 publisher -> 8 subscribers|fanout --qos 0 --publishers 1 --subscribers 8 $common"
-	"fanout-q1-s8|throughput|deliver_rate|higher|fan-out QoS 1, 1 publisher -> 8 subscribers|fanout --qos 1 --publishers 1 --subscribers 8 $common"
-	"fanout-q0-s100|throughput|deliver_rate|higher|fan-out QoS 0, 1 publisher -> 100 subscribers|fanout --qos 0 --publishers 1 --subscribers 100 $common"
-	"fanout-q1-s100|throughput|deliver_rate|higher|fan-out QoS 1, 1 publisher -> 100 subscribers|fanout --qos 1 --publishers 1 --subscribers 100 $common"
-	"pairs-q1|throughput|deliver_rate|higher|16 pairs QoS 1, publisher i -> subscriber i|pairs --qos 1 --pairs 16 $common"
-	"latency-q1|latency|lat_p99_us|lower|latency QoS 1, 8 publishers x 500 msg/s -> 1 subscriber|latency --qos 1 --publishers 8 --subscribers 1 --rate 500 $common"
-	"conn|conn|connect_rate|higher|$conn_n connections (clean session), connects/s and memory per connection|conn --connections $conn_n --clean 1 --source-range 127.0.0.1-127.0.0.16 $common"
-	"offline|offline|rss_per_conn_bytes|lower|$offline_n offline sessions (clean 0, 1 QoS 1 subscription each), memory per session|conn --connections $offline_n --clean 0 --source-range 127.0.0.1-127.0.0.64 $common"
-	"scale-fanin-q1|scaling|deliver_rate|higher|fan-in QoS 1, 8 publishers -> 1 subscriber; broker on cores 0-1, generator unpinned|fanin --qos 1 --publishers 8 --subscribers 1 $common"
-	"scale-pairs-q1|scaling|deliver_rate|higher|16 pairs QoS 1; broker on cores 0-1, generator unpinned|pairs --qos 1 --pairs 16 $common"
+	"fanin-q0|throughput|deliver_rate|higher|fan-in QoS 0, 8 publishers -> 1 subscriber|$std|$fanin8 --qos 0 $common"
+	"fanin-q1|throughput|deliver_rate|higher|fan-in QoS 1, 8 publishers -> 1 subscriber|$policy|$fanin8 --qos 1 $common"
+	"fanin-q2|throughput|deliver_rate|higher|fan-in QoS 2, 8 publishers -> 1 subscriber|$policy|$fanin8 --qos 2 $common"
+	"fanout-q0-s8|throughput|deliver_rate|higher|fan-out QoS 0, 1 publisher -> 8 subscribers|$std|fanout --qos 0 --publishers 1 --subscribers 8 $common"
+	"fanout-q1-s8|throughput|deliver_rate|higher|fan-out QoS 1, 1 publisher -> 8 subscribers|$std|fanout --qos 1 --publishers 1 --subscribers 8 $common"
+	"fanout-q0-s100|throughput|deliver_rate|higher|fan-out QoS 0, 1 publisher -> 100 subscribers|$std|fanout --qos 0 --publishers 1 --subscribers 100 $common"
+	"fanout-q1-s100|throughput|deliver_rate|higher|fan-out QoS 1, 1 publisher -> 100 subscribers|$std|fanout --qos 1 --publishers 1 --subscribers 100 $common"
+	"pairs-q1|throughput|deliver_rate|higher|16 pairs QoS 1, publisher i -> subscriber i|$std|pairs --qos 1 --pairs 16 $common"
+	"latency-q1|latency|lat_p99_us|lower|latency QoS 1, 8 publishers x 500 msg/s -> 1 subscriber|$std|latency --qos 1 --publishers 8 --subscribers 1 --rate 500 $common"
+	"search-fanin-q0|search|offered_rate|higher|highest lossless rate, fan-in QoS 0, 8 publishers -> 1 subscriber|$std|$fanin8 --qos 0 $scommon"
+	"search-fanin-q1|search|offered_rate|higher|highest lossless rate, fan-in QoS 1, 8 publishers -> 1 subscriber|$std|$fanin8 --qos 1 $scommon"
+	"search-fanin-q2|search|offered_rate|higher|highest lossless rate, fan-in QoS 2, 8 publishers -> 1 subscriber|$std|$fanin8 --qos 2 $scommon"
+	"curve-fanin-q1|curve|lat_p99_us|lower|latency against load, fan-in QoS 1, 8 publishers -> 1 subscriber, at % of each broker's lossless rate|search-fanin-q1|$fanin8 --qos 1 $common"
+	"conn|conn|connect_rate|higher|$conn_n connections (clean session), connects/s and memory per connection|$mem|conn --connections $conn_n --clean 1 --source-range 127.0.0.1-127.0.0.16 $common"
+	"offline|offline|rss_per_conn_bytes|lower|$offline_n offline sessions (clean 0, 1 QoS 1 subscription each), memory per session|$mem|conn --connections $offline_n --clean 0 --source-range 127.0.0.1-127.0.0.64 $common"
+	"scale-fanin-q1|scaling|deliver_rate|higher|fan-in QoS 1, 8 publishers -> 1 subscriber; broker on cores 0-1, generator unpinned|$scale|$fanin8 --qos 1 $common"
+	"scale-pairs-q1|scaling|deliver_rate|higher|16 pairs QoS 1; broker on cores 0-1, generator unpinned|$scale|pairs --qos 1 --pairs 16 $common"
 )
 
 # Seconds a generator run may take before timeout stops it.
@@ -307,16 +369,20 @@ gen_limit() {
 	esac
 }
 
-# run_one <row> <kind> <primary> <better> <title> <gen args> <broker> <workers>
-#         <broker cpus> <generator cpus or ""> <rep>: one run, one line in results.
+# Extra key=value pairs for the next run's record (search step, curve fraction).
+run_extra=()
+
+# run_one <row> <kind> <primary> <better> <title> <gen args> <broker> <variant>
+#         <workers> <broker cpus> <generator cpus or ""> <rep>: one run, one line in
+#         results.
 run_one() {
 	local row="$1" kind="$2" primary="$3" better="$4" title="$5" gargs="$6"
-	local broker="$7" workers="$8" bcpus="$9" gcpus="${10}" rep="${11}"
-	local port bcmd gcmd line rc=0 limit label err="" started last
+	local broker="$7" variant="$8" workers="$9" bcpus="${10}" gcpus="${11}" rep="${12}"
+	local port bcmd gcmd line rc=0 limit label err="" started last totals=""
 	local -a gen args
 
 	port="$(free_port)"
-	label="$row/$broker/w$workers/rep$rep"
+	label="$row/$broker-$variant/w$workers/rep$rep"
 	read -ra args <<<"$gargs"
 	gen=("$gen_bin" "${args[@]}" --host 127.0.0.1 --port "$port" --threads 1
 		--label "$label" --client-prefix "pb-$row-$rep-")
@@ -325,7 +391,7 @@ run_one() {
 	bcmd="$(broker_cmd "$broker" "$workers" "$bcpus" "$tmp/$broker.conf")"
 
 	started=$SECONDS
-	if ! start_broker "$broker" "$workers" "$bcpus" "$port"; then
+	if ! start_broker "$broker" "$variant" "$workers" "$bcpus" "$port"; then
 		err="broker did not start"
 		rc=1
 		line=""
@@ -345,6 +411,10 @@ run_one() {
 			tail -n 20 "$tmp/broker.log" >&2 || true
 		fi
 		stop_broker
+		# Petrel's own counters, logged at shutdown: where its drops happened.
+		if [[ $broker == petrel ]]; then
+			totals="$(sed -n 's/.* totals: //p' "$tmp/broker.log" | tail -n 1)"
+		fi
 	fi
 	gcmd="${gcmd:-timeout -k 5 $limit ${gen[*]} --broker-pid PID}"
 	if [[ $rc -ne 0 ]]; then
@@ -365,10 +435,11 @@ run_one() {
 	bcmd="${bcmd//"$tmp/"/}"
 	python3 "$report" append --file "$results" --json "$line" \
 		--set row="$row" kind="$kind" primary="$primary" better="$better" \
-		title="$title" broker="$broker" workers="$workers" rep="$rep" \
-		broker_cpus="$bcpus" gen_cpus="${gcpus:-any}" port="$port" \
+		title="$title" broker="$broker" variant="$variant" workers="$workers" \
+		rep="$rep" broker_cpus="$bcpus" gen_cpus="${gcpus:-any}" port="$port" \
+		variant_conf="$(variant_conf "$broker" "$variant" || true)" broker_totals="$totals" \
 		broker_cmd="$bcmd" gen_cmd="$gcmd" exit="$rc" error="$err" \
-		wall_s="$((SECONDS - started))"
+		wall_s="$((SECONDS - started))" "${run_extra[@]}"
 	python3 "$report" summary --json "$line" --label "$label" --primary "$primary" --kind "$kind" \
 		--error "$err" --wall "$((SECONDS - started))"
 	# A usage error is this script's mistake: no point running the other rows.
@@ -376,6 +447,93 @@ run_one() {
 		petrel_log "petrel-bench rejected the arguments: $gcmd"
 		exit 1
 	fi
+}
+
+# Where a row's broker and generator run: the scaling rows let the broker use both
+# cores and leave the generator unpinned; every other row pins them apart.
+placement() {
+	if [[ $1 == scaling ]]; then
+		echo "0-1 any"
+	else
+		echo "0 1"
+	fi
+}
+
+# run_reps <row> <kind> <primary> <better> <title> <variants> <gen args>: every
+# variant once per rep, alternating, so a slow spell of the VM hits all of them.
+run_reps() {
+	local row="$1" kind="$2" primary="$3" better="$4" title="$5" variants="$6" gargs="$7"
+	local rep v broker variant workers bcpus gcpus
+
+	read -r bcpus gcpus <<<"$(placement "$kind")"
+	[[ $gcpus != any ]] || gcpus=""
+	for rep in $(seq 1 "$reps"); do
+		for v in $variants; do
+			IFS=/ read -r broker variant workers <<<"$v"
+			run_one "$row" "$kind" "$primary" "$better" "$title" "$gargs" \
+				"$broker" "$variant" "$workers" "$bcpus" "$gcpus" "$rep"
+		done
+	done
+}
+
+# run_search <row> <kind> <primary> <better> <title> <variants> <gen args>: the rate
+# search of every variant, step by step in turn (step 1 of each, then step 2 ...).
+# bench_report.py search-next reads the steps so far from the results and says the
+# next rate, or that the variant is done (bracketed closely enough, out of steps or
+# out of time).
+run_search() {
+	local row="$1" kind="$2" primary="$3" better="$4" title="$5" variants="$6" gargs="$7"
+	local step v broker variant workers next per_pub total any
+	local -A done_v=()
+
+	for ((step = 1; step <= search_steps; step++)); do
+		any=0
+		for v in $variants; do
+			[[ -z ${done_v[$v]:-} ]] || continue
+			IFS=/ read -r broker variant workers <<<"$v"
+			next="$(python3 "$report" search-next --results "$results" --row "$row" \
+				--broker "$broker" --variant "$variant" --workers "$workers" \
+				--publishers 8 --max-steps "$search_steps" --budget "$search_budget")"
+			if [[ -z $next ]]; then
+				done_v[$v]=1
+				continue
+			fi
+			any=1
+			read -r per_pub total <<<"$next"
+			run_extra=(step="$step" offered_total="$total")
+			run_one "$row" "$kind" "$primary" "$better" "$title" "$gargs --rate $per_pub" \
+				"$broker" "$variant" "$workers" 0 1 "$step"
+			run_extra=()
+		done
+		[[ $any -eq 1 ]] || break
+	done
+}
+
+# run_curve <row> <kind> <primary> <better> <title> <search row> <gen args>: both
+# brokers at each fraction of their own lossless rate from <search row>, reps times,
+# alternating. bench_report.py curve-plan prints "broker variant workers percent
+# rate-per-publisher total" lines (mosquitto in its better variant).
+run_curve() {
+	local row="$1" kind="$2" primary="$3" better="$4" title="$5" source="$6" gargs="$7"
+	local rep frac broker variant workers pct per_pub total plan
+
+	plan="$(python3 "$report" curve-plan --results "$results" --row "$source" \
+		--publishers 8 --fractions "$curve_fractions")"
+	if [[ -z $plan ]]; then
+		petrel_log "row $row: no lossless rate in $source for either broker; skipped"
+		return 0
+	fi
+	for frac in $curve_fractions; do
+		for rep in $(seq 1 "$reps"); do
+			while read -r broker variant workers pct per_pub total; do
+				[[ $pct == "$frac" ]] || continue
+				run_extra=(percent="$pct" offered_total="$total" source_row="$source")
+				run_one "$row" "$kind" "$primary" "$better" "$title" \
+					"$gargs --rate $per_pub" "$broker" "$variant" "$workers" 0 1 "$rep"
+				run_extra=()
+			done <<<"$plan"
+		done
+	done
 }
 
 # ---- metadata ------------------------------------------------------------------------
@@ -403,6 +561,11 @@ export BENCH_DATE BENCH_CPU BENCH_CORES BENCH_MEM BENCH_KERNEL BENCH_PETREL BENC
 export BENCH_GCC BENCH_REPS BENCH_QUICK BENCH_WARMUP BENCH_DURATION BENCH_DRAIN
 export BENCH_NOFILE BENCH_ONLY BENCH_PETREL_CONF BENCH_MOSQUITTO_CONF BENCH_OS
 export BENCH_BUSY_PCT BENCH_OTHER_BROKERS
+export BENCH_SEARCH_STEPS BENCH_SEARCH_BUDGET BENCH_SEARCH_DURATION BENCH_CURVE_FRACTIONS
+BENCH_SEARCH_STEPS="$search_steps"
+BENCH_SEARCH_BUDGET="$search_budget"
+BENCH_SEARCH_DURATION="$search_duration"
+BENCH_CURVE_FRACTIONS="$curve_fractions"
 BENCH_BUSY_PCT="$(busy_pct)"
 BENCH_OTHER_BROKERS="$(pgrep -c -x 'petrel|mosquitto' || true)"
 if [[ $BENCH_BUSY_PCT -gt 10 || $BENCH_OTHER_BROKERS -gt 0 ]]; then
@@ -439,32 +602,34 @@ EOF
 
 # ---- run -----------------------------------------------------------------------------
 
+# The curve needs its search row's results: selecting it selects that row too.
+selected=()
+for spec in "${rows[@]}"; do
+	IFS='|' read -r row kind _ _ _ variants _ <<<"$spec"
+	if [[ -z $only || $row =~ $only ]]; then
+		selected+=("$row")
+		if [[ $kind == curve && -n $only && ! $variants =~ $only ]]; then
+			petrel_log "row $row needs $variants: running it too"
+			selected+=("$variants")
+		fi
+	fi
+done
+
 : >"$results"
 start_all=$SECONDS
 nrows=0
 for spec in "${rows[@]}"; do
-	IFS='|' read -r row kind primary better title gargs <<<"$spec"
-	if [[ -n $only && ! $row =~ $only ]]; then
+	IFS='|' read -r row kind primary better title variants gargs <<<"$spec"
+	if [[ " ${selected[*]} " != *" $row "* ]]; then
 		continue
 	fi
 	nrows=$((nrows + 1))
 	petrel_log "row $row: $title"
-	if [[ $kind == scaling ]]; then
-		# Petrel with 1 and 2 workers, and mosquitto for reference, each broker
-		# allowed on both cores and the generator unpinned: the only placement in
-		# which a second worker can help on 2 cores.
-		for rep in $(seq 1 "$reps"); do
-			run_one "$row" "$kind" "$primary" "$better" "$title" "$gargs" petrel 1 0-1 "" "$rep"
-			run_one "$row" "$kind" "$primary" "$better" "$title" "$gargs" petrel 2 0-1 "" "$rep"
-			run_one "$row" "$kind" "$primary" "$better" "$title" "$gargs" mosquitto 1 0-1 "" "$rep"
-		done
-	else
-		# The brokers alternate rep by rep, so a slow spell of the VM hits both.
-		for rep in $(seq 1 "$reps"); do
-			run_one "$row" "$kind" "$primary" "$better" "$title" "$gargs" petrel 1 0 1 "$rep"
-			run_one "$row" "$kind" "$primary" "$better" "$title" "$gargs" mosquitto 1 0 1 "$rep"
-		done
-	fi
+	case "$kind" in
+	search) run_search "$row" "$kind" "$primary" "$better" "$title" "$variants" "$gargs" ;;
+	curve) run_curve "$row" "$kind" "$primary" "$better" "$title" "$variants" "$gargs" ;;
+	*) run_reps "$row" "$kind" "$primary" "$better" "$title" "$variants" "$gargs" ;;
+	esac
 done
 if [[ $nrows -eq 0 ]]; then
 	petrel_log "no row matches --only '$only'"

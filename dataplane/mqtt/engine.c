@@ -20,6 +20,8 @@ static int engine_attach(struct worker *w)
 	memset(mw, 0, sizeof(*mw));
 	atomic_init(&mw->recheck_paused, false);
 	atomic_init(&mw->held_publishers, 0);
+	atomic_init(&mw->inbound_deliveries, 0);
+	atomic_init(&mw->inbound_full, false);
 	CDS_INIT_LIST_HEAD(&mw->conns);
 	CDS_INIT_LIST_HEAD(&mw->dirty);
 	CDS_INIT_LIST_HEAD(&mw->paused);

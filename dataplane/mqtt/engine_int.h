@@ -38,6 +38,7 @@ struct wmsg_deliver {
 	struct wmsg h;
 	struct msg *m;       /* reference held by the message */
 	bool forwarded;      /* passed on by a session's previous owner */
+	bool counted;        /* counted in the destination's <inbound_deliveries> */
 	uint32_t n;
 	struct wmsg_target t[];
 };
@@ -74,6 +75,10 @@ struct mqtt_worker {
 	 * by this worker before it looks. */
 	atomic_bool recheck_paused cache_aligned;
 	atomic_uint held_publishers;    /* conns on <paused>: flow.c reads them all */
+	/* Deliveries posted here by fan-out and not yet taken (max_worker_inbound), and
+	 * whether a producer found them over the limit (an episode: flow.c). */
+	atomic_uint inbound_deliveries;
+	atomic_bool inbound_full;
 
 	/* This worker only. */
 	struct cds_list_head conns cache_aligned; /* every mqtt_conn of this worker */
@@ -92,7 +97,7 @@ struct mqtt_worker {
 		assert(session_owner(s) == (int)(w)->id);                             \
 	} while (0)
 
-static inline struct mqtt_worker *mqtt_worker(struct worker *w)
+static inline struct mqtt_worker *mqtt_worker(const struct worker *w)
 {
 	return w->engine;
 }

@@ -46,18 +46,23 @@ static void flow_recheck(struct worker *self, struct worker *dst)
  * Owner only. The order (clear <congested>, then read the counts; seq_cst both) pairs
  * with flow_hold_publisher (count up, then re-read <congested>): either we see its
  * count or it sees <congested> cleared. */
-static void flow_release(struct worker *w, struct session *s)
+static void flow_wake_holders(struct worker *w)
 {
 	struct broker *b = w->broker;
 
+	for (unsigned i = 0; i < b->nworkers; i++)
+		if (atomic_load(&mqtt_worker(b->workers[i])->held_publishers) > 0)
+			flow_recheck(w, b->workers[i]);
+}
+
+static void flow_release(struct worker *w, struct session *s)
+{
 	engine_assert_owner(w, s);
 	/* No early return when it was not congested: session_drop_messages may have
 	 * cleared the flag already, and publishers held on it must still hear. */
 	atomic_store(&s->congested, false);
 	s->overshoot = 0;
-	for (unsigned i = 0; i < b->nworkers; i++)
-		if (atomic_load(&mqtt_worker(b->workers[i])->held_publishers) > 0)
-			flow_recheck(w, b->workers[i]);
+	flow_wake_holders(w);
 }
 
 void flow_congest(struct worker *w, struct session *s)
@@ -144,20 +149,68 @@ void flow_session_offline(struct worker *w, struct session *s)
 	flow_release(w, s);
 }
 
+/* True while <dst>'s inbound queue has not drained under half its limit. */
+static bool worker_inbound_busy(const struct worker *dst)
+{
+	return atomic_load(&mqtt_worker(dst)->inbound_deliveries) >=
+	       dst->broker->cfg.max_worker_inbound / 2;
+}
+
 void flow_hold_publisher(struct mqtt_conn *c)
 {
 	struct worker *w = c->w;
 	struct mqtt_worker *mw = mqtt_worker(w);
 	struct session *s = c->blocked_on;
 
-	worker_assert_current(c->w);
-	w->stats.backpressure_pause++;
+	worker_assert_current(w);
+	if (s != NULL)
+		w->stats.backpressure_pause++;
+	else
+		w->stats.worker_queue_hold++;
 	c->in_paused = true;
 	cds_list_add_tail(&c->paused_link, &mw->paused);
 	atomic_fetch_add(&mw->held_publishers, 1);
-	/* The owner may have cleared <congested> before it could see our count. */
-	if (!atomic_load(&s->congested))
+	/* The owner may have cleared <congested> (the target worker drained its queue)
+	 * before it could see our count. */
+	if ((s != NULL && !atomic_load(&s->congested)) ||
+	    (c->blocked_worker != NULL && !worker_inbound_busy(c->blocked_worker)))
 		atomic_store(&mw->recheck_paused, true);
+}
+
+/* Cross-worker queues (DESIGN.md "The worker loop": the inbound queue) are bounded by
+ * credit: fan-out counts the deliveries it posts to a worker, the worker counts them
+ * off as it takes them. Over max_worker_inbound a QoS 0 delivery is dropped and a
+ * publisher whose QoS 1/2 message went there is held back, as for a congested
+ * session, until the queue is under half; an acknowledged message is never dropped
+ * for it. The overshoot is one PUBLISH per publisher, plus wills and forwards. */
+bool flow_worker_full(struct worker *w, struct worker *dst)
+{
+	const struct config *cfg = &w->broker->cfg;
+	struct mqtt_worker *mdst = mqtt_worker(dst);
+
+	worker_assert_current(w);
+	if (atomic_load_explicit(&mdst->inbound_deliveries, memory_order_relaxed) <
+	    cfg->max_worker_inbound)
+		return false;
+	if (!atomic_exchange(&mdst->inbound_full, true))
+		log_warn("worker %u: %u deliveries wait in its inbound queue "
+			 "(max_worker_inbound): QoS 0 to it is dropped and publishers wait "
+			 "until it drains to half (counted; logged once per episode)", dst->id,
+			 cfg->max_worker_inbound);
+	return true;
+}
+
+void flow_worker_taken(struct worker *w, uint32_t n)
+{
+	struct mqtt_worker *mw = mqtt_worker(w);
+	unsigned left = atomic_fetch_sub(&mw->inbound_deliveries, n) - n;
+
+	worker_assert_current(w);
+	/* seq_cst: pairs with flow_hold_publisher, which counts itself held and then
+	 * reads <inbound_deliveries>. */
+	if (left < w->broker->cfg.max_worker_inbound / 2 && atomic_load(&mw->inbound_full) &&
+	    atomic_exchange(&mw->inbound_full, false))
+		flow_wake_holders(w);
 }
 
 void flow_unhold(struct mqtt_conn *c)
@@ -173,6 +226,7 @@ void flow_unhold(struct mqtt_conn *c)
 		session_unref(c->blocked_on);
 		c->blocked_on = NULL;
 	}
+	c->blocked_worker = NULL;
 }
 
 void flow_check_paused(struct worker *w)
@@ -188,6 +242,8 @@ void flow_check_paused(struct worker *w)
 		struct session *s = c->blocked_on;
 
 		if (s != NULL && atomic_load(&s->congested) && session_owner(s) != SESSION_DEAD)
+			continue;
+		if (c->blocked_worker != NULL && worker_inbound_busy(c->blocked_worker))
 			continue;
 		flow_unhold(c);
 		/* May hold it back again (re-added at the tail, seen again: bounded by

@@ -125,6 +125,7 @@ bool handover_hold(struct worker *w, struct session *s, struct msg *m, uint8_t q
 	d->h.type = WMSG_DELIVER;
 	d->m = msg_ref(m);
 	d->forwarded = false;
+	d->counted = false;
 	d->n = 1;
 	session_ref(s);
 	d->t[0] = (struct wmsg_target){ s, qos, held };

@@ -65,6 +65,7 @@ struct mqtt_conn {
 	bool counted;                  /* holds a max_connections slot */
 	struct msg *will;              /* reference; NULL if none */
 	struct session *blocked_on;    /* backpressure: reference; NULL if none */
+	struct worker *blocked_worker; /* its inbound queue was full; NULL if none */
 	struct pending_connect pending;
 	uint64_t last_rx_ms;           /* last whole packet decoded (MQTT-3.1.2-24) */
 	struct timer timer;            /* connect timeout, then keep-alive */
@@ -144,11 +145,15 @@ void session_deliver(struct worker *w, struct session *s, struct msg *m, uint8_t
  * (<held>): only then may the queue go over its limit, boundedly. */
 void session_deliver_held(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
 			  bool retain, bool held);
+/* Delivers a retained copy of <m> to <s> because of a SUBSCRIBE (MQTT-3.3.1-6),
+ * within the session's queue limits like any other message. */
+void session_deliver_retained(struct worker *w, struct session *s, struct msg *m,
+			      uint8_t qos);
 void deliver_batch(struct worker *w, struct wmsg_deliver *d);
 /* Shutdown, every worker stopped: releases what <d> holds without delivering. */
 void deliver_discard(struct wmsg_deliver *d);
 /* Flushes the fan-out batches built by broker_route to the other workers. */
-void fanout_flush(struct worker *w, struct msg *m);
+void fanout_flush(struct worker *w, struct msg *m, struct mqtt_conn *from);
 
 /* qos.c */
 int handle_puback(struct mqtt_conn *c, uint16_t id);
@@ -182,6 +187,12 @@ void flow_hold_publisher(struct mqtt_conn *c);
 void flow_unhold(struct mqtt_conn *c);
 /* Resumes held-back publishers whose session is no longer congested, when told to. */
 void flow_check_paused(struct worker *w);
+/* Fan-out to <dst> is about to post <n> deliveries. Returns true if <dst>'s inbound
+ * queue is over max_worker_inbound (an episode starts, logged once). Any worker. */
+bool flow_worker_full(struct worker *w, struct worker *dst);
+/* <w> took <n> counted deliveries off its inbound queue; ends a full episode once
+ * under half the limit, telling the workers holding publishers back. */
+void flow_worker_taken(struct worker *w, uint32_t n);
 
 /* subscribe.c */
 int handle_subscribe(struct mqtt_conn *c, const struct mqtt_topic_list *l);

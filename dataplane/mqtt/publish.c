@@ -68,15 +68,41 @@ static void route_one(void *arg, void *sub, uint8_t granted)
 	}
 }
 
-void fanout_flush(struct worker *w, struct msg *m)
+/* max_worker_inbound: to a worker whose queue is full, QoS 0 deliveries are dropped
+ * and the rest go, holding <from> back (flow.c). Compacts <fb> in place. */
+static void fanout_over_credit(struct worker *w, struct worker *dst, struct fanout_batch *fb,
+			       struct mqtt_conn *from)
+{
+	uint32_t kept = 0;
+
+	for (uint32_t j = 0; j < fb->n; j++) {
+		if (fb->t[j].qos == 0) {
+			w->stats.drop_worker_queue++;
+			session_unref(fb->t[j].s);
+			continue;
+		}
+		fb->t[kept++] = fb->t[j];
+	}
+	fb->n = kept;
+	if (kept > 0 && from != NULL && from->blocked_worker == NULL)
+		from->blocked_worker = dst;
+}
+
+void fanout_flush(struct worker *w, struct msg *m, struct mqtt_conn *from)
 {
 	worker_assert_current(w);
 	for (unsigned i = 0; i < w->broker->nworkers; i++) {
 		struct fanout_batch *fb = &mqtt_worker(w)->fanout[i];
+		struct worker *dst = w->broker->workers[i];
 		struct wmsg_deliver *d;
 
 		if (fb->n == 0)
 			continue;
+		if (flow_worker_full(w, dst)) {
+			fanout_over_credit(w, dst, fb, from);
+			if (fb->n == 0)
+				continue;
+		}
 		d = malloc(sizeof(*d) + fb->n * sizeof(d->t[0]));
 		if (d == NULL) {
 			w->stats.drop_no_memory += fb->n;
@@ -88,11 +114,14 @@ void fanout_flush(struct worker *w, struct msg *m)
 		d->h.type = WMSG_DELIVER;
 		d->m = msg_ref(m);
 		d->forwarded = false;
+		d->counted = true;
 		d->n = fb->n;
 		memcpy(d->t, fb->t, fb->n * sizeof(d->t[0]));
 		w->stats.deliver_remote += fb->n;
 		fb->n = 0;
-		worker_post(w->broker->workers[i], &d->h);
+		atomic_fetch_add_explicit(&mqtt_worker(dst)->inbound_deliveries, d->n,
+					  memory_order_relaxed);
+		worker_post(dst, &d->h);
 	}
 }
 
@@ -116,12 +145,14 @@ void broker_route(struct worker *w, struct msg *m, struct mqtt_conn *from)
 	rcu_read_lock();
 	router_match(b->router, m->topic, m->topic_len, route_one, &ctx);
 	rcu_read_unlock();
-	fanout_flush(w, m);
+	fanout_flush(w, m, from);
 }
 
 void deliver_batch(struct worker *w, struct wmsg_deliver *d)
 {
 	worker_assert_current(w);
+	if (d->counted)
+		flow_worker_taken(w, d->n);
 	for (uint32_t i = 0; i < d->n; i++) {
 		struct session *s = d->t[i].s;
 		int owner = session_owner(s);
@@ -142,6 +173,7 @@ void deliver_batch(struct worker *w, struct wmsg_deliver *d)
 				f->h.type = WMSG_DELIVER;
 				f->m = msg_ref(d->m);
 				f->forwarded = true;
+				f->counted = false;
 				f->n = 1;
 				f->t[0] = d->t[i];
 				worker_post(w->broker->workers[owner], &f->h);
@@ -312,6 +344,27 @@ void session_deliver_held(struct worker *w, struct session *s, struct msg *m, ui
 	session_enqueue(w, s, m, qos, retain, held);
 }
 
+/* Under backpressure session_enqueue keeps every message for an online subscriber and
+ * holds its publishers back instead; a retained copy has no publisher to hold back,
+ * so a SUBSCRIBE repeating '#' over many retained messages grew the queue without
+ * bound (issue 6: 2 MB to 918 MB). Here what does not fit is dropped (the newest),
+ * counted and logged once per episode. drop_new and drop_oldest already bound the
+ * queue and count their drops, so session_deliver applies them unchanged. QoS 0
+ * copies are bounded by max_outgoing_bytes there as well. */
+void session_deliver_retained(struct worker *w, struct session *s, struct msg *m,
+			      uint8_t qos)
+{
+	const struct config *cfg = &w->broker->cfg;
+
+	if (qos > 0 && cfg->queue_full_policy == QUEUE_FULL_BACKPRESSURE &&
+	    queue_full(cfg, s, m)) {
+		w->stats.drop_retained_full++;
+		queue_drop_log(s, "dropping retained messages sent on subscribe");
+		return;
+	}
+	session_deliver(w, s, m, qos, true);
+}
+
 int handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 {
 	struct worker *w = c->w;
@@ -339,7 +392,7 @@ int handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 	}
 	broker_route(w, m, c);
 	msg_unref(m);
-	if (c->blocked_on != NULL && !c->in_paused)
+	if ((c->blocked_on != NULL || c->blocked_worker != NULL) && !c->in_paused)
 		/* A subscriber's queue is over its limit: hold this publisher's next
 		 * packets back until it drains (flow.c); its acks still flow (proto.c). */
 		flow_hold_publisher(c);

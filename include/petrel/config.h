@@ -44,6 +44,7 @@ struct config {
 	enum slow_policy slow_subscriber_policy;   /* default drop_new */
 	unsigned backpressure_overshoot;  /* messages a congested queue takes past its limits from held publishers; default 1000 */
 	size_t max_held_input_bytes;      /* per paused connection, packets held unread; default 1 MiB */
+	unsigned max_worker_inbound;      /* deliveries waiting in one worker's inbound queue; default 65536 */
 	size_t max_outgoing_control_bytes;/* per connection unsent acks etc. before it is closed; default 1 MiB */
 	size_t max_packet_size;           /* bytes incl. fixed header; default 0 = 268435460 (protocol max) */
 	int max_connections;              /* default -1 = unlimited */
@@ -55,6 +56,8 @@ struct config {
 	bool persistence;                 /* always false: "true" is refused until persistence is built */
 	char persistence_location[PATH_MAX]; /* default "./data"; nothing is created there yet */
 	char pid_file[PATH_MAX];          /* "" = none; written at start, removed at exit */
+	unsigned max_subscriptions_per_client; /* filters per session; default 10000; 1..UINT_MAX */
+	unsigned max_filters_per_subscribe;    /* per SUBSCRIBE packet, rest get 0x80; default 1000 */
 	int log_level;                    /* enum log_level; default LOG_NOTICE */
 	bool log_stderr;                  /* log_dest stderr; default true */
 	char log_file[PATH_MAX];          /* log_dest file PATH; "" = none */

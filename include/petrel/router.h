@@ -31,12 +31,15 @@ void router_destroy(struct router *r);
 
 /* Adds <sub> on <filter> with <qos>, or replaces the QoS if <sub> already has exactly
  * this filter (MQTT-3.8.4-3). <filter> must be valid (topic_filter_valid). Returns 1
- * when a new entry was added, 0 when an existing one was replaced, -ENOMEM. */
+ * when a new entry was added, 0 when an existing one was replaced, -ENOMEM.
+ * Cost: O(levels of <filter>) plus amortised O(1) in the number of subscribers on
+ * the filter and in the number of filters <sub> has. */
 int router_subscribe(struct router *r, const char *filter, size_t len, void *sub,
 		     uint8_t qos);
 
-/* Removes <sub>'s entry on exactly <filter>. Returns 0, or -ENOENT; or -ENOMEM when
- * the copy-on-write entry array cannot be allocated (the entry then stays). */
+/* Removes <sub>'s entry on exactly <filter>. Returns 0, or -ENOENT when there is no
+ * such entry. Allocates nothing, so it cannot fail for lack of memory (session end
+ * relies on that). Same cost as router_subscribe(). */
 int router_unsubscribe(struct router *r, const char *filter, size_t len, void *sub);
 
 /* Called once per distinct subscriber matching the topic, with the highest QoS among

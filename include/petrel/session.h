@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <urcu/list.h>
 
+#include "petrel/ptrhash.h"
 #include "petrel/worker.h"
 
 struct msg;
@@ -73,10 +74,11 @@ struct msg_queue {
 	size_t bytes;            /* payload bytes, for max_queued_bytes */
 };
 
+/* One of the session's filters, one allocation; s->subs holds them by filter hash. */
 struct subscription {
-	char *filter;            /* NUL terminated */
 	uint16_t len;
 	uint8_t qos;
+	char filter[];           /* NUL terminated */
 };
 
 struct session {
@@ -104,9 +106,9 @@ struct session {
 	uint16_t *awaiting_rel;          /* incoming QoS 2 ids, PUBREC sent */
 	uint32_t awaiting_rel_len;
 	uint32_t awaiting_rel_cap;
-	struct subscription *subs;
-	uint32_t nsubs;
-	uint32_t subs_cap;
+	struct ptrhash subs;             /* struct subscription by filter; subs.n of them */
+	bool subs_limit_logged;          /* max_subscriptions_per_client hit, logged */
+	bool sub_packet_logged;          /* max_filters_per_subscribe hit, logged */
 	struct cds_list_head owner_link; /* owner worker's list of its sessions */
 	/* Order across a takeover (mqtt/handover.c, MQTT-4.6.0-6). The new owner keeps
 	 * <handover_wait> from the handover until the old owner's fence: meanwhile
@@ -139,17 +141,29 @@ static inline int session_owner(const struct session *s)
 	assert(worker_current() == WORKER_NONE || session_owner(s) == worker_current())
 
 /* Owner only. Drops every queued and inflight message and incoming QoS 2 id, and
- * removes every subscription from <w>'s broker router. The session stays usable. */
+ * removes every subscription from <w>'s broker router. The session stays usable.
+ * Passes a quiescent state every SESSION_CLEAR_CHUNK filters when the thread is an
+ * online urcu-qsbr reader, so the caller must hold no RCU-protected pointer. */
 void session_clear(struct worker *w, struct session *s);
 /* Drops queued and inflight messages and incoming QoS 2 ids, leaving subscriptions
  * (shutdown: router_destroy releases those in one sweep). Owner only. */
 void session_drop_messages(struct session *s);
 
-/* ---- subscriptions (owner only) -------------------------------------------------- */
+/* ---- subscriptions (owner only) --------------------------------------------------
+ * A hash set by filter: each call is amortised O(1) in the number of filters. */
+#define SESSION_CLEAR_CHUNK 1024
+
 /* Records <filter> at <qos>; replaces the QoS of an equal filter. Returns 0 or -ENOMEM. */
 int session_sub_add(struct session *s, const char *filter, size_t len, uint8_t qos);
 /* Forgets <filter>. Returns 0 or -ENOENT. */
 int session_sub_remove(struct session *s, const char *filter, size_t len);
+/* The subscription on exactly <filter>, or NULL. */
+struct subscription *session_sub_find(const struct session *s, const char *filter,
+				      size_t len);
+static inline uint32_t session_sub_count(const struct session *s)
+{
+	return s->subs.n;
+}
 
 /* ---- incoming QoS 2 ids (owner only) --------------------------------------------- */
 bool session_rel_contains(const struct session *s, uint16_t id);

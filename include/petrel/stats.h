@@ -49,6 +49,12 @@
 	X(drop_memory_offline)  /* memory_limit: not queued for an offline session */ \
 	X(retain_memory_refused)/* memory_limit: retained message not stored */       \
 	X(conn_memory_limit)    /* memory_limit: closed, its partial packet too big */ \
+	X(drop_worker_queue)    /* QoS 0 not posted: target worker's inbound full */  \
+	X(worker_queue_hold)    /* publisher held back: target worker's inbound full */ \
+	X(unsubscribe_failed)   /* session end: a filter missing from the router (a bug) */\
+	X(subscribe_over_client_limit) /* filters refused: max_subscriptions_per_client */\
+	X(subscribe_over_packet_limit) /* filters refused: max_filters_per_subscribe */\
+	X(drop_retained_full)   /* retained copy on SUBSCRIBE, queue full (backpressure) */\
 	X(backpressure_pause)   /* publisher reads paused by a congested queue */      \
 	X(slow_marked)          /* sessions congested past backpressure_timeout */     \
 	X(drop_slow)            /* dropped by slow_subscriber_policy */                \

@@ -111,4 +111,12 @@ void worker_destroy(struct worker *w);
 void worker_post(struct worker *dst, struct wmsg *m);
 void worker_wake(struct worker *w);
 
+/* A quiescent state in the middle of a long piece of work (a SUBSCRIBE with
+ * thousands of filters, the end of a session with 100k), so that one client's packet
+ * does not hold back every grace period until the worker's turn ends. Only where the
+ * caller holds no RCU-protected pointer across it. Does nothing on a thread that is
+ * not an online urcu-qsbr reader (tests, shutdown after rcu_thread_offline()). A
+ * function, not inline: this header names no liburcu flavour. */
+void worker_quiescent_point(void);
+
 #endif

@@ -1,5 +1,5 @@
 # latency.gp - grouped bars of the latency percentiles, petrel vs mosquitto.
-# Called by scripts/bench_report.py:
+# Called by scripts/bench/bench_plots.py:
 #     gnuplot -e "datafile='...'; outfile='...'; plottitle='...'" latency.gp
 # datafile: one line per percentile: "p50" petrel mosquitto, in microseconds
 # ('?' = no result).

@@ -1,5 +1,5 @@
 # throughput.gp - grouped bars of delivered messages/s per row, petrel vs mosquitto.
-# Called by scripts/bench_report.py:
+# Called by scripts/bench/bench_plots.py:
 #     gnuplot -e "datafile='...'; outfile='...'; plottitle='...'" throughput.gp
 # datafile: one line per row: "row" petrel mosquitto petrel/mosquitto ('?' = no
 # result). The ratio is printed above each pair of bars.

@@ -74,15 +74,23 @@ static void bench_flow_measure(struct bench_thread *th)
 	while (th->now < run->t_stop) {
 		if (lead && !in_win && th->now >= run->t_win) {
 			run->cpu_win_start = bench_cpu_secs();
+			if (run->o->broker_pid > 0)
+				run->broker_cpu_win_start = bench_proc_cpu_secs(run->o->broker_pid);
 			in_win = true;
 		}
 		bench_loop_turn(th, run->t_stop);
 	}
 	if (lead) {
 		run->cpu_win_end = bench_cpu_secs();
-		if (run->o->broker_pid > 0)
+		if (run->o->broker_pid > 0) {
+			run->broker_cpu_win_end = bench_proc_cpu_secs(run->o->broker_pid);
 			run->rss_after_kb = bench_rss_kb(run->o->broker_pid);
+		}
 	}
+	/* What the schedule wanted sent before the stop and never got out: messages a
+	 * stalled broker kept us from offering, counted rather than silently skipped. */
+	for (i = 0; i < th->npubs; i++)
+		th->st.unsent += bench_pub_backlog(th->pubs[i]->pub, run->t_stop - 1);
 	bench_loop_progress(th, true);
 	while (th->now < run->t_drain_end && !bench_flow_complete(run)) {
 		uint64_t until = th->now + BENCH_DRAIN_POLL_NS;

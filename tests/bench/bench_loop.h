@@ -28,7 +28,10 @@ struct bench_stats {
 	uint64_t connects;           /* CONNACKs accepted */
 	uint64_t connect_errors;     /* connections that failed before set-up was done */
 	uint64_t dropped;            /* set-up connections broken afterwards */
+	uint64_t unsent;             /* scheduled before publishing stopped, never sent */
 	struct bench_hist hist;      /* latency in ns of the deliveries in the window */
+	struct bench_hist lag;       /* fixed rate: how long messages stamped in the
+				      * window waited after their due time, ns */
 };
 
 /* What the other threads look at during the drain to end it early. */

@@ -101,39 +101,73 @@ void bench_pub_fini(struct bench_pub *p)
 
 void bench_pub_rate_start(struct bench_pub *p, double rate, uint64_t t0)
 {
-	p->rate_per_ns = rate / 1e9;
+	/* The period, not the rate, so that whole-nanosecond periods stay exact. */
+	p->period_ns = rate > 0 ? 1e9 / rate : 0;
 	p->rate_t0 = t0;
 	p->rate_sent = 0;
 }
 
-/* Messages the rate allows now, at most the free slots. */
-static uint32_t bench_pub_allowance(struct bench_pub *p, uint64_t now)
+uint64_t bench_sched_time(uint64_t t0, double period_ns, uint64_t k)
 {
-	uint64_t due, avail;
+	return t0 + (uint64_t)((double)k * period_ns);
+}
 
-	if (p->rate_per_ns <= 0)
-		return p->nfree;
-	if (now < p->rate_t0)
+uint64_t bench_sched_due(uint64_t t0, double period_ns, uint64_t now)
+{
+	uint64_t k;
+
+	if (now < t0)
 		return 0;
-	due = (uint64_t)((double)(now - p->rate_t0) * p->rate_per_ns) + 1;
-	/* Credit that piled up while the window was full is dropped rather than sent as
-	 * a burst: a fixed-rate run never gets more than one window ahead. */
-	if (due > p->rate_sent + p->nslots)
-		p->rate_sent = due - p->nslots;
-	avail = due > p->rate_sent ? due - p->rate_sent : 0;
+	/* The product is within a message or two of the answer; bench_sched_time()
+	 * decides the edges, so the two functions can never disagree. */
+	k = (uint64_t)((double)(now - t0) / period_ns);
+	while (k > 0 && bench_sched_time(t0, period_ns, k - 1) > now)
+		k--;
+	while (bench_sched_time(t0, period_ns, k) <= now)
+		k++;
+	return k;
+}
+
+uint64_t bench_pub_backlog(const struct bench_pub *p, uint64_t now)
+{
+	uint64_t due;
+
+	if (p->period_ns <= 0)
+		return 0;
+	due = bench_sched_due(p->rate_t0, p->period_ns, now);
+	return due > p->rate_sent ? due - p->rate_sent : 0;
+}
+
+/* Messages the rate allows now, at most the free slots. Credit that piles up while
+ * the window is full is kept: those messages are owed and go out as soon as slots
+ * free, stamped with the time they were due, so the stall counts as latency. */
+static uint32_t bench_pub_allowance(const struct bench_pub *p, uint64_t now)
+{
+	uint64_t avail;
+
+	if (p->period_ns <= 0)
+		return p->nfree;
+	avail = bench_pub_backlog(p, now);
 	return avail < p->nfree ? (uint32_t)avail : p->nfree;
 }
 
-uint32_t bench_pub_produce(struct bench_pub *p, uint64_t now)
+uint32_t bench_pub_produce(struct bench_pub *p, uint64_t now, struct bench_hist *lag)
 {
 	uint32_t n = bench_pub_allowance(p, now), i, s, tail;
+	uint64_t stamp;
 	uint8_t *h;
 
 	for (i = 0; i < n; i++) {
+		stamp = now;
+		if (p->period_ns > 0) {
+			stamp = bench_sched_time(p->rate_t0, p->period_ns, p->rate_sent + i);
+			if (lag != NULL)
+				bench_hist_record(lag, now - stamp);
+		}
 		s = p->free[--p->nfree];
 		h = p->slots + (size_t)s * p->slot_len + p->hdr_off;
 		memcpy(h + BENCH_HDR_SEQ_OFF, &p->seq, sizeof(p->seq));
-		memcpy(h + BENCH_HDR_TS_OFF, &now, sizeof(now));
+		memcpy(h + BENCH_HDR_TS_OFF, &stamp, sizeof(stamp));
 		p->seq++;
 		p->state[s] = BPS_QUEUED;
 		tail = p->txq_head + p->txq_len;
@@ -150,10 +184,9 @@ uint64_t bench_pub_next_due(const struct bench_pub *p)
 {
 	if (p->nfree == 0)
 		return UINT64_MAX;
-	if (p->rate_per_ns <= 0)
+	if (p->period_ns <= 0)
 		return 0;
-	/* Message rate_sent + 1 is due once elapsed * rate reaches rate_sent. */
-	return p->rate_t0 + (uint64_t)((double)p->rate_sent / p->rate_per_ns) + 1;
+	return bench_sched_time(p->rate_t0, p->period_ns, p->rate_sent);
 }
 
 size_t bench_pub_iov(const struct bench_pub *p, struct iovec *iov, size_t max,

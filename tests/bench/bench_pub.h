@@ -3,7 +3,13 @@
  * sequence and timestamp in place. A slot is busy from stamping until the broker's
  * PUBACK (QoS 1) or PUBCOMP (QoS 2), or for QoS 0 until the socket took it; the busy
  * slots are the window. Stamped slots wait in a FIFO for the connection's next write.
- * Owned by one thread; no locks. */
+ * Owned by one thread; no locks.
+ *
+ * A fixed-rate publisher follows a schedule: message k is due at rate_t0 + k / rate
+ * (bench_sched_time) and carries that intended time as its stamp, not the time it was
+ * actually written. When the window is full or the generator wakes late, the due
+ * messages wait and go out later with their original stamps, so a stall of the broker
+ * shows in the latency of every message it delayed (no coordinated omission). */
 #ifndef BENCH_PUB_H
 #define BENCH_PUB_H
 
@@ -12,6 +18,8 @@
 #include <sys/uio.h>
 
 #include <petrel/mqtt.h>
+
+#include "bench_hist.h"
 
 enum bench_slot_state {
 	BPS_FREE,
@@ -35,11 +43,19 @@ struct bench_pub {
 	uint32_t txq_len;
 	size_t txq_off;              /* bytes of the oldest already written */
 	uint64_t seq;                /* messages stamped so far, the next sequence */
-	double rate_per_ns;          /* 0 = unlimited */
+	double period_ns;            /* 1e9 / rate; 0 = unlimited */
 	uint64_t rate_t0;
-	uint64_t rate_sent;          /* messages charged to the rate since rate_t0 */
+	uint64_t rate_sent;          /* scheduled messages stamped since rate_t0 */
 	uint64_t bad_acks;           /* acks for ids not in flight in that state */
 };
+
+/* Intended send time of message <k> (0-based) of the schedule <t0>, <period_ns>
+ * (> 0): t0 + k * period, rounded down to the nanosecond. Non-decreasing in <k>. */
+uint64_t bench_sched_time(uint64_t t0, double period_ns, uint64_t k);
+
+/* How many messages of that schedule are due at <now>: the number of k with
+ * bench_sched_time(k) <= now, exactly, whatever the rounding. */
+uint64_t bench_sched_due(uint64_t t0, double period_ns, uint64_t now);
 
 /* Encodes <nslots> PUBLISHes on <topic> with <payload>-byte payloads. Returns 0 or
  * -ENOMEM / -EINVAL; on error nothing is left allocated. */
@@ -51,12 +67,19 @@ void bench_pub_fini(struct bench_pub *p);
 void bench_pub_rate_start(struct bench_pub *p, double rate, uint64_t t0);
 
 /* Stamps as many messages as the window and the rate allow at <now>, and queues them
- * for writing. Returns how many. */
-uint32_t bench_pub_produce(struct bench_pub *p, uint64_t now);
+ * for writing: unlimited ones stamped <now>, scheduled ones with their intended send
+ * time. Returns how many. <lag>, if not NULL, gets now - intended time of each
+ * scheduled message stamped, in ns: how long it waited for a window slot or for a
+ * late generator. */
+uint32_t bench_pub_produce(struct bench_pub *p, uint64_t now, struct bench_hist *lag);
 
 /* When the rate next allows a message, if the window has room; UINT64_MAX if only an
  * ack can make progress, 0 if a message may go now. */
 uint64_t bench_pub_next_due(const struct bench_pub *p);
+
+/* Scheduled messages due at <now> that are not stamped yet (0 if unlimited): what
+ * the publisher owes its schedule. */
+uint64_t bench_pub_backlog(const struct bench_pub *p, uint64_t now);
 
 /* Fills up to <max> iovecs with the queued bytes, oldest first. Returns the count and
  * adds the byte total to <*bytes>. */

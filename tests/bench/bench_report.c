@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 long bench_rss_kb(pid_t pid)
 {
@@ -25,6 +26,31 @@ long bench_rss_kb(pid_t pid)
 	}
 	fclose(f);
 	return kb;
+}
+
+double bench_proc_cpu_secs(pid_t pid)
+{
+	unsigned long long ut, st;
+	char path[64], buf[1024], *p;
+	long hz = sysconf(_SC_CLK_TCK);
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* proc(5): the command name (field 2) may hold spaces and parentheses, so count
+	 * from the last ')': then state is field 3, utime 14 and stime 15. */
+	p = strrchr(buf, ')');
+	if (p == NULL || hz <= 0 ||
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+		   &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)hz;
 }
 
 static double bench_tv_secs(const struct timeval *tv)
@@ -94,6 +120,11 @@ void bench_report_json(FILE *f, const struct bench_result *r)
 		PRIu64, r->connects, r->connect_rate, r->connect_errors);
 	fprintf(f, ",\"rss_before_kb\":%ld,\"rss_after_kb\":%ld,\"rss_per_conn_bytes\":%.1f",
 		r->rss_before_kb, r->rss_after_kb, r->rss_per_conn_bytes);
+	fprintf(f, ",\"rate\":%.3f,\"offered_rate\":%.1f,\"unsent\":%" PRIu64
+		",\"lag_p99_us\":%.1f,\"lag_max_us\":%.1f",
+		o->rate, r->offered_rate, r->unsent, r->lag_p99_us, r->lag_max_us);
+	fprintf(f, ",\"broker_cpu_pct\":%.1f,\"gen_win_cpu_pct\":%.1f",
+		r->broker_cpu_pct, r->win_cpu_pct);
 	fprintf(f, ",\"gen_cpu_user_s\":%.3f,\"gen_cpu_sys_s\":%.3f,\"gen_cpu_pct\":%.1f}\n",
 		r->cpu_user_s, r->cpu_sys_s, r->cpu_pct);
 }
@@ -132,6 +163,12 @@ static void bench_summary_flow(FILE *f, const struct bench_result *r)
 	if (r->rss_before_kb >= 0 && r->rss_after_kb >= 0)
 		fprintf(f, "; broker RSS %ld -> %ld KiB", r->rss_before_kb, r->rss_after_kb);
 	fprintf(f, "\n");
+	if (r->offered_rate >= 0)
+		fprintf(f, "  offered %.0f msg/s, never sent %" PRIu64 "; waited to send p99 "
+			"%.1f us, max %.1f us\n", r->offered_rate, r->unsent, r->lag_p99_us,
+			r->lag_max_us);
+	if (r->broker_cpu_pct >= 0)
+		fprintf(f, "  broker CPU %.1f%% in the window\n", r->broker_cpu_pct);
 }
 
 void bench_report_summary(FILE *f, const struct bench_result *r)

@@ -40,9 +40,14 @@ struct bench_result {
 	double cpu_user_s;
 	double cpu_sys_s;
 	double cpu_pct;
+	double offered_rate;         /* --rate x publishers, msg/s; -1: unlimited */
+	uint64_t unsent;             /* scheduled before the stop, never sent */
+	double lag_p99_us;           /* fixed rate: waited after the due time; else -1 */
+	double lag_max_us;
+	double broker_cpu_pct;       /* broker CPU in the window, 100 = one core; -1 */
+	double win_cpu_pct;          /* generator CPU in the window; -1 for conn */
 	/* For the summary only. */
 	double wall_s;
-	double win_cpu_pct;          /* -1 for conn */
 	uint64_t dropped;
 	uint64_t foreign;
 	uint64_t bad_acks;
@@ -50,6 +55,9 @@ struct bench_result {
 
 /* VmRSS of <pid> in KiB, or -1. */
 long bench_rss_kb(pid_t pid);
+
+/* CPU seconds (user + system, all threads) <pid> used so far, or -1. */
+double bench_proc_cpu_secs(pid_t pid);
 
 /* The generator's CPU seconds so far, all threads. */
 double bench_cpu_secs(void);

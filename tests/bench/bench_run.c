@@ -229,6 +229,22 @@ static void bench_run_result_latency(const struct bench_hist *h, struct bench_re
 	r->lat_max_us = (double)h->max / 1e3;
 }
 
+/* The schedule's side of a fixed-rate run: what was offered, what never went out,
+ * how long messages waited after their due time before they were queued. */
+static void bench_run_result_schedule(const struct bench_run *run,
+				      const struct bench_stats *s, struct bench_result *r)
+{
+	r->offered_rate = r->lag_p99_us = r->lag_max_us = -1;
+	r->unsent = s->unsent;
+	if (run->o->rate <= 0)
+		return;
+	r->offered_rate = run->o->rate * (double)run->npubs;
+	if (s->lag.count > 0) {
+		r->lag_p99_us = (double)bench_hist_quantile(&s->lag, 0.99) / 1e3;
+		r->lag_max_us = (double)s->lag.max / 1e3;
+	}
+}
+
 /* Sums the per-connection bookkeeping: receipts from the trackers, bad acks. */
 static void bench_run_sum_conns(const struct bench_run *run, uint64_t *distinct,
 				struct bench_result *r)
@@ -267,6 +283,11 @@ static void bench_run_result_flow(const struct bench_run *run, const struct benc
 	r->rss_per_conn_bytes = -1;
 	r->win_cpu_pct = run->cpu_win_end > run->cpu_win_start && r->duration_s > 0 ?
 			 (run->cpu_win_end - run->cpu_win_start) / r->duration_s * 100 : -1;
+	r->broker_cpu_pct = run->broker_cpu_win_start >= 0 &&
+			    run->broker_cpu_win_end >= run->broker_cpu_win_start ?
+			    (run->broker_cpu_win_end - run->broker_cpu_win_start) /
+			    r->duration_s * 100 : -1;
+	bench_run_result_schedule(run, s, r);
 }
 
 static void bench_run_result_conn(const struct bench_run *run, struct bench_result *r)
@@ -280,12 +301,13 @@ static void bench_run_result_conn(const struct bench_run *run, struct bench_resu
 	if (r->rss_before_kb >= 0 && r->rss_after_kb >= 0 && r->connections > 0)
 		r->rss_per_conn_bytes = (double)(r->rss_after_kb - r->rss_before_kb) * 1024.0 /
 					(double)r->connections;
-	r->win_cpu_pct = -1;
+	r->win_cpu_pct = r->broker_cpu_pct = -1;
+	r->offered_rate = r->lag_p99_us = r->lag_max_us = -1;
 }
 
 static void bench_run_merge(const struct bench_run *run, struct bench_result *r)
 {
-	static struct bench_stats s;     /* 15 KiB of histogram: not on the stack */
+	static struct bench_stats s;     /* 30 KiB of histograms: not on the stack */
 	const struct bench_stats *t;
 	unsigned int i;
 
@@ -301,7 +323,9 @@ static void bench_run_merge(const struct bench_run *run, struct bench_result *r)
 		s.connects += t->connects;
 		s.connect_errors += t->connect_errors;
 		s.dropped += t->dropped;
+		s.unsent += t->unsent;
 		bench_hist_merge(&s.hist, &t->hist);
+		bench_hist_merge(&s.lag, &t->lag);
 	}
 	bench_run_result_sizes(run, r);
 	r->connects = s.connects;
@@ -382,6 +406,7 @@ int bench_run_exec(const struct bench_opts *o, struct bench_result *res)
 	run.t_setup_end = run.t_start + BENCH_SETUP_S * BENCH_NS_PER_S;
 	run.nthreads = o->threads;
 	run.rss_before_kb = run.rss_after_kb = -1;
+	run.broker_cpu_win_start = run.broker_cpu_win_end = -1;
 	bench_run_layout(&run);
 	rc = bench_run_fds(&run);
 	if (rc < 0)

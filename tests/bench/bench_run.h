@@ -49,6 +49,8 @@ struct bench_run {
 	long rss_after_kb;
 	double cpu_win_start;        /* generator CPU seconds at t_win and t_stop */
 	double cpu_win_end;
+	double broker_cpu_win_start; /* the broker's, all its threads; -1: unknown */
+	double broker_cpu_win_end;
 };
 
 /* Runs the scenario <o> and fills <res>. Returns 0 when the run completed (even with

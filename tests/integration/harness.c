@@ -467,9 +467,10 @@ bool broker_alive(struct broker *b)
 	return true;
 }
 
-long broker_rss_kb(struct broker *b)
+long broker_status_kb(struct broker *b, const char *field)
 {
 	char path[64], line[256];
+	size_t flen = strlen(field);
 	long kb = -1;
 	FILE *f;
 
@@ -477,11 +478,24 @@ long broker_rss_kb(struct broker *b)
 	f = fopen(path, "r");
 	if (f == NULL)
 		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
+			kb = strtol(line + flen + 1, NULL, 10);
 			break;
+		}
+	}
 	fclose(f);
 	return kb;
+}
+
+void harness_small_asan_quarantine(void)
+{
+	char opts[512];
+	const char *prev = getenv("ASAN_OPTIONS");
+
+	snprintf(opts, sizeof(opts), "%s%squarantine_size_mb=8", prev ? prev : "",
+		 prev && prev[0] ? ":" : "");
+	cr_assert_eq(setenv("ASAN_OPTIONS", opts, 1), 0);
 }
 
 int broker_log_count(struct broker *b, const char *needle)

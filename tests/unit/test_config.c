@@ -104,6 +104,8 @@ Test(config, defaults_are_the_documented_ones)
 	cr_assert_eq(c.connect_timeout, 10);
 	cr_assert_eq(c.max_outgoing_bytes, 1024 * 1024);
 	cr_assert(c.retain_available);
+	cr_assert_eq(c.max_subscriptions_per_client, 10000);
+	cr_assert_eq(c.max_filters_per_subscribe, 1000);
 	cr_assert_not(c.persistence);
 	cr_assert_str_eq(c.persistence_location, "./data");
 	cr_assert_eq(c.log_level, LOG_NOTICE);
@@ -211,6 +213,10 @@ Test(config, numeric_keys)
 	cr_assert_eq(c.connect_timeout, 30);
 	set_ok(&c, "max_outgoing_bytes", "65536");
 	cr_assert_eq(c.max_outgoing_bytes, 65536);
+	set_ok(&c, "max_subscriptions_per_client", "100000");
+	cr_assert_eq(c.max_subscriptions_per_client, 100000);
+	set_ok(&c, "max_filters_per_subscribe", "1");
+	cr_assert_eq(c.max_filters_per_subscribe, 1);
 	set_ok(&c, "memory_limit", "0");
 	cr_assert_eq(c.memory_limit, 0);
 	set_ok(&c, "memory_limit", "1073741824");
@@ -621,6 +627,10 @@ Test(config, out_of_range_numbers_are_refused)
 	expect_load_error("max_packet_size 268435461\n", "268435461");
 	expect_load_error("max_packet_size 10\n", "or from 20 to 268435460 bytes");
 	expect_load_error("max_outgoing_bytes 0\n", "must be from 1");
+	/* Subscriptions are always bounded: no 0 = unlimited (issue 6). */
+	expect_load_error("max_subscriptions_per_client 0\n", "must be from 1");
+	expect_load_error("max_filters_per_subscribe 0\n", "must be from 1");
+	expect_load_error("max_filters_per_subscribe -1\n", "must be from 1");
 	expect_load_error("workers 100000\n", "must be from 0 to 1024");
 	expect_load_error("workers 99999999999999999999999\n", "must be from 0 to 1024");
 }

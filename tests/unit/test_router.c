@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "petrel/router.h"
@@ -627,4 +628,54 @@ Test(router, deep_topics_match_through_many_wildcard_branches)
 	cr_assert_eq(qos_of(&res, &c), 0);
 	router_destroy(r);
 	assert_no_leaks_rcu();
+}
+
+/* Session end (session_clear) cannot undo a failed unsubscribe: the router would keep
+ * an entry, and a reference, for a session that forgot the filter. So removal must
+ * allocate nothing. The old copy-on-write array needed a 4 MB copy here and returned
+ * -ENOMEM, which session_clear ignored. The address-space limit makes any new mapping
+ * fail; ASan maps its own way and turns a failed allocation into an abort, so the
+ * check runs in the plain build only. */
+#define NOMEM_SUBS 200000
+
+#ifndef __SANITIZE_ADDRESS__
+static size_t vm_size_bytes(void)
+{
+	unsigned long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	cr_assert_not_null(f);
+	cr_assert_eq(fscanf(f, "%lu", &pages), 1);
+	fclose(f);
+	return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+#endif
+
+Test(router, unsubscribe_allocates_nothing_so_it_cannot_fail_for_lack_of_memory)
+{
+#ifdef __SANITIZE_ADDRESS__
+	cr_skip_test("address-space limit and ASan do not mix");
+#else
+	struct router *r = router_create(&tparams);
+	struct tsub *s = calloc(NOMEM_SUBS, sizeof(*s));
+	struct rlimit lim;
+	int i;
+
+	cr_assert_not_null(s);
+	for (i = 0; i < NOMEM_SUBS; i++)
+		cr_assert_eq(sub(r, "a/b", &s[i], 1), 1);
+	cr_assert_eq(unsub(r, "a/b", &s[0]), 0);	/* call_rcu's thread exists now */
+	cr_assert_eq(getrlimit(RLIMIT_AS, &lim), 0);
+	lim.rlim_cur = vm_size_bytes() + (1u << 20);
+	cr_assert_eq(setrlimit(RLIMIT_AS, &lim), 0);
+	cr_assert_null(malloc(8u << 20), "the limit is in force");
+	for (i = 1; i < 1000; i++)
+		cr_assert_eq(unsub(r, "a/b", &s[i]), 0, "unsubscribe %d under the limit", i);
+	cr_assert_eq(router_count(r), NOMEM_SUBS - 1000);
+	cr_assert_eq(unsub(r, "a/b", &s[NOMEM_SUBS - 1]), 0, "the last one too");
+	lim.rlim_cur = lim.rlim_max;
+	cr_assert_eq(setrlimit(RLIMIT_AS, &lim), 0);
+	router_destroy(r);
+	free(s);
+#endif
 }

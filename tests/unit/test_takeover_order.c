@@ -41,6 +41,7 @@
 #include "petrel/session.h"
 #include "petrel/worker.h"
 #include "mqtt/engine_int.h"
+#include "mem_client.h"
 #include "mem_transport.h"
 #include "unit_util.h"
 
@@ -177,92 +178,36 @@ static void turn(unsigned w)
 }
 
 struct client {
-	const char *id;
-	unsigned w;
-	struct transport_conn *tc;
+	struct mem_client mc;        /* first: a client is its mem_client */
 	unsigned seq[MAX_MSGS];      /* payload numbers of the PUBLISH packets received */
 	unsigned n;
 };
 
-static void cl_input(struct client *cl, const uint8_t *buf, size_t len)
-{
-	cr_assert_gt(len, 0, "encoding failed");
-	cr_assert_eq(mem_conn_input(cl->tc, buf, len), 0, "engine closed %s", cl->id);
-}
-
-static void next_pkt(struct client *cl, struct mqtt_pkt *p, enum mqtt_type type)
-{
-	ssize_t n = mem_conn_next(cl->tc, p);
-
-	cr_assert_gt(n, 0, "%s: expected %s, got %s", cl->id, mqtt_type_name(type),
-		     n == 0 ? "nothing" : "garbage");
-	cr_assert_eq(p->type, type, "%s: expected %s, got %s", cl->id, mqtt_type_name(type),
-		     mqtt_type_name(p->type));
-}
-
-/* A connection on worker <w> sends CONNECT; nothing is turned. */
 static void cl_send_connect(struct client *cl, unsigned w, const char *id, bool clean)
 {
-	struct mqtt_connect cn = {
-		.protocol_level = MQTT_PROTO_V311,
-		.clean_session = clean,
-		.client_id = { id, (uint16_t)strlen(id) },
-	};
-	uint8_t buf[128];
-
 	memset(cl, 0, sizeof(*cl));
-	cl->id = id;
-	cl->w = w;
-	cl->tc = mem_conn_open(B.workers[w]);
-	cr_assert_not_null(cl->tc);
-	cl->tc->keep = true;   /* readable after a takeover closed it */
-	cl_input(cl, buf, mqtt_encode_connect(buf, sizeof(buf), &cn));
+	mem_client_send_connect(&cl->mc, &B, w, id, clean);
 }
 
 static void expect_connack(struct client *cl, bool present)
 {
-	struct mqtt_pkt p;
-
-	next_pkt(cl, &p, MQTT_CONNACK);
-	cr_assert_eq(p.u.connack.return_code, MQTT_CONNACK_ACCEPTED);
-	cr_assert_eq(p.u.connack.session_present, present, "%s: session present %d",
-		     cl->id, p.u.connack.session_present);
+	mem_client_expect_connack(&cl->mc, present);
 }
 
-/* CONNECT handled on a worker that owns or creates the session. */
 static void cl_connect(struct client *cl, unsigned w, const char *id, bool clean)
 {
-	cl_send_connect(cl, w, id, clean);
-	turn(w);
-	expect_connack(cl, false);
+	memset(cl, 0, sizeof(*cl));
+	mem_client_connect(&cl->mc, &B, w, id, clean);
 }
 
 static void cl_subscribe(struct client *cl, const char *filter)
 {
-	struct mqtt_str f = { filter, (uint16_t)strlen(filter) };
-	uint8_t qos = 2, buf[128];
-	struct mqtt_pkt p;
-
-	cl_input(cl, buf, mqtt_encode_subscribe(buf, sizeof(buf), 1, &f, &qos, 1));
-	turn(cl->w);
-	next_pkt(cl, &p, MQTT_SUBACK);
-	cr_assert_eq(p.u.suback.return_codes[0], 2);
+	mem_client_subscribe(&cl->mc, filter);
 }
 
-/* PUBLISH "m<seq>" on "t" at <qos>, handled (routed) at once; no turn. */
 static void cl_publish(struct client *cl, unsigned seq, uint8_t qos)
 {
-	char payload[16];
-	struct mqtt_publish pub = {
-		.qos = qos,
-		.topic = { "t", 1 },
-		.packet_id = qos ? (uint16_t)seq : 0,
-		.payload = (const uint8_t *)payload,
-	};
-	uint8_t buf[128];
-
-	pub.payload_len = (size_t)snprintf(payload, sizeof(payload), "m%u", seq);
-	cl_input(cl, buf, mqtt_encode_publish(buf, sizeof(buf), &pub));
+	mem_client_publish_seq(&cl->mc, "t", seq, qos);
 }
 
 static void publish_range(struct client *pub, unsigned from, unsigned to, uint8_t qos)
@@ -278,25 +223,18 @@ static void collect(struct client *cl)
 	struct mqtt_pkt p;
 	ssize_t n;
 
-	while ((n = mem_conn_next(cl->tc, &p)) > 0) {
-		char text[8];
-		unsigned seq;
-
+	while ((n = mem_conn_next(cl->mc.tc, &p)) > 0) {
 		if (p.type == MQTT_CONNACK && cl->n == 0) {
 			/* A connection whose takeover the test did not wait for. */
 			cr_assert_eq(p.u.connack.return_code, MQTT_CONNACK_ACCEPTED);
 			continue;
 		}
-		cr_assert_eq(p.type, MQTT_PUBLISH, "%s: unexpected %s", cl->id,
+		cr_assert_eq(p.type, MQTT_PUBLISH, "%s: unexpected %s", cl->mc.id,
 			     mqtt_type_name(p.type));
-		cr_assert(p.u.publish.payload_len > 1 && p.u.publish.payload_len < sizeof(text));
-		memcpy(text, p.u.publish.payload, p.u.publish.payload_len);
-		text[p.u.publish.payload_len] = '\0';
-		cr_assert_eq(sscanf(text, "m%u", &seq), 1);
-		cr_assert_lt(cl->n, MAX_MSGS, "%s: too many messages", cl->id);
-		cl->seq[cl->n++] = seq;
+		cr_assert_lt(cl->n, MAX_MSGS, "%s: too many messages", cl->mc.id);
+		cl->seq[cl->n++] = mem_client_seq(&p);
 	}
-	cr_assert_eq(n, 0, "%s: undecodable output", cl->id);
+	cr_assert_eq(n, 0, "%s: undecodable output", cl->mc.id);
 }
 
 static uint64_t now_ms(void)
@@ -344,11 +282,11 @@ static void expect_in_order(struct client *cl, unsigned first, unsigned last)
 
 	run_until(cl, last - first + 1);
 	format_seq(cl, got, sizeof(got));
-	cr_assert_eq(cl->n, last - first + 1, "%s: expected m%u..m%u, got%s", cl->id, first,
+	cr_assert_eq(cl->n, last - first + 1, "%s: expected m%u..m%u, got%s", cl->mc.id, first,
 		     last, got);
 	for (unsigned i = 0; i < cl->n; i++)
 		cr_assert_eq(cl->seq[i], first + i, "%s: expected m%u..m%u in order, got%s",
-			     cl->id, first, last, got);
+			     cl->mc.id, first, last, got);
 }
 
 /* <cl> got a strictly increasing run that includes every one of m<from>..m<last>
@@ -362,11 +300,11 @@ static void expect_increasing_with(struct client *cl, unsigned from, unsigned la
 	format_seq(cl, got, sizeof(got));
 	for (unsigned i = 0; i < cl->n; i++) {
 		cr_assert(i == 0 || cl->seq[i] > cl->seq[i - 1],
-			  "%s: out of order or repeated:%s", cl->id, got);
+			  "%s: out of order or repeated:%s", cl->mc.id, got);
 		if (cl->seq[i] == need)
 			need++;
 	}
-	cr_assert_eq(need, last + 1, "%s: m%u..m%u not all there:%s", cl->id, from, last,
+	cr_assert_eq(need, last + 1, "%s: m%u..m%u not all there:%s", cl->mc.id, from, last,
 		     got);
 }
 
@@ -536,7 +474,7 @@ Test(takeover_order, session_ending_unsettled_answers_parked_request)
 	turn(WC);
 	cr_assert_eq(st->handover_parked, 1);
 	gone = st->drop_session_gone;
-	mem_conn_lost(sub2.tc, 0);                      /* cleanSession=1: the session ends */
+	mem_conn_lost(sub2.mc.tc, 0);                      /* cleanSession=1: the session ends */
 	turn(WC);
 	cr_assert_eq(st->drop_session_gone, gone + 3, "held deliveries not dropped");
 	turn(WA);

@@ -6,6 +6,7 @@
 
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <unistd.h>
 
 #include "unit_util.h"
 
@@ -61,6 +62,39 @@ void unit_run_on_rcu_thread(void (*fn)(void *arg), void *arg)
 
 	cr_assert_eq(pthread_create(&t, NULL, rcu_job_main, &j), 0);
 	pthread_join(t, NULL);
+}
+
+static void *gp_wait_main(void *p)
+{
+	struct unit_gp_waiter *g = p;
+
+	atomic_store(&g->started, true);
+	synchronize_rcu();
+	atomic_store(&g->done, true);
+	return NULL;
+}
+
+void unit_gp_waiter_start(struct unit_gp_waiter *g)
+{
+	atomic_init(&g->started, false);
+	atomic_init(&g->done, false);
+	cr_assert_eq(pthread_create(&g->thread, NULL, gp_wait_main, g), 0);
+	while (!atomic_load(&g->started))
+		usleep(1000);
+}
+
+bool unit_gp_waiter_done(struct unit_gp_waiter *g, int ms)
+{
+	for (int i = 0; i < ms && !atomic_load(&g->done); i++)
+		usleep(1000);
+	return atomic_load(&g->done);
+}
+
+void unit_gp_waiter_stop(struct unit_gp_waiter *g)
+{
+	if (!atomic_load(&g->done))
+		rcu_quiescent_state();	/* let it finish */
+	pthread_join(g->thread, NULL);
 }
 
 void tsub_hold(void *p)

@@ -5,7 +5,9 @@
 #ifndef PETREL_TEST_UNIT_UTIL_H
 #define PETREL_TEST_UNIT_UTIL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 /* Under ASan, fails the test if anything allocated so far is unreachable: LSan's own
  * report when the test process exits does not fail a criterion test. Each test runs
@@ -25,6 +27,23 @@ void unit_rcu_fini(void);
  * waits for it to end: the test's own thread can stay inside rcu_read_lock() while
  * "another thread" writes, which is the case the grace-period tests are about. */
 void unit_run_on_rcu_thread(void (*fn)(void *arg), void *arg);
+
+/* A thread that waits for one grace period (synchronize_rcu), for tests that check
+ * the test thread, an online urcu-qsbr reader like a worker, passes quiescent states
+ * inside some long piece of work. Start it, do the work without passing any other
+ * quiescent state, then check done (bounded wait), then stop it. */
+struct unit_gp_waiter {
+	pthread_t thread;
+	atomic_bool started;
+	atomic_bool done;
+};
+/* Starts the waiter and returns once it is about to wait. */
+void unit_gp_waiter_start(struct unit_gp_waiter *g);
+/* Waits <= ms for the grace period to have completed, without passing a quiescent
+ * state. Returns whether it completed. */
+bool unit_gp_waiter_done(struct unit_gp_waiter *g, int ms);
+/* Joins the waiter (after done, or after the test thread passed a quiescent state). */
+void unit_gp_waiter_stop(struct unit_gp_waiter *g);
 
 /* A subscriber for the router suites: counts the router's hold() and release() calls
  * on it, atomically, since readers and call_rcu run on other threads. */
