@@ -5,8 +5,9 @@
  * the engine through proto.h. The engine keeps its per-worker state (connections, the
  * lists the end of a loop turn walks, fan-out batches) behind worker->engine.
  *
- * Cost on the hot path: one indirect call per inbound message and two per loop turn;
- * none per packet or byte (the transport calls proto_* directly). */
+ * Cost on the hot path: one indirect call per inbound message and two or three per
+ * loop turn (busy, turn_end); none per packet or byte (the transport calls proto_*
+ * directly). */
 #ifndef PETREL_ENGINE_H
 #define PETREL_ENGINE_H
 
