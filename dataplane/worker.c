@@ -1,6 +1,8 @@
 /* worker.c - the run-to-completion loop (DESIGN.md "The worker loop"), the inbound
- * queue other threads use to reach a worker, and the worker's QSBR states: online
- * while it works, offline while it blocks in the transport's poll. */
+ * queue other threads use to reach a worker, the worker's QSBR states (online while it
+ * works, offline while it blocks in the transport's poll) and the thread's current
+ * worker. It knows neither MQTT nor sockets: the engine and the transport it drives
+ * are ops tables (engine.h, transport.h). */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
