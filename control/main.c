@@ -13,6 +13,7 @@
 
 #include "petrel/broker.h"
 #include "petrel/config.h"
+#include "petrel/engine.h"
 #include "petrel/log.h"
 #include "petrel/transport.h"
 #include "petrel/worker.h"
@@ -163,7 +164,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	b = malloc(sizeof(*b));
-	if (b == NULL || broker_init(b, &cfg, &transport_kernel_ops) < 0) {
+	if (b == NULL || broker_init(b, &cfg, &transport_kernel_ops, &mqtt_engine_ops) < 0) {
 		free(b);
 		return 1;
 	}

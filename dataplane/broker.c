@@ -9,6 +9,7 @@
 
 #include "petrel/broker.h"
 #include "petrel/budget.h"
+#include "petrel/engine.h"
 #include "petrel/log.h"
 #include "petrel/retain.h"
 #include "petrel/router.h"
@@ -16,7 +17,6 @@
 #include "petrel/session.h"
 #include "petrel/transport.h"
 #include "petrel/worker.h"
-#include "mqtt/proto_int.h"
 
 static void router_hold(void *sub)
 {
@@ -34,10 +34,11 @@ static const struct router_params broker_router_params = {
 };
 
 int broker_init(struct broker *b, const struct config *cfg,
-		const struct transport_ops *tops)
+		const struct transport_ops *tops, const struct engine_ops *eops)
 {
 	memset(b, 0, sizeof(*b));
 	b->cfg = *cfg;
+	b->eops = eops;
 	/* config_finalize() enforces the same limit; this guards other callers. */
 	if (b->cfg.workers == 0 || b->cfg.workers > CONFIG_WORKERS_MAX) {
 		log_err("workers must be from 1 to %u, got %u", CONFIG_WORKERS_MAX,
@@ -59,7 +60,7 @@ int broker_init(struct broker *b, const struct config *cfg,
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < b->cfg.workers; i++) {
-		b->workers[i] = worker_create(b, i, tops);
+		b->workers[i] = worker_create(b, i, tops, eops);
 		if (b->workers[i] == NULL) {
 			broker_shutdown(b);
 			return -EIO;
@@ -89,8 +90,7 @@ static void end_session(void *arg, struct session *s)
 	/* Every worker has stopped: the main thread is the only one left to own it.
 	 * Subscriptions stay: router_destroy() releases them all at once, instead of
 	 * one copy-on-write removal per filter. */
-	handover_discard_held(s);
-	session_drop_messages(s);
+	b->eops->session_end(s);
 	sessdir_remove(b->sessdir, s);
 }
 

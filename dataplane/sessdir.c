@@ -1,5 +1,8 @@
 /* sessdir.c - client id -> session, a cds_lfht shared by all workers (see sessdir.h).
- * The hash is FNV-1a over the id; collisions are resolved by comparing ids. */
+ * The hash is FNV-1a over the id; collisions are resolved by comparing ids. A listed
+ * session has one directory entry, allocated here, which carries the table node and
+ * the rcu_head that drops the directory's reference: struct session (a public header)
+ * stays free of liburcu flavour types. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +15,12 @@
 
 struct sessdir {
 	struct cds_lfht *ht;
+};
+
+struct sessdir_entry {
+	struct cds_lfht_node node;
+	struct rcu_head rcu;         /* drops the directory's reference, frees the entry */
+	struct session *s;           /* the directory's reference */
 };
 
 struct sessdir_key {
@@ -32,7 +41,7 @@ static uint32_t id_hash(const char *id, size_t len)
 
 static int id_match(struct cds_lfht_node *node, const void *key)
 {
-	const struct session *s = caa_container_of(node, struct session, dir_node);
+	const struct session *s = caa_container_of(node, struct sessdir_entry, node)->s;
 	const struct sessdir_key *k = key;
 
 	return s->client_id_len == k->len && memcmp(s->client_id, k->id, k->len) == 0;
@@ -71,7 +80,7 @@ struct session *sessdir_lookup(struct sessdir *d, const char *client_id, size_t 
 	cds_lfht_lookup(d->ht, id_hash(client_id, len), id_match, &key, &it);
 	node = cds_lfht_iter_get_node(&it);
 	if (node != NULL) {
-		s = caa_container_of(node, struct session, dir_node);
+		s = caa_container_of(node, struct sessdir_entry, node)->s;
 		if (!session_tryref(s))
 			s = NULL;
 	}
@@ -82,49 +91,59 @@ struct session *sessdir_lookup(struct sessdir *d, const char *client_id, size_t 
 int sessdir_insert(struct sessdir *d, struct session *s)
 {
 	struct sessdir_key key = { s->client_id, s->client_id_len };
+	struct sessdir_entry *e = malloc(sizeof(*e));
 	struct cds_lfht_node *got;
 
-	s->dir_hash = id_hash(s->client_id, s->client_id_len);
+	if (e == NULL)
+		return -ENOMEM;
+	cds_lfht_node_init(&e->node);
 	session_ref(s);
+	e->s = s;
 	rcu_read_lock();
-	got = cds_lfht_add_unique(d->ht, s->dir_hash, id_match, &key, &s->dir_node);
+	got = cds_lfht_add_unique(d->ht, id_hash(s->client_id, s->client_id_len), id_match,
+				  &key, &e->node);
 	rcu_read_unlock();
-	if (got != &s->dir_node) {
+	if (got != &e->node) {
 		session_unref(s);
+		free(e);
 		return -EEXIST;
 	}
-	s->in_dir = true;
+	s->dir_entry = e;
 	return 0;
 }
 
 /* The directory's reference is dropped after a grace period, since lookups may still
- * be looking at the node. */
+ * be looking at the entry. */
 static void dir_ref_release(struct rcu_head *head)
 {
-	session_unref(caa_container_of(head, struct session, dir_rcu));
+	struct sessdir_entry *e = caa_container_of(head, struct sessdir_entry, rcu);
+
+	session_unref(e->s);
+	free(e);
 }
 
 void sessdir_remove(struct sessdir *d, struct session *s)
 {
+	struct sessdir_entry *e = s->dir_entry;
 	int rc;
 
-	if (!s->in_dir)
+	if (e == NULL)
 		return;
 	rcu_read_lock();
-	rc = cds_lfht_del(d->ht, &s->dir_node);
+	rc = cds_lfht_del(d->ht, &e->node);
 	rcu_read_unlock();
-	s->in_dir = false;
+	s->dir_entry = NULL;
 	if (rc == 0)
-		call_rcu(&s->dir_rcu, dir_ref_release);
+		call_rcu(&e->rcu, dir_ref_release);
 }
 
 void sessdir_for_each(struct sessdir *d, void (*fn)(void *arg, struct session *s), void *arg)
 {
 	struct cds_lfht_iter it;
-	struct session *s;
+	struct sessdir_entry *e;
 
-	cds_lfht_for_each_entry(d->ht, &it, s, dir_node)
-		fn(arg, s);
+	cds_lfht_for_each_entry(d->ht, &it, e, node)
+		fn(arg, e->s);
 }
 
 size_t sessdir_count(struct sessdir *d)

@@ -32,7 +32,6 @@ struct session *session_create(const char *client_id, size_t len, int owner)
 	atomic_init(&s->refcnt, 1);
 	atomic_init(&s->owner, owner);
 	atomic_init(&s->congested, false);
-	cds_lfht_node_init(&s->dir_node);
 	CDS_INIT_LIST_HEAD(&s->owner_link);
 	return s;
 }
@@ -80,6 +79,7 @@ void session_clear(struct worker *w, struct session *s)
 	struct subscription *sub;
 	uint32_t pos = 0, done = 0;
 
+	session_assert_owner(s);
 	while ((sub = ptrhash_next(&s->subs, &pos)) != NULL) {
 		int rc = router_unsubscribe(w->broker->router, sub->filter, sub->len, s);
 
@@ -104,6 +104,7 @@ void session_clear(struct worker *w, struct session *s)
 
 void session_drop_messages(struct session *s)
 {
+	session_assert_owner(s);
 	msg_queue_clear(&s->queue);
 	inflight_clear(&s->inflight);
 	s->awaiting_rel_len = 0;
@@ -119,6 +120,7 @@ struct subscription *session_sub_find(const struct session *s, const char *filte
 	struct subscription *sub;
 	uint32_t pos = 0;
 
+	session_assert_owner(s);
 	while ((sub = ptrhash_find(&s->subs, h, &pos)) != NULL) {
 		if (sub->len == len && memcmp(sub->filter, filter, len) == 0)
 			return sub;
@@ -130,6 +132,7 @@ int session_sub_add(struct session *s, const char *filter, size_t len, uint8_t q
 {
 	struct subscription *sub = session_sub_find(s, filter, len);
 
+	session_assert_owner(s);
 	if (sub != NULL) {
 		sub->qos = qos;
 		return 0;
@@ -152,6 +155,7 @@ int session_sub_remove(struct session *s, const char *filter, size_t len)
 {
 	struct subscription *sub = session_sub_find(s, filter, len);
 
+	session_assert_owner(s);
 	if (sub == NULL)
 		return -ENOENT;
 	ptrhash_del(&s->subs, topic_level_hash(filter, len), sub);	/* found: cannot fail */
@@ -173,6 +177,7 @@ static void session_subs_free(struct session *s)
 
 bool session_rel_contains(const struct session *s, uint16_t id)
 {
+	session_assert_owner(s);
 	for (uint32_t i = 0; i < s->awaiting_rel_len; i++)
 		if (s->awaiting_rel[i] == id)
 			return true;
@@ -181,6 +186,7 @@ bool session_rel_contains(const struct session *s, uint16_t id)
 
 int session_rel_add(struct session *s, uint16_t id)
 {
+	session_assert_owner(s);
 	if (s->awaiting_rel_len == s->awaiting_rel_cap) {
 		uint32_t cap = s->awaiting_rel_cap ? s->awaiting_rel_cap * 2 : 8;
 		uint16_t *n;
@@ -199,6 +205,7 @@ int session_rel_add(struct session *s, uint16_t id)
 
 void session_rel_remove(struct session *s, uint16_t id)
 {
+	session_assert_owner(s);
 	for (uint32_t i = 0; i < s->awaiting_rel_len; i++) {
 		if (s->awaiting_rel[i] == id) {
 			s->awaiting_rel[i] = s->awaiting_rel[--s->awaiting_rel_len];
@@ -209,6 +216,7 @@ void session_rel_remove(struct session *s, uint16_t id)
 
 uint16_t session_next_packet_id(struct session *s)
 {
+	session_assert_owner(s);
 	for (;;) {
 		uint16_t id = ++s->last_packet_id;
 

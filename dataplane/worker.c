@@ -1,6 +1,8 @@
 /* worker.c - the run-to-completion loop (DESIGN.md "The worker loop"), the inbound
- * queue other threads use to reach a worker, and the worker's QSBR states: online
- * while it works, offline while it blocks in the transport's poll. */
+ * queue other threads use to reach a worker, the worker's QSBR states (online while it
+ * works, offline while it blocks in the transport's poll) and the thread's current
+ * worker. It knows neither MQTT nor sockets: the engine and the transport it drives
+ * are ops tables (engine.h, transport.h). */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -15,15 +17,23 @@
 
 #include "petrel/broker.h"
 #include "petrel/budget.h"
+#include "petrel/engine.h"
 #include "petrel/log.h"
-#include "petrel/msg.h"
-#include "petrel/session.h"
 #include "petrel/transport.h"
 #include "petrel/worker.h"
-#include "mqtt/proto_int.h"
 
 /* Longest a worker sleeps in poll with nothing to do: bounds timer lateness. */
 #define WORKER_IDLE_POLL_MS TIMER_TICK_MS
+
+_Thread_local int worker_current_id = WORKER_NONE;
+
+int worker_set_current(int id)
+{
+	int prev = worker_current_id;
+
+	worker_current_id = id;
+	return prev;
+}
 
 static uint64_t monotonic_ms(void)
 {
@@ -33,7 +43,8 @@ static uint64_t monotonic_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-struct worker *worker_create(struct broker *b, unsigned id, const struct transport_ops *t)
+struct worker *worker_create(struct broker *b, unsigned id, const struct transport_ops *t,
+			     const struct engine_ops *e)
 {
 	struct worker *w;
 	int rc;
@@ -45,37 +56,34 @@ struct worker *worker_create(struct broker *b, unsigned id, const struct transpo
 	w->cpu = worker_pick_cpu(id);
 	w->broker = b;
 	w->tops = t;
+	w->eops = e;
 	cds_wfcq_init(&w->inbound_head, &w->inbound_tail);
 	atomic_init(&w->sleeping, 0);
-	atomic_init(&w->recheck_paused, false);
-	atomic_init(&w->held_publishers, 0);
-	atomic_init(&w->inbound_deliveries, 0);
-	atomic_init(&w->inbound_full, false);
-	CDS_INIT_LIST_HEAD(&w->conns);
-	CDS_INIT_LIST_HEAD(&w->dirty);
-	CDS_INIT_LIST_HEAD(&w->paused);
-	CDS_INIT_LIST_HEAD(&w->sessions);
-	CDS_INIT_LIST_HEAD(&w->graveyard);
 	w->now_ms = monotonic_ms();
 	timer_wheel_init(&w->wheel, w->now_ms);
-	w->fanout = calloc(b->cfg.workers, sizeof(*w->fanout));
 	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (w->fanout == NULL || w->wake_fd < 0) {
+	if (w->wake_fd < 0) {
 		log_err("worker %u: %s", id, strerror(errno));
 		goto err_free;
+	}
+	rc = e->attach(w);
+	if (rc < 0) {
+		log_err("worker %u: %s engine: %s", id, e->name, strerror(-rc));
+		goto err_close;
 	}
 	rc = t->setup(w);
 	if (rc < 0) {
 		log_err("worker %u: cannot listen on %s:%u (%s transport): %s", id,
 			b->cfg.bind_address, b->cfg.port, t->name, strerror(-rc));
-		goto err_free;
+		goto err_detach;
 	}
 	return w;
 
+err_detach:
+	e->detach(w);
+err_close:
+	close(w->wake_fd);
 err_free:
-	if (w->wake_fd >= 0)
-		close(w->wake_fd);
-	free(w->fanout);
 	free(w);
 	return NULL;
 }
@@ -90,68 +98,18 @@ void worker_post(struct worker *dst, struct wmsg *m)
 		worker_wake(dst);
 }
 
+void worker_quiescent_point(void)
+{
+	if (rcu_read_ongoing())
+		rcu_quiescent_state();
+}
+
 void worker_wake(struct worker *w)
 {
 	uint64_t one = 1;
 	ssize_t n = write(w->wake_fd, &one, sizeof(one));
 
 	(void)n;   /* EAGAIN means a wake-up is already pending */
-}
-
-void worker_adopt_session(struct worker *w, struct session *s)
-{
-	if (s->listed)
-		return;
-	s->listed = true;
-	cds_list_add_tail(&s->owner_link, &w->sessions);
-}
-
-void worker_drop_session(struct worker *w, struct session *s)
-{
-	(void)w;
-	if (!s->listed)
-		return;
-	s->listed = false;
-	cds_list_del(&s->owner_link);
-	CDS_INIT_LIST_HEAD(&s->owner_link);
-}
-
-void worker_handle(struct worker *w, struct wmsg *m)
-{
-	switch (m->type) {
-	case WMSG_DELIVER:
-		deliver_batch(w, caa_container_of(m, struct wmsg_deliver, h));
-		break;
-	case WMSG_TAKEOVER_REQ:
-		takeover_request(w, caa_container_of(m, struct wmsg_takeover, h));
-		break;
-	case WMSG_TAKEOVER_DONE:
-		takeover_done(w, caa_container_of(m, struct wmsg_takeover, h));
-		break;
-	case WMSG_HANDOVER_DRAINED:
-		handover_drained(w, caa_container_of(m, struct wmsg_handover, h));
-		break;
-	case WMSG_HANDOVER_FENCE:
-		handover_fence(w, caa_container_of(m, struct wmsg_handover, h));
-		break;
-	}
-}
-
-void worker_discard(struct wmsg *m)
-{
-	switch (m->type) {
-	case WMSG_DELIVER:
-		deliver_discard(caa_container_of(m, struct wmsg_deliver, h));
-		break;
-	case WMSG_TAKEOVER_REQ:
-	case WMSG_TAKEOVER_DONE:
-		takeover_discard(caa_container_of(m, struct wmsg_takeover, h));
-		break;
-	case WMSG_HANDOVER_DRAINED:
-	case WMSG_HANDOVER_FENCE:
-		handover_discard(caa_container_of(m, struct wmsg_handover, h));
-		break;
-	}
 }
 
 /* Returns the number of messages handled. */
@@ -168,7 +126,7 @@ static unsigned drain_inbound(struct worker *w)
 	    CDS_WFCQ_RET_SRC_EMPTY)
 		return 0;
 	__cds_wfcq_for_each_blocking_safe(&head, &tail, node, next) {
-		worker_handle(w, caa_container_of(node, struct wmsg, node));
+		w->eops->handle(w, caa_container_of(node, struct wmsg, node));
 		n++;
 	}
 	return n;
@@ -179,31 +137,7 @@ void worker_discard_inbound(struct worker *w)
 	struct cds_wfcq_node *node;
 
 	while ((node = __cds_wfcq_dequeue_blocking(&w->inbound_head, &w->inbound_tail)) != NULL)
-		worker_discard(caa_container_of(node, struct wmsg, node));
-}
-
-static void flush_dirty(struct worker *w)
-{
-	while (!cds_list_empty(&w->dirty)) {
-		struct mqtt_conn *c = cds_list_first_entry(&w->dirty, struct mqtt_conn,
-							   dirty_link);
-
-		cds_list_del(&c->dirty_link);
-		c->in_dirty = false;
-		conn_flush(c);
-	}
-}
-
-static void reap(struct worker *w)
-{
-	while (!cds_list_empty(&w->graveyard)) {
-		struct mqtt_conn *c = cds_list_first_entry(&w->graveyard, struct mqtt_conn,
-							   grave_link);
-
-		cds_list_del(&c->grave_link);
-		conn_free(c);
-	}
-	w->tops->reap(w);
+		w->eops->discard(caa_container_of(node, struct wmsg, node));
 }
 
 static bool inbound_empty(struct worker *w)
@@ -213,11 +147,13 @@ static bool inbound_empty(struct worker *w)
 
 void worker_turn(struct worker *w)
 {
+	int prev = worker_set_current((int)w->id);
+
 	drain_inbound(w);
 	timer_wheel_run(&w->wheel, w->now_ms);
-	flow_check_paused(w);
-	flush_dirty(w);
-	reap(w);
+	w->eops->turn_end(w);
+	w->tops->reap(w);
+	worker_set_current(prev);
 	rcu_quiescent_state();
 }
 
@@ -228,13 +164,12 @@ static void worker_loop(struct worker *w)
 	while (!atomic_load_explicit(&b->stopping, memory_order_relaxed)) {
 		int timeout = 0;
 
-		if (inbound_empty(w) && cds_list_empty(&w->dirty) &&
-		    !atomic_load_explicit(&w->recheck_paused, memory_order_relaxed)) {
+		if (inbound_empty(w) && !w->eops->busy(w)) {
 			timeout = WORKER_IDLE_POLL_MS;
-			/* Pairs with worker_post and flow_release: they write, then
-			 * exchange <sleeping>; we store it, then look. */
+			/* Pairs with worker_post and the engine's wake-ups (mqtt/flow.c):
+			 * they write, then exchange <sleeping>; we store it, then look. */
 			atomic_store(&w->sleeping, 1);
-			if (!inbound_empty(w) || atomic_load(&w->recheck_paused))
+			if (!inbound_empty(w) || w->eops->busy(w))
 				timeout = 0;
 		}
 		w->tops->poll(w, timeout);
@@ -246,16 +181,17 @@ static void worker_loop(struct worker *w)
 
 void worker_teardown(struct worker *w)
 {
-	struct mqtt_conn *c, *tmp;
+	int prev = worker_set_current((int)w->id);
 
-	cds_list_for_each_entry_safe(c, tmp, &w->conns, link)
-		conn_close(c, CLOSE_SHUTDOWN);
+	w->eops->teardown(w);
 	/* Messages still queued for us: release what they hold. */
 	while (drain_inbound(w) > 0)
 		;
-	reap(w);
+	w->eops->turn_end(w);
+	w->tops->reap(w);
 	w->tops->teardown(w);
 	timer_wheel_fini(&w->wheel);
+	worker_set_current(prev);
 }
 
 int worker_pick_cpu(unsigned id)
@@ -300,6 +236,8 @@ static void *worker_main(void *arg)
 	} else {
 		log_warn("CPU affinity unknown: running unpinned");
 	}
+	/* For the thread's whole life: the transport's poll runs the engine too. */
+	worker_set_current((int)w->id);
 	rcu_register_thread();
 	budget_thread_enter();
 	worker_loop(w);
@@ -330,9 +268,7 @@ void worker_destroy(struct worker *w)
 {
 	if (w == NULL)
 		return;
-	for (unsigned i = 0; i < w->broker->cfg.workers; i++)
-		free(w->fanout[i].t);
-	free(w->fanout);
+	w->eops->detach(w);
 	close(w->wake_fd);
 	free(w);
 }

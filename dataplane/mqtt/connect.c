@@ -85,18 +85,21 @@ static int attach_session(struct mqtt_conn *c, const char *id, size_t len)
 
 	for (int attempt = 0; attempt < CONNECT_LOOKUP_RETRIES; attempt++) {
 		struct session *s = sessdir_lookup(dir, id, len);
-		int owner;
+		int owner, rc;
 
 		if (s == NULL) {
 			s = session_create(id, len, (int)w->id);
 			if (s == NULL)
 				return refuse(c, MQTT_CONNACK_UNAVAILABLE, "out of memory");
-			if (sessdir_insert(dir, s) < 0) {
-				/* Another worker created it meanwhile: take the found path. */
+			rc = sessdir_insert(dir, s);
+			if (rc < 0) {
 				session_unref(s);
-				continue;
+				/* Another worker created it meanwhile: take the found path. */
+				if (rc == -EEXIST)
+					continue;
+				return refuse(c, MQTT_CONNACK_UNAVAILABLE, "out of memory");
 			}
-			worker_adopt_session(w, s);
+			engine_adopt_session(w, s);
 			return connect_finish(c, s, false);
 		}
 		owner = session_owner(s);
@@ -138,6 +141,7 @@ void takeover_request(struct worker *w, struct wmsg_takeover *t)
 	struct session *s = t->s;
 	int owner = session_owner(s);
 
+	worker_assert_current(w);
 	if (owner != (int)w->id) {
 		if (owner != SESSION_DEAD && owner != t->requester) {
 			/* Moved on before we got here: pass the request along. */
@@ -163,16 +167,17 @@ void takeover_done(struct worker *w, struct wmsg_takeover *t)
 	struct session *s = t->s;
 	int rc;
 
+	worker_assert_current(w);
 	free(t);
 	c->takeover_pending = false;
 	/* Two of our connections may have asked for the same session: adopting is
 	 * idempotent, and attach_session below kicks whichever was bound first. */
 	if (session_owner(s) == (int)w->id)
-		worker_adopt_session(w, s);
+		engine_adopt_session(w, s);
 	if (c->state == CONN_CLOSED) {
 		/* The new client left while waiting; the session stays ours, offline. */
 		session_unref(s);
-		cds_list_add_tail(&c->grave_link, &w->graveyard);
+		cds_list_add_tail(&c->grave_link, &mqtt_worker(w)->graveyard);
 		return;
 	}
 	/* Attach as for a CONNECT of a session we own, or look up afresh if it ended
@@ -202,6 +207,7 @@ void conn_detach_session(struct mqtt_conn *c)
 	struct worker *w = c->w;
 	struct session *s = c->s;
 
+	worker_assert_current(c->w);
 	if (s == NULL)
 		return;
 	/* An offline session never holds publishers back: its episode ends. */
@@ -212,7 +218,7 @@ void conn_detach_session(struct mqtt_conn *c)
 		/* MQTT-3.1.2-6: a clean session lasts as long as its connection. */
 		sessdir_remove(w->broker->sessdir, s);
 		session_clear(w, s);
-		worker_drop_session(w, s);
+		engine_drop_session(w, s);
 		atomic_store_explicit(&s->owner, SESSION_DEAD, memory_order_release);
 		handover_ended(w, s);
 	}
@@ -236,6 +242,7 @@ int handle_connect(struct mqtt_conn *c, const struct mqtt_connect *p)
 	size_t id_len = p->client_id.len;
 	int err = 0;
 
+	worker_assert_current(c->w);
 	c->protocol_level = p->protocol_level;
 	if (p->protocol_level == MQTT_PROTO_V31 && (id_len == 0 || id_len > 23))
 		/* MQTT 3.1: identifiers are 1 to 23 characters. */

@@ -36,7 +36,7 @@ static bool queue_below_half(const struct config *cfg, const struct session *s)
 /* Makes <dst> look at its held-back publishers at its next loop turn. */
 static void flow_recheck(struct worker *self, struct worker *dst)
 {
-	atomic_store(&dst->recheck_paused, true);
+	atomic_store(&mqtt_worker(dst)->recheck_paused, true);
 	/* As worker_post: <dst> stores <sleeping> before it looks at the flag. */
 	if (dst != self && atomic_exchange(&dst->sleeping, 0) == 1)
 		worker_wake(dst);
@@ -51,12 +51,13 @@ static void flow_wake_holders(struct worker *w)
 	struct broker *b = w->broker;
 
 	for (unsigned i = 0; i < b->nworkers; i++)
-		if (atomic_load(&b->workers[i]->held_publishers) > 0)
+		if (atomic_load(&mqtt_worker(b->workers[i])->held_publishers) > 0)
 			flow_recheck(w, b->workers[i]);
 }
 
 static void flow_release(struct worker *w, struct session *s)
 {
+	engine_assert_owner(w, s);
 	/* No early return when it was not congested: session_drop_messages may have
 	 * cleared the flag already, and publishers held on it must still hear. */
 	atomic_store(&s->congested, false);
@@ -66,6 +67,7 @@ static void flow_release(struct worker *w, struct session *s)
 
 void flow_congest(struct worker *w, struct session *s)
 {
+	engine_assert_owner(w, s);
 	if (atomic_load_explicit(&s->congested, memory_order_relaxed))
 		return;
 	atomic_store_explicit(&s->congested, true, memory_order_relaxed);
@@ -75,6 +77,7 @@ void flow_congest(struct worker *w, struct session *s)
 
 void flow_slow_disconnect(struct worker *w, struct session *s)
 {
+	engine_assert_owner(w, s);
 	if (s->slow_disconnect)
 		return;
 	s->slow_disconnect = true;
@@ -122,6 +125,7 @@ void flow_conn_init(struct mqtt_conn *c)
 
 void flow_drained(struct worker *w, struct session *s)
 {
+	engine_assert_owner(w, s);
 	if (!queue_below_half(&w->broker->cfg, s))
 		return;
 	if (atomic_load_explicit(&s->congested, memory_order_relaxed)) {
@@ -136,6 +140,7 @@ void flow_drained(struct worker *w, struct session *s)
 
 void flow_session_offline(struct worker *w, struct session *s)
 {
+	engine_assert_owner(w, s);
 	if (s->conn != NULL)
 		timer_cancel(&w->wheel, &s->conn->flow_timer);
 	s->slow = false;
@@ -147,27 +152,29 @@ void flow_session_offline(struct worker *w, struct session *s)
 /* True while <dst>'s inbound queue has not drained under half its limit. */
 static bool worker_inbound_busy(const struct worker *dst)
 {
-	return atomic_load(&dst->inbound_deliveries) >=
+	return atomic_load(&mqtt_worker(dst)->inbound_deliveries) >=
 	       dst->broker->cfg.max_worker_inbound / 2;
 }
 
 void flow_hold_publisher(struct mqtt_conn *c)
 {
 	struct worker *w = c->w;
+	struct mqtt_worker *mw = mqtt_worker(w);
 	struct session *s = c->blocked_on;
 
+	worker_assert_current(w);
 	if (s != NULL)
 		w->stats.backpressure_pause++;
 	else
 		w->stats.worker_queue_hold++;
 	c->in_paused = true;
-	cds_list_add_tail(&c->paused_link, &w->paused);
-	atomic_fetch_add(&w->held_publishers, 1);
+	cds_list_add_tail(&c->paused_link, &mw->paused);
+	atomic_fetch_add(&mw->held_publishers, 1);
 	/* The owner may have cleared <congested> (the target worker drained its queue)
 	 * before it could see our count. */
 	if ((s != NULL && !atomic_load(&s->congested)) ||
 	    (c->blocked_worker != NULL && !worker_inbound_busy(c->blocked_worker)))
-		atomic_store(&w->recheck_paused, true);
+		atomic_store(&mw->recheck_paused, true);
 }
 
 /* Cross-worker queues (DESIGN.md "The worker loop": the inbound queue) are bounded by
@@ -179,11 +186,13 @@ void flow_hold_publisher(struct mqtt_conn *c)
 bool flow_worker_full(struct worker *w, struct worker *dst)
 {
 	const struct config *cfg = &w->broker->cfg;
+	struct mqtt_worker *mdst = mqtt_worker(dst);
 
-	if (atomic_load_explicit(&dst->inbound_deliveries, memory_order_relaxed) <
+	worker_assert_current(w);
+	if (atomic_load_explicit(&mdst->inbound_deliveries, memory_order_relaxed) <
 	    cfg->max_worker_inbound)
 		return false;
-	if (!atomic_exchange(&dst->inbound_full, true))
+	if (!atomic_exchange(&mdst->inbound_full, true))
 		log_warn("worker %u: %u deliveries wait in its inbound queue "
 			 "(max_worker_inbound): QoS 0 to it is dropped and publishers wait "
 			 "until it drains to half (counted; logged once per episode)", dst->id,
@@ -193,21 +202,25 @@ bool flow_worker_full(struct worker *w, struct worker *dst)
 
 void flow_worker_taken(struct worker *w, uint32_t n)
 {
-	unsigned left = atomic_fetch_sub(&w->inbound_deliveries, n) - n;
+	struct mqtt_worker *mw = mqtt_worker(w);
+	unsigned left = atomic_fetch_sub(&mw->inbound_deliveries, n) - n;
 
+	worker_assert_current(w);
 	/* seq_cst: pairs with flow_hold_publisher, which counts itself held and then
 	 * reads <inbound_deliveries>. */
-	if (left < w->broker->cfg.max_worker_inbound / 2 && atomic_load(&w->inbound_full) &&
-	    atomic_exchange(&w->inbound_full, false))
+	if (left < w->broker->cfg.max_worker_inbound / 2 && atomic_load(&mw->inbound_full) &&
+	    atomic_exchange(&mw->inbound_full, false))
 		flow_wake_holders(w);
 }
 
 void flow_unhold(struct mqtt_conn *c)
 {
+	worker_assert_current(c->w);
 	if (c->in_paused) {
 		cds_list_del(&c->paused_link);
 		c->in_paused = false;
-		atomic_fetch_sub_explicit(&c->w->held_publishers, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&mqtt_worker(c->w)->held_publishers, 1,
+					  memory_order_relaxed);
 	}
 	if (c->blocked_on != NULL) {
 		session_unref(c->blocked_on);
@@ -218,12 +231,14 @@ void flow_unhold(struct mqtt_conn *c)
 
 void flow_check_paused(struct worker *w)
 {
+	struct mqtt_worker *mw = mqtt_worker(w);
 	struct mqtt_conn *c, *tmp;
 
-	if (!atomic_load_explicit(&w->recheck_paused, memory_order_relaxed) ||
-	    !atomic_exchange(&w->recheck_paused, false))
+	worker_assert_current(w);
+	if (!atomic_load_explicit(&mw->recheck_paused, memory_order_relaxed) ||
+	    !atomic_exchange(&mw->recheck_paused, false))
 		return;
-	cds_list_for_each_entry_safe(c, tmp, &w->paused, paused_link) {
+	cds_list_for_each_entry_safe(c, tmp, &mw->paused, paused_link) {
 		struct session *s = c->blocked_on;
 
 		if (s != NULL && atomic_load(&s->congested) && session_owner(s) != SESSION_DEAD)

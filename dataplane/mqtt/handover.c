@@ -67,7 +67,7 @@ static void held_replay(struct worker *w, struct session *s)
 	while (m != NULL) {
 		struct wmsg *next = m->held_next;
 
-		worker_handle(w, m);
+		engine_handle(w, m);
 		m = next;
 	}
 }
@@ -84,9 +84,10 @@ void handover_session(struct worker *w, struct session *s, unsigned to)
 {
 	struct wmsg_handover *h = malloc(sizeof(*h));
 
+	engine_assert_owner(w, s);
 	/* Parked requests wait for our own fence: we hold nothing when we hand over. */
 	assert(!s->handover_wait && s->held == NULL);
-	worker_drop_session(w, s);
+	engine_drop_session(w, s);
 	if (h != NULL) {
 		h->h.type = WMSG_HANDOVER_DRAINED;
 		session_ref(s);
@@ -113,6 +114,7 @@ bool handover_hold(struct worker *w, struct session *s, struct msg *m, uint8_t q
 {
 	struct wmsg_deliver *d;
 
+	engine_assert_owner(w, s);
 	if (likely(!s->handover_wait))
 		return false;
 	d = malloc(sizeof(*d) + sizeof(d->t[0]));
@@ -134,6 +136,7 @@ bool handover_hold(struct worker *w, struct session *s, struct msg *m, uint8_t q
 
 bool handover_park(struct worker *w, struct session *s, struct wmsg_takeover *t)
 {
+	engine_assert_owner(w, s);
 	if (!s->handover_wait)
 		return false;
 	held_append(s, &t->h);
@@ -143,6 +146,7 @@ bool handover_park(struct worker *w, struct session *s, struct wmsg_takeover *t)
 
 void handover_drained(struct worker *w, struct wmsg_handover *h)
 {
+	worker_assert_current(w);
 	/* Everything addressed to us for h->s was ahead of this message and has been
 	 * forwarded to h->to: the fence goes behind it. */
 	h->h.type = WMSG_HANDOVER_FENCE;
@@ -153,6 +157,7 @@ void handover_fence(struct worker *w, struct wmsg_handover *h)
 {
 	struct session *s = h->s;
 
+	worker_assert_current(w);
 	/* A session that ended meanwhile released its list then (handover_ended). */
 	if (session_owner(s) == (int)w->id && s->handover_wait)
 		held_replay(w, s);
@@ -162,6 +167,8 @@ void handover_fence(struct worker *w, struct wmsg_handover *h)
 
 void handover_ended(struct worker *w, struct session *s)
 {
+	worker_assert_current(w);
+	assert(session_owner(s) == SESSION_DEAD);
 	/* Owner is SESSION_DEAD now: held deliveries are counted as drop_session_gone,
 	 * parked requesters get their answer and start afresh. */
 	held_replay(w, s);
@@ -171,6 +178,7 @@ void handover_cleared(struct session *s)
 {
 	struct wmsg *m = s->held;
 
+	session_assert_owner(s);
 	/* MQTT-3.1.2-6: deliveries held for the previous session go with it, as its
 	 * queue did; parked takeover requests stay, in order. */
 	s->held = NULL;
@@ -179,7 +187,7 @@ void handover_cleared(struct session *s)
 		struct wmsg *next = m->held_next;
 
 		if (m->type == WMSG_DELIVER)
-			worker_discard(m);
+			engine_discard(m);
 		else
 			held_append(s, m);
 		m = next;
@@ -199,7 +207,7 @@ void handover_discard_held(struct session *s)
 	while (m != NULL) {
 		struct wmsg *next = m->held_next;
 
-		worker_discard(m);
+		engine_discard(m);
 		m = next;
 	}
 }

@@ -86,6 +86,7 @@ struct mqtt_conn *proto_accept(struct worker *w, struct transport_conn *tc)
 {
 	struct mqtt_conn *c;
 
+	worker_assert_current(w);
 	if (atomic_load_explicit(&w->broker->stopping, memory_order_relaxed))
 		return NULL;
 	c = calloc(1, sizeof(*c));
@@ -99,7 +100,7 @@ struct mqtt_conn *proto_accept(struct worker *w, struct transport_conn *tc)
 	CDS_INIT_LIST_HEAD(&c->dirty_link);
 	CDS_INIT_LIST_HEAD(&c->paused_link);
 	CDS_INIT_LIST_HEAD(&c->grave_link);
-	cds_list_add(&c->link, &w->conns);
+	cds_list_add(&c->link, &mqtt_worker(w)->conns);
 	timer_init(&c->timer, conn_timer_fired);
 	flow_conn_init(c);
 	timer_arm(&w->wheel, &c->timer,
@@ -113,13 +114,14 @@ void conn_mark_dirty(struct mqtt_conn *c)
 	if (c->in_dirty || c->state == CONN_CLOSED)
 		return;
 	c->in_dirty = true;
-	cds_list_add_tail(&c->dirty_link, &c->w->dirty);
+	cds_list_add_tail(&c->dirty_link, &mqtt_worker(c->w)->dirty);
 }
 
 int conn_send(struct mqtt_conn *c, const void *pkt, size_t len)
 {
 	int rc;
 
+	worker_assert_current(c->w);
 	if (c->out.ctrl_bytes + len > conn_cfg(c)->max_outgoing_control_bytes) {
 		/* A client that sends but never reads: its acks (PUBACK, PUBREC, PUBCOMP,
 		 * PINGRESP) would pile up without bound. PUBLISHes to it are bounded by
@@ -166,6 +168,7 @@ int conn_flush(struct mqtt_conn *c)
 {
 	int rc;
 
+	worker_assert_current(c->w);
 	if (c->state == CONN_CLOSED)
 		return -1;
 	rc = conn_write_out(c);
@@ -501,6 +504,7 @@ int proto_input(struct mqtt_conn *c, const uint8_t *data, size_t len)
 {
 	size_t used;
 
+	worker_assert_current(c->w);
 	if (c->state == CONN_CLOSED)
 		return -1;
 	if (c->in_len > 0 || c->read_paused || c->state == CONN_TAKEOVER) {
@@ -537,11 +541,13 @@ void conn_resume_input(struct mqtt_conn *c)
 
 int proto_writable(struct mqtt_conn *c)
 {
+	worker_assert_current(c->w);
 	return conn_flush(c);
 }
 
 void proto_lost(struct mqtt_conn *c, int err)
 {
+	worker_assert_current(c->w);
 	if (c->state == CONN_CLOSED)
 		return;
 	log_info("%s (%s): %s", c->w->tops->peer(c->tc), conn_client_id(c),
@@ -554,6 +560,7 @@ void conn_close(struct mqtt_conn *c, enum close_reason why)
 	struct worker *w = c->w;
 	enum conn_state prev = c->state;
 
+	worker_assert_current(c->w);
 	if (prev == CONN_CLOSED)
 		return;
 	c->state = CONN_CLOSED;
@@ -591,7 +598,7 @@ void conn_close(struct mqtt_conn *c, enum close_reason why)
 		w->stats.conn_no_memory++;
 	/* A takeover answer still has to find this connection; it frees it then. */
 	if (!c->takeover_pending)
-		cds_list_add_tail(&c->grave_link, &w->graveyard);
+		cds_list_add_tail(&c->grave_link, &mqtt_worker(w)->graveyard);
 }
 
 void conn_free(struct mqtt_conn *c)

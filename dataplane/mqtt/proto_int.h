@@ -17,6 +17,7 @@
 #include "petrel/timer.h"
 #include "petrel/transport.h"
 #include "petrel/worker.h"
+#include "mqtt/engine_int.h"
 
 struct msg;
 struct session;
@@ -58,7 +59,7 @@ struct mqtt_conn {
 	bool read_paused;              /* transport stopped: takeover, or held input full */
 	bool want_write;
 	bool in_dirty;
-	bool in_paused;                /* held back by backpressure (on worker->paused) */
+	bool in_paused;                /* held back by backpressure (on its worker's paused list) */
 	bool freed_by_takeover;        /* closed while a takeover was pending */
 	bool takeover_pending;         /* a WMSG_TAKEOVER_REQ is out: keep memory */
 	bool counted;                  /* holds a max_connections slot */
@@ -79,10 +80,10 @@ struct mqtt_conn {
 	size_t held_len;
 	size_t held_cap;
 	struct outq out;
-	struct cds_list_head link;         /* worker->conns */
-	struct cds_list_head dirty_link;   /* worker->dirty */
-	struct cds_list_head paused_link;  /* worker->paused */
-	struct cds_list_head grave_link;   /* worker->graveyard */
+	struct cds_list_head link;         /* mqtt_worker->conns */
+	struct cds_list_head dirty_link;   /* mqtt_worker->dirty */
+	struct cds_list_head paused_link;  /* mqtt_worker->paused */
+	struct cds_list_head grave_link;   /* mqtt_worker->graveyard */
 };
 
 static inline const struct config *conn_cfg(const struct mqtt_conn *c)

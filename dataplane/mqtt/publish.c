@@ -62,7 +62,7 @@ static void route_one(void *arg, void *sub, uint8_t granted)
 	}
 	if (!session_tryref(s))
 		return;
-	if (fanout_append(&w->fanout[owner], s, qos, held) < 0) {
+	if (fanout_append(&mqtt_worker(w)->fanout[owner], s, qos, held) < 0) {
 		w->stats.drop_no_memory++;
 		session_unref(s);
 	}
@@ -90,8 +90,9 @@ static void fanout_over_credit(struct worker *w, struct worker *dst, struct fano
 
 void fanout_flush(struct worker *w, struct msg *m, struct mqtt_conn *from)
 {
+	worker_assert_current(w);
 	for (unsigned i = 0; i < w->broker->nworkers; i++) {
-		struct fanout_batch *fb = &w->fanout[i];
+		struct fanout_batch *fb = &mqtt_worker(w)->fanout[i];
 		struct worker *dst = w->broker->workers[i];
 		struct wmsg_deliver *d;
 
@@ -118,7 +119,8 @@ void fanout_flush(struct worker *w, struct msg *m, struct mqtt_conn *from)
 		memcpy(d->t, fb->t, fb->n * sizeof(d->t[0]));
 		w->stats.deliver_remote += fb->n;
 		fb->n = 0;
-		atomic_fetch_add_explicit(&dst->inbound_deliveries, d->n, memory_order_relaxed);
+		atomic_fetch_add_explicit(&mqtt_worker(dst)->inbound_deliveries, d->n,
+					  memory_order_relaxed);
 		worker_post(dst, &d->h);
 	}
 }
@@ -128,6 +130,7 @@ void broker_route(struct worker *w, struct msg *m, struct mqtt_conn *from)
 	struct broker *b = w->broker;
 	struct route_ctx ctx = { w, m, from };
 
+	worker_assert_current(w);
 	/* MQTT-3.3.1-5: store (or, with an empty payload, delete) the retained copy.
 	 * Over memory_limit a new retained message is not kept (deleting always is);
 	 * it is still delivered to the subscribers of the moment. */
@@ -147,6 +150,7 @@ void broker_route(struct worker *w, struct msg *m, struct mqtt_conn *from)
 
 void deliver_batch(struct worker *w, struct wmsg_deliver *d)
 {
+	worker_assert_current(w);
 	if (d->counted)
 		flow_worker_taken(w, d->n);
 	for (uint32_t i = 0; i < d->n; i++) {
@@ -315,6 +319,7 @@ void session_deliver_held(struct worker *w, struct session *s, struct msg *m, ui
 	struct mqtt_conn *c = s->conn;
 	bool online = c != NULL && c->state == CONN_ACTIVE;
 
+	engine_assert_owner(w, s);
 	if (qos == 0) {
 		if (online) {
 			if (c->out.bytes > cfg->max_outgoing_bytes) {
@@ -365,6 +370,7 @@ int handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 	struct worker *w = c->w;
 	struct msg *m;
 
+	worker_assert_current(c->w);
 	w->stats.publish_in++;
 	if (p->qos == 2 && session_rel_contains(c->s, p->packet_id)) {
 		/* MQTT 4.3.3 method B: the id awaits PUBREL, so this is a resend of a

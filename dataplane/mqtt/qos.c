@@ -22,6 +22,7 @@ int send_ack(struct mqtt_conn *c, enum mqtt_type type, uint16_t id)
 {
 	uint8_t buf[4];
 
+	worker_assert_current(c->w);
 	if (conn_send(c, buf, mqtt_encode_ack(buf, type, id)) < 0) {
 		conn_close(c, CLOSE_NO_MEMORY);
 		return -1;
@@ -41,6 +42,7 @@ int session_send_new(struct worker *w, struct session *s, struct msg *m, uint8_t
 	struct inflight *e;
 	uint16_t id;
 
+	engine_assert_owner(w, s);
 	if (c->out.bytes > w->broker->cfg.max_outgoing_bytes)
 		return -ENOSPC;
 	if (qos == 0) {
@@ -75,6 +77,7 @@ void session_pump(struct worker *w, struct session *s)
 {
 	struct mqtt_conn *c = s->conn;
 
+	engine_assert_owner(w, s);
 	if (c == NULL || c->state != CONN_ACTIVE)
 		return;
 	while (s->queue.len > 0) {
@@ -96,6 +99,7 @@ void session_resend(struct worker *w, struct session *s)
 {
 	struct mqtt_conn *c = s->conn;
 
+	engine_assert_owner(w, s);
 	for (uint32_t i = 0; i < s->inflight.span; i++) {
 		struct inflight *e = inflight_at(&s->inflight, i);
 		int rc = 0;

@@ -146,6 +146,7 @@ int handle_subscribe(struct mqtt_conn *c, const struct mqtt_topic_list *l)
 	uint8_t qos;
 	size_t i = 0, n;
 
+	worker_assert_current(c->w);
 	if (topic_list_check(c, l) < 0)
 		return -1;
 	if (l->count > SUBACK_STACK_CODES) {
@@ -191,6 +192,7 @@ int handle_unsubscribe(struct mqtt_conn *c, const struct mqtt_topic_list *l)
 	uint8_t qos;
 	size_t i = 0;
 
+	worker_assert_current(c->w);
 	if (topic_list_check(c, l) < 0)
 		return -1;
 	mqtt_topic_iter_init(&it, l);

@@ -20,6 +20,7 @@ struct broker {
 	struct router *router;
 	struct retain_store *retain;
 	struct sessdir *sessdir;
+	const struct engine_ops *eops;   /* the engine every worker runs */
 	struct worker **workers;         /* [cfg.workers]; up to CONFIG_WORKERS_MAX */
 	unsigned nworkers;
 	atomic_int clients_connected;    /* for max_connections */
@@ -27,13 +28,14 @@ struct broker {
 	atomic_bool stopping;
 };
 
+struct engine_ops;
 struct transport_ops;
 
-/* Creates the shared structures and <cfg.workers> workers over transport <tops>
- * (transport_kernel_ops today, DPDK later), with their listeners, but starts no
- * thread. Returns 0 or -errno (message logged). */
+/* Creates the shared structures and <cfg.workers> workers running engine <eops>
+ * (mqtt_engine_ops) over transport <tops> (transport_kernel_ops today, DPDK later),
+ * with their listeners, but starts no thread. Returns 0 or -errno (message logged). */
 int broker_init(struct broker *b, const struct config *cfg,
-		const struct transport_ops *tops);
+		const struct transport_ops *tops, const struct engine_ops *eops);
 /* Starts the worker threads. */
 int broker_start_workers(struct broker *b);
 /* Asks workers to stop, joins them, frees everything. Main thread. (Names differ

@@ -17,7 +17,8 @@ void sessdir_destroy(struct sessdir *d);
 
 /* Returns the session for <client_id> with a reference taken, or NULL. */
 struct session *sessdir_lookup(struct sessdir *d, const char *client_id, size_t len);
-/* Adds <s> (taking a reference) unless the id is present. Returns 0, or -EEXIST. */
+/* Adds <s> (taking a reference) unless the id is present. Returns 0, -EEXIST, or
+ * -ENOMEM (the directory's entry for <s> is a small allocation of its own). */
 int sessdir_insert(struct sessdir *d, struct session *s);
 /* Removes <s> if listed; its reference is dropped after a grace period. */
 void sessdir_remove(struct sessdir *d, struct session *s);

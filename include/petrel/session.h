@@ -8,24 +8,29 @@
  * new owner reads it (acquire) and carries on. <owner> is SESSION_DEAD once the session
  * has ended. The memory lives while references exist: the session directory, router
  * entries, the connection bound to it and cross-worker deliveries each hold one.
+ *
+ * Every function below marked "owner only" that takes the session asserts it runs on
+ * the owner (session_assert_owner). The msg_queue_* and inflight_* functions take a
+ * container, not the session: their callers assert, and session_free() runs them on
+ * whichever thread drops the last reference, when nobody else can reach the session.
  */
 #ifndef PETREL_SESSION_H
 #define PETREL_SESSION_H
 
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <urcu-qsbr.h>
 #include <urcu/list.h>
-#include <urcu/rculfhash.h>
 
 #include "petrel/ptrhash.h"
+#include "petrel/worker.h"
 
 struct msg;
 struct mqtt_conn;
+struct sessdir_entry;
 struct wmsg;
-struct worker;
 
 #define SESSION_DEAD (-1)
 
@@ -77,8 +82,9 @@ struct subscription {
 };
 
 struct session {
-	struct cds_lfht_node dir_node;   /* session directory */
-	struct rcu_head dir_rcu;         /* drops the directory's reference */
+	/* The session directory's node for it (sessdir.c), NULL while not listed: a
+	 * separate allocation, so this header needs no liburcu flavour. */
+	struct sessdir_entry *dir_entry;
 	atomic_uint refcnt;
 	atomic_int owner;                /* worker id or SESSION_DEAD */
 	atomic_bool congested;           /* backpressure: queue over max, online */
@@ -89,12 +95,10 @@ struct session {
 	bool slow;                       /* congested past backpressure_timeout */
 	bool slow_disconnect;            /* slow policy disconnect: closing at next timer */
 	bool clean;                      /* cleanSession of the last CONNECT */
-	bool in_dir;                     /* listed in the session directory */
 	bool drop_logged;                /* a queue drop was logged this episode */
 	bool listed;                     /* on its owner's sessions list */
 	char *client_id;                 /* NUL terminated */
 	uint16_t client_id_len;
-	uint32_t dir_hash;
 	struct mqtt_conn *conn;          /* NULL while offline */
 	uint16_t last_packet_id;
 	struct inflight_ring inflight;
@@ -125,10 +129,16 @@ void session_ref(struct session *s);
 bool session_tryref(struct session *s);
 void session_unref(struct session *s);
 
-static inline int session_owner(struct session *s)
+static inline int session_owner(const struct session *s)
 {
 	return atomic_load_explicit(&s->owner, memory_order_acquire);
 }
+
+/* Owner only: asserts that the calling thread runs the worker owning <s> (see
+ * worker_current(): a thread running no worker, such as main at shutdown or a unit
+ * test with a session of its own, is not checked). Off with NDEBUG. */
+#define session_assert_owner(s)                                                       \
+	assert(worker_current() == WORKER_NONE || session_owner(s) == worker_current())
 
 /* Owner only. Drops every queued and inflight message and incoming QoS 2 id, and
  * removes every subscription from <w>'s broker router. The session stays usable.

@@ -2,7 +2,8 @@
  * of the transport boundary next to transport_kernel.c, for tests and fuzzers that
  * drive the real engine and workers from one thread. Writes are appended to the
  * connection's buffer and always succeed in full (or fail with -ENOMEM); nothing is
- * ever read from a socket: the caller hands bytes to proto_input() itself. */
+ * ever read from a socket: the caller hands bytes to the engine itself
+ * (mem_conn_input), with the connection's worker current, as its thread would be. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "petrel/broker.h"
 #include "petrel/config.h"
+#include "petrel/engine.h"
 #include "petrel/mqtt.h"
 #include "petrel/proto.h"
 #include "petrel/worker.h"
@@ -126,7 +128,7 @@ const struct transport_ops mem_transport_ops = {
 
 int mem_broker_init(struct broker *b, const struct config *cfg, uint64_t now_ms)
 {
-	int rc = broker_init(b, cfg, &mem_transport_ops);
+	int rc = broker_init(b, cfg, &mem_transport_ops, &mqtt_engine_ops);
 
 	if (rc < 0)
 		return rc;
@@ -154,19 +156,39 @@ struct transport_conn *mem_conn_open(struct worker *w)
 {
 	struct mem_worker *mw = w->transport;
 	struct transport_conn *tc = calloc(1, sizeof(*tc));
+	int prev;
 
 	if (tc == NULL)
 		return NULL;
 	tc->w = w;
 	tc->next = mw->conns;
 	mw->conns = tc;
+	prev = worker_set_current((int)w->id);
 	tc->c = proto_accept(w, tc);
+	worker_set_current(prev);
 	if (tc->c == NULL) {
 		/* Refused: the transport closes it itself (proto.h). */
 		tc->closed = true;
 		return NULL;
 	}
 	return tc;
+}
+
+int mem_conn_input(struct transport_conn *tc, const void *data, size_t len)
+{
+	int prev = worker_set_current((int)tc->w->id);
+	int rc = proto_input(tc->c, data, len);
+
+	worker_set_current(prev);
+	return rc;
+}
+
+void mem_conn_lost(struct transport_conn *tc, int err)
+{
+	int prev = worker_set_current((int)tc->w->id);
+
+	proto_lost(tc->c, err);
+	worker_set_current(prev);
 }
 
 ssize_t mem_conn_next(struct transport_conn *tc, struct mqtt_pkt *p)

@@ -1,9 +1,11 @@
 /* mem_transport.h - an in-memory transport (petrel/transport.h) for tests and fuzzers:
  * no socket and no thread. The caller builds a real broker over it with several
  * workers that it never starts, opens connections on whichever worker it likes, feeds
- * client bytes with proto_input() and drives each worker one loop turn at a time with
- * worker_turn(); whatever the engine writes is kept per connection for the caller to
- * decode. The calling thread must be an urcu-qsbr reader (rcu_register_thread), as a
+ * client bytes with mem_conn_input() and drives each worker one loop turn at a time
+ * with worker_turn(); each of these makes the worker concerned current on the calling
+ * thread (worker_current()) for its duration, so owner-only asserts check the calling
+ * test as they check a worker thread. Whatever the engine writes is kept per
+ * connection for the caller to decode. The calling thread must be an urcu-qsbr reader (rcu_register_thread), as a
  * worker thread is; every worker_turn() is one of its quiescent states. */
 #ifndef PETREL_TEST_MEM_TRANSPORT_H
 #define PETREL_TEST_MEM_TRANSPORT_H
@@ -54,6 +56,9 @@ void mem_turn_all(struct broker *b);
 /* A connection accepted on <w>: the engine's proto_accept() has run. Returns the
  * connection (tc->c set), or NULL on allocation failure or refusal. */
 struct transport_conn *mem_conn_open(struct worker *w);
+/* proto_input() / proto_lost() of <tc>'s engine side, with <tc>'s worker current. */
+int mem_conn_input(struct transport_conn *tc, const void *data, size_t len);
+void mem_conn_lost(struct transport_conn *tc, int err);
 /* Decodes the next packet the broker wrote on <tc> into <p> (which points into
  * tc->out). Returns the bytes consumed (> 0), 0 when nothing more was written, or
  * -errno for bytes that do not decode. */

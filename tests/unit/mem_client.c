@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "petrel/broker.h"
-#include "petrel/proto.h"
 #include "petrel/worker.h"
 #include "mem_client.h"
 #include "mem_transport.h"
@@ -12,7 +11,7 @@
 void mem_client_input(struct mem_client *cl, const uint8_t *buf, size_t len)
 {
 	cr_assert_gt(len, 0, "encoding failed");
-	cr_assert_eq(proto_input(cl->tc->c, buf, len), 0, "engine closed %s", cl->id);
+	cr_assert_eq(mem_conn_input(cl->tc, buf, len), 0, "engine closed %s", cl->id);
 }
 
 void mem_client_next(struct mem_client *cl, struct mqtt_pkt *p, enum mqtt_type type)

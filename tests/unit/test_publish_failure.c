@@ -76,7 +76,7 @@ Test(publish_failure, qos2_id_not_recorded_means_not_routed)
 
 	/* Recording the id fails: the engine closes the publisher's connection. */
 	rel_add_fails = true;
-	cr_assert_eq(proto_input(pub.tc->c, buf, mqtt_encode_publish(buf, sizeof(buf), &m1)),
+	cr_assert_eq(mem_conn_input(pub.tc, buf, mqtt_encode_publish(buf, sizeof(buf), &m1)),
 		     -1, "a PUBLISH that cannot be recorded closes the connection");
 	rel_add_fails = false;
 	worker_turn(B.workers[0]);

@@ -3,7 +3,7 @@
  * a real struct broker (router, retained store, session directory) and a real worker
  * over the in-memory transport (tests/support/mem_transport.h). No socket, no thread:
  * the test thread is the worker (an urcu-qsbr reader), feeds client packets with
- * proto_input(), runs the worker's loop turn, and decodes what the broker wrote.
+ * mem_conn_input(), runs the worker's loop turn, and decodes what the broker wrote.
  * Every test asserts the exact packets.
  *
  * Spec clauses (MQTT 3.1.1):
@@ -81,7 +81,7 @@ static void feed(struct client *cl, const uint8_t *buf, size_t len)
 {
 	cr_assert_gt(len, 0, "encoding failed");
 	cr_assert_not_null(cl->c, "client %s is not connected", cl->id);
-	cr_assert_eq(proto_input(cl->c, buf, len), 0, "engine closed %s's connection", cl->id);
+	cr_assert_eq(mem_conn_input(cl->tc, buf, len), 0, "engine closed %s's connection", cl->id);
 	settle();
 }
 
@@ -172,7 +172,7 @@ static void cl_connect(struct client *cl, const char *id, bool clean, bool prese
 /* The network drops: the engine closes, the transport frees at reap. */
 static void cl_lost(struct client *cl)
 {
-	proto_lost(cl->c, 0);
+	mem_conn_lost(cl->tc, 0);
 	cl->c = NULL;
 	cl->tc = NULL;
 	settle();
@@ -577,11 +577,11 @@ Test(qos, big_subscribe_lets_grace_periods_complete_before_the_turn_ends)
 	cr_assert_gt(n, 0);
 
 	unit_gp_waiter_start(&g);
-	/* proto_input without the rest of the turn (no settle): only the SUBSCRIBE
+	/* Input without the rest of the turn (no settle): only the SUBSCRIBE
 	 * itself may pass quiescent states. The waiter may begin its grace period late:
 	 * a few SUBSCRIBEs at most. */
 	for (rounds = 0; rounds < 20; rounds++) {
-		cr_assert_eq(proto_input(sub.c, buf, n), 0);
+		cr_assert_eq(mem_conn_input(sub.tc, buf, n), 0);
 		if (unit_gp_waiter_done(&g, 100))
 			break;
 	}

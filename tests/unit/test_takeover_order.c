@@ -40,6 +40,7 @@
 #include "petrel/sessdir.h"
 #include "petrel/session.h"
 #include "petrel/worker.h"
+#include "mqtt/engine_int.h"
 #include "mem_client.h"
 #include "mem_transport.h"
 #include "unit_util.h"
@@ -473,7 +474,7 @@ Test(takeover_order, session_ending_unsettled_answers_parked_request)
 	turn(WC);
 	cr_assert_eq(st->handover_parked, 1);
 	gone = st->drop_session_gone;
-	proto_lost(sub2.mc.tc->c, 0);                      /* cleanSession=1: the session ends */
+	mem_conn_lost(sub2.mc.tc, 0);                      /* cleanSession=1: the session ends */
 	turn(WC);
 	cr_assert_eq(st->drop_session_gone, gone + 3, "held deliveries not dropped");
 	turn(WA);

@@ -15,6 +15,7 @@
 #include "petrel/log.h"
 #include "petrel/mqtt.h"
 #include "petrel/worker.h"
+#include "mqtt/engine_int.h"
 #include "mem_client.h"
 #include "mem_transport.h"
 #include "unit_util.h"
@@ -48,7 +49,7 @@ static void broker_down(void)
 
 static unsigned inbound(unsigned w)
 {
-	return atomic_load(&B.workers[w]->inbound_deliveries);
+	return atomic_load(&mqtt_worker(B.workers[w])->inbound_deliveries);
 }
 
 /* Sends m1..m<N> on "t" at <qos> in one read, as a fast publisher's bytes arrive. */
