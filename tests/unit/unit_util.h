@@ -6,12 +6,16 @@
 #define PETREL_TEST_UNIT_UTIL_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 
 /* Under ASan, fails the test if anything allocated so far is unreachable: LSan's own
  * report when the test process exits does not fail a criterion test. Each test runs
  * in its own process, so this sees only the current test's memory. Does nothing in
  * a build without ASan. */
 void assert_no_leaks(void);
+/* The check itself: true if LeakSanitizer finds unreachable memory now (reported on
+ * stderr); always false without ASan. */
+bool unit_leaks_found(void);
 /* The same for suites that use RCU: waits for every queued call_rcu() first
  * (rcu_barrier), so memory a grace period away from being freed is not reported. */
 void assert_no_leaks_rcu(void);
