@@ -1,11 +1,10 @@
 /* test_qos.c - the MQTT engine's QoS 1 and 2 state machines (dataplane/mqtt/qos.c,
  * publish.c, connect.c, proto.c), driven packet by packet through the real engine:
  * a real struct broker (router, retained store, session directory) and a real worker
- * whose transport is an in-memory one defined here - a second implementation of the
- * transport boundary (petrel/transport.h) next to the kernel sockets one. No socket,
- * no thread: the test thread is the worker (an urcu-qsbr reader), feeds client packets
- * with proto_input(), flushes output as the worker loop does, and decodes what the
- * broker wrote with mqtt_decode(). Every test asserts the exact packets.
+ * over the in-memory transport (tests/support/mem_transport.h). No socket, no thread:
+ * the test thread is the worker (an urcu-qsbr reader), feeds client packets with
+ * proto_input(), runs the worker's loop turn, and decodes what the broker wrote.
+ * Every test asserts the exact packets.
  *
  * Spec clauses (MQTT 3.1.1):
  *   4.3.2 / MQTT-4.3.2-2  QoS 1: PUBACK to the publisher, same packet id
@@ -34,128 +33,8 @@
 #include "petrel/transport.h"
 #include "petrel/worker.h"
 #include "mqtt/proto_int.h"
+#include "mem_transport.h"
 #include "unit_util.h"
-
-/* ---- the in-memory transport ------------------------------------------------------ */
-
-struct transport_conn {
-	struct transport_conn *next;   /* every connection of the worker */
-	uint8_t *out;                  /* everything the engine wrote */
-	size_t len;
-	size_t cap;
-	size_t rd;                     /* how far the test has decoded */
-	bool closed;
-	bool want_write;
-	bool read_paused;
-};
-
-struct mem_worker {
-	struct transport_conn *conns;
-};
-
-static int mem_setup(struct worker *w)
-{
-	w->transport = calloc(1, sizeof(struct mem_worker));
-	return w->transport != NULL ? 0 : -ENOMEM;
-}
-
-static int mem_poll(struct worker *w, int timeout_ms)
-{
-	(void)w;
-	(void)timeout_ms;
-	return 0;
-}
-
-static ssize_t mem_writev(struct transport_conn *tc, const struct iovec *iov, int cnt)
-{
-	size_t total = 0;
-
-	for (int i = 0; i < cnt; i++)
-		total += iov[i].iov_len;
-	if (tc->len + total > tc->cap) {
-		size_t cap = tc->cap ? tc->cap : 256;
-		uint8_t *n;
-
-		while (cap < tc->len + total)
-			cap *= 2;
-		n = realloc(tc->out, cap);
-		if (n == NULL)
-			return -ENOMEM;
-		tc->out = n;
-		tc->cap = cap;
-	}
-	for (int i = 0; i < cnt; i++) {
-		if (iov[i].iov_len == 0)
-			continue;
-		memcpy(tc->out + tc->len, iov[i].iov_base, iov[i].iov_len);
-		tc->len += iov[i].iov_len;
-	}
-	return (ssize_t)total;
-}
-
-static void mem_want_write(struct transport_conn *tc, bool on)
-{
-	tc->want_write = on;
-}
-
-static void mem_pause_read(struct transport_conn *tc, bool paused)
-{
-	tc->read_paused = paused;
-}
-
-static void mem_close(struct transport_conn *tc)
-{
-	tc->closed = true;
-}
-
-static void mem_free_if(struct worker *w, bool only_closed)
-{
-	struct mem_worker *mw = w->transport;
-	struct transport_conn **pp = &mw->conns;
-
-	while (*pp != NULL) {
-		struct transport_conn *tc = *pp;
-
-		if (only_closed && !tc->closed) {
-			pp = &tc->next;
-			continue;
-		}
-		*pp = tc->next;
-		free(tc->out);
-		free(tc);
-	}
-}
-
-static void mem_reap(struct worker *w)
-{
-	mem_free_if(w, true);
-}
-
-static const char *mem_peer(const struct transport_conn *tc)
-{
-	(void)tc;
-	return "test";
-}
-
-static void mem_teardown(struct worker *w)
-{
-	mem_free_if(w, false);
-	free(w->transport);
-	w->transport = NULL;
-}
-
-static const struct transport_ops test_transport_ops = {
-	.name = "memory",
-	.setup = mem_setup,
-	.poll = mem_poll,
-	.writev = mem_writev,
-	.want_write = mem_want_write,
-	.pause_read = mem_pause_read,
-	.close = mem_close,
-	.reap = mem_reap,
-	.peer = mem_peer,
-	.teardown = mem_teardown,
-};
 
 /* ---- the real broker, over the in-memory transport, the test thread as worker 0 ---- */
 
@@ -172,9 +51,9 @@ static void broker_up(unsigned max_inflight)
 	cfg.max_inflight_messages = max_inflight;
 	cr_assert_eq(config_finalize(&cfg, err, sizeof(err)), 0, "config: %s", err);
 	log_set_level(LOG_WARN);
-	cr_assert_eq(broker_init(&B, &cfg, &test_transport_ops), 0);
+	/* A fixed clock: no timer comes due in these tests. */
+	cr_assert_eq(mem_broker_init(&B, &cfg, 1000000), 0);
 	W = B.workers[0];
-	W->now_ms = 1000000;   /* fixed: no timer comes due in these tests */
 }
 
 /* One turn of the worker loop after input, as the worker thread runs it. */
@@ -183,15 +62,10 @@ static void settle(void)
 	worker_turn(W);
 }
 
-/* What the worker thread does as it exits, then the broker's own shutdown. The
- * shutdown runs on an unregistered thread, as in main(). */
 static void broker_down(void)
 {
-	worker_teardown(W);
 	W = NULL;
-	rcu_unregister_thread();
-	broker_shutdown(&B);
-	rcu_register_thread();
+	mem_broker_shutdown(&B);
 	assert_no_leaks_rcu();
 }
 
@@ -202,8 +76,6 @@ struct client {
 	struct transport_conn *tc;
 	struct mqtt_conn *c;
 };
-
-#define MAX_PKT ((size_t)MQTT_MAX_REMAINING_LEN + 5)
 
 static void feed(struct client *cl, const uint8_t *buf, size_t len)
 {
@@ -216,23 +88,18 @@ static void feed(struct client *cl, const uint8_t *buf, size_t len)
 /* Decodes the next packet the broker sent to <cl>; fails if there is none. */
 static void next_pkt(struct client *cl, struct mqtt_pkt *p)
 {
-	struct transport_conn *tc = cl->tc;
-	ssize_t n;
+	ssize_t n = mem_conn_next(cl->tc, p);
 
-	cr_assert_lt(tc->rd, tc->len, "%s: expected a packet, got nothing", cl->id);
-	n = mqtt_decode(tc->out + tc->rd, tc->len - tc->rd, MAX_PKT, p);
+	cr_assert_neq(n, 0, "%s: expected a packet, got nothing", cl->id);
 	cr_assert_gt(n, 0, "%s: undecodable output (%zd)", cl->id, n);
-	tc->rd += (size_t)n;
 }
 
 static void expect_nothing(struct client *cl)
 {
-	struct transport_conn *tc = cl->tc;
+	struct mqtt_pkt p;
+	ssize_t n = mem_conn_next(cl->tc, &p);
 
-	if (tc->rd < tc->len) {
-		struct mqtt_pkt p;
-		ssize_t n = mqtt_decode(tc->out + tc->rd, tc->len - tc->rd, MAX_PKT, &p);
-
+	if (n != 0) {
 		cr_assert_fail("%s: expected nothing, got %s (%zd bytes, id %u)", cl->id,
 			       n > 0 ? mqtt_type_name(p.type) : "garbage", n,
 			       n > 0 && p.type != MQTT_PUBLISH ? p.u.packet_id :
@@ -286,17 +153,13 @@ static void cl_connect(struct client *cl, const char *id, bool clean, bool prese
 		.keep_alive = 0,
 		.client_id = { id, (uint16_t)strlen(id) },
 	};
-	struct mem_worker *mw = W->transport;
 	uint8_t buf[256];
 	struct mqtt_pkt p;
 
 	cl->id = id;
-	cl->tc = calloc(1, sizeof(*cl->tc));
+	cl->tc = mem_conn_open(W);
 	cr_assert_not_null(cl->tc);
-	cl->tc->next = mw->conns;
-	mw->conns = cl->tc;
-	cl->c = proto_accept(W, cl->tc);
-	cr_assert_not_null(cl->c);
+	cl->c = cl->tc->c;
 	feed(cl, buf, mqtt_encode_connect(buf, sizeof(buf), &cn));
 	next_pkt(cl, &p);
 	cr_assert_eq(p.type, MQTT_CONNACK, "%s: expected CONNACK, got %s", id,
