@@ -151,6 +151,142 @@ def codec_seeds():
     return out
 
 
+# --- engine corpus: two config bytes, then operations (see fuzz_engine.c) ---------------
+
+OPEN, DATA, PACKET, TURN, LOST, LIMIT, DRAIN, BREAK = range(8)
+# Config bytes: window 20, backpressure, 1000 queued, 1 MiB output, no keep-alive limit.
+CFG_DEFAULT = bytes([0x03 | 2 << 2, 2 | 3 << 2])
+
+
+def op(code, slot=0, arg=0):
+    return bytes([code << 5 | arg << 3 | slot])
+
+
+def open_(slot, worker=0):
+    return op(OPEN, slot, worker)
+
+
+def data(slot, payload):
+    assert len(payload) < 1024
+    return op(DATA, slot, len(payload) >> 8) + bytes([len(payload) & 0xFF]) + payload
+
+
+def turn(quarter_seconds=0):
+    return op(TURN, quarter_seconds & 7, quarter_seconds >> 3)
+
+
+def packet(slot, kind, p=0, q=1):
+    """The target's own packet builder (fuzz_packet): kind 0 CONNECT, 1 SUBSCRIBE,
+    2 UNSUBSCRIBE, 3 PUBLISH, 4 large PUBLISH, 5 ack, 6 PINGREQ, 7 DISCONNECT."""
+    return op(PACKET, slot) + bytes([kind, p, q])
+
+
+def client(slot, cid, worker=0, level=4, clean=True, **kw):
+    return open_(slot, worker) + data(slot, connect(cid, level, clean, **kw)) + turn()
+
+
+def engine_seeds():
+    e = {}
+    for level, tag in ((3, "v31"), (4, "v311")):
+        e[f"pubsub-qos0-{tag}"] = (
+            client(0, "pub", 0, level) + client(1, "sub", 1, level) +
+            data(1, subscribe(1, [("t/#", 0)])) + turn() +
+            data(0, publish("t/a", b"hi")) + turn() +
+            data(0, empty(DISCONNECT)) + data(1, empty(DISCONNECT)) + turn())
+        e[f"qos1-across-workers-{tag}"] = (
+            client(0, "pub", 0, level) + client(1, "sub", 1, level) +
+            data(1, subscribe(1, [("t/+", 1)])) + turn() +
+            data(0, publish("t/a", b"one", qos=1, pid=1)) + turn() +
+            data(1, ack(PUBACK, 1)) + turn())
+        e[f"qos2-both-legs-{tag}"] = (
+            client(0, "pub", 0, level) + client(1, "sub", 0, level) +
+            data(1, subscribe(1, [("t/a", 2)])) + turn() +
+            data(0, publish("t/a", b"two", qos=2, pid=5)) + turn() +
+            data(0, publish("t/a", b"two", qos=2, pid=5, dup=True)) +
+            data(0, ack(PUBREL, 5)) + turn() +
+            data(1, ack(PUBREC, 1)) + turn() + data(1, ack(PUBCOMP, 1)) + turn())
+        e[f"takeover-same-worker-{tag}"] = (
+            client(0, "a", 0, level, clean=False) + data(0, subscribe(1, [("x", 1)])) +
+            client(1, "a", 0, level, clean=False) + turn() +
+            data(1, empty(PINGREQ)) + turn())
+        e[f"takeover-across-workers-{tag}"] = (
+            client(0, "a", 0, level, clean=False, will=("t/a", b"w", 1, False)) +
+            data(0, subscribe(1, [("t/#", 1)])) + client(2, "obs", 1, level) +
+            data(2, subscribe(1, [("t/a", 1)])) + turn() +
+            client(1, "a", 1, level, clean=False) + turn() + turn() +
+            data(2, publish("t/b", b"after", qos=1, pid=2)) + turn())
+    e["offline-queue-resume"] = (
+        client(0, "a", 0, clean=False) + data(0, subscribe(1, [("t/#", 1)])) + turn() +
+        op(LOST, 0) + turn() + client(1, "p", 1) +
+        b"".join(data(1, publish("t/a", bytes([i]), qos=1, pid=i + 1)) for i in range(4)) +
+        data(1, publish("t/b", b"q0")) + turn() +
+        client(2, "a", 1, clean=False) + turn() +
+        data(2, ack(PUBACK, 1) + ack(PUBACK, 2)) + turn())
+    e["resume-resends-unacked"] = (
+        client(0, "a", 0, clean=False) + data(0, subscribe(1, [("t/a", 2)])) +
+        client(1, "p", 0) + data(1, publish("t/a", b"m", qos=2, pid=3)) + turn() +
+        op(LOST, 0) + turn() + client(2, "a", 0, clean=False) + turn() +
+        data(2, ack(PUBREC, 1)) + turn() + data(2, ack(PUBCOMP, 1)) + turn())
+    e["retained-set-deliver-clear"] = (
+        client(0, "p", 0) + data(0, publish("t/a", b"keep", qos=1, pid=1, retain=True)) +
+        turn() + client(1, "s", 1) + data(1, subscribe(1, [("t/#", 1), ("#", 0)])) +
+        turn() + data(0, publish("t/a", b"", retain=True)) + turn() +
+        client(2, "s2", 0) + data(2, subscribe(1, [("+/+", 2)])) + turn())
+    e["will-on-lost-connection"] = (
+        client(0, "obs", 1) + data(0, subscribe(1, [("t/will", 2)])) +
+        client(1, "w", 0, will=("t/will", b"gone", 2, True)) + turn() +
+        op(LOST, 1, 1) + turn() + client(2, "late", 1) +
+        data(2, subscribe(1, [("t/will", 0)])) + turn())
+    e["will-not-sent-on-disconnect"] = (
+        client(0, "obs", 0) + data(0, subscribe(1, [("t/will", 1)])) +
+        client(1, "w", 1, will=("t/will", b"x", 1, False)) +
+        data(1, empty(DISCONNECT)) + turn())
+    e["keepalive-timeout"] = (client(0, "k", 0, keep_alive=1) + turn(4) + turn(4) +
+                              data(0, empty(PINGREQ)) + turn(8))
+    e["connect-timeout"] = open_(0) + open_(1, 1) + turn(31) + turn(31)
+    e["backpressure-slow-subscriber"] = (
+        client(0, "sub", 1, clean=False) + data(0, subscribe(1, [("t/#", 1)])) +
+        op(LIMIT, 0, 0) + client(1, "pub", 0) +
+        b"".join(data(1, publish("t/a", b"x" * 50, qos=1, pid=i + 1)) for i in range(8)) +
+        turn() + op(LIMIT, 0, 1) + turn() + op(DRAIN, 0) + turn() +
+        data(0, ack(PUBACK, 1)) + turn())
+    e["write-error"] = (client(0, "sub", 0) + data(0, subscribe(1, [("t/a", 0)])) +
+                        op(BREAK, 0, 0) + client(1, "pub", 1) +
+                        data(1, publish("t/a", b"boom")) + turn() + turn())
+    e["refused-level-and-empty-id"] = (
+        open_(0) + data(0, connect("x", 5)) + open_(1) + data(1, connect("", clean=False)) +
+        client(2, "", clean=True) + turn())
+    e["malformed-after-connect"] = (client(0, "m") + data(0, bytes([0x30, 0x02, 0x00, 0x00])) +
+                                    client(1, "n", 1) + data(1, bytes([0xF0, 0x00])) + turn())
+    e["split-packets"] = (
+        open_(0) + data(0, connect("split")[:5]) + turn() + data(0, connect("split")[5:]) +
+        data(0, subscribe(1, [("a/b", 1)])[:3]) + data(0, subscribe(1, [("a/b", 1)])[3:]) +
+        data(0, publish("a/b", b"self", qos=1, pid=1) + publish("a/b", b"x", qos=1, pid=2)[:4]) +
+        turn() + data(0, publish("a/b", b"x", qos=1, pid=2)[4:]) + turn())
+    e["unsubscribe-and-ping"] = (
+        client(0, "u") + data(0, subscribe(1, [("t/a", 1), ("t/#", 2)])) +
+        data(0, unsubscribe(2, ["t/#", "nope"])) + data(0, empty(PINGREQ)) +
+        data(0, publish("t/a", b"me", qos=2, pid=1)) + turn())
+    e["packet-ops"] = (
+        open_(0) + packet(0, 0, 0x04) + open_(1, 1) + packet(1, 0, 0x05) +
+        packet(1, 1, 0x12) + turn() + packet(0, 3, 0x08, 9) + packet(0, 4, 0x04, 10) +
+        turn() + packet(1, 5, 0x00, 1) + packet(0, 5, 0x02, 9) + packet(0, 6) +
+        open_(2) + packet(2, 0, 0x00) + turn() + packet(2, 7) + turn())
+    e["window-of-one-drop-oldest"] = (
+        bytes([0x00 | 1 << 2, 0x00 | 3 << 2]) +
+        client(0, "s", 0, clean=False) + data(0, subscribe(1, [("t/a", 1)])) +
+        client(1, "p", 1) +
+        b"".join(data(1, publish("t/a", bytes([i]), qos=1, pid=i + 1)) for i in range(5)) +
+        turn() + data(0, ack(PUBACK, 1)) + turn())
+    e["limits-small"] = (
+        bytes([0x80 | 0x20 | 0x10, 0x40 | 0x80 | 1 << 2]) +
+        client(0, "a", 0) + client(1, "b", 1) + client(2, "c", 0) + client(3, "d", 1) +
+        data(0, subscribe(1, [("t/#", 1)])) + data(1, publish("t/a", b"r", retain=True)) +
+        data(1, publish("t/a", b"y" * 60, qos=1, pid=1)) + turn())
+    return {name: CFG_DEFAULT + ops if not name.startswith(("window", "limits")) else ops
+            for name, ops in e.items()}
+
+
 def write_corpus(root, target, seeds):
     d = os.path.join(root, target)
     os.makedirs(d, exist_ok=True)
@@ -164,6 +300,7 @@ def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "corpus")
     write_corpus(root, "codec", codec_seeds())
+    write_corpus(root, "engine", engine_seeds())
 
 
 if __name__ == "__main__":

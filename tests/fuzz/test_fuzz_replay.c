@@ -15,6 +15,7 @@
 #include "unit_util.h"
 
 int fuzz_codec_one(const uint8_t *data, size_t size);
+int fuzz_engine_one(const uint8_t *data, size_t size);
 
 /* Reads <path> into a buffer of exactly its size, as libFuzzer hands inputs over, so
  * that ASan sees a read one byte past the end. */
@@ -68,4 +69,10 @@ Test(fuzz_replay, codec_corpus)
 {
 	cr_assert_gt(replay("codec", fuzz_codec_one), 10, "codec corpus missing");
 	assert_no_leaks();
+}
+
+Test(fuzz_replay, engine_corpus)
+{
+	cr_assert_gt(replay("engine", fuzz_engine_one), 10, "engine corpus missing");
+	assert_no_leaks_rcu();
 }
