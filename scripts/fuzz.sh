@@ -2,9 +2,12 @@
 # fuzz.sh - builds the libFuzzer targets of tests/fuzz (in build-asan/: clang, ASan,
 # UBSan, the same build scripts/test.sh uses) and runs each for a while.
 #
-#   scripts/fuzz.sh [-t SECONDS] [--merge] [TARGET...]
+#   scripts/fuzz.sh [-t SECONDS] [-j JOBS] [--merge] [TARGET...]
 #
 #   -t SECONDS  per target (default 600, i.e. 10 minutes each)
+#   -j JOBS     libFuzzer processes per target (-fork=JOBS, default 1). The engine
+#               target spends most of each input waiting for RCU grace periods at
+#               shutdown, so a few jobs multiply its speed even on a busy machine
 #   --merge     afterwards, add the inputs that found new coverage to the seed corpus
 #               in the tree (tests/fuzz/corpus/<target>, minimised by libFuzzer's
 #               -merge=1) - review and commit them like any other change
@@ -24,11 +27,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PETREL_ROOT"
 
 usage() {
-	sed -n '2,20s/^# \{0,1\}//p' "$0" >&2
+	# The header comment above, up to its first non-comment line.
+	awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0" >&2
 	exit 2
 }
 
 seconds=600
+jobs=1
 merge=0
 targets=()
 while [[ $# -gt 0 ]]; do
@@ -36,6 +41,11 @@ while [[ $# -gt 0 ]]; do
 	-t)
 		[[ $# -ge 2 && $2 =~ ^[0-9]+$ && $2 -gt 0 ]] || usage
 		seconds="$2"
+		shift 2
+		;;
+	-j)
+		[[ $# -ge 2 && $2 =~ ^[0-9]+$ && $2 -gt 0 ]] || usage
+		jobs="$2"
 		shift 2
 		;;
 	--merge)
@@ -80,8 +90,11 @@ for target in "${targets[@]}"; do
 	mkdir -p "$work"
 	# The whole log to a file, the milestones and findings to the terminal.
 	set +e
-	petrel_fuzz_run "$dir" "$target" "$seconds" "$work" </dev/null | tee "$work.log" |
-		grep -aE '^#[0-9]+.*(DONE|pulse)|^stat::|ERROR|SUMMARY|Test unit written'
+	extra=()
+	[[ $jobs -gt 1 ]] && extra=(-fork="$jobs")
+	petrel_fuzz_run "$dir" "$target" "$seconds" "$work" "${extra[@]}" </dev/null |
+		tee "$work.log" |
+		grep -aE '^#[0-9]+.*(DONE|pulse)|^stat::|ERROR|SUMMARY|Test unit written|INFO: exiting'
 	rc="${PIPESTATUS[0]}"
 	set -e
 	if [[ $rc -ne 0 ]]; then

@@ -117,11 +117,16 @@ petrel_up_to_date() {
 	[[ $plan != *$'\n['* ]]
 }
 
-# The C compiler id ("gcc", "clang") <builddir> was configured with; empty if none.
+# The C compiler <builddir> compiles with ("cc", "gcc", "clang", ...: the command's
+# name, from the first C source of its targets); empty if it has none.
 petrel_build_cc() {
-	meson introspect "$1" --compilers 2>/dev/null | python3 -c '
-import json, sys
-print(json.load(sys.stdin)["host"]["c"]["id"])' 2>/dev/null || true
+	meson introspect "$1" --targets 2>/dev/null | python3 -c '
+import json, os, sys
+for t in json.load(sys.stdin):
+    for src in t.get("target_sources", []):
+        if src.get("language") == "c" and src.get("compiler"):
+            print(os.path.basename(src["compiler"][0]))
+            sys.exit(0)' 2>/dev/null || true
 }
 
 # The sanitizer build, shared by test.sh and fuzz.sh so neither reconfigures the
@@ -159,7 +164,7 @@ petrel_fuzz_targets() {
 	done
 }
 
-# petrel_fuzz_run <builddir> <target> <seconds> <workdir>
+# petrel_fuzz_run <builddir> <target> <seconds> <workdir> [libFuzzer flags...]
 # Runs fuzz_<target> for <seconds>: new inputs go to <workdir>/corpus (the tree's
 # tests/fuzz/corpus/<target> is read as a second, read-only corpus), a crash, leak,
 # sanitizer report or hang (an input over 30 s) stops it and leaves the input in
@@ -167,10 +172,11 @@ petrel_fuzz_targets() {
 # (0: nothing found).
 petrel_fuzz_run() {
 	local dir="$1" target="$2" seconds="$3" work="$4"
+	shift 4
 	mkdir -p "$work/corpus" "$work/artifacts"
-	env "${PETREL_ASAN_ENV[@]}" \
+	nice env "${PETREL_ASAN_ENV[@]}" \
 		"$dir/tests/fuzz/fuzz_$target" \
 		-max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 \
-		-print_final_stats=1 -artifact_prefix="$work/artifacts/" \
+		-print_final_stats=1 -artifact_prefix="$work/artifacts/" "$@" \
 		"$work/corpus" "$PETREL_ROOT/tests/fuzz/corpus/$target" 2>&1
 }

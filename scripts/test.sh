@@ -130,13 +130,17 @@ fuzz_stats() {
 
 # Runs each fuzz target (one per tests/fuzz/fuzz_*.c) of <dir> for PETREL_FUZZ_SECONDS
 # under ASan/UBSan, from the tree's seeds only (the work corpus is emptied first, so a
-# local run fuzzes what CI fuzzes). Each target is one test.
+# local run fuzzes what CI fuzzes). The targets run side by side: the engine target
+# mostly waits for RCU grace periods, so this costs one target's time, not the sum.
+# Each target is one test.
 # run_fuzz <label> <dir> <built:0|1>
 run_fuzz() {
 	local label="$1" dir="$2" built="$3" src target work log rc start
 	local seconds="${PETREL_FUZZ_SECONDS:-60}"
+	local targets=() pids=()
 
 	echo "=== $label: fuzzing, ${seconds}s per target ==="
+	start=$SECONDS
 	for src in "$PETREL_ROOT"/tests/fuzz/fuzz_*.c; do
 		target="$(basename "$src" .c)"
 		target="${target#fuzz_}"
@@ -150,10 +154,16 @@ run_fuzz() {
 		fi
 		work="$PETREL_ROOT/$dir/fuzz-ci/$target"
 		rm -rf "$work"
+		petrel_fuzz_run "$dir" "$target" "$seconds" "$work" </dev/null \
+			>"$logdir/$label-fuzz_$target.log" &
+		targets+=("$target")
+		pids+=("$!")
+	done
+	for i in "${!targets[@]}"; do
+		target="${targets[$i]}"
 		log="$logdir/$label-fuzz_$target.log"
-		start=$SECONDS
 		rc=0
-		petrel_fuzz_run "$dir" "$target" "$seconds" "$work" </dev/null >"$log" || rc=$?
+		wait "${pids[$i]}" || rc=$?
 		if [[ $rc -eq 0 ]]; then
 			passed=$((passed + 1))
 			printf '%-10s %-28s ok: %s (%ds)\n' "$label" "fuzz_$target" \
