@@ -24,6 +24,8 @@
  *
  * Invariants: whatever the broker writes decodes as whole MQTT packets of a type a
  * server sends, CONNACK first; nothing is written to a connection after it closed;
+ * after a loop turn nothing is left unsent on a connection whose socket has room, and
+ * a session's queue waits only behind a full inflight window (no stalled output);
  * no input bytes are referenced after proto_input() returns (each DATA chunk lives in
  * its own allocation, freed at once, so ASan sees a late read); after shutdown no
  * connection is counted and nothing leaks.
@@ -40,9 +42,12 @@
 #include "petrel/config.h"
 #include "petrel/log.h"
 #include "petrel/mqtt.h"
+#include "petrel/outq.h"
 #include "petrel/proto.h"
+#include "petrel/session.h"
 #include "petrel/timer.h"
 #include "petrel/worker.h"
+#include "mqtt/proto_int.h"
 #include "mem_transport.h"
 #include "fuzz.h"
 
@@ -294,10 +299,32 @@ static void check_output(struct fuzz_slot *s)
 	FUZZ_CHECK(n >= 0);
 }
 
+/* After a loop turn, on a connection whose socket takes everything: the output queue
+ * is empty, and a queued message waits only because the inflight window is full (a
+ * QoS 0 message never waits behind an empty window). Anything else is output the
+ * engine forgot to flush or pump, which a real client would wait for forever. */
+static void check_not_stalled(struct fuzz_slot *s)
+{
+	struct mqtt_conn *c;
+	struct session *ss;
+
+	if (s->tc == NULL || s->tc->closed || s->limited)
+		return;
+	c = s->tc->c;
+	FUZZ_CHECK(outq_empty(&c->out));
+	ss = c->s;
+	if (c->state != CONN_ACTIVE || ss == NULL || ss->queue.len == 0)
+		return;
+	FUZZ_CHECK(ss->queue.e[ss->queue.head].qos > 0);
+	FUZZ_CHECK(ss->inflight.live >= c->w->broker->cfg.max_inflight_messages);
+}
+
 static void check_all(struct fuzz_run *r)
 {
-	for (unsigned i = 0; i < FUZZ_SLOTS; i++)
+	for (unsigned i = 0; i < FUZZ_SLOTS; i++) {
 		check_output(&r->slot[i]);
+		check_not_stalled(&r->slot[i]);
+	}
 }
 
 /* ---- operations ---------------------------------------------------------------------- */
