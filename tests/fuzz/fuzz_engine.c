@@ -24,6 +24,7 @@
  *
  * Invariants: whatever the broker writes decodes as whole MQTT packets of a type a
  * server sends, CONNACK first; nothing is written to a connection after it closed;
+ * a new PUBLISH never reuses a packet id the client holds unacknowledged (MQTT-2.3.1-2);
  * after a loop turn nothing is left unsent on a connection whose socket has room, and
  * a session's queue waits only behind a full inflight window (no stalled output);
  * no input bytes are referenced after proto_input() returns (each DATA chunk lives in
@@ -67,6 +68,14 @@ struct fuzz_slot {
 	bool broken;                   /* BREAK: the next write fails */
 	bool saw_connack;
 	bool refused;                  /* CONNACK with a non-zero code came */
+	/* MQTT-2.3.1-2 as the client sees it: ids of PUBLISH QoS 1/2 it received and
+	 * has not acknowledged (PUBACK / PUBCOMP) yet, and ids it acknowledged before
+	 * seeing them (a guess the broker may honour: not checked any more). */
+	uint64_t in_flight[65536 / 64];
+	uint64_t guessed[65536 / 64];
+	uint8_t *cin;                  /* client bytes not yet framed into packets */
+	size_t cin_len;
+	bool cin_bad;                  /* the client sent garbage: stop following it */
 };
 
 struct fuzz_run {
@@ -256,6 +265,67 @@ static size_t fuzz_packet(struct fuzz_run *r, uint8_t *buf, size_t cap)
 
 /* ---- checks ------------------------------------------------------------------------ */
 
+static bool bit_get(const uint64_t *set, uint16_t id)
+{
+	return set[id / 64] >> (id % 64) & 1;
+}
+
+static void bit_put(uint64_t *set, uint16_t id, bool on)
+{
+	if (on)
+		set[id / 64] |= 1ull << (id % 64);
+	else
+		set[id / 64] &= ~(1ull << (id % 64));
+}
+
+/* A PUBLISH the broker sent: a new one (DUP 0) must not reuse an id the client still
+ * holds unacknowledged (MQTT-2.3.1-2); a resend (DUP 1, after a resume) keeps its id. */
+static void track_publish(struct fuzz_slot *s, const struct mqtt_publish *pb)
+{
+	if (pb->qos == 0)
+		return;
+	if (!pb->dup && !bit_get(s->guessed, pb->packet_id))
+		FUZZ_CHECK(!bit_get(s->in_flight, pb->packet_id));
+	bit_put(s->in_flight, pb->packet_id, true);
+}
+
+/* The client's own bytes, framed as the broker frames them: its PUBACK and PUBCOMP
+ * release ids. Called before the broker sees them, after its earlier output was
+ * checked, so the order is the one on the wire. */
+static void track_client(struct fuzz_slot *s, const uint8_t *data, size_t len)
+{
+	size_t off = 0;
+	uint8_t *n;
+
+	if (s->cin_bad)
+		return;
+	n = realloc(s->cin, s->cin_len + len);
+	FUZZ_CHECK(n != NULL);
+	s->cin = n;
+	memcpy(s->cin + s->cin_len, data, len);
+	s->cin_len += len;
+	for (;;) {
+		struct mqtt_pkt p;
+		ssize_t k = mqtt_decode(s->cin + off, s->cin_len - off,
+					(size_t)MQTT_MAX_REMAINING_LEN + 5, &p);
+
+		if (k == 0)
+			break;
+		if (k < 0) {
+			s->cin_bad = true;   /* the broker closes it */
+			break;
+		}
+		off += (size_t)k;
+		if (p.type != MQTT_PUBACK && p.type != MQTT_PUBCOMP)
+			continue;
+		if (!bit_get(s->in_flight, p.u.packet_id))
+			bit_put(s->guessed, p.u.packet_id, true);
+		bit_put(s->in_flight, p.u.packet_id, false);
+	}
+	memmove(s->cin, s->cin + off, s->cin_len - off);
+	s->cin_len -= off;
+}
+
 /* Everything the broker wrote on <s> since the last check: valid packets of server
  * types, CONNACK first, nothing after a refusal. A packet may stay incomplete while
  * the socket buffer is full (LIMIT): the rest comes with a later write. */
@@ -287,6 +357,8 @@ static void check_output(struct fuzz_slot *s)
 			   p.type == MQTT_PUBREC || p.type == MQTT_PUBREL ||
 			   p.type == MQTT_PUBCOMP || p.type == MQTT_SUBACK ||
 			   p.type == MQTT_UNSUBACK || p.type == MQTT_PINGRESP);
+		if (p.type == MQTT_PUBLISH)
+			track_publish(s, &p.u.publish);
 	}
 	if (n < 0) {
 		/* Never a malformed packet: show it before failing. */
@@ -342,6 +414,8 @@ static void feed(struct fuzz_slot *s, const uint8_t *data, size_t len)
 
 	if (c == NULL || len == 0)
 		return;
+	check_output(s);
+	track_client(s, data, len);
 	copy = malloc(len);
 	FUZZ_CHECK(copy != NULL);
 	memcpy(copy, data, len);
@@ -356,6 +430,7 @@ static void op_open(struct fuzz_run *r, struct fuzz_slot *s, unsigned arg)
 	if (live(s) != NULL)
 		return;
 	check_output(s);
+	free(s->cin);
 	memset(s, 0, sizeof(*s));
 	tc = mem_conn_open(r->b.workers[arg & 1]);
 	if (tc == NULL)
@@ -462,6 +537,8 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
 
 	mem_broker_shutdown(&r->b);
 	FUZZ_CHECK(atomic_load(&r->b.clients_connected) == 0);
+	for (unsigned i = 0; i < FUZZ_SLOTS; i++)
+		free(r->slot[i].cin);
 	fuzz_cur = NULL;
 	free(r);
 	return 0;
