@@ -5,11 +5,11 @@
  * start, a script of client actions over up to FUZZ_SLOTS connections, then the same
  * teardown main() runs, so LeakSanitizer sees anything left behind.
  *
- * Input: two config bytes (see fuzz_config), then operations until the input ends. An
+ * Input: three config bytes (see fuzz_config), then operations until the input ends. An
  * operation byte holds the opcode (high 3 bits) and a connection slot (low 3 bits);
  * bits 3-4 are the operation's argument:
  *
- *   OPEN     accept a connection in the slot, on worker <arg & 1>
+ *   OPEN     accept a connection in the slot, on worker <arg & 1> (of one or two)
  *   DATA     raw client bytes: length byte (+ 256 x arg), then that many bytes
  *   PACKET   one well-formed client packet built from the next bytes (fuzz_packet):
  *            CONNECT, SUBSCRIBE, UNSUBSCRIBE, PUBLISH, acks, PINGREQ, DISCONNECT,
@@ -168,9 +168,10 @@ static uint8_t next_byte(struct fuzz_run *r)
 	return r->p < r->end ? *r->p++ : 0;
 }
 
-/* The limits the fuzzer may hit, from two bytes: small windows, queues, packet sizes
- * and output budgets, each policy, with and without retain and empty client ids. */
-static void fuzz_config(struct config *c, uint8_t a, uint8_t b)
+/* The limits the fuzzer may hit, from three bytes: small windows, queues, packet sizes
+ * and output budgets, each policy, with and without retain, empty client ids and
+ * anonymous clients, one worker or two. */
+static void fuzz_config(struct config *c, uint8_t a, uint8_t b, uint8_t d)
 {
 	static const unsigned inflight[4] = { 1, 2, 3, 20 };
 	static const unsigned queued[4] = { 1, 3, 1000, 0 };
@@ -193,7 +194,9 @@ static void fuzz_config(struct config *c, uint8_t a, uint8_t b)
 	c->max_keepalive = keepalive[b >> 4 & 3];
 	c->max_connections = (b & 0x40) ? 3 : -1;
 	c->max_queued_bytes = (b & 0x80) ? 100 : 0;
-	c->connect_timeout = 2;
+	c->allow_anonymous = !(d & 1);
+	c->connect_timeout = (d & 2) ? 10 : 2;
+	c->workers = (d & 4) ? 1 : FUZZ_WORKERS;
 	FUZZ_CHECK(config_finalize(c, err, sizeof(err)) == 0);
 }
 
@@ -221,6 +224,11 @@ static size_t fuzz_packet(struct fuzz_run *r, uint8_t *buf, size_t cap)
 			.will_qos = (uint8_t)(((p >> 4) & 3) % 3),
 			.will_retain = (p & 8) && (p & 0x40),
 			.keep_alive = q & 3,
+			.has_username = q & 4,
+			.has_password = (q & 4) && (q & 8),
+			.username = { "user", 4 },
+			.password = (const uint8_t *)"pw",
+			.password_len = 2,
 			.client_id = { cid, (uint16_t)strlen(cid) },
 			.will_topic = { "t/a", 3 },
 			.will_payload = (const uint8_t *)"will",
@@ -432,7 +440,7 @@ static void op_open(struct fuzz_run *r, struct fuzz_slot *s, unsigned arg)
 	check_output(s);
 	free(s->cin);
 	memset(s, 0, sizeof(*s));
-	tc = mem_conn_open(r->b.workers[arg & 1]);
+	tc = mem_conn_open(r->b.workers[(arg & 1) % r->b.nworkers]);
 	if (tc == NULL)
 		return;
 	tc->keep = true;   /* readable until teardown, for check_output */
@@ -508,7 +516,7 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
 	struct fuzz_run *r;
 	struct config cfg;
 
-	if (size < 2)
+	if (size < 3)
 		return 0;
 	if (!ready) {
 		/* This thread plays every worker: it must be an urcu-qsbr reader. */
@@ -521,8 +529,8 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
 	r = calloc(1, sizeof(*r));
 	FUZZ_CHECK(r != NULL);
 	fuzz_cur = r;
-	fuzz_config(&cfg, data[0], data[1]);
-	r->p = data + 2;
+	fuzz_config(&cfg, data[0], data[1], data[2]);
+	r->p = data + 3;
 	r->end = data + size;
 	FUZZ_CHECK(broker_init(&r->b, &cfg, &fuzz_ops) == 0);
 	for (unsigned i = 0; i < r->b.nworkers; i++) {

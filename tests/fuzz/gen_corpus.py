@@ -151,11 +151,12 @@ def codec_seeds():
     return out
 
 
-# --- engine corpus: two config bytes, then operations (see fuzz_engine.c) ---------------
+# --- engine corpus: three config bytes, then operations (see fuzz_engine.c) -------------
 
 OPEN, DATA, PACKET, TURN, LOST, LIMIT, DRAIN, BREAK = range(8)
-# Config bytes: window 20, backpressure, 1000 queued, 1 MiB output, no keep-alive limit.
-CFG_DEFAULT = bytes([0x03 | 2 << 2, 2 | 3 << 2])
+# Config bytes: window 20, backpressure, 1000 queued, 1 MiB output, no keep-alive limit,
+# anonymous clients, two workers.
+CFG_DEFAULT = bytes([0x03 | 2 << 2, 2 | 3 << 2, 0])
 
 
 def op(code, slot=0, arg=0):
@@ -273,18 +274,22 @@ def engine_seeds():
         turn() + packet(1, 5, 0x00, 1) + packet(0, 5, 0x02, 9) + packet(0, 6) +
         open_(2) + packet(2, 0, 0x00) + turn() + packet(2, 7) + turn())
     e["window-of-one-drop-oldest"] = (
-        bytes([0x00 | 1 << 2, 0x00 | 3 << 2]) +
+        bytes([0x00 | 1 << 2, 0x00 | 3 << 2, 0]) +
         client(0, "s", 0, clean=False) + data(0, subscribe(1, [("t/a", 1)])) +
         client(1, "p", 1) +
         b"".join(data(1, publish("t/a", bytes([i]), qos=1, pid=i + 1)) for i in range(5)) +
         turn() + data(0, ack(PUBACK, 1)) + turn())
     e["limits-small"] = (
-        bytes([0x80 | 0x20 | 0x10, 0x40 | 0x80 | 1 << 2]) +
+        bytes([0x80 | 0x20 | 0x10, 0x40 | 0x80 | 1 << 2, 0]) +
         client(0, "a", 0) + client(1, "b", 1) + client(2, "c", 0) + client(3, "d", 1) +
         data(0, subscribe(1, [("t/#", 1)])) + data(1, publish("t/a", b"r", retain=True)) +
         data(1, publish("t/a", b"y" * 60, qos=1, pid=1)) + turn())
-    return {name: CFG_DEFAULT + ops if not name.startswith(("window", "limits")) else ops
-            for name, ops in e.items()}
+    e["no-anonymous-one-worker"] = (
+        bytes([0x03 | 2 << 2, 2 | 3 << 2, 1 | 4]) +
+        client(0, "anon") + client(1, "user", 1, user="u", password=b"p") +
+        open_(2) + packet(2, 0, 0x00, 0x0C) + turn())
+    return {name: CFG_DEFAULT + ops if not name.startswith(("window", "limits", "no-anon"))
+            else ops for name, ops in e.items()}
 
 
 def write_corpus(root, target, seeds):
