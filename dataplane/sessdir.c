@@ -140,10 +140,16 @@ void sessdir_remove(struct sessdir *d, struct session *s)
 void sessdir_for_each(struct sessdir *d, void (*fn)(void *arg, struct session *s), void *arg)
 {
 	struct cds_lfht_iter it;
-	struct sessdir_entry *e;
+	struct cds_lfht_node *node;
 
-	cds_lfht_for_each_entry(d->ht, &it, e, node)
-		fn(arg, e->s);
+	/* Not cds_lfht_for_each_entry(): past the last node it computes
+	 * container_of(NULL), pointer arithmetic on NULL, which is undefined (C11
+	 * 6.5.6p8) and fatal under clang's UBSan. Convert only nodes that exist. <fn> may
+	 * remove the session it is given: cds_lfht_next() still follows a removed node
+	 * within the caller's read-side critical section. */
+	for (cds_lfht_first(d->ht, &it); (node = cds_lfht_iter_get_node(&it)) != NULL;
+	     cds_lfht_next(d->ht, &it))
+		fn(arg, caa_container_of(node, struct sessdir_entry, node)->s);
 }
 
 size_t sessdir_count(struct sessdir *d)

@@ -8,9 +8,13 @@ PETREL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Build: compiler, meson/ninja, pkg-config and the libraries we link.
 # Test: criterion; clients no one here wrote (libmosquitto, mosquitto_pub/sub, paho).
+# Sanitizers and fuzzing: clang, whose UBSan checks more than GCC's (pointer overflow),
+# and its runtimes, libFuzzer included (libclang-rt-14-dev).
 # Benchmark: the mosquitto broker as a reference, gnuplot for the plots.
 PETREL_DEBIAN_PACKAGES=(
 	build-essential
+	clang
+	libclang-rt-14-dev
 	meson
 	ninja-build
 	pkg-config
@@ -111,4 +115,68 @@ petrel_up_to_date() {
 	# early and ninja gets SIGPIPE.
 	plan="$(ninja -C "$1" -n "$2" 2>&1)" || return 1
 	[[ $plan != *$'\n['* ]]
+}
+
+# The C compiler <builddir> compiles with ("cc", "gcc", "clang", ...: the command's
+# name, from the first C source of its targets); empty if it has none.
+petrel_build_cc() {
+	meson introspect "$1" --targets 2>/dev/null | python3 -c '
+import json, os, sys
+for t in json.load(sys.stdin):
+    for src in t.get("target_sources", []):
+        if src.get("language") == "c" and src.get("compiler"):
+            print(os.path.basename(src["compiler"][0]))
+            sys.exit(0)' 2>/dev/null || true
+}
+
+# The sanitizer build, shared by test.sh and fuzz.sh so neither reconfigures the
+# other's: clang with ASan and UBSan (UB reports fatal, see meson.build) and the
+# libFuzzer targets of tests/fuzz.
+PETREL_ASAN_DIR=build-asan
+PETREL_ASAN_OPTIONS=(-Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=enabled)
+
+# petrel_setup for the sanitizer build <builddir>. meson keeps the compiler a build
+# dir was made with, so one made with gcc (before the switch to clang) is remade.
+petrel_setup_asan() {
+	local dir="$1" cc
+	if [[ -f "$dir/meson-private/coredata.dat" ]]; then
+		cc="$(petrel_build_cc "$dir")"
+		if [[ $cc != clang ]]; then
+			petrel_log "$dir was configured with '${cc:-?}', not clang: recreating it"
+			rm -rf "$dir"
+		fi
+	fi
+	CC=clang petrel_setup "$dir" "${PETREL_ASAN_OPTIONS[@]}"
+}
+
+# Sanitizer settings for running the sanitizer build's binaries: leaks checked, and
+# every report ends the process with a signal a test runner counts as a crash.
+PETREL_ASAN_ENV=(
+	"ASAN_OPTIONS=detect_leaks=1:abort_on_error=1"
+	"UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1"
+)
+
+# The fuzz targets meson built in <builddir>, one name per line (codec, engine, ...).
+petrel_fuzz_targets() {
+	local f
+	for f in "$1"/tests/fuzz/fuzz_*; do
+		[[ -x $f && -f $f ]] && basename "$f" | sed 's/^fuzz_//'
+	done
+}
+
+# petrel_fuzz_run <builddir> <target> <seconds> <workdir> [libFuzzer flags...]
+# Runs fuzz_<target> for <seconds>: new inputs go to <workdir>/corpus (the tree's
+# tests/fuzz/corpus/<target> is read as a second, read-only corpus), a crash, leak,
+# sanitizer report or hang (an input over 30 s) stops it and leaves the input in
+# <workdir>/artifacts/. libFuzzer's output goes to stdout; returns its exit status
+# (0: nothing found).
+petrel_fuzz_run() {
+	local dir="$1" target="$2" seconds="$3" work="$4"
+	shift 4
+	mkdir -p "$work/corpus" "$work/artifacts"
+	nice env "${PETREL_ASAN_ENV[@]}" \
+		"$dir/tests/fuzz/fuzz_$target" \
+		-max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 \
+		-print_final_stats=1 -artifact_prefix="$work/artifacts/" "$@" \
+		"$work/corpus" "$PETREL_ROOT/tests/fuzz/corpus/$target" 2>&1
 }

@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# test.sh - builds build/ (as the developers run it) and build-asan/ (ASan+UBSan),
-# runs every test executable of the meson suites "unit" and "integration" in both,
-# prints each binary's criterion synthesis, and ends with exactly one summary line,
+# test.sh - builds build/ (as the developers run it, default compiler) and build-asan/
+# (clang, ASan+UBSan with every UBSan report fatal, libFuzzer targets), runs every test
+# executable of the meson suites "unit" and "integration" in both, prints each binary's
+# criterion synthesis, then runs each fuzz target of build-asan/ for
+# PETREL_FUZZ_SECONDS (default 60) from the seed corpus in tests/fuzz/corpus, and ends
+# with exactly one summary line,
 #
 #     N passed, N failed
 #
-# summed over all binaries and both builds. Exit status 0 only if nothing failed and
-# something passed. A crashing test, a binary that dies, times out or prints no
-# synthesis, a sanitizer report, and a build that fails all count as failures.
+# summed over all binaries, both builds and the fuzz targets (one test each). Exit
+# status 0 only if nothing failed and something passed. A crashing test, a binary that
+# dies, times out or prints no synthesis, a sanitizer report, a fuzz target that finds
+# a crash, leak, sanitizer report or hang (its reproducer's path is printed), and a
+# build that fails all count as failures.
 #
 # Unit binaries run with criterion's default parallelism (one job per core). Each
 # integration test starts real brokers on free ports and measures timeouts, so those
 # binaries run one after another with --jobs 1, so they never compete for the CPUs.
 #
-# Environment: PETREL_TEST_TIMEOUT (seconds per binary, default 600).
+# Environment: PETREL_TEST_TIMEOUT (seconds per binary, default 600),
+# PETREL_FUZZ_SECONDS (per fuzz target, default 60; scripts/fuzz.sh runs them longer).
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -63,8 +69,7 @@ run_binary() {
 		args+=(--jobs 1)
 	fi
 	if [[ $asan -eq 1 ]]; then
-		envs+=("ASAN_OPTIONS=detect_leaks=1:abort_on_error=1"
-			"UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+		envs+=("${PETREL_ASAN_ENV[@]}")
 	fi
 	local start=$SECONDS
 	rc=0
@@ -113,16 +118,78 @@ run_binary() {
 	fi
 }
 
-# run_build <label> <dir> [meson options...]
+# The last figures of a libFuzzer log: "N runs, cov C, corpus K".
+fuzz_stats() {
+	local runs done_line
+	runs="$(grep -a '^stat::number_of_executed_units:' "$1" | awk '{print $2}' | tail -n 1)"
+	done_line="$(grep -aE '^#[0-9]+[[:space:]]+DONE' "$1" | tail -n 1)"
+	[[ $done_line =~ cov:\ ([0-9]+).*corp:\ ([0-9]+) ]] &&
+		printf '%s runs, cov %s, corpus %s' "${runs:-?}" "${BASH_REMATCH[1]}" \
+			"${BASH_REMATCH[2]}"
+}
+
+# Runs each fuzz target (one per tests/fuzz/fuzz_*.c) of <dir> for PETREL_FUZZ_SECONDS
+# under ASan/UBSan, from the tree's seeds only (the work corpus is emptied first, so a
+# local run fuzzes what CI fuzzes). The targets run side by side: the engine target
+# mostly waits for RCU grace periods, so this costs one target's time, not the sum.
+# Each target is one test.
+# run_fuzz <label> <dir> <built:0|1>
+run_fuzz() {
+	local label="$1" dir="$2" built="$3" src target work log rc start
+	local seconds="${PETREL_FUZZ_SECONDS:-60}"
+	local targets=() pids=()
+
+	echo "=== $label: fuzzing, ${seconds}s per target ==="
+	start=$SECONDS
+	for src in "$PETREL_ROOT"/tests/fuzz/fuzz_*.c; do
+		target="$(basename "$src" .c)"
+		target="${target#fuzz_}"
+		if [[ ! -x $dir/tests/fuzz/fuzz_$target ]] ||
+			{ [[ $built -eq 0 ]] &&
+				! petrel_up_to_date "$dir" "tests/fuzz/fuzz_$target"; }; then
+			printf '%-10s %-28s %s\n' "$label" "fuzz_$target" \
+				"NOT BUILT (counted as 1 failure)"
+			failed=$((failed + 1))
+			continue
+		fi
+		work="$PETREL_ROOT/$dir/fuzz-ci/$target"
+		rm -rf "$work"
+		petrel_fuzz_run "$dir" "$target" "$seconds" "$work" </dev/null \
+			>"$logdir/$label-fuzz_$target.log" &
+		targets+=("$target")
+		pids+=("$!")
+	done
+	for i in "${!targets[@]}"; do
+		target="${targets[$i]}"
+		log="$logdir/$label-fuzz_$target.log"
+		rc=0
+		wait "${pids[$i]}" || rc=$?
+		if [[ $rc -eq 0 ]]; then
+			passed=$((passed + 1))
+			printf '%-10s %-28s ok: %s (%ds)\n' "$label" "fuzz_$target" \
+				"$(fuzz_stats "$log")" "$((SECONDS - start))"
+			continue
+		fi
+		failed=$((failed + 1))
+		printf '%-10s %-28s FAILED, exit status %s (%ds)\n' "$label" "fuzz_$target" \
+			"$rc" "$((SECONDS - start))"
+		echo "----- last lines of $label/fuzz_$target output -----"
+		tail -n 60 "$log"
+		echo "----- end of $label/fuzz_$target output -----"
+		grep -a 'Test unit written to' "$log" | sed 's/^.*Test unit written to /reproducer: /' || true
+		echo "reproduce: ${PETREL_ASAN_ENV[*]} $dir/tests/fuzz/fuzz_$target <reproducer>"
+	done
+}
+
+# run_build <label> <dir> <setup function>
 run_build() {
-	local label="$1" dir="$2"
-	shift 2
+	local label="$1" dir="$2" setup="$3"
 	local suite name exe rel n=0 tests asan=0 petrel built=1
 
 	[[ $label == asan ]] && asan=1
 	petrel="$PETREL_ROOT/$dir/control/petrel"
 	echo "=== $label: building $dir ==="
-	if ! petrel_setup "$dir" "$@"; then
+	if ! "$setup" "$dir"; then
 		echo "$label: meson setup FAILED for $dir"
 		failed=$((failed + 1))
 		return 0
@@ -157,6 +224,9 @@ run_build() {
 	if [[ $n -eq 0 ]]; then
 		echo "$label: no unit or integration test executables in $dir"
 	fi
+	if [[ $asan -eq 1 ]]; then
+		run_fuzz "$label" "$dir" "$built"
+	fi
 }
 
 if ! petrel_install_deps; then
@@ -165,7 +235,7 @@ if ! petrel_install_deps; then
 	summary
 fi
 
-run_build plain build
-run_build asan build-asan -Db_sanitize=address,undefined -Db_lundef=false
+run_build plain build petrel_setup
+run_build asan "$PETREL_ASAN_DIR" petrel_setup_asan
 
 summary

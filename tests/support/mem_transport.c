@@ -132,8 +132,12 @@ int mem_broker_init(struct broker *b, const struct config *cfg, uint64_t now_ms)
 
 	if (rc < 0)
 		return rc;
-	for (unsigned i = 0; i < b->nworkers; i++)
+	/* The wheel too: left at the real clock of worker_create, it would fire
+	 * nothing until <now_ms> passed the machine's uptime. */
+	for (unsigned i = 0; i < b->nworkers; i++) {
 		b->workers[i]->now_ms = now_ms;
+		timer_wheel_init(&b->workers[i]->wheel, now_ms);
+	}
 	return 0;
 }
 

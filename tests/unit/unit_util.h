@@ -14,6 +14,9 @@
  * in its own process, so this sees only the current test's memory. Does nothing in
  * a build without ASan. */
 void assert_no_leaks(void);
+/* The check itself: true if LeakSanitizer finds unreachable memory now (reported on
+ * stderr); always false without ASan. */
+bool unit_leaks_found(void);
 /* The same for suites that use RCU: waits for every queued call_rcu() first
  * (rcu_barrier), so memory a grace period away from being freed is not reported. */
 void assert_no_leaks_rcu(void);
