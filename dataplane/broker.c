@@ -49,6 +49,7 @@ int broker_init(struct broker *b, const struct config *cfg,
 	atomic_init(&b->clients_connected, 0);
 	atomic_init(&b->next_auto_id, 0);
 	atomic_init(&b->stopping, false);
+	atomic_init(&b->max_connections_logged, false);
 	b->router = router_create(&broker_router_params);
 	b->retain = retain_create();
 	b->sessdir = sessdir_create();

@@ -282,8 +282,21 @@ int handle_connect(struct mqtt_conn *c, const struct mqtt_connect *p)
 	}
 	if (cfg->max_connections >= 0) {
 		if (atomic_fetch_add(&b->clients_connected, 1) >= cfg->max_connections) {
+			uint8_t ack[4];
+
 			atomic_fetch_sub(&b->clients_connected, 1);
-			return refuse(c, MQTT_CONNACK_UNAVAILABLE, "max_connections reached");
+			/* One line per episode, not per refused client: a crowd of
+			 * reconnecting clients must not flood the log. */
+			if (!atomic_exchange(&b->max_connections_logged, true))
+				log_warn("max_connections (%d) reached: new clients get CONNACK "
+					 "3 (counted in connect_refused and "
+					 "connect_over_limit; logged once until a client leaves)",
+					 cfg->max_connections);
+			c->w->stats.connect_refused++;
+			c->w->stats.connect_over_limit++;
+			conn_send(c, ack, mqtt_encode_connack(ack, false, MQTT_CONNACK_UNAVAILABLE));
+			conn_close(c, CLOSE_REFUSED);
+			return -1;
 		}
 	} else {
 		atomic_fetch_add(&b->clients_connected, 1);

@@ -579,6 +579,8 @@ void conn_close(struct mqtt_conn *c, enum close_reason why)
 	flow_unhold(c);
 	if (c->counted) {
 		atomic_fetch_sub(&w->broker->clients_connected, 1);
+		atomic_store_explicit(&w->broker->max_connections_logged, false,
+				      memory_order_relaxed);
 		c->counted = false;
 	}
 	if (prev == CONN_ACTIVE) {

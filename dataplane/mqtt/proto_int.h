@@ -67,7 +67,8 @@ struct mqtt_conn {
 	struct session *blocked_on;    /* backpressure: reference; NULL if none */
 	struct worker *blocked_worker; /* its inbound queue was full; NULL if none */
 	struct pending_connect pending;
-	uint64_t last_rx_ms;           /* last whole packet decoded (MQTT-3.1.2-24) */
+	uint64_t last_rx_ms;
+	uint64_t qos0_drop_ms;         /* last drop_qos0_slow: episodes are runs of them */           /* last whole packet decoded (MQTT-3.1.2-24) */
 	struct timer timer;            /* connect timeout, then keep-alive */
 	struct timer flow_timer;       /* as a subscriber: backpressure_timeout (flow.c) */
 	uint8_t *in;                   /* bytes not yet consumed (partial packet) */

@@ -15,6 +15,9 @@
 #include "petrel/session.h"
 #include "mqtt/proto_int.h"
 
+/* QoS 0 drops to a slow reader less than this apart belong to one logged episode. */
+#define QOS0_DROP_EPISODE_MS 1000
+
 struct route_ctx {
 	struct worker *w;
 	struct msg *m;
@@ -324,6 +327,16 @@ void session_deliver_held(struct worker *w, struct session *s, struct msg *m, ui
 		if (online) {
 			if (c->out.bytes > cfg->max_outgoing_bytes) {
 				w->stats.drop_qos0_slow++;
+				/* An episode is a run of drops less than a second apart:
+				 * the kernel may take the backlog between two loop turns,
+				 * so "output drained" would start one per turn. */
+				if (c->qos0_drop_ms == 0 ||
+				    w->now_ms - c->qos0_drop_ms > QOS0_DROP_EPISODE_MS)
+					log_notice("client '%s': %zu bytes of output unsent "
+						   "(max_outgoing_bytes): QoS 0 messages to it are "
+						   "dropped (counted in drop_qos0_slow; logged once "
+						   "per run of drops)", s->client_id, c->out.bytes);
+				c->qos0_drop_ms = w->now_ms;
 				return;
 			}
 			if (outq_push_publish(&c->out, m, 0, false, retain, 0) < 0) {

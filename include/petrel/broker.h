@@ -26,6 +26,7 @@ struct broker {
 	atomic_int clients_connected;    /* for max_connections */
 	atomic_uint_fast64_t next_auto_id;
 	atomic_bool stopping;
+	atomic_bool max_connections_logged; /* refusals logged; reset when a client leaves */
 };
 
 struct engine_ops;

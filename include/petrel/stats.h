@@ -23,6 +23,7 @@
 	X(conn_no_memory)       /* of which closed because an allocation failed */     \
 	X(connect_accepted)     /* CONNECT answered with CONNACK 0 */                  \
 	X(connect_refused)      /* CONNECT answered with a CONNACK error code */       \
+	X(connect_over_limit)   /* of those: max_connections reached */               \
 	X(connect_timeout)      /* closed for sending no CONNECT in time */           \
 	X(keepalive_timeout)    /* closed for 1.5 x keep-alive silence */             \
 	X(protocol_error)       /* closed for malformed or out-of-order packets */     \

@@ -285,6 +285,11 @@ Test(connect, max_connections_refuses_the_extra_client_with_rc_3)
 	struct raw_connect_opts o = { .client_id = "maxconn-3", .clean = true, .keepalive = 60 };
 
 	expect_refused_raw(&b, &o, 3, "third connection with max_connections 2");
+	/* A crowd of refused clients costs one log line per episode, not one each. */
+	for (int i = 0; i < 5; i++)
+		expect_refused_raw(&b, &o, 3, "more connections with max_connections 2");
+	cr_assert_eq(broker_log_count(&b, "max_connections (2) reached"), 1,
+		     "logged once per episode");
 
 	/* The two admitted clients are not affected. */
 	expect_delivery(c1, c2, "maxconn/t");
@@ -294,17 +299,21 @@ Test(connect, max_connections_refuses_the_extra_client_with_rc_3)
 	 * asynchronously). */
 	client_disconnect(c2);
 	client_free(c2);
-	int rc = -1;
+	int rc = -1, fd4 = -1;
 
 	for (int i = 0; i < 20 && rc != 0; i++) {
-		int fd = raw_connect(&b);
-
-		rc = raw_mqtt_connect(fd, "maxconn-4");
-		close(fd);
-		if (rc != 0)
+		fd4 = raw_connect(&b);
+		rc = raw_mqtt_connect(fd4, "maxconn-4");
+		if (rc != 0) {
+			close(fd4);
 			usleep(100 * 1000);
+		}
 	}
 	cr_assert_eq(rc, 0, "slot of a disconnected client was not freed");
+	/* A client left: the next refusal starts a new episode, logged again. */
+	expect_refused_raw(&b, &o, 3, "over the limit again");
+	cr_assert_eq(broker_log_count(&b, "max_connections (2) reached"), 2);
+	close(fd4);
 	client_disconnect(c1);
 	client_free(c1);
 	broker_stop_clean(&b);

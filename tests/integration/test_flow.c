@@ -583,3 +583,32 @@ Test(flow, publisher_that_never_reads_is_disconnected, .timeout = 120)
 	close(fd);
 	broker_stop_clean(&b);
 }
+
+/* A subscriber that does not read loses QoS 0 messages once max_outgoing_bytes are
+ * unsent (MQTT allows it for QoS 0): counted, and logged once for the episode rather
+ * than once per message or never. */
+Test(flow, qos0_drops_to_a_slow_reader_are_logged_once, .timeout = 60)
+{
+	struct broker b;
+	static char payload[8192];
+
+	broker_start(&b, 1, "max_outgoing_bytes 65536\n");
+	int fd = raw_session(&b, "slowreader", true, NULL);
+	int small = 4096;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+	cr_assert_eq(tx_subscribe(fd, 1, "q0", 0), 0);
+	struct client *pub = connected_client(&b, "q0pub", true);
+
+	/* 2.4 MB to a reader that takes nothing: far past 64 KiB plus socket buffers. */
+	for (int i = 0; i < 300; i++)
+		cr_assert_eq(client_publish(pub, "q0", payload, sizeof payload, 0, false), 0);
+	cr_assert_eq(client_sync(pub), 0);
+	cr_assert(broker_wait_log(&b, "QoS 0 messages to it are dropped", 5000),
+		  "QoS 0 drops to a slow reader are not logged");
+	cr_assert_eq(broker_log_count(&b, "QoS 0 messages to it are dropped"), 1,
+		     "logged once per episode, not per message");
+	client_close(pub);
+	close(fd);
+	broker_stop_clean(&b);
+}
