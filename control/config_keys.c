@@ -181,7 +181,7 @@ static int key_listener(struct config *c, const struct config_key *k, const char
 	char tok[2][PATH_MAX];
 	const char *extra = NULL;
 	int n = config_split_tokens(value, tok, PATH_MAX, 2, &extra);
-	uint16_t port;
+	uint16_t port = 0;   /* set by set_port; gcc -O3 cannot see it */
 	int rc;
 
 	(void)k;
