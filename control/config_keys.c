@@ -550,8 +550,6 @@ const struct config_key config_keys[] = {
 		 "ms a congested session may hold its publishers back before it is slow"),
 	KEY_ENUM(slow_subscriber_policy, slow_policy_words, "drop_new",
 		 "what a slow session does with new messages: drop_new, drop_oldest, disconnect"),
-	KEY_UINT(backpressure_overshoot, 0, UINT_MAX, "1000",
-		 "messages a congested queue takes past its limits from held publishers"),
 	KEY_UINT(max_worker_inbound, 1, UINT_MAX / 2, "65536",
 		 "deliveries waiting in one worker's inbound queue before publishers wait"),
 	KEY_SIZE(max_held_input_bytes, 1, SIZE_MAX, "1048576",

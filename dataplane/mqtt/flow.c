@@ -61,7 +61,6 @@ static void flow_release(struct worker *w, struct session *s)
 	/* No early return when it was not congested: session_drop_messages may have
 	 * cleared the flag already, and publishers held on it must still hear. */
 	atomic_store(&s->congested, false);
-	s->overshoot = 0;
 	flow_wake_holders(w);
 }
 

@@ -283,14 +283,11 @@ static void session_enqueue(struct worker *w, struct session *s, struct msg *m, 
 					       "back (wills, retained)");
 				return;
 			}
-			/* Publishers on other workers post what they read before they
-			 * see <congested>: bounded, counted, never without limit. */
-			if (s->overshoot >= cfg->backpressure_overshoot) {
-				w->stats.drop_overshoot++;
-				queue_drop_log(s, "past backpressure_overshoot, dropping");
-				return;
-			}
-			s->overshoot++;
+			/* Its publisher was acknowledged: keep it. Past the limit come
+			 * at most one PUBLISH per publisher on this worker (it is held
+			 * right after) and what other workers posted before they saw
+			 * <congested>, which max_worker_inbound bounds (flow.c). */
+			w->stats.queue_overshoot++;
 		} else if (cfg->queue_full_policy == QUEUE_FULL_DROP_OLDEST && s->queue.len > 0) {
 			w->stats.drop_queue_oldest += queue_evict_oldest(cfg, s, m);
 			queue_drop_log(s, "dropping oldest");

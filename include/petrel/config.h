@@ -42,7 +42,6 @@ struct config {
 	/* Flow control (docs/architecture.md "Backpressure"). */
 	unsigned backpressure_timeout;    /* ms a congested session may hold publishers; default 2000 */
 	enum slow_policy slow_subscriber_policy;   /* default drop_new */
-	unsigned backpressure_overshoot;  /* messages a congested queue takes past its limits from held publishers; default 1000 */
 	size_t max_held_input_bytes;      /* per paused connection, packets held unread; default 1 MiB */
 	unsigned max_worker_inbound;      /* deliveries waiting in one worker's inbound queue; default 65536 */
 	size_t max_outgoing_control_bytes;/* per connection unsent acks etc. before it is closed; default 1 MiB */

@@ -91,7 +91,6 @@ struct session {
 	/* Bit i: worker i may hold a publisher back on this session. Publishers set it
 	 * before re-reading <congested>; the owner clears <congested> before taking the
 	 * bits (mqtt/flow.c), so one of the two always sees the other. */
-	uint32_t overshoot;              /* queued past the limits this congestion */
 	bool slow;                       /* congested past backpressure_timeout */
 	bool slow_disconnect;            /* slow policy disconnect: closing at next timer */
 	bool clean;                      /* cleanSession of the last CONNECT */

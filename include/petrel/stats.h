@@ -59,7 +59,7 @@
 	X(backpressure_pause)   /* publisher reads paused by a congested queue */      \
 	X(slow_marked)          /* sessions congested past backpressure_timeout */     \
 	X(drop_slow)            /* dropped by slow_subscriber_policy */                \
-	X(drop_overshoot)       /* congested queue past backpressure_overshoot */      \
+	X(queue_overshoot)      /* kept past a congested queue's limit (held publisher) */\
 	X(slow_disconnect)      /* closed by slow_subscriber_policy disconnect */      \
 	X(held_input_full)      /* paused conns that reached max_held_input_bytes */   \
 	X(output_overflow)      /* closed: unsent control bytes over the limit */      \

@@ -297,7 +297,6 @@ Test(config, flow_control_keys)
 	config_defaults(&c);
 	cr_assert_eq(c.backpressure_timeout, 2000);
 	cr_assert_eq(c.slow_subscriber_policy, SLOW_DROP_NEW);
-	cr_assert_eq(c.backpressure_overshoot, 1000);
 	cr_assert_eq(c.max_held_input_bytes, 1024 * 1024);
 	cr_assert_eq(c.max_outgoing_control_bytes, 1024 * 1024);
 	set_ok(&c, "backpressure_timeout", "300");
@@ -306,8 +305,6 @@ Test(config, flow_control_keys)
 	cr_assert_eq(c.slow_subscriber_policy, SLOW_DISCONNECT);
 	set_ok(&c, "slow_subscriber_policy", "drop_oldest");
 	cr_assert_eq(c.slow_subscriber_policy, SLOW_DROP_OLDEST);
-	set_ok(&c, "backpressure_overshoot", "0");
-	cr_assert_eq(c.backpressure_overshoot, 0);
 	set_ok(&c, "max_held_input_bytes", "4096");
 	cr_assert_eq(c.max_held_input_bytes, 4096);
 	set_ok(&c, "max_outgoing_control_bytes", "65536");
