@@ -4,11 +4,12 @@
 
 #include "petrel/budget.h"
 #include "petrel/compiler.h"
+#include "petrel/config.h"
 #include "petrel/log.h"
 
-/* Threads with a slot of their own: workers (BROKER_MAX_WORKERS) and room for the
+/* Threads with a slot of their own: every worker the config allows, and room for the
  * control plane. Threads beyond it share the atomic slot. */
-#define BUDGET_SLOTS 256
+#define BUDGET_SLOTS (CONFIG_WORKERS_MAX + 8)
 
 struct budget_slot {
 	_Atomic int64_t bytes;
