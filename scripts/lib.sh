@@ -11,6 +11,8 @@ PETREL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Sanitizers and fuzzing: clang, whose UBSan checks more than GCC's (pointer overflow),
 # and its runtimes, libFuzzer included (libclang-rt-14-dev).
 # Benchmark: the mosquitto broker as a reference, gnuplot for the plots.
+# DPDK data plane: DPDK (testpmd in dpdk-dev), the virtual PMDs the end-to-end tests
+# use (tap, AF_XDP, memif), iproute2 for their network namespaces.
 PETREL_DEBIAN_PACKAGES=(
 	build-essential
 	clang
@@ -28,6 +30,12 @@ PETREL_DEBIAN_PACKAGES=(
 	liblmdb-dev
 	libssl-dev
 	gnuplot-nox
+	libdpdk-dev
+	dpdk-dev
+	librte-net-tap23
+	librte-net-af-xdp23
+	librte-net-memif23
+	iproute2
 )
 
 petrel_log() {
