@@ -57,7 +57,7 @@ void mem_client_connect(struct mem_client *cl, struct broker *b, unsigned w,
 			const char *id, bool clean)
 {
 	mem_client_send_connect(cl, b, w, id, clean);
-	worker_turn(b->workers[w]);
+	mem_worker_turn(b->workers[w]);
 	mem_client_expect_connack(cl, false);
 }
 
@@ -68,7 +68,7 @@ void mem_client_subscribe(struct mem_client *cl, const char *filter)
 	struct mqtt_pkt p;
 
 	mem_client_input(cl, buf, mqtt_encode_subscribe(buf, sizeof(buf), 1, &f, &qos, 1));
-	worker_turn(cl->b->workers[cl->w]);
+	mem_worker_turn(cl->b->workers[cl->w]);
 	mem_client_next(cl, &p, MQTT_SUBACK);
 	cr_assert_eq(p.u.suback.return_codes[0], 2);
 }

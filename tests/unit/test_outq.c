@@ -37,31 +37,31 @@ static struct msg *mk(const char *topic, size_t len, uint8_t qos, bool retain)
 	return m;
 }
 
-static size_t iov_total(const struct iovec *iov, int n)
+static size_t span_total(const struct tx_span *iov, int n)
 {
 	size_t t = 0;
 
 	for (int i = 0; i < n; i++)
-		t += iov[i].iov_len;
+		t += iov[i].len;
 	return t;
 }
 
 /* Concatenates what outq_iov returns with room for <max> iovecs. */
-static size_t gather(const struct outq *q, int max, uint8_t *buf, size_t cap)
+static size_t gather(struct outq *q, int max, uint8_t *buf, size_t cap)
 {
-	struct iovec iov[IOV_MAX_TEST];
+	struct tx_span iov[IOV_MAX_TEST];
 	int n;
 	size_t off = 0;
 
 	cr_assert_leq(max, IOV_MAX_TEST);
-	n = outq_iov(q, iov, max);
+	n = outq_view(q, 0, iov, max);
 	cr_assert_geq(n, 0);
 	cr_assert_leq(n, max);
 	for (int i = 0; i < n; i++) {
-		cr_assert_gt(iov[i].iov_len, 0, "iovec %d is empty", i);
-		cr_assert_leq(off + iov[i].iov_len, cap);
-		memcpy(buf + off, iov[i].iov_base, iov[i].iov_len);
-		off += iov[i].iov_len;
+		cr_assert_gt(iov[i].len, 0, "iovec %d is empty", i);
+		cr_assert_leq(off + iov[i].len, cap);
+		memcpy(buf + off, iov[i].base, iov[i].len);
+		off += iov[i].len;
 	}
 	return off;
 }
@@ -159,7 +159,7 @@ Test(outq, publish_bytes_equal_the_codec_encoding)
 Test(outq, qos0_publish_has_no_packet_id)
 {
 	struct msg *m = mk("t", 5, 0, false);
-	struct iovec iov[8];
+	struct tx_span iov[8];
 	uint8_t buf[64];
 	struct mqtt_pkt pkt;
 	struct outq q;
@@ -169,7 +169,7 @@ Test(outq, qos0_publish_has_no_packet_id)
 	/* A stray id must not reach the wire for QoS 0 (MQTT-2.3.1-5). */
 	cr_assert_eq(outq_push_publish(&q, m, 0, false, false, 77), 0);
 	cr_assert_eq(q.bytes, 2 + 2 + 1 + 5, "fixed header, topic length, topic, payload");
-	cr_assert_eq(outq_iov(&q, iov, 8), 3, "header, topic, payload: no packet id piece");
+	cr_assert_eq(outq_view(&q, 0, iov, 8), 3, "header, topic, payload: no packet id piece");
 	n = gather(&q, 8, buf, sizeof(buf));
 	pkt = decode_one(buf, n);
 	assert_publish_of(&pkt, m, 0, false, false, 0);
@@ -203,25 +203,25 @@ Test(outq, qos0_publish_never_carries_dup)
 Test(outq, payload_and_topic_are_never_copied)
 {
 	struct msg *m = mk("x/y/z", 1000, 1, false);
-	struct iovec iov[8];
+	struct tx_span iov[8];
 	struct outq q;
 	int n;
 
 	outq_init(&q);
 	cr_assert_eq(outq_push_publish(&q, m, 1, false, false, 9), 0);
-	n = outq_iov(&q, iov, 8);
+	n = outq_view(&q, 0, iov, 8);
 	cr_assert_eq(n, 4, "header, topic, packet id, payload");
-	cr_assert_eq(iov[1].iov_base, (void *)m->topic, "topic iovec points into the msg");
-	cr_assert_eq(iov[1].iov_len, m->topic_len);
-	cr_assert_eq(iov[3].iov_base, (const void *)m->payload,
+	cr_assert_eq(iov[1].base, (void *)m->topic, "topic iovec points into the msg");
+	cr_assert_eq(iov[1].len, m->topic_len);
+	cr_assert_eq(iov[3].base, (const void *)m->payload,
 		     "payload iovec points into the msg");
-	cr_assert_eq(iov[3].iov_len, m->payload_len);
+	cr_assert_eq(iov[3].len, m->payload_len);
 	/* Half the payload written: the rest still comes from the msg itself. */
-	outq_consume(&q, iov[0].iov_len + iov[1].iov_len + iov[2].iov_len + 500);
-	n = outq_iov(&q, iov, 8);
+	outq_release(&q, iov[0].len + iov[1].len + iov[2].len + 500);
+	n = outq_view(&q, 0, iov, 8);
 	cr_assert_eq(n, 1);
-	cr_assert_eq(iov[0].iov_base, (const void *)(m->payload + 500));
-	cr_assert_eq(iov[0].iov_len, 500);
+	cr_assert_eq(iov[0].base, (const void *)(m->payload + 500));
+	cr_assert_eq(iov[0].len, 500);
 	outq_fini(&q);
 	msg_unref(m);
 	assert_no_leaks();
@@ -355,7 +355,7 @@ Test(outq, consuming_at_every_byte_offset_resumes_the_same_stream)
 	for (size_t k = 1; k <= total; k++) {
 		outq_init(&q);
 		push_mixed(&q, m1, m0);
-		outq_consume(&q, k);
+		outq_release(&q, k);
 		cr_assert_eq(q.bytes, total - k, "after %zu bytes", k);
 		n = gather(&q, IOV_MAX_TEST, rest, sizeof(rest));
 		cr_assert_eq(n, total - k, "after %zu bytes: %zu left in iovecs", k, n);
@@ -385,7 +385,7 @@ static size_t drain_in_chunks(struct outq *q, size_t k, int max, uint8_t *out, s
 		cr_assert_leq(off + w, cap);
 		memcpy(out + off, tmp, w);
 		off += w;
-		outq_consume(q, w);
+		outq_release(q, w);
 	}
 	cr_assert_eq(q->bytes, 0);
 	return off;
@@ -424,11 +424,11 @@ Test(outq, chunked_writes_of_every_size_rebuild_the_same_stream)
 
 /* ---- iovec limit ------------------------------------------------------------------------- */
 
-Test(outq, iovec_limit_never_splits_a_publish)
+Test(outq, the_span_limit_cuts_anywhere_and_the_next_view_goes_on)
 {
 	struct msg *a = mk("a", 10, 1, false);
 	struct msg *b = mk("b", 20, 1, false);
-	struct iovec iov[8];
+	struct tx_span sp[8];
 	uint8_t ack[4];
 	struct outq q;
 	size_t first;
@@ -437,25 +437,27 @@ Test(outq, iovec_limit_never_splits_a_publish)
 	outq_init(&q);
 	cr_assert_eq(outq_push_publish(&q, a, 1, false, false, 1), 0);
 	cr_assert_eq(outq_push_publish(&q, b, 1, false, false, 2), 0);
-	n = outq_iov(&q, iov, 5);
-	cr_assert_eq(n, 4, "the second PUBLISH does not fit whole in 5: left out");
-	first = iov_total(iov, n);
-	cr_assert_eq(iov[3].iov_base, (const void *)a->payload);
-	cr_assert_eq(outq_iov(&q, iov, 8), 8, "both fit in 8");
-	outq_consume(&q, first);
-	cr_assert_eq(refs(a), 1, "the written PUBLISH released its msg");
-	n = outq_iov(&q, iov, 5);
-	cr_assert_eq(n, 4);
-	cr_assert_eq(iov[3].iov_base, (const void *)b->payload);
+	n = outq_view(&q, 0, sp, 5);
+	cr_assert_eq(n, 5, "a's four pieces and b's header");
+	cr_assert_eq(sp[3].base, (const void *)a->payload);
+	first = span_total(sp, n);
+	/* A view from where the last one ended starts at b's topic. */
+	n = outq_view(&q, first, sp, 8);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(sp[0].base, (const void *)b->topic);
+	cr_assert_eq(sp[2].base, (const void *)b->payload);
+	cr_assert_eq(first + span_total(sp, n), q.bytes);
+	cr_assert_eq(outq_view(&q, q.bytes, sp, 8), 0, "nothing past the end");
+	outq_release(&q, first - sp[0].len);  /* ... up to b's header: a is done */
+	cr_assert_eq(refs(a), 1, "the released PUBLISH dropped its msg");
 	outq_fini(&q);
 
-	/* A control packet before the PUBLISH: 1 + 4 > 4, so only the control packet. */
 	outq_init(&q);
 	cr_assert_eq(outq_push_bytes(&q, ack, mqtt_encode_ack(ack, MQTT_PUBACK, 5)), 0);
 	cr_assert_eq(outq_push_publish(&q, a, 1, false, false, 3), 0);
-	cr_assert_eq(outq_iov(&q, iov, 4), 1);
-	cr_assert_eq(iov[0].iov_len, 4);
-	cr_assert_eq(outq_iov(&q, iov, 5), 5);
+	cr_assert_eq(outq_view(&q, 0, sp, 4), 4, "the ack, then a's first three pieces");
+	cr_assert_eq(sp[0].len, 4);
+	cr_assert_eq(outq_view(&q, 0, sp, 5), 5);
 	outq_fini(&q);
 	msg_unref(a);
 	msg_unref(b);
@@ -465,17 +467,17 @@ Test(outq, iovec_limit_never_splits_a_publish)
 Test(outq, a_publish_at_the_head_always_goes_out_with_four_iovecs)
 {
 	struct msg *m = mk("t/u", 9, 1, false);
-	struct iovec iov[4];
+	struct tx_span iov[4];
 	struct outq q;
 
 	outq_init(&q);
 	cr_assert_eq(outq_push_publish(&q, m, 2, false, false, 7), 0);
 	cr_assert_eq(outq_push_publish(&q, m, 0, false, false, 0), 0);
 	while (!outq_empty(&q)) {
-		int n = outq_iov(&q, iov, 4);
+		int n = outq_view(&q, 0, iov, 4);
 
 		cr_assert_gt(n, 0, "stalled with %zu bytes queued", q.bytes);
-		outq_consume(&q, 1);
+		outq_release(&q, 1);
 	}
 	outq_fini(&q);
 	msg_unref(m);
@@ -500,12 +502,12 @@ Test(outq, bytes_count_what_is_unsent)
 	cr_assert_eq(q.bytes, 4 + 1 + 1 + 107);
 	cr_assert_eq(outq_push_publish(&q, m, 0, false, false, 0), 0);
 	cr_assert_eq(q.bytes, 113 + 1 + 1 + 105);
-	outq_consume(&q, 3);
+	outq_release(&q, 3);
 	cr_assert_eq(q.bytes, 217);
 	cr_assert_not(outq_empty(&q));
-	outq_consume(&q, 200);
+	outq_release(&q, 200);
 	cr_assert_eq(q.bytes, 17);
-	outq_consume(&q, 17);
+	outq_release(&q, 17);
 	cr_assert_eq(q.bytes, 0);
 	cr_assert(outq_empty(&q));
 	outq_fini(&q);
@@ -527,7 +529,7 @@ Test(outq, fini_drops_every_msg_reference)
 		cr_assert_eq(outq_push_bytes(&q, big, sizeof(big)), 0);
 	}
 	cr_assert_eq(refs(m), 6);
-	outq_consume(&q, 3);	/* a partly written head is dropped too */
+	outq_release(&q, 3);	/* a partly written head is dropped too */
 	outq_fini(&q);
 	cr_assert_eq(refs(m), 1);
 	cr_assert(outq_empty(&q));
@@ -549,9 +551,9 @@ Test(outq, a_written_publish_releases_its_msg_at_its_last_byte)
 	outq_init(&q);
 	cr_assert_eq(outq_push_publish(&q, m, 1, false, false, 1), 0);
 	total = q.bytes;
-	outq_consume(&q, total - 1);
+	outq_release(&q, total - 1);
 	cr_assert_eq(refs(m), 2, "one byte unsent: still referenced");
-	outq_consume(&q, 1);
+	outq_release(&q, 1);
 	cr_assert_eq(refs(m), 1);
 	cr_assert(outq_empty(&q));
 	outq_fini(&q);
@@ -576,10 +578,12 @@ Test(outq, order_survives_ring_wrap_growth_and_burst_release)
 		for (int j = 0; j < (round == 0 ? 4 : 196); j++, next_out++) {
 			struct mqtt_pkt pkt;
 			size_t n = gather(&q, 4, buf, sizeof(buf));
+			ssize_t r = mqtt_decode(buf, n, BIG, &pkt);
 
-			pkt = decode_one(buf, n);
+			/* Four spans hold at least one whole PUBLISH (four pieces). */
+			cr_assert_gt(r, 0, "mqtt_decode returned %zd for %zu bytes", r, n);
 			assert_publish_of(&pkt, m[next_out - 1], 1, false, false, next_out);
-			outq_consume(&q, n);
+			outq_release(&q, (size_t)r);
 			cr_assert_eq(refs(m[next_out - 1]), 1);
 		}
 		for (; round == 0 && next_in <= 200; next_in++)
@@ -597,7 +601,7 @@ Test(outq, order_survives_ring_wrap_growth_and_burst_release)
 Test(outq, runs_of_acks_share_one_iovec_in_order)
 {
 	struct outq q;
-	struct iovec iov[IOV_MAX_TEST];
+	struct tx_span iov[IOV_MAX_TEST];
 	uint8_t want[4 * 6], got[sizeof(want)];
 	size_t off = 0;
 	int n;
@@ -609,15 +613,15 @@ Test(outq, runs_of_acks_share_one_iovec_in_order)
 		cr_assert_eq(outq_push_bytes(&q, want + off, 4), 0);
 		off += 4;
 	}
-	n = outq_iov(&q, iov, IOV_MAX_TEST);
+	n = outq_view(&q, 0, iov, IOV_MAX_TEST);
 	cr_assert_eq(n, 1, "six acks took %d iovecs", n);
-	cr_assert_eq(iov[0].iov_len, sizeof(want));
-	memcpy(got, iov[0].iov_base, sizeof(got));
+	cr_assert_eq(iov[0].len, sizeof(want));
+	memcpy(got, iov[0].base, sizeof(got));
 	cr_assert_arr_eq(got, want, sizeof(want));
 	cr_assert_eq(q.bytes, sizeof(want));
 	cr_assert_eq(outq_push_bytes(&q, want, 4), 0);
-	cr_assert_eq(outq_iov(&q, iov, IOV_MAX_TEST), 2);
-	outq_consume(&q, sizeof(want) + 4);
+	cr_assert_eq(outq_view(&q, 0, iov, IOV_MAX_TEST), 2);
+	outq_release(&q, sizeof(want) + 4);
 	cr_assert(outq_empty(&q));
 	outq_fini(&q);
 }
