@@ -14,6 +14,17 @@ void mem_client_input(struct mem_client *cl, const uint8_t *buf, size_t len)
 	cr_assert_eq(mem_conn_input(cl->tc, buf, len), 0, "engine closed %s", cl->id);
 }
 
+bool mem_client_next_publish(struct mem_client *cl, struct mqtt_pkt *p)
+{
+	ssize_t n;
+
+	while ((n = mem_conn_next(cl->tc, p)) > 0)
+		if (p->type == MQTT_PUBLISH)
+			return true;
+	cr_assert_eq(n, 0, "%s: output does not decode", cl->id);
+	return false;
+}
+
 void mem_client_next(struct mem_client *cl, struct mqtt_pkt *p, enum mqtt_type type)
 {
 	ssize_t n = mem_conn_next(cl->tc, p);

@@ -339,6 +339,29 @@ static void assert_mixed_stream(const uint8_t *b, size_t len, struct msg *m1,
 	cr_assert_eq(off, len, "trailing bytes after the last packet");
 }
 
+/* The whole stream of push_mixed into <ref>. Returns its length. */
+static size_t mixed_ref(struct msg *m1, struct msg *m0, uint8_t *ref, size_t cap)
+{
+	struct outq q;
+	size_t total;
+
+	outq_init(&q);
+	total = push_mixed(&q, m1, m0);
+	cr_assert_eq(gather(&q, IOV_MAX_TEST, ref, cap), total);
+	outq_fini(&q);
+	return total;
+}
+
+/* End of a push_mixed test: the queue let go of both msgs; so do we. */
+static void mixed_done(struct msg *m1, struct msg *m0)
+{
+	cr_assert_eq(refs(m1), 1);
+	cr_assert_eq(refs(m0), 1);
+	msg_unref(m1);
+	msg_unref(m0);
+	assert_no_leaks();
+}
+
 Test(outq, consuming_at_every_byte_offset_resumes_the_same_stream)
 {
 	struct msg *m1 = mk("a/b", 40, 1, false);
@@ -347,11 +370,8 @@ Test(outq, consuming_at_every_byte_offset_resumes_the_same_stream)
 	struct outq q;
 	size_t total, n;
 
-	outq_init(&q);
-	total = push_mixed(&q, m1, m0);
-	cr_assert_eq(gather(&q, IOV_MAX_TEST, ref, sizeof(ref)), total);
+	total = mixed_ref(m1, m0, ref, sizeof(ref));
 	assert_mixed_stream(ref, total, m1, m0);
-	outq_fini(&q);
 	for (size_t k = 1; k <= total; k++) {
 		outq_init(&q);
 		push_mixed(&q, m1, m0);
@@ -363,11 +383,7 @@ Test(outq, consuming_at_every_byte_offset_resumes_the_same_stream)
 		cr_assert_eq(outq_empty(&q), k == total);
 		outq_fini(&q);
 	}
-	cr_assert_eq(refs(m1), 1);
-	cr_assert_eq(refs(m0), 1);
-	msg_unref(m1);
-	msg_unref(m0);
-	assert_no_leaks();
+	mixed_done(m1, m0);
 }
 
 /* Writes the queue out <k> bytes at a time, as a transport that accepts only <k> per
@@ -400,10 +416,7 @@ Test(outq, chunked_writes_of_every_size_rebuild_the_same_stream)
 	struct outq q;
 	size_t total;
 
-	outq_init(&q);
-	total = push_mixed(&q, m1, m0);
-	cr_assert_eq(gather(&q, IOV_MAX_TEST, ref, sizeof(ref)), total);
-	outq_fini(&q);
+	total = mixed_ref(m1, m0, ref, sizeof(ref));
 	for (size_t mi = 0; mi < sizeof(maxes) / sizeof(maxes[0]); mi++) {
 		for (size_t k = 1; k <= total; k++) {
 			outq_init(&q);
@@ -415,11 +428,7 @@ Test(outq, chunked_writes_of_every_size_rebuild_the_same_stream)
 		}
 	}
 	assert_mixed_stream(ref, total, m1, m0);
-	cr_assert_eq(refs(m1), 1);
-	cr_assert_eq(refs(m0), 1);
-	msg_unref(m1);
-	msg_unref(m0);
-	assert_no_leaks();
+	mixed_done(m1, m0);
 }
 
 /* ---- iovec limit ------------------------------------------------------------------------- */
@@ -624,4 +633,178 @@ Test(outq, runs_of_acks_share_one_iovec_in_order)
 	outq_release(&q, sizeof(want) + 4);
 	cr_assert(outq_empty(&q));
 	outq_fini(&q);
+}
+
+/* ---- views at any offset (the send buffer a TCP stack reads) ------------------------- */
+
+/* Concatenates the spans of one outq_view(q, off, .., max) into <buf>; checks that
+ * none is empty, that a span with a ref lies in that msg's payload, and (for <m>) that
+ * a span in m's payload has ref m. Returns the bytes. */
+static size_t view_at(struct outq *q, size_t off, int max, uint8_t *buf, size_t cap,
+		      const struct msg *m)
+{
+	struct tx_span sp[IOV_MAX_TEST];
+	size_t len = 0;
+	int n;
+
+	cr_assert_leq(max, IOV_MAX_TEST);
+	n = outq_view(q, off, sp, max);
+	cr_assert_geq(n, 0);
+	cr_assert_leq(n, max);
+	for (int i = 0; i < n; i++) {
+		const uint8_t *b = sp[i].base;
+		const struct msg *r = sp[i].ref;
+
+		cr_assert_gt(sp[i].len, 0, "span %d at offset %zu is empty", i, off);
+		if (m != NULL && m->payload_len > 0 && b >= m->payload &&
+		    b < m->payload + m->payload_len)
+			cr_assert_eq((const void *)r, (const void *)m,
+				     "payload span without its msg");
+		if (r != NULL)
+			cr_assert(b >= r->payload && b + sp[i].len <= r->payload + r->payload_len,
+				  "span %d at offset %zu has a ref but is not in its payload",
+				  i, off);
+		else
+			cr_assert(m == NULL || b < m->payload || b >= m->payload + m->payload_len,
+				  "span %d at offset %zu: payload bytes without a ref", i, off);
+		cr_assert_leq(len + sp[i].len, cap);
+		memcpy(buf + len, b, sp[i].len);
+		len += sp[i].len;
+	}
+	return len;
+}
+
+Test(outq, a_publish_viewed_from_every_byte_offset_gives_its_exact_bytes)
+{
+	static const uint8_t qoses[] = { 0, 1, 2 };
+	static const size_t sizes[] = { 0, 1, 300 };
+	uint8_t want[512], got[512];
+
+	for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+		for (size_t qi = 0; qi < sizeof(qoses) / sizeof(qoses[0]); qi++) {
+			struct msg *m = mk("a/topic", sizes[z], qoses[qi], false);
+			uint8_t qos = qoses[qi];
+			struct outq q;
+			size_t hl, total;
+
+			hl = mqtt_encode_publish_header(want, sizeof(want), false, qos, true,
+							m->topic, m->topic_len, 0x0102,
+							m->payload_len);
+			cr_assert_gt(hl, 0);
+			memcpy(want + hl, m->payload, m->payload_len);
+			total = hl + m->payload_len;
+			outq_init(&q);
+			cr_assert_eq(outq_push_publish(&q, m, qos, false, true, 0x0102), 0);
+			cr_assert_eq(q.bytes, total);
+			for (size_t off = 0; off <= total; off++) {
+				/* Header, topic, packet id, payload: four spans at most. */
+				size_t n = view_at(&q, off, 4, got, sizeof(got), m);
+
+				cr_assert_eq(n, total - off, "qos %u, %zu-byte payload: %zu "
+					     "bytes from offset %zu", qos, sizes[z], n, off);
+				cr_assert(memcmp(got, want + off, n) == 0,
+					  "qos %u: bytes differ from offset %zu", qos, off);
+			}
+			cr_assert_eq(refs(m), 2, "views take no reference");
+			outq_fini(&q);
+			cr_assert_eq(refs(m), 1);
+			msg_unref(m);
+		}
+	}
+	assert_no_leaks();
+}
+
+/* Reads the queue from <off> to its end as a sender of segments does: views of at
+ * most <max> spans, each starting where the last ended. */
+static size_t walk_from(struct outq *q, size_t off, int max, uint8_t *buf, size_t cap)
+{
+	size_t len = 0;
+
+	while (off + len < q->bytes) {
+		size_t n = view_at(q, off + len, max, buf + len, cap - len, NULL);
+
+		cr_assert_gt(n, 0, "stalled at offset %zu", off + len);
+		len += n;
+	}
+	return len;
+}
+
+Test(outq, views_at_any_offset_after_any_partial_release_give_the_same_stream)
+{
+	struct msg *m1 = mk("a/b", 40, 1, false);
+	struct msg *m0 = mk("c", 3, 0, true);
+	static const int maxes[] = { 1, 2, 5, IOV_MAX_TEST };
+	uint8_t ref[512], got[512];
+	struct outq q;
+	size_t total;
+
+	total = mixed_ref(m1, m0, ref, sizeof(ref));
+	for (size_t k = 0; k <= total; k++) {
+		outq_init(&q);
+		push_mixed(&q, m1, m0);
+		outq_release(&q, k);
+		cr_assert_eq(q.bytes, total - k);
+		for (size_t mi = 0; mi < sizeof(maxes) / sizeof(maxes[0]); mi++) {
+			/* Forward, as segments go out; then backward, as retransmissions
+			 * go back to an older offset. */
+			for (size_t off = 0; off <= total - k; off++) {
+				size_t n = walk_from(&q, off, maxes[mi], got, sizeof(got));
+
+				cr_assert_eq(n, total - k - off);
+				cr_assert(memcmp(got, ref + k + off, n) == 0,
+					  "released %zu, offset %zu, %d spans: differs", k, off,
+					  maxes[mi]);
+			}
+			for (size_t off = total - k; off-- > 0;) {
+				size_t n = view_at(&q, off, maxes[mi], got, sizeof(got), NULL);
+
+				cr_assert_gt(n, 0);
+				cr_assert(memcmp(got, ref + k + off, n) == 0,
+					  "released %zu, back to offset %zu: differs", k, off);
+			}
+		}
+		outq_fini(&q);
+	}
+	mixed_done(m1, m0);
+}
+
+Test(outq, release_in_pieces_while_viewing_deep_keeps_the_stream)
+{
+	struct msg *m[40];
+	uint8_t ref[4096], got[4096];
+	struct outq q;
+	size_t total, done = 0;
+
+	outq_init(&q);
+	for (int i = 0; i < 40; i++) {
+		uint8_t ack[4];
+
+		m[i] = mk("deep", (size_t)(i * 5) % 33, 1, false);
+		cr_assert_eq(outq_push_publish(&q, m[i], 1, false, false, (uint16_t)(i + 1)), 0);
+		cr_assert_eq(outq_push_bytes(&q, ack, mqtt_encode_ack(ack, MQTT_PUBACK,
+								   (uint16_t)i)), 0);
+	}
+	total = q.bytes;
+	cr_assert_eq(walk_from(&q, 0, IOV_MAX_TEST, ref, sizeof(ref)), total);
+	/* A view far ahead (the hint moves there), then a release of 7 bytes (a cut
+	 * inside some entry), and so on: the stream from any offset stays the same. */
+	while (q.bytes > 0) {
+		size_t ahead = q.bytes / 2;
+		size_t n = view_at(&q, ahead, 3, got, sizeof(got), NULL);
+		size_t r = q.bytes < 7 ? q.bytes : 7;
+
+		cr_assert(memcmp(got, ref + done + ahead, n) == 0, "at %zu + %zu", done, ahead);
+		outq_release(&q, r);
+		done += r;
+		n = walk_from(&q, 0, 4, got, sizeof(got));
+		cr_assert_eq(n, total - done);
+		cr_assert(memcmp(got, ref + done, n) == 0, "after releasing %zu", done);
+	}
+	cr_assert(outq_empty(&q));
+	outq_fini(&q);
+	for (int i = 0; i < 40; i++) {
+		cr_assert_eq(refs(m[i]), 1);
+		msg_unref(m[i]);
+	}
+	assert_no_leaks();
 }

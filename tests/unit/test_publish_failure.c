@@ -44,9 +44,7 @@ static unsigned received(struct mem_client *cl, unsigned *seq, unsigned cap)
 	struct mqtt_pkt p;
 	unsigned n = 0;
 
-	while (mem_conn_next(cl->tc, &p) > 0) {
-		if (p.type != MQTT_PUBLISH)
-			continue;
+	while (mem_client_next_publish(cl, &p)) {
 		cr_assert_lt(n, cap);
 		seq[n++] = mem_client_seq(&p);
 	}
