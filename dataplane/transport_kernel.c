@@ -515,6 +515,8 @@ static int kt_push(struct transport_conn *tc)
 	if (rc < 0)
 		return rc;
 	if (blocked != tc->out_blocked) {
+		if (blocked)
+			tc->kw->w->stats.output_blocked++;
 		tc->out_blocked = blocked;
 		kt_update_events(tc);
 	}
