@@ -71,6 +71,7 @@ struct transport_conn {
 	bool closed;
 	bool read_paused;
 	bool out_blocked;            /* socket full: waiting for EPOLLOUT */
+	bool peer_gone;              /* EOF or a socket error: no last words at close */
 	struct mqtt_conn *mc;
 	struct kt_worker *kw;
 	struct kt_kept *kept;        /* input the engine did not take (paused), or NULL */
@@ -473,6 +474,7 @@ static void kt_readable(struct kt_worker *kw, struct transport_conn *tc)
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
+		tc->peer_gone = true;
 		proto_lost(tc->mc, n == 0 ? 0 : -errno);
 		return;
 	}
@@ -522,8 +524,10 @@ static int kt_push(struct transport_conn *tc)
 	bool blocked;
 	int rc = kt_send(tc, &blocked);
 
-	if (rc < 0)
+	if (rc < 0) {
+		tc->peer_gone = true;   /* the engine closes it on this error */
 		return rc;
+	}
 	if (blocked != tc->out_blocked) {
 		if (blocked)
 			tc->kw->w->stats.output_blocked++;
@@ -594,7 +598,7 @@ static int kt_poll(struct worker *w, int timeout_ms)
 				int rc = kt_push(tc);
 
 				if (rc < 0) {
-					proto_lost(tc->mc, rc);
+					proto_lost(tc->mc, rc);   /* peer_gone set */
 					break;
 				}
 			}
@@ -602,6 +606,7 @@ static int kt_poll(struct worker *w, int timeout_ms)
 				if (tc->read_paused || tc->kept != NULL) {
 					/* Paused: only a broken socket gets here; with EPOLLIN
 					 * off we would otherwise spin on the error. */
+					tc->peer_gone = true;
 					proto_lost(tc->mc, -ECONNRESET);
 					break;
 				}
@@ -649,8 +654,8 @@ static void kt_close(struct transport_conn *tc)
 	if (tc->closed)
 		return;
 	/* Last words (a CONNACK with an error code), best effort: no waiting for
-	 * room on a socket that is about to close. */
-	if (!tc->out_blocked && tc->mc != NULL)
+	 * room on a socket that is about to close, none to a peer that is gone. */
+	if (!tc->out_blocked && !tc->peer_gone && tc->mc != NULL)
 		(void)kt_send(tc, &blocked);
 	tc->closed = true;
 	if (tc->kept != NULL)

@@ -18,6 +18,7 @@
 #include "petrel/engine.h"
 #include "petrel/log.h"
 #include "petrel/mqtt.h"
+#include "petrel/proto.h"
 #include "petrel/worker.h"
 #include "mem_transport.h"
 #include "unit_util.h"
@@ -95,6 +96,23 @@ static void config_for(struct config *cfg)
 	cr_assert_eq(config_finalize(cfg, err, sizeof(err)), 0, "config: %s", err);
 }
 
+/* A connection on worker 0 of <b> whose CONNECT (clean, client id <id>) was fed. */
+static struct transport_conn *connect_sent(struct broker *b, const char *id)
+{
+	struct mqtt_connect cn = {
+		.protocol_level = MQTT_PROTO_V311,
+		.clean_session = true,
+		.client_id = { id, (uint16_t)strlen(id) },
+	};
+	struct transport_conn *tc = mem_conn_open(b->workers[0]);
+	uint8_t buf[64];
+
+	cr_assert_not_null(tc);
+	tc->keep = true;
+	cr_assert_eq(mem_conn_input(tc, buf, mqtt_encode_connect(buf, sizeof(buf), &cn)), 0);
+	return tc;
+}
+
 Test(transport_hooks, init_and_fini_once_around_the_workers_launched_by_the_transport,
      .timeout = 60)
 {
@@ -137,23 +155,14 @@ Test(transport_hooks, a_failing_init_creates_no_worker_and_runs_no_fini)
 /* One flush per turn, after the engine's end of turn handed its output over. */
 Test(transport_hooks, flush_follows_the_engines_output_once_per_turn)
 {
-	struct mqtt_connect cn = {
-		.protocol_level = MQTT_PROTO_V311,
-		.clean_session = true,
-		.client_id = { "probe", 5 },
-	};
 	struct broker b;
 	struct config cfg;
-	uint8_t buf[64];
 
 	hooks_reset();
 	unit_rcu_init();
 	config_for(&cfg);
 	cr_assert_eq(broker_init(&b, &cfg, &hooked, &mqtt_engine_ops), 0);
-	hk.probe = mem_conn_open(b.workers[0]);
-	cr_assert_not_null(hk.probe);
-	cr_assert_eq(mem_conn_input(hk.probe, buf, mqtt_encode_connect(buf, sizeof(buf), &cn)),
-		     0);
+	hk.probe = connect_sent(&b, "probe");
 	cr_assert_eq(hk.probe->outputs, 0, "output goes at the end of the turn");
 	mem_worker_turn(b.workers[0]);
 	cr_assert_eq(atomic_load(&hk.flushes), 1);
@@ -165,5 +174,47 @@ Test(transport_hooks, flush_follows_the_engines_output_once_per_turn)
 	hk.probe = NULL;
 	mem_broker_shutdown(&b);
 	cr_assert_eq(hk.finis, 1);
+	unit_rcu_fini();
+}
+
+static size_t close_saw_len;
+static uint8_t close_saw_first;
+
+static void hk_close(struct transport_conn *tc)
+{
+	struct tx_span sp[4];
+
+	/* transport.h: the engine's stream is still valid here, whatever the reason. */
+	close_saw_len = proto_out_len(tc->c);
+	if (proto_out_view(tc->c, 0, sp, 4) > 0)
+		close_saw_first = *(const uint8_t *)sp[0].base;
+	mem_transport_ops.close(tc);
+}
+
+/* A peer's FIN (proto_lost) closes the connection with output still unreleased: a TCP
+ * stack must still find it at close() (it sends it, in flight included, before its
+ * FIN), so the engine keeps its stream until close() returns. */
+Test(transport_hooks, close_finds_the_unreleased_output_after_the_peer_left)
+{
+	struct broker b;
+	struct config cfg;
+	struct transport_conn *tc;
+
+	hooks_reset();
+	hooked.close = hk_close;
+	close_saw_len = 0;
+	close_saw_first = 0;
+	unit_rcu_init();
+	config_for(&cfg);
+	cr_assert_eq(broker_init(&b, &cfg, &hooked, &mqtt_engine_ops), 0);
+	tc = connect_sent(&b, "leaver");
+	tc->hold_release = true;     /* the CONNACK goes out but is never acknowledged */
+	mem_worker_turn(b.workers[0]);
+	cr_assert_eq(tc->taken, 4, "CONNACK sent, unreleased");
+	mem_conn_lost(tc, 0);
+	cr_assert(tc->closed);
+	cr_assert_eq(close_saw_len, 4, "the stream was gone at close()");
+	cr_assert_eq(close_saw_first, MQTT_CONNACK << 4);
+	mem_broker_shutdown(&b);
 	unit_rcu_fini();
 }
