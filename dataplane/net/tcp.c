@@ -384,7 +384,6 @@ static int tcb_take_output(struct tcb *t)
 void tcb_deliver_kept(struct tcb *t)
 {
 	const struct tcp_user_ops *ops = t->ts->p.ops;
-	uint32_t before = tcb_rcv_wnd(t);
 	uint32_t step = t->ts->p.rcv_buf / 2 < t->mss ? t->ts->p.rcv_buf / 2 : t->mss;
 
 	while (t->rcvq != NULL && t->user != NULL) {
@@ -409,7 +408,7 @@ void tcb_deliver_kept(struct tcb *t)
 			return;
 	}
 	/* RFC 9293 3.8.6.2.2: a window update once it opened by min(buf/2, MSS). */
-	if (tcb_rcv_wnd(t) - before >= step && t->rcv_adv - t->rcv_nxt < tcb_rcv_wnd(t))
+	if (tcb_rcv_wnd(t) >= t->rcv_adv - t->rcv_nxt + step)
 		tcb_flush_add(t, TF_ACKNOW);
 }
 

@@ -505,3 +505,14 @@ void tcp_script_handshake_plain(struct tcp_script *s, uint16_t win)
 	tcp_script_in(s, ".", 1, 1, win, NULL, NULL, 0);
 	cr_assert_eq(s->user.accepted, 1, "accepted() after the handshake");
 }
+
+bool tcp_script_in_pool(const struct tcp_script *s, const void *p)
+{
+	const struct rte_mempool_memhdr *h;
+
+	STAILQ_FOREACH(h, &s->pool->mem_list, next)
+		if ((const char *)p >= (const char *)h->addr &&
+		    (const char *)p < (const char *)h->addr + h->len)
+			return true;
+	return false;
+}

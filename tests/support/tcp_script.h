@@ -130,6 +130,8 @@ void tcp_script_close(struct tcp_script *s);
 void tcp_script_handshake(struct tcp_script *s, uint16_t win);
 /* The same without options: no timestamps, no scaling, MSS 536 toward the peer. */
 void tcp_script_handshake_plain(struct tcp_script *s, uint16_t win);
+/* True if <p> points into one of the pool's mbufs (recv() saw the segment itself). */
+bool tcp_script_in_pool(const struct tcp_script *s, const void *p);
 /* Our TSval at the current clock (1 ms ticks). */
 uint32_t tcp_script_tsval(const struct tcp_script *s);
 
