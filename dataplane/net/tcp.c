@@ -14,10 +14,6 @@
 #include "petrel/log.h"
 #include "tcp_int.h"
 
-/* tcp_newreno comes from branch tcpx (tcp_cong.c); until it is linked in, the
- * stack runs without congestion control (cwnd unlimited). */
-#pragma weak tcp_newreno
-
 void tcp_params_default(struct tcp_params *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -42,6 +38,7 @@ struct tcp_stack *tcp_stack_create(const struct tcp_params *p, uint64_t now_us)
 	if (ts == NULL)
 		return NULL;
 	ts->p = *p;
+	ts->cc_ops = &tcp_newreno;
 	ts->now_us = now_us;
 	if (ts->p.mss < 64)
 		ts->p.mss = 64;
@@ -179,8 +176,7 @@ void tcb_init_from_syn(struct tcb *t, const struct tcp_seg *seg)
 	if (t->flags & TF_TS)
 		mss -= 12;
 	t->mss = (uint16_t)mss;
-	if (&tcp_newreno != NULL)
-		tcp_newreno.init(&t->cc, t->mss);
+	t->ts->cc_ops->init(&t->cc, t->mss);
 }
 
 static void tcb_flush_unlink(struct tcb *t)

@@ -10,8 +10,6 @@
 
 #include "tcp_int.h"
 
-#pragma weak tcp_newreno /* tcp.c says why */
-
 #define SEG_SYN(s) (((s)->flags & RTE_TCP_SYN_FLAG) != 0)
 #define SEG_ACK(s) (((s)->flags & RTE_TCP_ACK_FLAG) != 0)
 #define SEG_RST(s) (((s)->flags & RTE_TCP_RST_FLAG) != 0)
@@ -244,8 +242,7 @@ static bool tcp_ack_input(struct tcb *t, const struct tcp_seg *seg, uint32_t src
 		tcb_send_acked(t, data);
 		if (t->flags & TF_DEAD)
 			return false;
-		if (&tcp_newreno != NULL)
-			act = tcp_newreno.on_ack(&t->cc, t->snd_una, acked, tcb_flight(t));
+		act = ts->cc_ops->on_ack(&t->cc, t->snd_una, acked, tcb_flight(t));
 		/* RFC 6298 5.2-5.3: stop when all is acked, else restart. */
 		t->retries = 0;
 		if (tcb_flight(t) == 0)
@@ -267,9 +264,9 @@ static bool tcp_ack_input(struct tcb *t, const struct tcp_seg *seg, uint32_t src
 			}
 		}
 	} else if (seg->ack == t->snd_una && seg->len == 0 && !SEG_FIN(seg) &&
-		   wnd == t->snd_wnd && tcb_flight(t) > 0 && &tcp_newreno != NULL) {
+		   wnd == t->snd_wnd && tcb_flight(t) > 0) {
 		/* RFC 5681 2: a duplicate ACK. */
-		act = tcp_newreno.on_dupack(&t->cc, t->snd_una, t->snd_max, tcb_flight(t));
+		act = ts->cc_ops->on_dupack(&t->cc, t->snd_una, t->snd_max, tcb_flight(t));
 		if (act == TCP_CONG_RETRANSMIT)
 			ts->stats.fast_retransmits++;
 		else

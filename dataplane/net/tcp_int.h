@@ -103,6 +103,7 @@ struct tcp_listener {
 
 struct tcp_stack {
 	struct tcp_params p;
+	const struct tcp_cong_ops *cc_ops;   /* tcp_newreno */
 	struct tcp_stats stats;
 	uint64_t now_us;            /* the clock of the current call */
 	struct tcb **buckets;       /* 4-tuple hash */

@@ -10,8 +10,6 @@
 
 #include "tcp_int.h"
 
-#pragma weak tcp_newreno /* tcp.c says why */
-
 static void heap_set(struct tcp_stack *ts, uint32_t i, struct tcb *t)
 {
 	ts->heap[i] = t;
@@ -205,8 +203,8 @@ static void tcp_rexmt_fire(struct tcb *t)
 	/* RFC 6298 5.5-5.6: back off; Karn: no sample from what is resent now. */
 	t->rto_us = clamp_rto(ts, (uint64_t)t->rto_us * 2);
 	t->flags &= (uint16_t)~TF_RTT;
-	if (&tcp_newreno != NULL && t->state != TCPS_SYN_SENT && t->state != TCPS_SYN_RCVD)
-		tcp_newreno.on_rto(&t->cc, t->snd_max, tcb_flight(t));
+	if (t->state != TCPS_SYN_SENT && t->state != TCPS_SYN_RCVD)
+		ts->cc_ops->on_rto(&t->cc, t->snd_max, tcb_flight(t));
 	tcp_retransmit(t);
 	if (t->rexmt_at == 0 && !(t->flags & TF_DEAD))
 		tcp_rexmt_arm(t);
