@@ -48,11 +48,17 @@ struct tcp_stack *tcp_stack_create(const struct tcp_params *p, uint64_t now_us)
 	while (ts->rcv_scale < 14 && (ts->p.rcv_buf >> ts->rcv_scale) > 65535)
 		ts->rcv_scale++;
 	ts->ephemeral_next = (uint16_t)(p->secret % 16384);
-	if (tcp_table_init(ts) < 0) {
-		free(ts);
-		return NULL;
-	}
+	if (tcp_syncookie_key_init(&ts->cookie_key, p->secret) < 0)
+		goto err_free;
+	if (tcp_table_init(ts) < 0)
+		goto err_fini_key;
 	return ts;
+
+err_fini_key:
+	tcp_syncookie_key_fini(&ts->cookie_key);
+err_free:
+	free(ts);
+	return NULL;
 }
 
 static void tcb_free_mbufs(struct rte_mbuf **head)
@@ -94,6 +100,7 @@ void tcp_stack_destroy(struct tcp_stack *ts)
 	}
 	free(ts->heap);
 	tcp_table_fini(ts);
+	tcp_syncookie_key_fini(&ts->cookie_key);
 	free(ts);
 }
 

@@ -70,29 +70,93 @@ static int tcp_parse_options(const uint8_t *o, unsigned n, struct tcp_seg *seg)
 	return 0;
 }
 
-/* RFC 9293 3.10.7.2: a segment for a listening port. */
-static void tcp_listen_input(struct tcp_stack *ts, struct tcp_listener *l, uint32_t src,
-			     uint32_t dst, uint16_t sport, uint16_t dport, struct tcp_seg *seg)
+/* RFC 4987 3.6: the backlog is full, so the SYN-ACK's ISN carries what the ACK
+ * needs to rebuild the connection, and nothing is kept. */
+static void tcp_syn_cookie(struct tcp_stack *ts, uint32_t src, uint32_t dst, uint16_t sport,
+			   uint16_t dport, const struct tcp_seg *seg)
+{
+	struct tcp_syncookie_opts o = {
+		.mss = seg->has_mss ? seg->mss : 536,
+		.wscale = seg->has_ws ? (seg->ws > 14 ? 14 : seg->ws)
+				      : TCP_SYNCOOKIE_WSCALE_NONE,
+		.sack_ok = seg->sack_ok,
+	};
+	uint32_t cookie = tcp_syncookie_make(&ts->cookie_key, src, dst, sport, dport,
+					     seg->seq, &o, ts->now_us);
+
+	tcp_send_synack_cookie(ts, src, sport, dport, seg, cookie);
+}
+
+/* The ACK of a cookie SYN-ACK: an ESTABLISHED TCB from what the cookie carried.
+ * Returns it, or NULL (the caller resets the segment, as for any stray ACK). */
+static struct tcb *tcp_cookie_ack(struct tcp_stack *ts, struct tcp_listener *l, uint32_t src,
+				  uint32_t dst, uint16_t sport, uint16_t dport,
+				  const struct tcp_seg *seg)
+{
+	struct tcp_syncookie_opts o;
+	struct tcp_seg syn = { 0 };
+	struct tcb *t;
+
+	if (SEG_SYN(seg) || SEG_RST(seg))
+		return NULL;
+	if (!tcp_syncookie_check(&ts->cookie_key, src, dst, sport, dport, seg->seq - 1,
+				 seg->ack - 1, ts->now_us, &o)) {
+		ts->stats.syn_cookies_bad++;
+		return NULL;
+	}
+	t = tcb_new(ts, src, sport, dport);
+	if (t == NULL)
+		return NULL;
+	ts->stats.syn_cookies_ok++;
+	/* Rebuild the SYN the cookie answered, then its SYN-ACK's effect. */
+	syn.seq = seg->seq - 1;
+	syn.ack = seg->ack;
+	syn.wnd = seg->wnd;
+	syn.has_mss = true;
+	syn.mss = o.mss;
+	syn.has_ws = o.wscale != TCP_SYNCOOKIE_WSCALE_NONE;
+	syn.ws = o.wscale;
+	t->flags |= TF_WS;
+	t->iss = seg->ack - 1;
+	t->snd_una = t->iss;
+	t->snd_nxt = seg->ack;
+	t->snd_max = seg->ack;
+	t->listen_arg = l->arg;
+	tcb_init_from_syn(t, &syn);
+	t->state = TCPS_SYN_RCVD;
+	ts->nsyn++;
+	t->rcv_adv = t->rcv_nxt + (ts->p.rcv_buf > 65535 ? 65535 : ts->p.rcv_buf);
+	return t;
+}
+
+/* RFC 9293 3.10.7.2: a segment for a listening port. Returns the TCB a cookie ACK
+ * created (the segment then goes through SYN-RECEIVED processing), else NULL. */
+static struct tcb *tcp_listen_input(struct tcp_stack *ts, struct tcp_listener *l,
+				    uint32_t src, uint32_t dst, uint16_t sport,
+				    uint16_t dport, struct tcp_seg *seg)
 {
 	struct tcb *t;
 
 	if (SEG_RST(seg))
-		return;
+		return NULL;
 	if (SEG_ACK(seg)) {
-		tcp_send_rst_noconn(ts, src, dst, sport, dport, seg);
-		return;
+		t = tcp_cookie_ack(ts, l, src, dst, sport, dport, seg);
+		if (t == NULL)
+			tcp_send_rst_noconn(ts, src, dst, sport, dport, seg);
+		return t;
 	}
 	if (!SEG_SYN(seg))
-		return;
+		return NULL;
 	if (ts->nsyn >= ts->p.syn_backlog) {
 		ts->stats.syn_backlog_full++;
-		return;
+		tcp_syn_cookie(ts, src, dst, sport, dport, seg);
+		return NULL;
 	}
 	t = tcb_new(ts, src, sport, dport);
 	if (t == NULL) {
 		/* tcp.h: over max_conns the SYN gets a RST. */
 		tcp_send_rst_noconn(ts, src, dst, sport, dport, seg);
-		return;
+		return NULL;
 	}
 	t->state = TCPS_SYN_RCVD;
 	t->listen_arg = l->arg;
@@ -108,6 +172,7 @@ static void tcp_listen_input(struct tcp_stack *ts, struct tcp_listener *l, uint3
 	/* Data on the SYN is not queued; the peer sends it again (3.10.7.2 allows). */
 	tcp_send_ctl(t, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG, t->iss);
 	tcp_rexmt_arm(t);
+	return NULL;
 }
 
 static void tcp_take_rtt(struct tcb *t, const struct tcp_seg *seg)
@@ -507,9 +572,11 @@ void tcp_input(struct tcp_stack *ts, struct rte_mbuf *m, uint32_t src_ip, uint32
 		struct tcp_listener *l = tcp_table_listener(ts, dport);
 
 		if (l != NULL)
-			tcp_listen_input(ts, l, src_ip, dst_ip, sport, dport, &seg);
+			t = tcp_listen_input(ts, l, src_ip, dst_ip, sport, dport, &seg);
 		else
 			tcp_send_rst_noconn(ts, src_ip, dst_ip, sport, dport, &seg); /* 3.10.7.1 */
+		if (t != NULL)
+			kept = tcp_input_seg(t, &seg, m);
 	}
 	if (!kept)
 		rte_pktmbuf_free(m);

@@ -29,6 +29,7 @@
 #include "petrel/tcp.h"
 #include "tcp_cong.h"
 #include "tcp_seq.h"
+#include "tcp_syncookie.h"
 
 enum tcp_state {
 	TCPS_CLOSED,
@@ -104,6 +105,7 @@ struct tcp_listener {
 struct tcp_stack {
 	struct tcp_params p;
 	const struct tcp_cong_ops *cc_ops;   /* tcp_newreno */
+	struct tcp_syncookie_key cookie_key;
 	struct tcp_stats stats;
 	uint64_t now_us;            /* the clock of the current call */
 	struct tcb **buckets;       /* 4-tuple hash */
@@ -181,6 +183,8 @@ int tcp_retransmit(struct tcb *t);
 int tcp_send_probe(struct tcb *t);
 /* One segment at snd_una, snd_nxt untouched (fast retransmit, NewReno partial ACK). */
 int tcp_resend_una(struct tcb *t);
+void tcp_send_synack_cookie(struct tcp_stack *ts, uint32_t src, uint16_t sport,
+			    uint16_t dport, const struct tcp_seg *syn, uint32_t cookie);
 /* RST for a segment that has no TCB (RFC 9293 3.10.7.1). */
 void tcp_send_rst_noconn(struct tcp_stack *ts, uint32_t src, uint32_t dst,
 			 uint16_t sport, uint16_t dport, const struct tcp_seg *seg);

@@ -23,11 +23,10 @@ static uint8_t *opt_put(uint8_t *p, uint8_t kind, uint8_t len)
 
 static uint8_t *put32(uint8_t *p, uint32_t v)
 {
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-	return p + 4;
+	rte_be32_t be = rte_cpu_to_be_32(v);
+
+	memcpy(p, &be, sizeof(be));
+	return p + sizeof(be);
 }
 
 /* Writes our options for a segment of <t> with <flags> into <o> (room for 40);
@@ -349,4 +348,41 @@ int tcp_resend_una(struct tcb *t)
 	/* Karn (RFC 6298 3): the timed segment may be the one resent. */
 	t->flags &= (uint16_t)~TF_RTT;
 	return tcp_xmit(t, flags, t->snd_una, 0, len);
+}
+
+/* A SYN-ACK whose ISN is a SYN cookie (tcp_syncookie.h): no TCB behind it. It
+ * carries our MSS and, if the SYN offered one, our window scale; no timestamps, as
+ * the cookie cannot bring back TS.Recent (RFC 7323 allows either side to decline). */
+void tcp_send_synack_cookie(struct tcp_stack *ts, uint32_t src, uint16_t sport,
+			    uint16_t dport, const struct tcp_seg *syn, uint32_t cookie)
+{
+	uint8_t opts[8], *p = opts;
+	struct rte_mbuf *m;
+	struct rte_tcp_hdr *th;
+	unsigned optlen;
+
+	p = opt_put(p, TCP_OPT_MSS, 4);
+	*p++ = (uint8_t)(ts->p.mss >> 8);
+	*p++ = (uint8_t)ts->p.mss;
+	if (syn->has_ws) {
+		*p++ = 1;
+		p = opt_put(p, TCP_OPT_WS, 3);
+		*p++ = ts->rcv_scale;
+	}
+	optlen = (unsigned)(p - opts);
+	m = tcp_seg_alloc(ts);
+	if (m == NULL)
+		return;
+	th = (struct rte_tcp_hdr *)rte_pktmbuf_append(m, (uint16_t)(TCP_HDR_LEN + optlen));
+	if (th == NULL) {
+		rte_pktmbuf_free(m);
+		ts->stats.no_mbuf++;
+		return;
+	}
+	tcp_fill_hdr(th, dport, sport, cookie, syn->seq + 1,
+		     RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG,
+		     (uint16_t)(ts->p.rcv_buf > 65535 ? 65535 : ts->p.rcv_buf), optlen);
+	memcpy(th + 1, opts, optlen);
+	ts->stats.syn_cookies_sent++;
+	tcp_emit(ts, m, src);
 }
