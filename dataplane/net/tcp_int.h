@@ -91,6 +91,7 @@ struct tcb {
 	uint32_t ts_recent;         /* RFC 7323 4.3 */
 	uint32_t srtt_us, rttvar_us, rto_us;
 	uint32_t rtt_seq, rtt_start; /* timed segment (32-bit microseconds) */
+	uint32_t last_sent;         /* data last sent (32-bit microseconds), RFC 5681 4.1 */
 	uint64_t rexmt_at;          /* RTO, persist, SYN retries, TIME_WAIT, FIN_WAIT_2 */
 	uint64_t delack_at;
 	uint64_t due;               /* min of the above that are set: heap key */

@@ -116,7 +116,9 @@ static int tcp_emit(struct tcp_stack *ts, struct rte_mbuf *m, uint32_t dst)
 }
 
 /* Builds and sends one segment of <t>: <flags> at <seq>, <len> data bytes copied from
- * the send buffer at <off> past snd_una. An ACK in it pays what is owed. */
+ * the send buffer at <off> past snd_una. An ACK in it pays what is owed. Returns 0
+ * once the segment is handed to the output function (which counts its own drops, as
+ * losses the RTO repairs), -ENOBUFS or -EIO if it could not be built. */
 static int tcp_xmit(struct tcb *t, uint8_t flags, uint32_t seq, size_t off, uint32_t len)
 {
 	struct tcp_stack *ts = t->ts;
@@ -146,7 +148,8 @@ static int tcp_xmit(struct tcb *t, uint8_t flags, uint32_t seq, size_t off, uint
 		t->flags &= (uint16_t)~(TF_ACKNOW | TF_DELACK);
 		t->delack_at = 0;
 	}
-	return tcp_emit(ts, m, t->rip);
+	tcp_emit(ts, m, t->rip);
+	return 0;
 }
 
 int tcp_send_ctl(struct tcb *t, uint8_t flags, uint32_t seq)
@@ -203,6 +206,9 @@ int tcp_output(struct tcb *t)
 			sent++;
 		return sent;
 	}
+	/* RFC 5681 4.1: after an idle period longer than an RTO, restart from RW. */
+	if (tcb_flight(t) == 0 && (uint32_t)ts->now_us - t->last_sent > t->rto_us)
+		ts->cc_ops->on_idle(&t->cc);
 	for (;;) {
 		size_t total = tcb_send_len(t);
 		uint32_t off = t->snd_nxt - t->snd_una;
@@ -236,9 +242,14 @@ int tcp_output(struct tcb *t)
 			t->rtt_seq = t->snd_nxt;
 			t->rtt_start = (uint32_t)ts->now_us;
 		}
-		if (tcp_xmit(t, flags, t->snd_nxt, off, len) < 0 && len == 0 && !fin)
+		if (tcp_xmit(t, flags, t->snd_nxt, off, len) < 0) {
+			/* No mbuf: try again at the RTO rather than spin (no_mbuf counted). */
+			if (t->rexmt_at == 0)
+				tcp_rexmt_arm(t);
 			break;
+		}
 		sent++;
+		t->last_sent = (uint32_t)ts->now_us;
 		t->snd_nxt += len + (fin ? 1 : 0);
 		if (seq_gt(t->snd_nxt, t->snd_max))
 			t->snd_max = t->snd_nxt;

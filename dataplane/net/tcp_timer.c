@@ -2,7 +2,8 @@
  * ACK (RFC 1122 4.2.3.2, RFC 5681 4.2), zero-window persist (RFC 9293 3.8.6.1),
  * SYN-RECEIVED and SYN-SENT retries, TIME-WAIT (2 MSL) and the FIN-WAIT-2 timeout.
  * Each TCB has two deadlines (rexmt_at, delack_at); the stack keeps its TCBs in a
- * min-heap by the earlier one, so a turn with nothing due costs one comparison.
+ * min-heap by the earlier one (lazily: see tcp_timer_update), so a turn with nothing
+ * due costs one comparison.
  * Times are the caller's microseconds; nothing here sleeps or allocates per event
  * (the heap grows by doubling). */
 #include <errno.h>
@@ -67,18 +68,25 @@ void tcp_timer_remove(struct tcb *t)
 	heap_down(ts, last->heap_idx);
 }
 
-void tcp_timer_update(struct tcb *t)
+static uint64_t tcb_deadline(const struct tcb *t)
 {
-	struct tcp_stack *ts = t->ts;
 	uint64_t due = t->rexmt_at;
 
 	if (t->delack_at != 0 && (due == 0 || t->delack_at < due))
 		due = t->delack_at;
+	return due;
+}
+
+/* Puts <t> where its earliest deadline says, or out of the heap without one. */
+static void tcp_timer_settle(struct tcb *t)
+{
+	struct tcp_stack *ts = t->ts;
+	uint64_t due = tcb_deadline(t);
+
 	if (due == 0 || (t->flags & TF_DEAD)) {
 		tcp_timer_remove(t);
 		return;
 	}
-	t->due = due;
 	if (t->heap_idx == UINT32_MAX) {
 		if (ts->heap_n == ts->heap_cap) {
 			uint32_t cap = ts->heap_cap ? ts->heap_cap * 2 : 64;
@@ -89,12 +97,26 @@ void tcp_timer_update(struct tcb *t)
 			ts->heap = h;
 			ts->heap_cap = cap;
 		}
+		t->due = due;
 		heap_set(ts, ts->heap_n++, t);
 		heap_up(ts, t->heap_idx);
 		return;
 	}
+	t->due = due;
 	heap_up(ts, t->heap_idx);
 	heap_down(ts, t->heap_idx);
+}
+
+/* Lazy: a deadline that moved later (the RTO restarted by every ACK, a timer
+ * stopped) leaves the heap alone; the entry surfaces at its old time and is settled
+ * then. Only an earlier deadline costs a sift. So the ACK path is O(1). */
+void tcp_timer_update(struct tcb *t)
+{
+	uint64_t due = tcb_deadline(t);
+
+	if (t->heap_idx != UINT32_MAX && (due == 0 || due >= t->due))
+		return;
+	tcp_timer_settle(t);
 }
 
 uint64_t tcp_timer_next(const struct tcp_stack *ts)
@@ -227,6 +249,6 @@ void tcp_timers_run(struct tcp_stack *ts)
 			tcp_rexmt_fire(t);
 		}
 		if (!(t->flags & TF_DEAD))
-			tcp_timer_update(t);
+			tcp_timer_settle(t);
 	}
 }

@@ -104,3 +104,30 @@ Test(tcp_recovery, after_an_rto_one_segment_at_a_time_rfc5681_3_1)
 	tcp_script_none(s);
 	tcp_script_free(s);
 }
+
+Test(tcp_recovery, idle_longer_than_an_rto_restarts_from_the_initial_window_rfc5681_4_1)
+{
+	struct tcp_script *s = established();
+
+	fill_pipe(s);
+	/* Everything acked, cwnd well past IW by slow start. */
+	tcp_script_in(s, ".", 1, SEG(7), 65535, NULL, NULL, 0);
+	for (;;) {
+		struct tcp_script_seg g;
+		uint32_t end = 0;
+
+		while (tcp_script_pop(s, &g))
+			end = g.seq - s->our_isn + (uint32_t)g.len;
+		if (end == 0)
+			break;
+		tcp_script_in(s, ".", 1, end, 65535, NULL, NULL, 0);
+	}
+	cr_assert_eq(s->user.out_acked, 14 * 1460);
+	/* Idle for 10 s (RTO is 200 ms): the next burst starts from IW = 3 segments. */
+	s->now += 10000000;
+	tcp_script_send(s, buf, 6 * 1460);
+	for (int i = 0; i < 3; i++)
+		tcp_script_out(s, ".", SEG(14 + i), 1, 65535, "", NULL, 1460);
+	tcp_script_none(s);
+	tcp_script_free(s);
+}
