@@ -130,11 +130,13 @@ struct tcb *tcb_new(struct tcp_stack *ts, uint32_t rip, uint16_t rport, uint16_t
 
 	if (ts->nconns >= ts->p.max_conns) {
 		ts->stats.conns_over_limit++;
+		tcp_limit_hit(ts, TCP_LIMIT_CONNS);
 		return NULL;
 	}
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return NULL;
+	tcp_limit_clear(ts, TCP_LIMIT_CONNS);
 	t->ts = ts;
 	t->rip = rip;
 	t->rport = rport;
@@ -196,6 +198,28 @@ static void tcb_flush_unlink(struct tcb *t)
 		*pp = t->fnext;
 	t->fnext = NULL;
 	t->flags &= (uint16_t)~TF_ON_FLUSH;
+}
+
+void tcp_limit_hit(struct tcp_stack *ts, uint32_t bit)
+{
+	static const struct {
+		uint32_t bit;
+		const char *what;
+	} limits[] = {
+		{ TCP_LIMIT_CONNS, "max_conns reached: SYNs answered with RST" },
+		{ TCP_LIMIT_BACKLOG, "syn_backlog full: answering SYNs with cookies" },
+		{ TCP_LIMIT_OOO, "ooo_max reached: out-of-order segments dropped" },
+		{ TCP_LIMIT_CHACK, "challenge_acks_per_s reached: challenge ACKs withheld" },
+		{ TCP_LIMIT_MBUF, "mbuf pool empty: segments not sent" },
+	};
+
+	if (ts->limits_logged & bit)
+		return;
+	ts->limits_logged |= bit;
+	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
+		if (limits[i].bit == bit)
+			log_warn("tcp: worker %u: %s (counted in tcp_stats)", ts->p.worker_id,
+				 limits[i].what);
 }
 
 void tcb_drop(struct tcb *t)
@@ -370,6 +394,7 @@ static int tcb_take_output(struct tcb *t)
 
 		if (m == NULL) {
 			t->ts->stats.no_mbuf++;
+			tcp_limit_hit(t->ts, TCP_LIMIT_MBUF);
 			return -ENOBUFS;
 		}
 		room = rte_pktmbuf_tailroom(m);

@@ -149,6 +149,7 @@ static struct tcb *tcp_listen_input(struct tcp_stack *ts, struct tcp_listener *l
 		return NULL;
 	if (ts->nsyn >= ts->p.syn_backlog) {
 		ts->stats.syn_backlog_full++;
+		tcp_limit_hit(ts, TCP_LIMIT_BACKLOG);
 		tcp_syn_cookie(ts, src, dst, sport, dport, seg);
 		return NULL;
 	}
@@ -158,6 +159,7 @@ static struct tcb *tcp_listen_input(struct tcp_stack *ts, struct tcp_listener *l
 		tcp_send_rst_noconn(ts, src, dst, sport, dport, seg);
 		return NULL;
 	}
+	tcp_limit_clear(ts, TCP_LIMIT_BACKLOG);
 	t->state = TCPS_SYN_RCVD;
 	t->listen_arg = l->arg;
 	/* We answer with what the SYN offered (RFC 7323 1.3, 2.2). */
@@ -423,8 +425,10 @@ static bool tcp_data_input(struct tcb *t, struct tcp_seg *seg, struct rte_mbuf *
 			return false;
 		if (t->ooo_n >= ts->p.ooo_max) {
 			ts->stats.ooo_dropped++;
+			tcp_limit_hit(ts, TCP_LIMIT_OOO);
 			return false;
 		}
+		tcp_limit_clear(ts, TCP_LIMIT_OOO);
 		rte_pktmbuf_adj(m, (uint16_t)(data - rte_pktmbuf_mtod(m, uint8_t *)));
 		rte_pktmbuf_trim(m, (uint16_t)(m->data_len - len));
 		tcp_ooo_insert(t, m, seq);

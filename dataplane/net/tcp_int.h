@@ -123,8 +123,15 @@ struct tcp_stack {
 	uint8_t rcv_scale;          /* what we offer: fits rcv_buf into 16 bits */
 	uint64_t chack_second;      /* challenge ACK rate limit window */
 	uint32_t chack_count;
-	bool chack_logged;
+	uint32_t limits_logged;     /* TCP_LIMIT_* in an episode already logged */
 };
+
+/* Limits that are logged once per episode (tcp_limit_hit / tcp_limit_clear). */
+#define TCP_LIMIT_CONNS   (1u << 0)   /* max_conns */
+#define TCP_LIMIT_BACKLOG (1u << 1)   /* syn_backlog: SYN cookies */
+#define TCP_LIMIT_OOO     (1u << 2)   /* ooo_max */
+#define TCP_LIMIT_CHACK   (1u << 3)   /* challenge_acks_per_s */
+#define TCP_LIMIT_MBUF    (1u << 4)   /* the mbuf pool is empty */
 
 /* A parsed segment (tcp_input.c). */
 struct tcp_seg {
@@ -161,6 +168,14 @@ void tcb_deliver_kept(struct tcb *t);
  * TCB took <m>. */
 bool tcb_deliver_seg(struct tcb *t, struct rte_mbuf *m, const uint8_t *data, uint32_t len);
 uint32_t tcb_rcv_wnd(const struct tcb *t);
+
+/* Logs that limit <bit> (TCP_LIMIT_*) was hit, once until tcp_limit_clear(). */
+void tcp_limit_hit(struct tcp_stack *ts, uint32_t bit);
+
+static inline void tcp_limit_clear(struct tcp_stack *ts, uint32_t bit)
+{
+	ts->limits_logged &= ~bit;
+}
 
 /* tcp_table.c */
 int tcp_table_init(struct tcp_stack *ts);

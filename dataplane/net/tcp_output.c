@@ -84,8 +84,12 @@ static struct rte_mbuf *tcp_seg_alloc(struct tcp_stack *ts)
 {
 	struct rte_mbuf *m = rte_pktmbuf_alloc(ts->p.pool);
 
-	if (m == NULL)
+	if (unlikely(m == NULL)) {
 		ts->stats.no_mbuf++;
+		tcp_limit_hit(ts, TCP_LIMIT_MBUF);
+	} else if (unlikely(ts->limits_logged & TCP_LIMIT_MBUF)) {
+		tcp_limit_clear(ts, TCP_LIMIT_MBUF);
+	}
 	return m;
 }
 
@@ -173,12 +177,15 @@ void tcp_send_challenge_ack(struct tcb *t)
 	uint64_t second = ts->now_us / 1000000;
 
 	if (second != ts->chack_second) {
+		/* The episode ends with a second that stayed under the limit. */
+		if (ts->chack_count < ts->p.challenge_acks_per_s || second > ts->chack_second + 1)
+			tcp_limit_clear(ts, TCP_LIMIT_CHACK);
 		ts->chack_second = second;
 		ts->chack_count = 0;
-		ts->chack_logged = false;
 	}
 	if (ts->chack_count >= ts->p.challenge_acks_per_s) {
 		ts->stats.challenge_acks_limited++;
+		tcp_limit_hit(ts, TCP_LIMIT_CHACK);
 		return;
 	}
 	ts->chack_count++;

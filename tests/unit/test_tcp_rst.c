@@ -5,7 +5,12 @@
  * ACK (5961 5.2), and challenge ACKs are rate limited per stack (5961 7). */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "petrel/log.h"
 #include "tcp_script.h"
 
 static struct tcp_script *established(void)
@@ -142,5 +147,53 @@ Test(tcp_rst, over_max_conns_a_syn_gets_rst)
 	tcp_script_in(s, "S", 5000, 0, 8192, NULL, NULL, 0);
 	tcp_script_out(s, "R.", 0, 5001, 0, "", NULL, 0);
 	cr_assert_eq(tcp_stack_stats(s->ts)->conns_over_limit, 1);
+	tcp_script_free(s);
+}
+
+static unsigned count_lines(const char *path, const char *needle)
+{
+	char line[512];
+	unsigned n = 0;
+	FILE *f = fopen(path, "r");
+
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, needle) != NULL)
+			n++;
+	fclose(f);
+	return n;
+}
+
+Test(tcp_rst, the_challenge_ack_limit_is_logged_once_per_episode)
+{
+	struct tcp_script *s = tcp_script_new();
+	char path[] = "/tmp/petrel-tcp-log-XXXXXX";
+	int fd = mkstemp(path);
+	uint64_t sec;
+
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(log_open_file(path), 0);
+	log_set_stderr(false);
+	s->p.challenge_acks_per_s = 1;
+	tcp_script_start(s);
+	tcp_script_handshake_plain(s, 65535);
+	sec = s->now / 1000000;
+	/* Two seconds over the limit: one episode, one line. */
+	for (int k = 0; k < 2; k++) {
+		tcp_script_at(s, (sec + 1 + k) * 1000000);
+		for (int i = 0; i < 3; i++)
+			tcp_script_in(s, "R", 100, 0, 0, NULL, NULL, 0);
+	}
+	cr_assert_eq(count_lines(path, "challenge_acks_per_s"), 1);
+	/* A quiet second ends the episode; the next one is logged again. */
+	tcp_script_at(s, (sec + 3) * 1000000);
+	tcp_script_at(s, (sec + 4) * 1000000);
+	for (int i = 0; i < 3; i++)
+		tcp_script_in(s, "R", 100, 0, 0, NULL, NULL, 0);
+	log_close_file();
+	cr_assert_eq(count_lines(path, "challenge_acks_per_s"), 2);
+	cr_assert_eq(tcp_stack_stats(s->ts)->challenge_acks_limited, 6);
+	unlink(path);
 	tcp_script_free(s);
 }
