@@ -476,6 +476,27 @@ static void tcp_fin_input(struct tcb *t)
 	}
 }
 
+/* RFC 7323 4.3: TS.Recent from segments at the left edge. */
+static void tcp_ts_recent(struct tcb *t, const struct tcp_seg *seg)
+{
+	if ((t->flags & TF_TS) && seg->has_ts && seq_leq(seg->seq, t->rcv_nxt) &&
+	    seq_geq(seg->tsval, t->ts_recent))
+		t->ts_recent = seg->tsval;
+}
+
+/* The ESTABLISHED fast path (header prediction): an ACK, with or without data, exactly
+ * at RCV.NXT and inside the window, nothing out of order, no SYN, RST, FIN or URG. The
+ * sequence, RST and SYN steps of 3.10.7.4 cannot fire for it, so it goes straight to
+ * the ACK and the text. */
+static bool tcp_fast_path(const struct tcb *t, const struct tcp_seg *seg)
+{
+	uint32_t wnd = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+
+	return t->state == TCPS_ESTABLISHED &&
+	       (seg->flags & (uint8_t)~RTE_TCP_PSH_FLAG) == RTE_TCP_ACK_FLAG &&
+	       seg->seq == t->rcv_nxt && t->ooo == NULL && seg->len <= wnd;
+}
+
 bool tcp_input_seg(struct tcb *t, struct tcp_seg *seg, struct rte_mbuf *m)
 {
 	struct tcp_stack *ts = t->ts;
@@ -485,6 +506,12 @@ bool tcp_input_seg(struct tcb *t, struct tcp_seg *seg, struct rte_mbuf *m)
 	if (t->state == TCPS_SYN_SENT) {
 		tcp_syn_sent_input(t, seg, src, dst);
 		return false;
+	}
+	if (tcp_fast_path(t, seg)) {
+		tcp_ts_recent(t, seg);
+		if (!tcp_ack_input(t, seg, src, dst))
+			return false;
+		return tcp_data_input(t, seg, m);
 	}
 	if (t->state == TCPS_SYN_RCVD && SEG_SYN(seg) && !SEG_ACK(seg) && seg->seq == t->irs) {
 		/* The peer did not hear our SYN-ACK and sent its SYN again. */
@@ -501,10 +528,7 @@ bool tcp_input_seg(struct tcb *t, struct tcp_seg *seg, struct rte_mbuf *m)
 		tcb_flush_add(t, TF_ACKNOW);
 		return false;
 	}
-	/* RFC 7323 4.3: TS.Recent from segments at the left edge. */
-	if ((t->flags & TF_TS) && seg->has_ts && seq_leq(seg->seq, t->rcv_nxt) &&
-	    seq_geq(seg->tsval, t->ts_recent))
-		t->ts_recent = seg->tsval;
+	tcp_ts_recent(t, seg);
 	if (SEG_RST(seg)) {
 		tcp_rst_input(t, seg);
 		return false;
