@@ -171,14 +171,14 @@ void tcb_init_from_syn(struct tcb *t, const struct tcp_seg *seg)
 		/* RFC 7323 2.3: a shift over 14 is used as 14. */
 		t->snd_scale = seg->ws > 14 ? 14 : seg->ws;
 	} else {
-		t->flags &= (uint16_t)~TF_WS;
+		t->flags &= ~TF_WS;
 		t->snd_scale = 0;
 		t->rcv_scale = 0;
 	}
 	if (seg->has_ts && (t->flags & TF_TS))
 		t->ts_recent = seg->tsval;
 	else
-		t->flags &= (uint16_t)~TF_TS;
+		t->flags &= ~TF_TS;
 	if (mss > t->ts->p.mss)
 		mss = t->ts->p.mss;
 	/* RFC 9293 3.7.1: the MSS counts data only; our options come off it. */
@@ -197,7 +197,7 @@ static void tcb_flush_unlink(struct tcb *t)
 	if (*pp != NULL)
 		*pp = t->fnext;
 	t->fnext = NULL;
-	t->flags &= (uint16_t)~TF_ON_FLUSH;
+	t->flags &= ~TF_ON_FLUSH;
 }
 
 void tcp_limit_hit(struct tcp_stack *ts, uint32_t bit)
@@ -272,7 +272,7 @@ void tcb_fail(struct tcb *t, int err)
 		ops->gone(user, err);
 }
 
-void tcb_flush_add(struct tcb *t, uint16_t flag)
+void tcb_flush_add(struct tcb *t, uint32_t flag)
 {
 	if (t->flags & TF_DEAD)
 		return;
@@ -430,7 +430,7 @@ void tcb_deliver_kept(struct tcb *t)
 		rte_pktmbuf_free(m);
 	}
 	if (t->rcvq == NULL && (t->flags & TF_EOF_DUE) && t->user != NULL) {
-		t->flags &= (uint16_t)~TF_EOF_DUE;
+		t->flags &= ~TF_EOF_DUE;
 		ops->eof(t->user);
 		if (t->flags & TF_DEAD)
 			return;
@@ -528,7 +528,7 @@ void tcp_close(struct tcb *t)
 		return;
 	}
 	t->flags |= TF_CLOSED_USER;
-	t->flags &= (uint16_t)~(TF_EOF_DUE | TF_RESUME);
+	t->flags &= ~(TF_EOF_DUE | TF_RESUME);
 	t->user = NULL;
 	/* Input after close has no reader: acknowledged and dropped (RFC 9293 3.10.4). */
 	tcb_free_mbufs(&t->rcvq);
@@ -562,15 +562,15 @@ void tcp_flush(struct tcp_stack *ts, uint64_t now_us)
 
 		ts->flush_head = t->fnext;
 		t->fnext = NULL;
-		t->flags &= (uint16_t)~TF_ON_FLUSH;
+		t->flags &= ~TF_ON_FLUSH;
 		if (t->flags & TF_RESUME) {
-			t->flags &= (uint16_t)~TF_RESUME;
+			t->flags &= ~TF_RESUME;
 			tcb_deliver_kept(t);
 			if (t->flags & TF_DEAD)
 				continue;
 		}
 		if (t->flags & (TF_OUTPUT | TF_ACKNOW)) {
-			t->flags &= (uint16_t)~TF_OUTPUT;
+			t->flags &= ~TF_OUTPUT;
 			tcp_output(t);
 		}
 	}

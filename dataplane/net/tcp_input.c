@@ -190,7 +190,7 @@ static void tcp_take_rtt(struct tcb *t, const struct tcp_seg *seg)
 		return;
 	}
 	if ((t->flags & TF_RTT) && seq_gt(seg->ack, t->rtt_seq)) {
-		t->flags &= (uint16_t)~TF_RTT;
+		t->flags &= ~TF_RTT;
 		tcp_rtt_sample(t, (uint32_t)ts->now_us - t->rtt_start);
 	}
 }

@@ -61,6 +61,7 @@ enum tcp_state {
 #define TF_PERSIST     (1u << 13)  /* the rexmt timer is the persist timer */
 #define TF_DEAD        (1u << 14)  /* out of the table, waiting to be freed */
 #define TF_HAVE_RTT    (1u << 15)  /* srtt holds a sample */
+#define TF_FORCE       (1u << 16)  /* persist fired on a window too small to use */
 
 struct rte_mbuf;
 
@@ -80,7 +81,7 @@ struct tcb {
 	uint8_t state;
 	uint8_t snd_scale, rcv_scale; /* RFC 7323 2.3 shift counts */
 	uint8_t retries;            /* consecutive RTO / persist backoffs */
-	uint16_t flags;
+	uint32_t flags;
 	uint16_t mss;               /* most data bytes per segment we send */
 	uint16_t ooo_n;             /* segments in ooo */
 	uint32_t heap_idx;          /* in the stack's timer heap, UINT32_MAX: not */
@@ -152,7 +153,7 @@ void tcb_drop(struct tcb *t);
 /* The connection ends: gone(err) to a live user, counted, then tcb_drop(). */
 void tcb_fail(struct tcb *t, int err);
 void tcb_reap(struct tcp_stack *ts);
-void tcb_flush_add(struct tcb *t, uint16_t flag);
+void tcb_flush_add(struct tcb *t, uint32_t flag);
 void tcb_established(struct tcb *t);
 uint32_t tcb_isn(struct tcp_stack *ts, uint32_t rip, uint16_t rport, uint16_t lport);
 void tcb_init_from_syn(struct tcb *t, const struct tcp_seg *seg);
