@@ -371,6 +371,20 @@ void tcp_script_in(struct tcp_script *s, const char *flags, uint32_t seq, uint32
 	tcp_flush(s->ts, s->now);
 }
 
+void tcp_script_in_raw(struct tcp_script *s, const void *bytes, size_t len)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(s->pool);
+	uint8_t *p;
+
+	cr_assert_not_null(m);
+	p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)len);
+	cr_assert(len == 0 || p != NULL);
+	if (len > 0)
+		memcpy(p, bytes, len);
+	tcp_input(s->ts, m, s->peer_ip, s->p.local_ip, s->now);
+	tcp_flush(s->ts, s->now);
+}
+
 bool tcp_script_pop(struct tcp_script *s, struct tcp_script_seg *seg)
 {
 	unsigned n = sizeof(s->outq) / sizeof(s->outq[0]);

@@ -108,6 +108,9 @@ void tcp_script_free(struct tcp_script *s);
 /* A segment from the peer: tcp_input() then tcp_flush(), as one loop turn. */
 void tcp_script_in(struct tcp_script *s, const char *flags, uint32_t seq, uint32_t ack,
 		   uint16_t win, const char *opts, const void *data, size_t len);
+/* Raw bytes from the peer as a TCP segment (for headers no script line can write):
+ * tcp_input() then tcp_flush(). */
+void tcp_script_in_raw(struct tcp_script *s, const void *bytes, size_t len);
 /* Pops the next emitted segment; false if none. */
 bool tcp_script_pop(struct tcp_script *s, struct tcp_script_seg *seg);
 /* Pops the next emitted segment and asserts it (seq/ack relative unless
