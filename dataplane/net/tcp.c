@@ -299,7 +299,12 @@ void tcb_established(struct tcb *t)
 	}
 	ts->stats.conns_passive++;
 	t->user = ts->p.ops->accepted(t->listen_arg, t);
-	if (t->user == NULL && !(t->flags & TF_DEAD)) {
+	if (t->flags & (TF_DEAD | TF_CLOSED_USER)) {
+		/* closed or aborted from inside accepted(): no callbacks follow */
+		t->user = NULL;
+		return;
+	}
+	if (t->user == NULL) {
 		/* The user refused it (tcp.h): RST. */
 		tcp_send_ctl(t, RTE_TCP_RST_FLAG, t->snd_nxt);
 		tcb_drop(t);

@@ -20,6 +20,10 @@ static void *script_accepted(void *listen_arg, struct tcb *t)
 		return NULL;
 	s->user.accepted++;
 	s->user.t = t;
+	if (s->user.close_in_accept) {
+		tcp_close(t);
+		s->user.t = NULL;
+	}
 	return &s->user;
 }
 

@@ -51,6 +51,7 @@ struct tcp_script_user {
 	bool consume;              /* false: recv() takes nothing (the user stops reading) */
 	size_t consume_max;        /* > 0: recv() takes at most this much per call */
 	bool close_in_recv;        /* recv() calls tcp_close() (a user that closes on input) */
+	bool close_in_accept;      /* accepted() calls tcp_close() and returns the user */
 	uint8_t *in;               /* what recv() took, in order */
 	size_t in_len;
 	unsigned recv_calls;
