@@ -39,6 +39,7 @@ struct tcp_stack *tcp_stack_create(const struct tcp_params *p, uint64_t now_us)
 		return NULL;
 	ts->p = *p;
 	ts->cc_ops = &tcp_newreno;
+	ts->can_attach = tcp_txdata_can_attach(p);
 	ts->now_us = now_us;
 	if (ts->p.mss < 64)
 		ts->p.mss = 64;

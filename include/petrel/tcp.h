@@ -85,6 +85,9 @@ struct tcp_params {
 	uint32_t ooo_max;             /* out-of-order segments kept per TCB; more: dropped */
 	uint32_t challenge_acks_per_s; /* RFC 5961 7: challenge ACKs per second per stack */
 	uint64_t secret;              /* seeds ISNs (RFC 6528) and SYN cookies */
+	/* The output function takes mbuf chains (the port has multi-segment TX): payload
+	 * spans with a ref then ride as external buffers instead of being copied. */
+	bool tx_chains;
 };
 
 /* Fills <p> with the defaults (docs/architecture.md, "The TCP stack", lists them

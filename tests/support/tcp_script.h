@@ -61,6 +61,8 @@ struct tcp_script_user {
 	uint8_t *out;
 	size_t out_len, out_acked;
 	uint32_t span_max;         /* send_view() spans at most this long */
+	bool span_ref;             /* spans carry a ref (span.h): they may be attached */
+	unsigned holds, releases;  /* span_hold() / span_release() calls */
 	unsigned send_acked_calls;
 	/* Callbacks seen */
 	unsigned accepted, eof, gone, connected;
@@ -79,6 +81,8 @@ struct tcp_script_seg {
 	uint32_t tsval, tsecr;
 	uint8_t data[2048];
 	size_t len;
+	unsigned nb_segs;          /* mbufs in the segment's chain */
+	unsigned ext_segs;         /* of which external buffers (attached spans) */
 };
 
 struct tcp_script {
@@ -103,7 +107,8 @@ struct tcp_script {
 struct tcp_script *tcp_script_new(void);
 /* Creates the stack at TCP_SCRIPT_T0 and listens on s->port. */
 void tcp_script_start(struct tcp_script *s);
-/* Destroys the stack, drops captured segments and asserts every mbuf came home. */
+/* Destroys the stack, drops captured segments and asserts every mbuf came home and
+ * every span_hold() was released. */
 void tcp_script_free(struct tcp_script *s);
 
 /* A segment from the peer: tcp_input() then tcp_flush(), as one loop turn. */
