@@ -274,6 +274,9 @@ static bool tcp_ack_input(struct tcb *t, const struct tcp_seg *seg, uint32_t src
 	struct tcp_stack *ts = t->ts;
 	uint32_t wnd = (uint32_t)seg->wnd << t->snd_scale;
 	enum tcp_cong_action act = TCP_CONG_NONE;
+	/* The ACK that ends SYN-RECEIVED covers our SYN; no later one does, even when
+	 * snd_una wraps onto the ISN again (3.4). */
+	bool syn_acked = t->state == TCPS_SYN_RCVD;
 
 	if (t->state == TCPS_SYN_RCVD) {
 		if (!seq_gt(seg->ack, t->snd_una) || seq_gt(seg->ack, t->snd_max)) {
@@ -298,8 +301,8 @@ static bool tcp_ack_input(struct tcb *t, const struct tcp_seg *seg, uint32_t src
 		uint32_t acked = seg->ack - t->snd_una, data = acked;
 		bool fin_acked = (t->flags & TF_FIN_SENT) && seg->ack == t->snd_max;
 
-		if (t->snd_una == t->iss)
-			data--; /* our SYN */
+		if (syn_acked)
+			data--;
 		if (fin_acked)
 			data--;
 		tcp_take_rtt(t, seg);

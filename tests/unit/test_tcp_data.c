@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "net/tcp_int.h"
 #include "tcp_script.h"
 
 static uint8_t pattern[65536];
@@ -308,5 +309,20 @@ Test(tcp_data, payload_spans_with_a_ref_are_attached_not_copied_and_released)
 	tcp_script_in(s, ".", 1, 2001, 65535, NULL, NULL, 0);
 	tcp_script_send(s, pattern, 600);
 	cr_assert_eq(tcp_script_out(s, "P.", 2001, 1, 65535, "", pattern, 600).ext_segs, 0);
+	tcp_script_free(s);
+}
+
+Test(tcp_data, acks_count_every_byte_when_snd_una_wraps_onto_the_isn)
+{
+	struct tcp_script *s = established(0, 65535);
+
+	/* After 2^32 - 1 bytes snd_una is the ISN again (RFC 9293 3.4: sequence numbers
+	 * wrap); simulated by moving the recorded ISN there. Only the ACK of our SYN
+	 * may count one sequence number that is not data. */
+	s->user.t->iss = s->user.t->snd_una;
+	tcp_script_send(s, pattern, 10);
+	tcp_script_out(s, "P.", 1, 1, 65535, "", pattern, 10);
+	tcp_script_in(s, ".", 1, 11, 65535, NULL, NULL, 0);
+	cr_assert_eq(s->user.out_acked, 10);
 	tcp_script_free(s);
 }
