@@ -446,6 +446,20 @@ void tcb_deliver_kept(struct tcb *t)
 		tcb_flush_add(t, TF_ACKNOW);
 }
 
+/* Kept bytes go into the last kept mbuf when they fit in its tailroom, so a peer
+ * that sends tiny segments to a paused user holds a few mbufs, not one (of 2 KB) per
+ * segment. Only a direct mbuf nobody else references is written. */
+static bool tcb_rcvq_append(struct rte_mbuf *last, const uint8_t *data, uint32_t len)
+{
+	if (!RTE_MBUF_DIRECT(last) || rte_mbuf_refcnt_read(last) != 1 ||
+	    rte_pktmbuf_tailroom(last) < len)
+		return false;
+	memcpy(rte_pktmbuf_mtod_offset(last, uint8_t *, last->data_len), data, len);
+	last->data_len = (uint16_t)(last->data_len + len);
+	last->pkt_len += len;
+	return true;
+}
+
 bool tcb_deliver_seg(struct tcb *t, struct rte_mbuf *m, const uint8_t *data, uint32_t len)
 {
 	struct rte_mbuf **tail;
@@ -458,13 +472,17 @@ bool tcb_deliver_seg(struct tcb *t, struct rte_mbuf *m, const uint8_t *data, uin
 		if (took >= len || t->flags & TF_DEAD || t->user == NULL)
 			return false;
 	}
+	t->rcvq_len += (uint32_t)(len - took);
+	for (tail = &t->rcvq; *tail != NULL && (*tail)->next != NULL; tail = &(*tail)->next)
+		;
+	if (*tail != NULL && tcb_rcvq_append(*tail, data + took, (uint32_t)(len - took)))
+		return false;
 	rte_pktmbuf_adj(m, (uint16_t)(data + took - rte_pktmbuf_mtod(m, uint8_t *)));
 	rte_pktmbuf_trim(m, (uint16_t)(m->data_len - (len - took)));
-	for (tail = &t->rcvq; *tail != NULL; tail = &(*tail)->next)
-		;
+	if (*tail != NULL)
+		tail = &(*tail)->next;
 	*tail = m;
 	m->next = NULL;
-	t->rcvq_len += (uint32_t)(len - took);
 	return true;
 }
 
