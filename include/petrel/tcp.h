@@ -108,7 +108,8 @@ void tcp_timers(struct tcp_stack *ts, uint64_t now_us);
 /* End of the caller's loop turn: transmits what tcp_send_ready() asked for, offers
  * kept input after tcp_recv_resume(), and sends pending ACKs that cannot wait. */
 void tcp_flush(struct tcp_stack *ts, uint64_t now_us);
-/* Microseconds until the next timer is due (for idle sleeps); UINT64_MAX if none. */
+/* Microseconds until the next timer is due (for idle sleeps; it may be early, never
+ * late: a timer moved later is noticed when the old time comes); UINT64_MAX if none. */
 uint64_t tcp_next_timer_us(const struct tcp_stack *ts, uint64_t now_us);
 
 /* Passive open on <port>. Returns 0, -EADDRINUSE, -ENOMEM. */
