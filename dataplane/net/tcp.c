@@ -132,11 +132,12 @@ struct tcb *tcb_new(struct tcp_stack *ts, uint32_t rip, uint16_t rport, uint16_t
 	if (ts->nconns >= ts->p.max_conns) {
 		ts->stats.conns_over_limit++;
 		tcp_limit_hit(ts, TCP_LIMIT_CONNS);
+		errno = ENOBUFS;
 		return NULL;
 	}
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
-		return NULL;
+		return NULL; /* errno ENOMEM */
 	tcp_limit_clear(ts, TCP_LIMIT_CONNS);
 	t->ts = ts;
 	t->rip = rip;
@@ -509,10 +510,8 @@ struct tcb *tcp_connect(struct tcp_stack *ts, uint32_t dst_ip, uint16_t dst_port
 		return NULL;
 	}
 	t = tcb_new(ts, dst_ip, dst_port, (uint16_t)port);
-	if (t == NULL) {
-		errno = ENOMEM;
+	if (t == NULL)
 		return NULL;
-	}
 	t->state = TCPS_SYN_SENT;
 	t->user = user;
 	/* We offer window scaling and timestamps; the SYN-ACK says what stays on. */

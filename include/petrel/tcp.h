@@ -115,7 +115,8 @@ uint64_t tcp_next_timer_us(const struct tcp_stack *ts, uint64_t now_us);
 /* Passive open on <port>. Returns 0, -EADDRINUSE, -ENOMEM. */
 int tcp_listen(struct tcp_stack *ts, uint16_t port, void *listen_arg);
 /* Active open from <src_port> (0 = pick one) to <dst_ip>:<dst_port>. Returns the TCB
- * (SYN_SENT; connected() follows) or NULL with errno set. */
+ * (SYN_SENT; connected() follows) or NULL with errno set: EADDRINUSE (that 4-tuple
+ * exists), EADDRNOTAVAIL (no free ephemeral port), ENOBUFS (max_conns), ENOMEM. */
 struct tcb *tcp_connect(struct tcp_stack *ts, uint32_t dst_ip, uint16_t dst_port,
 			uint16_t src_port, void *user, uint64_t now_us);
 
