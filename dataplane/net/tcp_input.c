@@ -487,6 +487,14 @@ static void tcp_ts_recent(struct tcb *t, const struct tcp_seg *seg)
 		t->ts_recent = seg->tsval;
 }
 
+/* RFC 7323 5.3 R1 (PAWS): a timestamp older than TS.Recent marks an old duplicate
+ * from an earlier wrap of the sequence space. A RST is exempt (5.3, R1 note). */
+static bool tcp_paws_old(const struct tcb *t, const struct tcp_seg *seg)
+{
+	return (t->flags & TF_TS) && seg->has_ts && !SEG_RST(seg) &&
+	       seq_lt(seg->tsval, t->ts_recent);
+}
+
 /* The ESTABLISHED fast path (header prediction): an ACK, with or without data, exactly
  * at RCV.NXT and inside the window, nothing out of order, no SYN, RST, FIN or URG. The
  * sequence, RST and SYN steps of 3.10.7.4 cannot fire for it, so it goes straight to
@@ -497,7 +505,8 @@ static bool tcp_fast_path(const struct tcb *t, const struct tcp_seg *seg)
 
 	return t->state == TCPS_ESTABLISHED &&
 	       (seg->flags & (uint8_t)~RTE_TCP_PSH_FLAG) == RTE_TCP_ACK_FLAG &&
-	       seg->seq == t->rcv_nxt && t->ooo == NULL && seg->len <= wnd;
+	       seg->seq == t->rcv_nxt && t->ooo == NULL && seg->len <= wnd &&
+	       !tcp_paws_old(t, seg);
 }
 
 bool tcp_input_seg(struct tcb *t, struct tcp_seg *seg, struct rte_mbuf *m)
@@ -519,6 +528,12 @@ bool tcp_input_seg(struct tcb *t, struct tcp_seg *seg, struct rte_mbuf *m)
 	if (t->state == TCPS_SYN_RCVD && SEG_SYN(seg) && !SEG_ACK(seg) && seg->seq == t->irs) {
 		/* The peer did not hear our SYN-ACK and sent its SYN again. */
 		tcp_send_ctl(t, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG, t->iss);
+		return false;
+	}
+	if (tcp_paws_old(t, seg)) {
+		/* Not acceptable: ACK it and drop it, as below. */
+		ts->stats.paws_rejected++;
+		tcb_flush_add(t, TF_ACKNOW);
 		return false;
 	}
 	if (!tcp_seq_ok(t, seg)) {

@@ -138,7 +138,8 @@ void tcp_peer(const struct tcb *t, uint32_t *ip, uint16_t *port);
 	X(syn_cookies_sent) X(syn_cookies_ok) X(syn_cookies_bad) X(out_of_order)       \
 	X(dup_segs) X(conns_passive) X(conns_active) X(conns_reset) X(conns_timeout)   \
 	X(conns_over_limit) X(out_dropped) X(no_mbuf) X(time_wait)                     \
-	X(ooo_dropped) X(challenge_acks_limited) X(bad_ack) X(syn_backlog_full)
+	X(ooo_dropped) X(challenge_acks_limited) X(bad_ack) X(syn_backlog_full)       \
+	X(paws_rejected)
 
 struct tcp_stats {
 #define X(name) uint64_t name;

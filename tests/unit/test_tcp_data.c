@@ -346,3 +346,28 @@ Test(tcp_data, tiny_segments_kept_for_a_paused_user_share_mbufs)
 	cr_assert_arr_eq(s->user.in, pattern, 200);
 	tcp_script_free(s);
 }
+
+Test(tcp_data, an_old_timestamp_is_rejected_by_paws_rfc7323_5_3)
+{
+	struct tcp_script *s = tcp_script_new();
+	char o[64];
+
+	fill_pattern();
+	tcp_script_start(s);
+	tcp_script_handshake(s, 512);
+	snprintf(o, sizeof(o), "ts 500 %u", tcp_script_tsval(s));
+	tcp_script_in(s, "P.", 1, 1, 512, o, pattern, 10);
+	cr_assert_eq(s->user.in_len, 10);
+	/* The next bytes, but stamped before TS.Recent: an old duplicate. */
+	snprintf(o, sizeof(o), "ts 400 %u", tcp_script_tsval(s));
+	tcp_script_in(s, "P.", 11, 1, 512, o, pattern + 10, 10);
+	cr_assert_eq(s->user.in_len, 10);
+	snprintf(o, sizeof(o), "ts %u 500", tcp_script_tsval(s));
+	tcp_script_out(s, ".", 1, 11, TCP_SCRIPT_ANY, o, NULL, 0);
+	cr_assert_eq(tcp_stack_stats(s->ts)->paws_rejected, 1);
+	/* Stamped right, they are taken. */
+	snprintf(o, sizeof(o), "ts 501 %u", tcp_script_tsval(s));
+	tcp_script_in(s, "P.", 11, 1, 512, o, pattern + 10, 10);
+	cr_assert_eq(s->user.in_len, 20);
+	tcp_script_free(s);
+}
