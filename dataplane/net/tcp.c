@@ -14,10 +14,6 @@
 #include "petrel/log.h"
 #include "tcp_int.h"
 
-/* tcp_newreno comes from branch tcpx (tcp_cong.c); until it is linked in, the
- * stack runs without congestion control (cwnd unlimited). */
-#pragma weak tcp_newreno
-
 void tcp_params_default(struct tcp_params *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -42,6 +38,7 @@ struct tcp_stack *tcp_stack_create(const struct tcp_params *p, uint64_t now_us)
 	if (ts == NULL)
 		return NULL;
 	ts->p = *p;
+	ts->cc_ops = &tcp_newreno;
 	ts->now_us = now_us;
 	if (ts->p.mss < 64)
 		ts->p.mss = 64;
@@ -51,11 +48,17 @@ struct tcp_stack *tcp_stack_create(const struct tcp_params *p, uint64_t now_us)
 	while (ts->rcv_scale < 14 && (ts->p.rcv_buf >> ts->rcv_scale) > 65535)
 		ts->rcv_scale++;
 	ts->ephemeral_next = (uint16_t)(p->secret % 16384);
-	if (tcp_table_init(ts) < 0) {
-		free(ts);
-		return NULL;
-	}
+	if (tcp_syncookie_key_init(&ts->cookie_key, p->secret) < 0)
+		goto err_free;
+	if (tcp_table_init(ts) < 0)
+		goto err_fini_key;
 	return ts;
+
+err_fini_key:
+	tcp_syncookie_key_fini(&ts->cookie_key);
+err_free:
+	free(ts);
+	return NULL;
 }
 
 static void tcb_free_mbufs(struct rte_mbuf **head)
@@ -97,6 +100,7 @@ void tcp_stack_destroy(struct tcp_stack *ts)
 	}
 	free(ts->heap);
 	tcp_table_fini(ts);
+	tcp_syncookie_key_fini(&ts->cookie_key);
 	free(ts);
 }
 
@@ -126,11 +130,13 @@ struct tcb *tcb_new(struct tcp_stack *ts, uint32_t rip, uint16_t rport, uint16_t
 
 	if (ts->nconns >= ts->p.max_conns) {
 		ts->stats.conns_over_limit++;
+		tcp_limit_hit(ts, TCP_LIMIT_CONNS);
 		return NULL;
 	}
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return NULL;
+	tcp_limit_clear(ts, TCP_LIMIT_CONNS);
 	t->ts = ts;
 	t->rip = rip;
 	t->rport = rport;
@@ -165,22 +171,21 @@ void tcb_init_from_syn(struct tcb *t, const struct tcp_seg *seg)
 		/* RFC 7323 2.3: a shift over 14 is used as 14. */
 		t->snd_scale = seg->ws > 14 ? 14 : seg->ws;
 	} else {
-		t->flags &= (uint16_t)~TF_WS;
+		t->flags &= ~TF_WS;
 		t->snd_scale = 0;
 		t->rcv_scale = 0;
 	}
 	if (seg->has_ts && (t->flags & TF_TS))
 		t->ts_recent = seg->tsval;
 	else
-		t->flags &= (uint16_t)~TF_TS;
+		t->flags &= ~TF_TS;
 	if (mss > t->ts->p.mss)
 		mss = t->ts->p.mss;
 	/* RFC 9293 3.7.1: the MSS counts data only; our options come off it. */
 	if (t->flags & TF_TS)
 		mss -= 12;
 	t->mss = (uint16_t)mss;
-	if (&tcp_newreno != NULL)
-		tcp_newreno.init(&t->cc, t->mss);
+	t->ts->cc_ops->init(&t->cc, t->mss);
 }
 
 static void tcb_flush_unlink(struct tcb *t)
@@ -192,7 +197,29 @@ static void tcb_flush_unlink(struct tcb *t)
 	if (*pp != NULL)
 		*pp = t->fnext;
 	t->fnext = NULL;
-	t->flags &= (uint16_t)~TF_ON_FLUSH;
+	t->flags &= ~TF_ON_FLUSH;
+}
+
+void tcp_limit_hit(struct tcp_stack *ts, uint32_t bit)
+{
+	static const struct {
+		uint32_t bit;
+		const char *what;
+	} limits[] = {
+		{ TCP_LIMIT_CONNS, "max_conns reached: SYNs answered with RST" },
+		{ TCP_LIMIT_BACKLOG, "syn_backlog full: answering SYNs with cookies" },
+		{ TCP_LIMIT_OOO, "ooo_max reached: out-of-order segments dropped" },
+		{ TCP_LIMIT_CHACK, "challenge_acks_per_s reached: challenge ACKs withheld" },
+		{ TCP_LIMIT_MBUF, "mbuf pool empty: segments not sent" },
+	};
+
+	if (ts->limits_logged & bit)
+		return;
+	ts->limits_logged |= bit;
+	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
+		if (limits[i].bit == bit)
+			log_warn("tcp: worker %u: %s (counted in tcp_stats)", ts->p.worker_id,
+				 limits[i].what);
 }
 
 void tcb_drop(struct tcb *t)
@@ -245,7 +272,7 @@ void tcb_fail(struct tcb *t, int err)
 		ops->gone(user, err);
 }
 
-void tcb_flush_add(struct tcb *t, uint16_t flag)
+void tcb_flush_add(struct tcb *t, uint32_t flag)
 {
 	if (t->flags & TF_DEAD)
 		return;
@@ -367,6 +394,7 @@ static int tcb_take_output(struct tcb *t)
 
 		if (m == NULL) {
 			t->ts->stats.no_mbuf++;
+			tcp_limit_hit(t->ts, TCP_LIMIT_MBUF);
 			return -ENOBUFS;
 		}
 		room = rte_pktmbuf_tailroom(m);
@@ -402,7 +430,7 @@ void tcb_deliver_kept(struct tcb *t)
 		rte_pktmbuf_free(m);
 	}
 	if (t->rcvq == NULL && (t->flags & TF_EOF_DUE) && t->user != NULL) {
-		t->flags &= (uint16_t)~TF_EOF_DUE;
+		t->flags &= ~TF_EOF_DUE;
 		ops->eof(t->user);
 		if (t->flags & TF_DEAD)
 			return;
@@ -500,7 +528,7 @@ void tcp_close(struct tcb *t)
 		return;
 	}
 	t->flags |= TF_CLOSED_USER;
-	t->flags &= (uint16_t)~(TF_EOF_DUE | TF_RESUME);
+	t->flags &= ~(TF_EOF_DUE | TF_RESUME);
 	t->user = NULL;
 	/* Input after close has no reader: acknowledged and dropped (RFC 9293 3.10.4). */
 	tcb_free_mbufs(&t->rcvq);
@@ -534,15 +562,15 @@ void tcp_flush(struct tcp_stack *ts, uint64_t now_us)
 
 		ts->flush_head = t->fnext;
 		t->fnext = NULL;
-		t->flags &= (uint16_t)~TF_ON_FLUSH;
+		t->flags &= ~TF_ON_FLUSH;
 		if (t->flags & TF_RESUME) {
-			t->flags &= (uint16_t)~TF_RESUME;
+			t->flags &= ~TF_RESUME;
 			tcb_deliver_kept(t);
 			if (t->flags & TF_DEAD)
 				continue;
 		}
 		if (t->flags & (TF_OUTPUT | TF_ACKNOW)) {
-			t->flags &= (uint16_t)~TF_OUTPUT;
+			t->flags &= ~TF_OUTPUT;
 			tcp_output(t);
 		}
 	}

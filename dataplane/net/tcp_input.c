@@ -10,8 +10,6 @@
 
 #include "tcp_int.h"
 
-#pragma weak tcp_newreno /* tcp.c says why */
-
 #define SEG_SYN(s) (((s)->flags & RTE_TCP_SYN_FLAG) != 0)
 #define SEG_ACK(s) (((s)->flags & RTE_TCP_ACK_FLAG) != 0)
 #define SEG_RST(s) (((s)->flags & RTE_TCP_RST_FLAG) != 0)
@@ -72,30 +70,96 @@ static int tcp_parse_options(const uint8_t *o, unsigned n, struct tcp_seg *seg)
 	return 0;
 }
 
-/* RFC 9293 3.10.7.2: a segment for a listening port. */
-static void tcp_listen_input(struct tcp_stack *ts, struct tcp_listener *l, uint32_t src,
-			     uint32_t dst, uint16_t sport, uint16_t dport, struct tcp_seg *seg)
+/* RFC 4987 3.6: the backlog is full, so the SYN-ACK's ISN carries what the ACK
+ * needs to rebuild the connection, and nothing is kept. */
+static void tcp_syn_cookie(struct tcp_stack *ts, uint32_t src, uint32_t dst, uint16_t sport,
+			   uint16_t dport, const struct tcp_seg *seg)
+{
+	struct tcp_syncookie_opts o = {
+		.mss = seg->has_mss ? seg->mss : 536,
+		.wscale = seg->has_ws ? (seg->ws > 14 ? 14 : seg->ws)
+				      : TCP_SYNCOOKIE_WSCALE_NONE,
+		.sack_ok = seg->sack_ok,
+	};
+	uint32_t cookie = tcp_syncookie_make(&ts->cookie_key, src, dst, sport, dport,
+					     seg->seq, &o, ts->now_us);
+
+	tcp_send_synack_cookie(ts, src, sport, dport, seg, cookie);
+}
+
+/* The ACK of a cookie SYN-ACK: an ESTABLISHED TCB from what the cookie carried.
+ * Returns it, or NULL (the caller resets the segment, as for any stray ACK). */
+static struct tcb *tcp_cookie_ack(struct tcp_stack *ts, struct tcp_listener *l, uint32_t src,
+				  uint32_t dst, uint16_t sport, uint16_t dport,
+				  const struct tcp_seg *seg)
+{
+	struct tcp_syncookie_opts o;
+	struct tcp_seg syn = { 0 };
+	struct tcb *t;
+
+	if (SEG_SYN(seg) || SEG_RST(seg))
+		return NULL;
+	if (!tcp_syncookie_check(&ts->cookie_key, src, dst, sport, dport, seg->seq - 1,
+				 seg->ack - 1, ts->now_us, &o)) {
+		ts->stats.syn_cookies_bad++;
+		return NULL;
+	}
+	t = tcb_new(ts, src, sport, dport);
+	if (t == NULL)
+		return NULL;
+	ts->stats.syn_cookies_ok++;
+	/* Rebuild the SYN the cookie answered, then its SYN-ACK's effect. */
+	syn.seq = seg->seq - 1;
+	syn.ack = seg->ack;
+	syn.wnd = seg->wnd;
+	syn.has_mss = true;
+	syn.mss = o.mss;
+	syn.has_ws = o.wscale != TCP_SYNCOOKIE_WSCALE_NONE;
+	syn.ws = o.wscale;
+	t->flags |= TF_WS;
+	t->iss = seg->ack - 1;
+	t->snd_una = t->iss;
+	t->snd_nxt = seg->ack;
+	t->snd_max = seg->ack;
+	t->listen_arg = l->arg;
+	tcb_init_from_syn(t, &syn);
+	t->state = TCPS_SYN_RCVD;
+	ts->nsyn++;
+	t->rcv_adv = t->rcv_nxt + (ts->p.rcv_buf > 65535 ? 65535 : ts->p.rcv_buf);
+	return t;
+}
+
+/* RFC 9293 3.10.7.2: a segment for a listening port. Returns the TCB a cookie ACK
+ * created (the segment then goes through SYN-RECEIVED processing), else NULL. */
+static struct tcb *tcp_listen_input(struct tcp_stack *ts, struct tcp_listener *l,
+				    uint32_t src, uint32_t dst, uint16_t sport,
+				    uint16_t dport, struct tcp_seg *seg)
 {
 	struct tcb *t;
 
 	if (SEG_RST(seg))
-		return;
+		return NULL;
 	if (SEG_ACK(seg)) {
-		tcp_send_rst_noconn(ts, src, dst, sport, dport, seg);
-		return;
+		t = tcp_cookie_ack(ts, l, src, dst, sport, dport, seg);
+		if (t == NULL)
+			tcp_send_rst_noconn(ts, src, dst, sport, dport, seg);
+		return t;
 	}
 	if (!SEG_SYN(seg))
-		return;
+		return NULL;
 	if (ts->nsyn >= ts->p.syn_backlog) {
 		ts->stats.syn_backlog_full++;
-		return;
+		tcp_limit_hit(ts, TCP_LIMIT_BACKLOG);
+		tcp_syn_cookie(ts, src, dst, sport, dport, seg);
+		return NULL;
 	}
 	t = tcb_new(ts, src, sport, dport);
 	if (t == NULL) {
 		/* tcp.h: over max_conns the SYN gets a RST. */
 		tcp_send_rst_noconn(ts, src, dst, sport, dport, seg);
-		return;
+		return NULL;
 	}
+	tcp_limit_clear(ts, TCP_LIMIT_BACKLOG);
 	t->state = TCPS_SYN_RCVD;
 	t->listen_arg = l->arg;
 	/* We answer with what the SYN offered (RFC 7323 1.3, 2.2). */
@@ -110,6 +174,7 @@ static void tcp_listen_input(struct tcp_stack *ts, struct tcp_listener *l, uint3
 	/* Data on the SYN is not queued; the peer sends it again (3.10.7.2 allows). */
 	tcp_send_ctl(t, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG, t->iss);
 	tcp_rexmt_arm(t);
+	return NULL;
 }
 
 static void tcp_take_rtt(struct tcb *t, const struct tcp_seg *seg)
@@ -125,7 +190,7 @@ static void tcp_take_rtt(struct tcb *t, const struct tcp_seg *seg)
 		return;
 	}
 	if ((t->flags & TF_RTT) && seq_gt(seg->ack, t->rtt_seq)) {
-		t->flags &= (uint16_t)~TF_RTT;
+		t->flags &= ~TF_RTT;
 		tcp_rtt_sample(t, (uint32_t)ts->now_us - t->rtt_start);
 	}
 }
@@ -244,8 +309,7 @@ static bool tcp_ack_input(struct tcb *t, const struct tcp_seg *seg, uint32_t src
 		tcb_send_acked(t, data);
 		if (t->flags & TF_DEAD)
 			return false;
-		if (&tcp_newreno != NULL)
-			act = tcp_newreno.on_ack(&t->cc, t->snd_una, acked, tcb_flight(t));
+		act = ts->cc_ops->on_ack(&t->cc, t->snd_una, acked, tcb_flight(t));
 		/* RFC 6298 5.2-5.3: stop when all is acked, else restart. */
 		t->retries = 0;
 		if (tcb_flight(t) == 0)
@@ -267,9 +331,9 @@ static bool tcp_ack_input(struct tcb *t, const struct tcp_seg *seg, uint32_t src
 			}
 		}
 	} else if (seg->ack == t->snd_una && seg->len == 0 && !SEG_FIN(seg) &&
-		   wnd == t->snd_wnd && tcb_flight(t) > 0 && &tcp_newreno != NULL) {
+		   wnd == t->snd_wnd && tcb_flight(t) > 0) {
 		/* RFC 5681 2: a duplicate ACK. */
-		act = tcp_newreno.on_dupack(&t->cc, t->snd_una, t->snd_max, tcb_flight(t));
+		act = ts->cc_ops->on_dupack(&t->cc, t->snd_una, t->snd_max, tcb_flight(t));
 		if (act == TCP_CONG_RETRANSMIT)
 			ts->stats.fast_retransmits++;
 		else
@@ -361,8 +425,10 @@ static bool tcp_data_input(struct tcb *t, struct tcp_seg *seg, struct rte_mbuf *
 			return false;
 		if (t->ooo_n >= ts->p.ooo_max) {
 			ts->stats.ooo_dropped++;
+			tcp_limit_hit(ts, TCP_LIMIT_OOO);
 			return false;
 		}
+		tcp_limit_clear(ts, TCP_LIMIT_OOO);
 		rte_pktmbuf_adj(m, (uint16_t)(data - rte_pktmbuf_mtod(m, uint8_t *)));
 		rte_pktmbuf_trim(m, (uint16_t)(m->data_len - len));
 		tcp_ooo_insert(t, m, seq);
@@ -410,6 +476,27 @@ static void tcp_fin_input(struct tcb *t)
 	}
 }
 
+/* RFC 7323 4.3: TS.Recent from segments at the left edge. */
+static void tcp_ts_recent(struct tcb *t, const struct tcp_seg *seg)
+{
+	if ((t->flags & TF_TS) && seg->has_ts && seq_leq(seg->seq, t->rcv_nxt) &&
+	    seq_geq(seg->tsval, t->ts_recent))
+		t->ts_recent = seg->tsval;
+}
+
+/* The ESTABLISHED fast path (header prediction): an ACK, with or without data, exactly
+ * at RCV.NXT and inside the window, nothing out of order, no SYN, RST, FIN or URG. The
+ * sequence, RST and SYN steps of 3.10.7.4 cannot fire for it, so it goes straight to
+ * the ACK and the text. */
+static bool tcp_fast_path(const struct tcb *t, const struct tcp_seg *seg)
+{
+	uint32_t wnd = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+
+	return t->state == TCPS_ESTABLISHED &&
+	       (seg->flags & (uint8_t)~RTE_TCP_PSH_FLAG) == RTE_TCP_ACK_FLAG &&
+	       seg->seq == t->rcv_nxt && t->ooo == NULL && seg->len <= wnd;
+}
+
 bool tcp_input_seg(struct tcb *t, struct tcp_seg *seg, struct rte_mbuf *m)
 {
 	struct tcp_stack *ts = t->ts;
@@ -419,6 +506,12 @@ bool tcp_input_seg(struct tcb *t, struct tcp_seg *seg, struct rte_mbuf *m)
 	if (t->state == TCPS_SYN_SENT) {
 		tcp_syn_sent_input(t, seg, src, dst);
 		return false;
+	}
+	if (tcp_fast_path(t, seg)) {
+		tcp_ts_recent(t, seg);
+		if (!tcp_ack_input(t, seg, src, dst))
+			return false;
+		return tcp_data_input(t, seg, m);
 	}
 	if (t->state == TCPS_SYN_RCVD && SEG_SYN(seg) && !SEG_ACK(seg) && seg->seq == t->irs) {
 		/* The peer did not hear our SYN-ACK and sent its SYN again. */
@@ -435,10 +528,7 @@ bool tcp_input_seg(struct tcb *t, struct tcp_seg *seg, struct rte_mbuf *m)
 		tcb_flush_add(t, TF_ACKNOW);
 		return false;
 	}
-	/* RFC 7323 4.3: TS.Recent from segments at the left edge. */
-	if ((t->flags & TF_TS) && seg->has_ts && seq_leq(seg->seq, t->rcv_nxt) &&
-	    seq_geq(seg->tsval, t->ts_recent))
-		t->ts_recent = seg->tsval;
+	tcp_ts_recent(t, seg);
 	if (SEG_RST(seg)) {
 		tcp_rst_input(t, seg);
 		return false;
@@ -510,9 +600,11 @@ void tcp_input(struct tcp_stack *ts, struct rte_mbuf *m, uint32_t src_ip, uint32
 		struct tcp_listener *l = tcp_table_listener(ts, dport);
 
 		if (l != NULL)
-			tcp_listen_input(ts, l, src_ip, dst_ip, sport, dport, &seg);
+			t = tcp_listen_input(ts, l, src_ip, dst_ip, sport, dport, &seg);
 		else
 			tcp_send_rst_noconn(ts, src_ip, dst_ip, sport, dport, &seg); /* 3.10.7.1 */
+		if (t != NULL)
+			kept = tcp_input_seg(t, &seg, m);
 	}
 	if (!kept)
 		rte_pktmbuf_free(m);

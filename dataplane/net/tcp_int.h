@@ -29,6 +29,7 @@
 #include "petrel/tcp.h"
 #include "tcp_cong.h"
 #include "tcp_seq.h"
+#include "tcp_syncookie.h"
 
 enum tcp_state {
 	TCPS_CLOSED,
@@ -60,6 +61,7 @@ enum tcp_state {
 #define TF_PERSIST     (1u << 13)  /* the rexmt timer is the persist timer */
 #define TF_DEAD        (1u << 14)  /* out of the table, waiting to be freed */
 #define TF_HAVE_RTT    (1u << 15)  /* srtt holds a sample */
+#define TF_FORCE       (1u << 16)  /* persist fired on a window too small to use */
 
 struct rte_mbuf;
 
@@ -79,7 +81,7 @@ struct tcb {
 	uint8_t state;
 	uint8_t snd_scale, rcv_scale; /* RFC 7323 2.3 shift counts */
 	uint8_t retries;            /* consecutive RTO / persist backoffs */
-	uint16_t flags;
+	uint32_t flags;
 	uint16_t mss;               /* most data bytes per segment we send */
 	uint16_t ooo_n;             /* segments in ooo */
 	uint32_t heap_idx;          /* in the stack's timer heap, UINT32_MAX: not */
@@ -90,6 +92,7 @@ struct tcb {
 	uint32_t ts_recent;         /* RFC 7323 4.3 */
 	uint32_t srtt_us, rttvar_us, rto_us;
 	uint32_t rtt_seq, rtt_start; /* timed segment (32-bit microseconds) */
+	uint32_t last_sent;         /* data last sent (32-bit microseconds), RFC 5681 4.1 */
 	uint64_t rexmt_at;          /* RTO, persist, SYN retries, TIME_WAIT, FIN_WAIT_2 */
 	uint64_t delack_at;
 	uint64_t due;               /* min of the above that are set: heap key */
@@ -103,6 +106,8 @@ struct tcp_listener {
 
 struct tcp_stack {
 	struct tcp_params p;
+	const struct tcp_cong_ops *cc_ops;   /* tcp_newreno */
+	struct tcp_syncookie_key cookie_key;
 	struct tcp_stats stats;
 	uint64_t now_us;            /* the clock of the current call */
 	struct tcb **buckets;       /* 4-tuple hash */
@@ -119,8 +124,15 @@ struct tcp_stack {
 	uint8_t rcv_scale;          /* what we offer: fits rcv_buf into 16 bits */
 	uint64_t chack_second;      /* challenge ACK rate limit window */
 	uint32_t chack_count;
-	bool chack_logged;
+	uint32_t limits_logged;     /* TCP_LIMIT_* in an episode already logged */
 };
+
+/* Limits that are logged once per episode (tcp_limit_hit / tcp_limit_clear). */
+#define TCP_LIMIT_CONNS   (1u << 0)   /* max_conns */
+#define TCP_LIMIT_BACKLOG (1u << 1)   /* syn_backlog: SYN cookies */
+#define TCP_LIMIT_OOO     (1u << 2)   /* ooo_max */
+#define TCP_LIMIT_CHACK   (1u << 3)   /* challenge_acks_per_s */
+#define TCP_LIMIT_MBUF    (1u << 4)   /* the mbuf pool is empty */
 
 /* A parsed segment (tcp_input.c). */
 struct tcp_seg {
@@ -141,7 +153,7 @@ void tcb_drop(struct tcb *t);
 /* The connection ends: gone(err) to a live user, counted, then tcb_drop(). */
 void tcb_fail(struct tcb *t, int err);
 void tcb_reap(struct tcp_stack *ts);
-void tcb_flush_add(struct tcb *t, uint16_t flag);
+void tcb_flush_add(struct tcb *t, uint32_t flag);
 void tcb_established(struct tcb *t);
 uint32_t tcb_isn(struct tcp_stack *ts, uint32_t rip, uint16_t rport, uint16_t lport);
 void tcb_init_from_syn(struct tcb *t, const struct tcp_seg *seg);
@@ -157,6 +169,14 @@ void tcb_deliver_kept(struct tcb *t);
  * TCB took <m>. */
 bool tcb_deliver_seg(struct tcb *t, struct rte_mbuf *m, const uint8_t *data, uint32_t len);
 uint32_t tcb_rcv_wnd(const struct tcb *t);
+
+/* Logs that limit <bit> (TCP_LIMIT_*) was hit, once until tcp_limit_clear(). */
+void tcp_limit_hit(struct tcp_stack *ts, uint32_t bit);
+
+static inline void tcp_limit_clear(struct tcp_stack *ts, uint32_t bit)
+{
+	ts->limits_logged &= ~bit;
+}
 
 /* tcp_table.c */
 int tcp_table_init(struct tcp_stack *ts);
@@ -180,6 +200,8 @@ int tcp_retransmit(struct tcb *t);
 int tcp_send_probe(struct tcb *t);
 /* One segment at snd_una, snd_nxt untouched (fast retransmit, NewReno partial ACK). */
 int tcp_resend_una(struct tcb *t);
+void tcp_send_synack_cookie(struct tcp_stack *ts, uint32_t src, uint16_t sport,
+			    uint16_t dport, const struct tcp_seg *syn, uint32_t cookie);
 /* RST for a segment that has no TCB (RFC 9293 3.10.7.1). */
 void tcp_send_rst_noconn(struct tcp_stack *ts, uint32_t src, uint32_t dst,
 			 uint16_t sport, uint16_t dport, const struct tcp_seg *seg);

@@ -23,11 +23,10 @@ static uint8_t *opt_put(uint8_t *p, uint8_t kind, uint8_t len)
 
 static uint8_t *put32(uint8_t *p, uint32_t v)
 {
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-	return p + 4;
+	rte_be32_t be = rte_cpu_to_be_32(v);
+
+	memcpy(p, &be, sizeof(be));
+	return p + sizeof(be);
 }
 
 /* Writes our options for a segment of <t> with <flags> into <o> (room for 40);
@@ -85,8 +84,12 @@ static struct rte_mbuf *tcp_seg_alloc(struct tcp_stack *ts)
 {
 	struct rte_mbuf *m = rte_pktmbuf_alloc(ts->p.pool);
 
-	if (m == NULL)
+	if (unlikely(m == NULL)) {
 		ts->stats.no_mbuf++;
+		tcp_limit_hit(ts, TCP_LIMIT_MBUF);
+	} else if (unlikely(ts->limits_logged & TCP_LIMIT_MBUF)) {
+		tcp_limit_clear(ts, TCP_LIMIT_MBUF);
+	}
 	return m;
 }
 
@@ -117,7 +120,9 @@ static int tcp_emit(struct tcp_stack *ts, struct rte_mbuf *m, uint32_t dst)
 }
 
 /* Builds and sends one segment of <t>: <flags> at <seq>, <len> data bytes copied from
- * the send buffer at <off> past snd_una. An ACK in it pays what is owed. */
+ * the send buffer at <off> past snd_una. An ACK in it pays what is owed. Returns 0
+ * once the segment is handed to the output function (which counts its own drops, as
+ * losses the RTO repairs), -ENOBUFS or -EIO if it could not be built. */
 static int tcp_xmit(struct tcb *t, uint8_t flags, uint32_t seq, size_t off, uint32_t len)
 {
 	struct tcp_stack *ts = t->ts;
@@ -144,10 +149,11 @@ static int tcp_xmit(struct tcb *t, uint8_t flags, uint32_t seq, size_t off, uint
 		     flags, win, optlen);
 	memcpy(th + 1, opts, optlen);
 	if (flags & RTE_TCP_ACK_FLAG) {
-		t->flags &= (uint16_t)~(TF_ACKNOW | TF_DELACK);
+		t->flags &= ~(TF_ACKNOW | TF_DELACK);
 		t->delack_at = 0;
 	}
-	return tcp_emit(ts, m, t->rip);
+	tcp_emit(ts, m, t->rip);
+	return 0;
 }
 
 int tcp_send_ctl(struct tcb *t, uint8_t flags, uint32_t seq)
@@ -171,12 +177,15 @@ void tcp_send_challenge_ack(struct tcb *t)
 	uint64_t second = ts->now_us / 1000000;
 
 	if (second != ts->chack_second) {
+		/* The episode ends with a second that stayed under the limit. */
+		if (ts->chack_count < ts->p.challenge_acks_per_s || second > ts->chack_second + 1)
+			tcp_limit_clear(ts, TCP_LIMIT_CHACK);
 		ts->chack_second = second;
 		ts->chack_count = 0;
-		ts->chack_logged = false;
 	}
 	if (ts->chack_count >= ts->p.challenge_acks_per_s) {
 		ts->stats.challenge_acks_limited++;
+		tcp_limit_hit(ts, TCP_LIMIT_CHACK);
 		return;
 	}
 	ts->chack_count++;
@@ -204,6 +213,9 @@ int tcp_output(struct tcb *t)
 			sent++;
 		return sent;
 	}
+	/* RFC 5681 4.1: after an idle period longer than an RTO, restart from RW. */
+	if (tcb_flight(t) == 0 && (uint32_t)ts->now_us - t->last_sent > t->rto_us)
+		ts->cc_ops->on_idle(&t->cc);
 	for (;;) {
 		size_t total = tcb_send_len(t);
 		uint32_t off = t->snd_nxt - t->snd_una;
@@ -217,8 +229,10 @@ int tcp_output(struct tcb *t)
 			if (len > usable)
 				len = usable;
 			/* 3.8.6.2.1: hold back a piece smaller than both the MSS and half
-			 * the largest window the peer offered while more data waits. */
-			if (len < t->mss && off + len < total && len < t->max_snd_wnd / 2)
+			 * the largest window the peer offered while more data waits, until
+			 * the override timeout (the persist timer) forces it. */
+			if (len < t->mss && off + len < total && len < t->max_snd_wnd / 2 &&
+			    !(t->flags & TF_FORCE))
 				len = 0;
 		}
 		/* FIN right after the last byte; off > total once it went out. */
@@ -237,9 +251,14 @@ int tcp_output(struct tcb *t)
 			t->rtt_seq = t->snd_nxt;
 			t->rtt_start = (uint32_t)ts->now_us;
 		}
-		if (tcp_xmit(t, flags, t->snd_nxt, off, len) < 0 && len == 0 && !fin)
+		if (tcp_xmit(t, flags, t->snd_nxt, off, len) < 0) {
+			/* No mbuf: try again at the RTO rather than spin (no_mbuf counted). */
+			if (t->rexmt_at == 0)
+				tcp_rexmt_arm(t);
 			break;
+		}
 		sent++;
+		t->last_sent = (uint32_t)ts->now_us;
 		t->snd_nxt += len + (fin ? 1 : 0);
 		if (seq_gt(t->snd_nxt, t->snd_max))
 			t->snd_max = t->snd_nxt;
@@ -252,7 +271,7 @@ int tcp_output(struct tcb *t)
 		}
 		/* RFC 6298 5.1: the timer runs while data is outstanding. */
 		if (t->rexmt_at == 0 || (t->flags & TF_PERSIST)) {
-			t->flags &= (uint16_t)~TF_PERSIST;
+			t->flags &= ~TF_PERSIST;
 			tcp_rexmt_arm(t);
 		}
 		if (fin)
@@ -260,8 +279,10 @@ int tcp_output(struct tcb *t)
 	}
 	if (t->flags & TF_ACKNOW && tcp_send_ack(t) == 0)
 		sent++;
-	/* RFC 9293 3.8.6.1: data waits on a zero window; the persist timer probes it. */
-	if (t->snd_wnd == 0 && tcb_flight(t) == 0 && tcb_send_len(t) > 0 && t->rexmt_at == 0) {
+	t->flags &= ~TF_FORCE;
+	/* RFC 9293 3.8.6.1: data waits on a zero window, or one too small to use
+	 * (3.8.6.2.1); the persist timer probes or forces it. */
+	if (tcb_flight(t) == 0 && tcb_send_len(t) > 0 && t->rexmt_at == 0) {
 		t->flags |= TF_PERSIST;
 		tcp_rexmt_arm(t);
 	}
@@ -277,6 +298,11 @@ int tcp_send_probe(struct tcb *t)
 
 	if (tcb_send_len(t) == 0)
 		return 0;
+	if (t->snd_wnd > 0) {
+		/* A usable window SWS avoidance held back: send what fits now. */
+		t->flags |= TF_FORCE;
+		return tcp_output(t);
+	}
 	t->ts->stats.zero_window_probes++;
 	rc = tcp_xmit(t, RTE_TCP_ACK_FLAG, t->snd_una, 0, 1);
 	if (seq_lt(t->snd_max, t->snd_una + 1))
@@ -347,6 +373,43 @@ int tcp_resend_una(struct tcb *t)
 		flags |= RTE_TCP_FIN_FLAG;
 	t->ts->stats.retransmits++;
 	/* Karn (RFC 6298 3): the timed segment may be the one resent. */
-	t->flags &= (uint16_t)~TF_RTT;
+	t->flags &= ~TF_RTT;
 	return tcp_xmit(t, flags, t->snd_una, 0, len);
+}
+
+/* A SYN-ACK whose ISN is a SYN cookie (tcp_syncookie.h): no TCB behind it. It
+ * carries our MSS and, if the SYN offered one, our window scale; no timestamps, as
+ * the cookie cannot bring back TS.Recent (RFC 7323 allows either side to decline). */
+void tcp_send_synack_cookie(struct tcp_stack *ts, uint32_t src, uint16_t sport,
+			    uint16_t dport, const struct tcp_seg *syn, uint32_t cookie)
+{
+	uint8_t opts[8], *p = opts;
+	struct rte_mbuf *m;
+	struct rte_tcp_hdr *th;
+	unsigned optlen;
+
+	p = opt_put(p, TCP_OPT_MSS, 4);
+	*p++ = (uint8_t)(ts->p.mss >> 8);
+	*p++ = (uint8_t)ts->p.mss;
+	if (syn->has_ws) {
+		*p++ = 1;
+		p = opt_put(p, TCP_OPT_WS, 3);
+		*p++ = ts->rcv_scale;
+	}
+	optlen = (unsigned)(p - opts);
+	m = tcp_seg_alloc(ts);
+	if (m == NULL)
+		return;
+	th = (struct rte_tcp_hdr *)rte_pktmbuf_append(m, (uint16_t)(TCP_HDR_LEN + optlen));
+	if (th == NULL) {
+		rte_pktmbuf_free(m);
+		ts->stats.no_mbuf++;
+		return;
+	}
+	tcp_fill_hdr(th, dport, sport, cookie, syn->seq + 1,
+		     RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG,
+		     (uint16_t)(ts->p.rcv_buf > 65535 ? 65535 : ts->p.rcv_buf), optlen);
+	memcpy(th + 1, opts, optlen);
+	ts->stats.syn_cookies_sent++;
+	tcp_emit(ts, m, src);
 }

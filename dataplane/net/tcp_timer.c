@@ -2,15 +2,14 @@
  * ACK (RFC 1122 4.2.3.2, RFC 5681 4.2), zero-window persist (RFC 9293 3.8.6.1),
  * SYN-RECEIVED and SYN-SENT retries, TIME-WAIT (2 MSL) and the FIN-WAIT-2 timeout.
  * Each TCB has two deadlines (rexmt_at, delack_at); the stack keeps its TCBs in a
- * min-heap by the earlier one, so a turn with nothing due costs one comparison.
+ * min-heap by the earlier one (lazily: see tcp_timer_update), so a turn with nothing
+ * due costs one comparison.
  * Times are the caller's microseconds; nothing here sleeps or allocates per event
  * (the heap grows by doubling). */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "tcp_int.h"
-
-#pragma weak tcp_newreno /* tcp.c says why */
 
 static void heap_set(struct tcp_stack *ts, uint32_t i, struct tcb *t)
 {
@@ -69,18 +68,25 @@ void tcp_timer_remove(struct tcb *t)
 	heap_down(ts, last->heap_idx);
 }
 
-void tcp_timer_update(struct tcb *t)
+static uint64_t tcb_deadline(const struct tcb *t)
 {
-	struct tcp_stack *ts = t->ts;
 	uint64_t due = t->rexmt_at;
 
 	if (t->delack_at != 0 && (due == 0 || t->delack_at < due))
 		due = t->delack_at;
+	return due;
+}
+
+/* Puts <t> where its earliest deadline says, or out of the heap without one. */
+static void tcp_timer_settle(struct tcb *t)
+{
+	struct tcp_stack *ts = t->ts;
+	uint64_t due = tcb_deadline(t);
+
 	if (due == 0 || (t->flags & TF_DEAD)) {
 		tcp_timer_remove(t);
 		return;
 	}
-	t->due = due;
 	if (t->heap_idx == UINT32_MAX) {
 		if (ts->heap_n == ts->heap_cap) {
 			uint32_t cap = ts->heap_cap ? ts->heap_cap * 2 : 64;
@@ -91,12 +97,26 @@ void tcp_timer_update(struct tcb *t)
 			ts->heap = h;
 			ts->heap_cap = cap;
 		}
+		t->due = due;
 		heap_set(ts, ts->heap_n++, t);
 		heap_up(ts, t->heap_idx);
 		return;
 	}
+	t->due = due;
 	heap_up(ts, t->heap_idx);
 	heap_down(ts, t->heap_idx);
+}
+
+/* Lazy: a deadline that moved later (the RTO restarted by every ACK, a timer
+ * stopped) leaves the heap alone; the entry surfaces at its old time and is settled
+ * then. Only an earlier deadline costs a sift. So the ACK path is O(1). */
+void tcp_timer_update(struct tcb *t)
+{
+	uint64_t due = tcb_deadline(t);
+
+	if (t->heap_idx != UINT32_MAX && (due == 0 || due >= t->due))
+		return;
+	tcp_timer_settle(t);
 }
 
 uint64_t tcp_timer_next(const struct tcp_stack *ts)
@@ -122,7 +142,7 @@ void tcp_rexmt_stop(struct tcb *t)
 {
 	t->rexmt_at = 0;
 	t->retries = 0;
-	t->flags &= (uint16_t)~TF_PERSIST;
+	t->flags &= ~TF_PERSIST;
 	tcp_timer_update(t);
 }
 
@@ -169,7 +189,7 @@ void tcp_time_wait(struct tcb *t)
 	if (t->state != TCPS_TIME_WAIT)
 		t->ts->stats.time_wait++;
 	t->state = TCPS_TIME_WAIT;
-	t->flags &= (uint16_t)~TF_PERSIST;
+	t->flags &= ~TF_PERSIST;
 	t->rexmt_at = t->ts->now_us + t->ts->p.time_wait_us;
 	tcp_timer_update(t);
 }
@@ -204,9 +224,9 @@ static void tcp_rexmt_fire(struct tcb *t)
 	ts->stats.rto_timeouts++;
 	/* RFC 6298 5.5-5.6: back off; Karn: no sample from what is resent now. */
 	t->rto_us = clamp_rto(ts, (uint64_t)t->rto_us * 2);
-	t->flags &= (uint16_t)~TF_RTT;
-	if (&tcp_newreno != NULL && t->state != TCPS_SYN_SENT && t->state != TCPS_SYN_RCVD)
-		tcp_newreno.on_rto(&t->cc, t->snd_max, tcb_flight(t));
+	t->flags &= ~TF_RTT;
+	if (t->state != TCPS_SYN_SENT && t->state != TCPS_SYN_RCVD)
+		ts->cc_ops->on_rto(&t->cc, t->snd_max, tcb_flight(t));
 	tcp_retransmit(t);
 	if (t->rexmt_at == 0 && !(t->flags & TF_DEAD))
 		tcp_rexmt_arm(t);
@@ -229,6 +249,6 @@ void tcp_timers_run(struct tcp_stack *ts)
 			tcp_rexmt_fire(t);
 		}
 		if (!(t->flags & TF_DEAD))
-			tcp_timer_update(t);
+			tcp_timer_settle(t);
 	}
 }

@@ -516,3 +516,10 @@ bool tcp_script_in_pool(const struct tcp_script *s, const void *p)
 			return true;
 	return false;
 }
+
+struct tcb *tcp_script_connect(struct tcp_script *s)
+{
+	s->user.t = tcp_connect(s->ts, s->peer_ip, s->peer_port, s->port, &s->user, s->now);
+	tcp_flush(s->ts, s->now);
+	return s->user.t;
+}

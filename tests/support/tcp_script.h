@@ -132,6 +132,8 @@ void tcp_script_handshake(struct tcp_script *s, uint16_t win);
 void tcp_script_handshake_plain(struct tcp_script *s, uint16_t win);
 /* True if <p> points into one of the pool's mbufs (recv() saw the segment itself). */
 bool tcp_script_in_pool(const struct tcp_script *s, const void *p);
+/* Active open from s->port to the peer (tcp_connect with the script's user). */
+struct tcb *tcp_script_connect(struct tcp_script *s);
 /* Our TSval at the current clock (1 ms ticks). */
 uint32_t tcp_script_tsval(const struct tcp_script *s);
 

@@ -252,3 +252,21 @@ Test(tcp_data, timestamps_are_echoed_on_data_rfc7323_3_2)
 	tcp_script_out(s, "P.", 1, 11, 32762, o, "ok", 2);
 	tcp_script_free(s);
 }
+
+Test(tcp_data, a_window_too_small_to_use_is_overridden_by_the_persist_timer_rfc9293_3_8_6_2_1)
+{
+	struct tcp_script *s = established(0, 65535);
+
+	/* The peer offered 65535 in its SYN, now only 100: sender SWS avoidance waits... */
+	tcp_script_in(s, ".", 1, 1, 100, NULL, NULL, 0);
+	tcp_script_send(s, pattern, 3000);
+	tcp_script_none(s);
+	/* ...but not for ever: at the override timeout what fits goes. */
+	tcp_script_at(s, s->now + 200000);
+	tcp_script_out(s, ".", 1, 1, 65535, "", pattern, 100);
+	tcp_script_in(s, ".", 1, 101, 4000, NULL, NULL, 0);
+	tcp_script_out(s, ".", 101, 1, 65535, "", pattern + 100, 1460);
+	tcp_script_out(s, "P.", 1561, 1, 65535, "", pattern + 1560, 1440);
+	tcp_script_none(s);
+	tcp_script_free(s);
+}

@@ -116,3 +116,60 @@ Test(tcp_handshake, refused_by_the_user_gets_rst)
 	tcp_script_out(s, "R", 1, TCP_SCRIPT_ANY, 0, "", NULL, 0);
 	tcp_script_free(s);
 }
+
+Test(tcp_handshake, full_backlog_answers_with_a_syn_cookie_rfc4987_3_6)
+{
+	struct tcp_script *s = tcp_script_new();
+	struct tcp_script_seg synack;
+	const struct tcp_stats *st;
+
+	s->p.syn_backlog = 1;
+	tcp_script_start(s);
+	tcp_script_in(s, "S", 0, 0, 8192, "mss 1460", NULL, 0);
+	tcp_script_out(s, "S.", 0, 1, 65535, "mss 1460", NULL, 0);
+	/* A second SYN finds the backlog full: a cookie, no TCB, no timestamps. */
+	s->relative = false;
+	s->peer_port = 40001;
+	tcp_script_in(s, "S", 7000, 0, 8192, "mss 1460,ts 5 0,nop,ws 7", NULL, 0);
+	synack = tcp_script_out(s, "S.", TCP_SCRIPT_ANY, 7001, 65535, "mss 1460,ws 1", NULL, 0);
+	st = tcp_stack_stats(s->ts);
+	cr_assert_eq(st->syn_cookies_sent, 1);
+	cr_assert_eq(st->syn_backlog_full, 1);
+	/* Nothing is kept for it, so nothing is retransmitted: only the first flow's. */
+	tcp_script_at(s, s->now + 1000000);
+	cr_assert(tcp_script_pop(s, &synack));
+	cr_assert_eq(synack.dport, 40000);
+	tcp_script_none(s);
+	tcp_script_free(s);
+}
+
+Test(tcp_handshake, ack_of_a_cookie_establishes_the_connection_rfc4987_3_6)
+{
+	struct tcp_script *s = tcp_script_new();
+	struct tcp_script_seg synack;
+
+	s->p.syn_backlog = 0;
+	tcp_script_start(s);
+	s->relative = false;
+	tcp_script_in(s, "S", 7000, 0, 8192, "mss 1300,nop,ws 2", NULL, 0);
+	synack = tcp_script_out(s, "S.", TCP_SCRIPT_ANY, 7001, 65535, "mss 1460,ws 1", NULL, 0);
+	/* A forged cookie: RST, counted. */
+	tcp_script_in(s, ".", 7001, synack.seq + 2, 100, NULL, NULL, 0);
+	tcp_script_out(s, "R", synack.seq + 2, TCP_SCRIPT_ANY, 0, "", NULL, 0);
+	cr_assert_eq(tcp_stack_stats(s->ts)->syn_cookies_bad, 1);
+	cr_assert_eq(s->user.accepted, 0);
+	/* The right one, with data: accepted, the data delivered, window scaling on. */
+	tcp_script_in(s, "P.", 7001, synack.seq + 1, 100, NULL, "hello", 5);
+	cr_assert_eq(tcp_stack_stats(s->ts)->syn_cookies_ok, 1);
+	cr_assert_eq(s->user.accepted, 1);
+	cr_assert_eq(s->user.in_len, 5);
+	/* The peer's window is 100 << 2; the cookie kept its MSS 1300. */
+	{
+		uint8_t buf[1000] = { 0 };
+
+		tcp_script_send(s, buf, sizeof(buf));
+	}
+	tcp_script_out(s, ".", synack.seq + 1, 7006, TCP_SCRIPT_ANY, "", NULL, 400);
+	tcp_script_none(s);
+	tcp_script_free(s);
+}
