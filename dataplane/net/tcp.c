@@ -39,6 +39,7 @@ struct tcp_stack *tcp_stack_create(const struct tcp_params *p, uint64_t now_us)
 		return NULL;
 	ts->p = *p;
 	ts->cc_ops = &tcp_newreno;
+	ts->can_attach = tcp_txdata_can_attach(p);
 	ts->now_us = now_us;
 	if (ts->p.mss < 64)
 		ts->p.mss = 64;
@@ -299,7 +300,12 @@ void tcb_established(struct tcb *t)
 	}
 	ts->stats.conns_passive++;
 	t->user = ts->p.ops->accepted(t->listen_arg, t);
-	if (t->user == NULL && !(t->flags & TF_DEAD)) {
+	if (t->flags & (TF_DEAD | TF_CLOSED_USER)) {
+		/* closed or aborted from inside accepted(): no callbacks follow */
+		t->user = NULL;
+		return;
+	}
+	if (t->user == NULL) {
 		/* The user refused it (tcp.h): RST. */
 		tcp_send_ctl(t, RTE_TCP_RST_FLAG, t->snd_nxt);
 		tcb_drop(t);

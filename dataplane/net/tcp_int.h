@@ -122,6 +122,7 @@ struct tcp_stack {
 	struct tcb *dead;           /* TCBs to free at the end of the call */
 	uint16_t ephemeral_next;
 	uint8_t rcv_scale;          /* what we offer: fits rcv_buf into 16 bits */
+	bool can_attach;            /* tcp_txdata_can_attach() */
 	uint64_t chack_second;      /* challenge ACK rate limit window */
 	uint32_t chack_count;
 	uint32_t limits_logged;     /* TCP_LIMIT_* in an episode already logged */
@@ -205,6 +206,12 @@ void tcp_send_synack_cookie(struct tcp_stack *ts, uint32_t src, uint16_t sport,
 /* RST for a segment that has no TCB (RFC 9293 3.10.7.1). */
 void tcp_send_rst_noconn(struct tcp_stack *ts, uint32_t src, uint32_t dst,
 			 uint16_t sport, uint16_t dport, const struct tcp_seg *seg);
+
+/* tcp_txdata.c */
+bool tcp_txdata_can_attach(const struct tcp_params *p);
+/* Appends <len> bytes of output from <off> past snd_una to the segment <m> (its
+ * header already in place). Returns 0 or -errno; <m> is the caller's either way. */
+int tcp_txdata_fill(struct tcb *t, struct rte_mbuf *m, size_t off, uint32_t len);
 
 /* tcp_input.c */
 /* Returns true if the TCB took <m>. */

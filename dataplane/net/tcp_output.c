@@ -2,7 +2,8 @@
  * timestamps; RFC 9293 3.1, RFC 7323), the window we advertise (RFC 9293 3.8.6.2.2
  * receiver SWS avoidance, never shrinking it), data from the send buffer as far as
  * the peer's window and cwnd allow (3.8.6.2.1 sender SWS avoidance), FIN after the
- * last byte, ACKs, RSTs and challenge ACKs. One mbuf per segment, data copied in. */
+ * last byte, ACKs, RSTs and challenge ACKs. The header goes in a fresh mbuf, the
+ * data after it comes from tcp_txdata.c. */
 #include <rte_mbuf.h>
 #include <rte_tcp.h>
 #include <string.h>
@@ -134,15 +135,19 @@ static int tcp_xmit(struct tcb *t, uint8_t flags, uint32_t seq, size_t off, uint
 
 	if (m == NULL)
 		return -ENOBUFS;
-	th = (struct rte_tcp_hdr *)rte_pktmbuf_append(m, (uint16_t)(TCP_HDR_LEN + optlen + len));
+	th = (struct rte_tcp_hdr *)rte_pktmbuf_append(m, (uint16_t)(TCP_HDR_LEN + optlen));
 	if (th == NULL) {
 		rte_pktmbuf_free(m);
 		ts->stats.no_mbuf++;
 		return -ENOBUFS;
 	}
-	if (len > 0 && tcb_send_copy(t, off, (uint8_t *)th + TCP_HDR_LEN + optlen, len) < 0) {
-		rte_pktmbuf_free(m);
-		return -EIO;
+	if (len > 0) {
+		int rc = tcp_txdata_fill(t, m, off, len);
+
+		if (rc < 0) {
+			rte_pktmbuf_free(m);
+			return rc;
+		}
 	}
 	win = (flags & RTE_TCP_RST_FLAG) ? 0 : tcp_window_field(t, flags);
 	tcp_fill_hdr(th, t->lport, t->rport, seq, (flags & RTE_TCP_ACK_FLAG) ? t->rcv_nxt : 0,

@@ -212,6 +212,9 @@ static void tcp_rexmt_fire(struct tcb *t)
 	if (t->flags & TF_PERSIST) {
 		/* RFC 1122 4.2.2.17: probe for as long as the peer answers. */
 		tcp_send_probe(t);
+		/* Data that went out (a usable window) runs the RTO now instead. */
+		if (!(t->flags & TF_PERSIST) || (t->flags & TF_DEAD))
+			return;
 		if (t->retries < 255)
 			t->retries++;
 		tcp_rexmt_arm(t);

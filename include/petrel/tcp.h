@@ -30,7 +30,11 @@ struct tcb;
 struct tcp_stack;
 
 /* Calls into the stack's user. All on the stack's thread, from inside tcp_input(),
- * tcp_timers() or tcp_flush(), never from a call the user made (no re-entry). */
+ * tcp_timers() or tcp_flush(), never from a call the user made (no re-entry), with
+ * one exception: tcp_close() reads the remaining output through send_len() and
+ * send_view() before it returns. A callback may call tcp_close(), tcp_abort(),
+ * tcp_send_ready() or tcp_recv_resume() on its own TCB (a TCB is freed only at the end
+ * of the stack call). */
 struct tcp_user_ops {
 	/* A passive open reached ESTABLISHED on a port of tcp_listen(<listen_arg>).
 	 * Returns the user's handle for <t>, or NULL to refuse (the stack sends RST). */
@@ -81,10 +85,14 @@ struct tcp_params {
 	uint32_t ooo_max;             /* out-of-order segments kept per TCB; more: dropped */
 	uint32_t challenge_acks_per_s; /* RFC 5961 7: challenge ACKs per second per stack */
 	uint64_t secret;              /* seeds ISNs (RFC 6528) and SYN cookies */
+	/* The output function takes mbuf chains (the port has multi-segment TX): payload
+	 * spans with a ref then ride as external buffers instead of being copied. */
+	bool tx_chains;
 };
 
-/* Fills <p> with the defaults (documented in docs/configuration.md); the caller then
- * sets local_ip, pool, output, ops. */
+/* Fills <p> with the defaults (docs/architecture.md, "The TCP stack", lists them
+ * with what happens when each limit is hit); the caller then sets local_ip, pool,
+ * output, ops. */
 void tcp_params_default(struct tcp_params *p);
 
 struct tcp_stack *tcp_stack_create(const struct tcp_params *p, uint64_t now_us);

@@ -6,6 +6,7 @@
  * out-of-order and duplicate segments (RFC 9293 3.10.7.4); zero-window probes
  * (RFC 9293 3.8.6.1, RFC 1122 4.2.2.17). */
 #include <criterion/criterion.h>
+#include <rte_eal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -268,5 +269,44 @@ Test(tcp_data, a_window_too_small_to_use_is_overridden_by_the_persist_timer_rfc9
 	tcp_script_out(s, ".", 101, 1, 65535, "", pattern + 100, 1460);
 	tcp_script_out(s, "P.", 1561, 1, 65535, "", pattern + 1560, 1440);
 	tcp_script_none(s);
+	tcp_script_free(s);
+}
+
+Test(tcp_data, payload_spans_with_a_ref_are_attached_not_copied_and_released)
+{
+	struct tcp_script *s = tcp_script_new();
+	uint64_t t0;
+
+	fill_pattern();
+	s->p.tx_chains = true;
+	s->user.span_ref = true;
+	s->user.span_max = 1000;
+	tcp_script_start(s);
+	tcp_script_handshake_plain(s, 65535);
+	/* 1000 + 460 of the first segment are long enough to attach, the second's 540
+	 * bytes too; the bytes on the wire are the same either way. */
+	tcp_script_send(s, pattern, 2000);
+	{
+		struct tcp_script_seg a = tcp_script_out(s, ".", 1, 1, 65535, "", pattern, 1460);
+		struct tcp_script_seg b = tcp_script_out(s, "P.", 1461, 1, 65535, "", pattern + 1460, 540);
+
+		if (rte_eal_iova_mode() != RTE_IOVA_VA)
+			cr_skip_test("IOVA as PA: spans are copied");
+		cr_assert_eq(a.ext_segs, 2);
+		cr_assert_eq(b.ext_segs, 1);
+	}
+	cr_assert_eq(s->user.holds, 3);
+	cr_assert_eq(s->user.releases, 3, "the mbufs are gone, so are the refs");
+	/* A retransmission attaches the same bytes again. */
+	t0 = s->now;
+	tcp_script_in(s, ".", 1, 1461, 65535, NULL, NULL, 0);
+	tcp_script_at(s, t0 + 200000);
+	tcp_script_out(s, "P.", 1461, 1, 65535, "", pattern + 1460, 540);
+	cr_assert_eq(s->user.holds, 4);
+	/* Short pieces and spans without a ref are copied. */
+	s->user.span_ref = false;
+	tcp_script_in(s, ".", 1, 2001, 65535, NULL, NULL, 0);
+	tcp_script_send(s, pattern, 600);
+	cr_assert_eq(tcp_script_out(s, "P.", 2001, 1, 65535, "", pattern, 600).ext_segs, 0);
 	tcp_script_free(s);
 }
