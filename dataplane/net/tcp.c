@@ -145,6 +145,7 @@ struct tcb *tcb_new(struct tcp_stack *ts, uint32_t rip, uint16_t rport, uint16_t
 	t->lport = lport;
 	t->heap_idx = UINT32_MAX;
 	t->rto_us = ts->p.rto_initial_us;
+	t->last_sent = (uint32_t)ts->now_us; /* our SYN, for RFC 5681 4.1 */
 	t->mss = 536; /* RFC 9293 3.7.1: without an MSS option */
 	t->rcv_scale = ts->rcv_scale;
 	t->iss = tcb_isn(ts, rip, rport, lport);

@@ -312,7 +312,9 @@ static bool tcp_ack_input(struct tcb *t, const struct tcp_seg *seg, uint32_t src
 		tcb_send_acked(t, data);
 		if (t->flags & TF_DEAD)
 			return false;
-		act = ts->cc_ops->on_ack(&t->cc, t->snd_una, acked, tcb_flight(t));
+		/* RFC 5681 3.1: the ACK of a SYN does not grow cwnd; NewReno counts data. */
+		if (data > 0)
+			act = ts->cc_ops->on_ack(&t->cc, t->snd_una, data, tcb_flight(t));
 		/* RFC 6298 5.2-5.3: stop when all is acked, else restart. */
 		t->retries = 0;
 		if (tcb_flight(t) == 0)
