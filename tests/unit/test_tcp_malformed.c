@@ -20,7 +20,8 @@ static size_t raw_header(uint8_t *b, uint8_t doff, uint8_t flags, const uint8_t 
 	b[12] = (uint8_t)(doff << 4);
 	b[13] = flags;
 	b[14] = 0x20;             /* window 8192 */
-	memcpy(b + 20, opts, optlen);
+	if (optlen > 0)
+		memcpy(b + 20, opts, optlen);
 	return 20 + optlen;
 }
 
