@@ -115,6 +115,15 @@ void nt_rx(const void *frame, size_t len, uint64_t now_us)
 	net_rx(nt_ni, &m, 1, now_us);
 }
 
+void nt_learn(uint32_t ip, const struct rte_ether_addr *mac, uint64_t now_us)
+{
+	static const struct rte_ether_addr zero;
+	uint8_t f[64];
+
+	nt_rx(f, nt_build_arp(f, &nt_our_mac, RTE_ARP_OP_REPLY, mac, ip, &zero, NT_OUR_IP),
+	      now_us);
+}
+
 unsigned nt_flush(void)
 {
 	net_tx_flush(nt_ni);

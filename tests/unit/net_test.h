@@ -72,6 +72,9 @@ unsigned nt_flush(void);
 /* The data of captured frame <i> (asserts it is there and in one segment). */
 const uint8_t *nt_frame(unsigned i, size_t *len);
 
+/* The neighbour <ip> tells us its <mac> (an ARP reply to us) at <now_us>. */
+void nt_learn(uint32_t ip, const struct rte_ether_addr *mac, uint64_t now_us);
+
 /* Builders: write a whole frame into <buf> and return its length. */
 size_t nt_build_arp(uint8_t *buf, const struct rte_ether_addr *eth_dst, uint16_t op,
 		    const struct rte_ether_addr *sha, uint32_t sip,

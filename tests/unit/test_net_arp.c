@@ -59,15 +59,6 @@ static void assert_ipv4_to(unsigned i, const struct rte_ether_addr *mac, uint32_
 	cr_assert_eq(((uint8_t *)nt_l4(f))[0], fill);
 }
 
-/* The peer tells us its MAC (a reply to our request) at <now>. */
-static void peer_replies(uint32_t ip, const struct rte_ether_addr *mac, uint64_t now)
-{
-	uint8_t f[64];
-
-	nt_rx(f, nt_build_arp(f, &nt_our_mac, RTE_ARP_OP_REPLY, mac, ip, &nt_our_mac,
-			      NT_OUR_IP), now);
-}
-
 Test(net_arp, request_for_us_gets_reply_with_our_mac)
 {
 	uint8_t f[64];
@@ -127,7 +118,7 @@ Test(net_arp, unresolved_frame_waits_and_the_reply_releases_it)
 	cr_assert_eq(net_ipv4_output(nt_ni, payload(20, 0x5a), NT_PEER_IP, IPPROTO_UDP), 0);
 	cr_assert_eq(nt_flush(), 1);
 	assert_arp(0, &nt_bcast_mac, RTE_ARP_OP_REQUEST, &zero_mac, NT_PEER_IP);
-	peer_replies(NT_PEER_IP, &nt_peer_mac, 1000);
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 1000);
 	cr_assert_eq(nt_flush(), 2);
 	assert_ipv4_to(1, &nt_peer_mac, NT_PEER_IP, 20, 0x5a);
 	cr_assert_eq(net_if_stats(nt_ni)->arp_unresolved_drops, 0);
@@ -140,7 +131,7 @@ Test(net_arp, one_frame_waits_per_neighbour_the_newest)
 	net_ipv4_output(nt_ni, payload(20, 2), NT_PEER_IP, IPPROTO_UDP);
 	cr_assert_eq(net_if_stats(nt_ni)->arp_unresolved_drops, 1);
 	cr_assert_eq(nt_flush(), 1);              /* one request, not two */
-	peer_replies(NT_PEER_IP, &nt_peer_mac, 1000);
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 1000);
 	cr_assert_eq(nt_flush(), 2);
 	assert_ipv4_to(1, &nt_peer_mac, NT_PEER_IP, 20, 2);
 	nt_assert_no_leak();
@@ -163,7 +154,7 @@ Test(net_arp, three_requests_a_second_apart_then_the_frame_is_dropped)
 	cr_assert_eq(net_if_stats(nt_ni)->arp_unresolved_drops, 1);
 	cr_assert_eq(net_if_stats(nt_ni)->tx_arp, 3);
 	/* a late reply finds nothing waiting */
-	peer_replies(NT_PEER_IP, &nt_peer_mac, 4 * NT_SEC);
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 4 * NT_SEC);
 	cr_assert_eq(nt_flush(), 3);
 	nt_assert_no_leak();
 }
@@ -173,7 +164,7 @@ Test(net_arp, aged_entry_is_used_while_asked_again_then_forgotten)
 	const uint64_t age = 60 * NT_SEC;      /* net_params_default's arp_timeout_us */
 
 	net_ipv4_output(nt_ni, payload(20, 1), NT_PEER_IP, IPPROTO_UDP);
-	peer_replies(NT_PEER_IP, &nt_peer_mac, 0);
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 0);
 	cr_assert_eq(nt_flush(), 2);              /* request, datagram */
 
 	net_timers(nt_ni, age - 1);
@@ -196,7 +187,7 @@ Test(net_arp, aged_entry_is_used_while_asked_again_then_forgotten)
 	net_ipv4_output(nt_ni, payload(20, 4), NT_PEER_IP, IPPROTO_UDP);
 	cr_assert_eq(nt_flush(), 8);
 	assert_arp(7, &nt_bcast_mac, RTE_ARP_OP_REQUEST, &zero_mac, NT_PEER_IP);
-	peer_replies(NT_PEER_IP, &nt_gw_mac, age + 4 * NT_SEC);   /* it moved */
+	nt_learn(NT_PEER_IP, &nt_gw_mac, age + 4 * NT_SEC);   /* it moved */
 	cr_assert_eq(nt_flush(), 9);
 	assert_ipv4_to(8, &nt_gw_mac, NT_PEER_IP, 20, 4);
 	nt_assert_no_leak();
@@ -207,11 +198,11 @@ Test(net_arp, aged_entry_answered_is_fresh_again)
 	const uint64_t age = 60 * NT_SEC;
 
 	net_ipv4_output(nt_ni, payload(20, 1), NT_PEER_IP, IPPROTO_UDP);
-	peer_replies(NT_PEER_IP, &nt_peer_mac, 0);
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 0);
 	net_timers(nt_ni, age);
 	net_ipv4_output(nt_ni, payload(20, 2), NT_PEER_IP, IPPROTO_UDP);
 	cr_assert_eq(nt_flush(), 4);
-	peer_replies(NT_PEER_IP, &nt_peer_mac, age + 10);
+	nt_learn(NT_PEER_IP, &nt_peer_mac, age + 10);
 	net_timers(nt_ni, age + 5 * NT_SEC);
 	net_ipv4_output(nt_ni, payload(20, 3), NT_PEER_IP, IPPROTO_UDP);
 	cr_assert_eq(nt_flush(), 5);              /* no more requests */
@@ -234,7 +225,7 @@ Test(net_arp, off_link_destination_goes_through_the_gateway)
 	net_ipv4_output(nt_ni, payload(20, 7), NT_FAR_IP, IPPROTO_UDP);
 	cr_assert_eq(nt_flush(), 1);
 	assert_arp(0, &nt_bcast_mac, RTE_ARP_OP_REQUEST, &zero_mac, NT_GW_IP);
-	peer_replies(NT_GW_IP, &nt_gw_mac, 10);
+	nt_learn(NT_GW_IP, &nt_gw_mac, 10);
 	cr_assert_eq(nt_flush(), 2);
 	assert_ipv4_to(1, &nt_gw_mac, NT_FAR_IP, 20, 7);
 	nt_assert_no_leak();

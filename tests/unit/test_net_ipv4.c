@@ -13,22 +13,12 @@ TestSuite(net_ipv4, .init = nt_setup, .fini = nt_teardown);
 
 #define STAT(name) (net_if_stats(nt_ni)->name)
 
-/* The peer's MAC is known (it told us unasked), so replies leave at once. */
-static void know_peer(void)
-{
-	static const struct rte_ether_addr zero;
-	uint8_t f[64];
-
-	nt_rx(f, nt_build_arp(f, &nt_our_mac, RTE_ARP_OP_REPLY, &nt_peer_mac, NT_PEER_IP,
-			      &zero, NT_OUR_IP), 0);
-}
-
 /* <f> of <len> bytes, fed in, is dropped: counted once in <*counter>, nothing sent. */
 static void assert_dropped(const uint8_t *f, size_t len, const uint64_t *counter)
 {
 	uint64_t before = *counter;
 
-	know_peer();
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 0);
 	nt_rx(f, len, 0);
 	cr_assert_eq(*counter, before + 1);
 	cr_assert_eq(nt_flush(), 0);
@@ -38,7 +28,7 @@ static void assert_dropped(const uint8_t *f, size_t len, const uint64_t *counter
 
 static void assert_answered(const uint8_t *f, size_t len)
 {
-	know_peer();
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 0);
 	nt_rx(f, len, 0);
 	cr_assert_eq(STAT(rx_icmp_echo), 1);
 	cr_assert_eq(nt_flush(), 1);
@@ -187,7 +177,7 @@ Test(net_ipv4, source_no_host_may_use_dropped)
 		NT_IP(198, 18, 0, 255), NT_OUR_IP,
 	};
 
-	know_peer();
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 0);
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		uint8_t f[128];
 		size_t len = nt_build_echo(f, 1, 1, 16);
@@ -237,7 +227,7 @@ Test(net_ipv4, options_are_skipped)
 	nt_ipv4(f)->version_ihl = 0x47;
 	nt_ipv4(f)->total_length = rte_cpu_to_be_16((uint16_t)(len + 8 - 14));
 	nt_ipv4_fix(f);
-	know_peer();
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 0);
 	nt_rx(f, len + 8, 0);
 	cr_assert_eq(nt_flush(), 1);
 	r = nt_frame(0, &dlen);
@@ -253,7 +243,7 @@ Test(net_ipv4, ethernet_padding_is_trimmed)
 	const uint8_t *r;
 
 	memset(f + len, 0xee, 60 - len);                 /* padding that is not zero */
-	know_peer();
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 0);
 	nt_rx(f, 60, 0);
 	cr_assert_eq(nt_flush(), 1);
 	r = nt_frame(0, &dlen);
@@ -268,7 +258,7 @@ Test(net_ipv4, ethernet_frames_not_for_us_dropped)
 	size_t len = nt_build_echo(f, 1, 1, 16);
 	struct rte_mbuf *m;
 
-	know_peer();
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 0);
 	nt_eth(f)->dst_addr = nt_gw_mac;                          /* another host's */
 	nt_rx(f, len, 0);
 	cr_assert_eq(STAT(rx_not_ours), 1);
@@ -300,7 +290,7 @@ static const uint8_t *send_one(size_t plen, uint8_t proto, size_t *len)
 {
 	uint8_t data[64] = { 0 };
 
-	know_peer();
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 0);
 	cr_assert_eq(net_ipv4_output(nt_ni, nt_mbuf(data, plen), NT_PEER_IP, proto), 0);
 	cr_assert_eq(nt_flush(), 1);
 	return nt_frame(0, len);
@@ -360,7 +350,7 @@ Test(net_ipv4, output_longer_than_the_mtu_refused)
 	uint8_t data[1500] = { 0 };
 	struct rte_mbuf *m = nt_mbuf(data, 1481);
 
-	know_peer();
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 0);
 	cr_assert_eq(net_ipv4_output(nt_ni, m, NT_PEER_IP, IPPROTO_UDP), -EMSGSIZE);
 	cr_assert_eq(STAT(tx_too_big), 1);
 	cr_assert_eq(net_ipv4_output(nt_ni, nt_mbuf(data, 1480), NT_PEER_IP, IPPROTO_UDP), 0);
@@ -382,7 +372,7 @@ static struct rte_mbuf *with_headroom(uint16_t headroom, uint16_t plen)
 
 Test(net_ipv4, output_without_headroom_fails_cleanly)
 {
-	know_peer();
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 0);
 	cr_assert_eq(net_ipv4_output(nt_ni, with_headroom(19, 8), NT_PEER_IP, IPPROTO_UDP),
 		     -ENOBUFS);
 	cr_assert_eq(net_ipv4_output(nt_ni, with_headroom(33, 8), NT_PEER_IP, IPPROTO_UDP),
@@ -406,7 +396,7 @@ Test(net_ipv4, rx_offload_verdict_is_trusted)
 
 	net_if_destroy(nt_ni);
 	nt_setup_params(rx_offload);
-	know_peer();
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 0);
 	m = nt_mbuf(f, len);                      /* sound, but the port says bad */
 	m->ol_flags = RTE_MBUF_F_RX_IP_CKSUM_BAD;
 	net_rx(nt_ni, &m, 1, 0);
@@ -428,7 +418,7 @@ Test(net_ipv4, rx_offload_flags_ignored_without_the_offload)
 	size_t len = nt_build_echo(f, 1, 1, 16);
 	struct rte_mbuf *m;
 
-	know_peer();
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 0);
 	nt_ipv4(f)->hdr_checksum ^= 1;
 	m = nt_mbuf(f, len);
 	m->ol_flags = RTE_MBUF_F_RX_IP_CKSUM_GOOD;
