@@ -346,9 +346,12 @@ static bool tcp_ack_input(struct tcb *t, const struct tcp_seg *seg, uint32_t src
 	}
 	if (act == TCP_CONG_RETRANSMIT)
 		tcp_resend_una(t);
-	/* RFC 9293 3.10.7.4: update the window from the newest segment only. */
-	if (seq_lt(t->snd_wl1, seg->seq) ||
-	    (t->snd_wl1 == seg->seq && seq_leq(t->snd_wl2, seg->ack))) {
+	/* RFC 9293 3.10.7.4 fifth: the window comes from the newest segment only, and
+	 * only when SND.UNA =< SEG.ACK (an older ACK "can be ignored"; snd_una already
+	 * moved to an acceptable SEG.ACK above). */
+	if (seq_geq(seg->ack, t->snd_una) &&
+	    (seq_lt(t->snd_wl1, seg->seq) ||
+	     (t->snd_wl1 == seg->seq && seq_leq(t->snd_wl2, seg->ack)))) {
 		bool opened = wnd > t->snd_wnd;
 
 		t->snd_wnd = wnd;

@@ -6,6 +6,7 @@
  * out-of-order and duplicate segments (RFC 9293 3.10.7.4); zero-window probes
  * (RFC 9293 3.8.6.1, RFC 1122 4.2.2.17). */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <rte_eal.h>
 #include <rte_mempool.h>
 #include <stdio.h>
@@ -369,5 +370,27 @@ Test(tcp_data, an_old_timestamp_is_rejected_by_paws_rfc7323_5_3)
 	snprintf(o, sizeof(o), "ts 501 %u", tcp_script_tsval(s));
 	tcp_script_in(s, "P.", 11, 1, 512, o, pattern + 10, 10);
 	cr_assert_eq(s->user.in_len, 20);
+	tcp_script_free(s);
+}
+
+/* RFC 9293 3.10.7.4 fifth: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should
+ * be updated"; an ACK below SND.UNA ("can be ignored") must not close the window even
+ * when its SEG.SEQ is newer than SND.WL1. */
+Test(tcp_data, an_old_ack_does_not_update_the_send_window_rfc9293_3_10_7_4_fifth)
+{
+	struct tcp_script *s = established(0, 65535);
+
+	tcp_script_send(s, pattern, 100);
+	tcp_script_out(s, "P.", 1, 1, 65535, "", pattern, 100);
+	tcp_script_in(s, "P.", 1, 101, 65535, NULL, "abcdefghij", 10);
+	cr_assert_eq(s->user.out_acked, 100);
+	/* Newer data, but its ACK field is older than SND.UNA and says window 0. */
+	tcp_script_in(s, "P.", 11, 1, 0, NULL, "klmnopqrst", 10);
+	tcp_script_out(s, ".", 101, 21, 65515, "", NULL, 0);
+	cr_assert_eq(s->user.in_len, 20);
+	/* The window is still 65535: new output goes at once, not to the persist timer. */
+	tcp_script_send(s, pattern + 100, 100);
+	tcp_script_out(s, "P.", 101, 21, 65515, "", pattern + 100, 100);
+	tcp_script_none(s);
 	tcp_script_free(s);
 }
