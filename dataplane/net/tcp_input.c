@@ -234,11 +234,13 @@ static bool tcp_seq_ok(const struct tcb *t, const struct tcp_seg *seg)
 	uint32_t wnd = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
 	uint32_t len = seg->len + SEG_SYN(seg) + SEG_FIN(seg);
 
-	if (len == 0)
-		return wnd == 0 ? seg->seq == t->rcv_nxt
-				: seq_in(seg->seq, t->rcv_nxt, t->rcv_nxt + wnd);
+	/* At a zero window "special allowance should be made to accept valid ACKs,
+	 * URGs, and RSTs": a segment at RCV.NXT passes for its control fields (a peer's
+	 * window probe carries its ACK); tcp_data_input drops its text and FIN. */
 	if (wnd == 0)
-		return false;
+		return seg->seq == t->rcv_nxt;
+	if (len == 0)
+		return seq_in(seg->seq, t->rcv_nxt, t->rcv_nxt + wnd);
 	return seq_in(seg->seq, t->rcv_nxt, t->rcv_nxt + wnd) ||
 	       seq_in(seg->seq + len - 1, t->rcv_nxt, t->rcv_nxt + wnd);
 }
@@ -411,6 +413,14 @@ static bool tcp_data_input(struct tcb *t, struct tcp_seg *seg, struct rte_mbuf *
 	uint32_t wnd = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
 	bool kept = false;
 
+	if (wnd == 0 && (len > 0 || SEG_FIN(seg))) {
+		/* 3.10.7.4 first: at a zero window only the control fields count; the
+		 * text and FIN are ACKed and dropped, the peer sends them again. */
+		ts->stats.dup_segs++;
+		seg->flags &= (uint8_t)~RTE_TCP_FIN_FLAG;
+		tcb_flush_add(t, TF_ACKNOW);
+		return false;
+	}
 	if (seq_lt(seq, t->rcv_nxt)) {
 		uint32_t skip = t->rcv_nxt - seq;
 

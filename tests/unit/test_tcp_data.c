@@ -394,3 +394,32 @@ Test(tcp_data, an_old_ack_does_not_update_the_send_window_rfc9293_3_10_7_4_fifth
 	tcp_script_none(s);
 	tcp_script_free(s);
 }
+
+/* RFC 9293 3.10.7.4 first: "If the RCV.WND is zero, no segments will be acceptable,
+ * but special allowance should be made to accept valid ACKs, URGs, and RSTs." A
+ * peer's zero-window probe at RCV.NXT acknowledges our data: that ACK counts, the
+ * byte is dropped and acknowledged. */
+Test(tcp_data, the_ack_of_a_probe_into_our_zero_window_is_taken_rfc9293_3_10_7_4_first)
+{
+	struct tcp_script *s = established(2000, 65535);
+
+	s->user.consume = false;
+	tcp_script_in(s, ".", 1, 1, 65535, NULL, pattern, 1000);
+	tcp_script_in(s, ".", 1001, 1, 65535, NULL, pattern + 1000, 1000);
+	tcp_script_out(s, ".", 1, 2001, 0, "", NULL, 0);
+	tcp_script_send(s, pattern, 100);
+	tcp_script_out(s, "P.", 1, 2001, 0, "", pattern, 100);
+	/* The peer probes our window; its ACK covers our 100 bytes. */
+	tcp_script_in(s, ".", 2001, 101, 65535, NULL, pattern + 2000, 1);
+	tcp_script_out(s, ".", 101, 2001, 0, "", NULL, 0);
+	cr_assert_eq(s->user.out_acked, 100, "the ACK field of the probe was taken");
+	cr_assert_eq(s->user.recv_calls, 1, "the probe's byte is not offered");
+	/* Nothing is outstanding: no retransmission of the 100 bytes. */
+	tcp_script_at(s, s->now + 3000000);
+	tcp_script_none(s);
+	/* A FIN at a zero window is not taken either (it needs a sequence number). */
+	tcp_script_in(s, "F.", 2001, 101, 65535, NULL, NULL, 0);
+	tcp_script_out(s, ".", 101, 2001, 0, "", NULL, 0);
+	cr_assert_eq(s->user.eof, 0);
+	tcp_script_free(s);
+}
