@@ -338,8 +338,9 @@ static bool tcp_ack_input(struct tcb *t, const struct tcp_seg *seg, uint32_t src
 			}
 		}
 	} else if (seg->ack == t->snd_una && seg->len == 0 && !SEG_FIN(seg) &&
-		   wnd == t->snd_wnd && tcb_flight(t) > 0) {
-		/* RFC 5681 2: a duplicate ACK. */
+		   wnd == t->snd_wnd && tcb_flight(t) > 0 && !(t->flags & TF_PERSIST)) {
+		/* RFC 5681 2: a duplicate ACK. Not the answer to a window probe: the
+		 * probe's byte lies beyond the window, it is not outstanding data. */
 		act = ts->cc_ops->on_dupack(&t->cc, t->snd_una, t->snd_max, tcb_flight(t));
 		if (act == TCP_CONG_RETRANSMIT)
 			ts->stats.fast_retransmits++;

@@ -423,3 +423,36 @@ Test(tcp_data, the_ack_of_a_probe_into_our_zero_window_is_taken_rfc9293_3_10_7_4
 	cr_assert_eq(s->user.eof, 0);
 	tcp_script_free(s);
 }
+
+/* RFC 5681 2 counts a duplicate ACK only for outstanding data, and a zero-window
+ * probe's byte is not (RFC 9293 3.8.6.1: it lies beyond the window). Answers to
+ * probes are not duplicate ACKs: no fast retransmit of a full segment into a shut
+ * window, no recovery. */
+Test(tcp_data, answers_to_window_probes_are_not_duplicate_acks_rfc5681_2)
+{
+	struct tcp_script *s = established(0, 1000);
+	uint64_t t0, at;
+	uint32_t cwnd;
+
+	tcp_script_send(s, pattern, 3000);
+	tcp_script_out(s, ".", 1, 1, 65535, "", pattern, 1000);
+	tcp_script_in(s, ".", 1, 1001, 0, NULL, NULL, 0);
+	cwnd = s->user.t->cc.cwnd;
+	t0 = s->now;
+	at = t0;
+	/* Probes back off: +200 ms, +400, +800, +1600, +3200 from the previous one. */
+	for (unsigned i = 0; i < 5; i++) {
+		at += 200000ull << i;
+		tcp_script_at(s, at);
+		tcp_script_out(s, ".", 1001, 1, 65535, "", pattern + 1000, 1);
+		tcp_script_in(s, ".", 1, 1001, 0, NULL, NULL, 0);
+		tcp_script_none(s);
+	}
+	cr_assert_eq(tcp_stack_stats(s->ts)->fast_retransmits, 0);
+	cr_assert_eq(tcp_stack_stats(s->ts)->zero_window_probes, 5);
+	cr_assert_eq(s->user.t->cc.cwnd, cwnd, "no recovery entered");
+	/* The window opens: the rest goes as the window allows. */
+	tcp_script_in(s, ".", 1, 1001, 4000, NULL, NULL, 0);
+	tcp_script_out(s, ".", 1001, 1, 65535, "", pattern + 1000, 1460);
+	tcp_script_free(s);
+}
