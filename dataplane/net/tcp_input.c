@@ -299,6 +299,8 @@ static bool tcp_ack_input(struct tcb *t, const struct tcp_seg *seg, uint32_t src
 		tcp_send_challenge_ack(t);
 		return false;
 	}
+	/* The peer answers: window probes may go on (RFC 1122 4.2.2.17). */
+	t->probes = 0;
 	if (seq_gt(seg->ack, t->snd_una)) {
 		uint32_t acked = seg->ack - t->snd_una, data = acked;
 		bool fin_acked = (t->flags & TF_FIN_SENT) && seg->ack == t->snd_max;

@@ -81,6 +81,7 @@ struct tcb {
 	uint8_t state;
 	uint8_t snd_scale, rcv_scale; /* RFC 7323 2.3 shift counts */
 	uint8_t retries;            /* consecutive RTO / persist backoffs */
+	uint8_t probes;             /* window probes since the peer last sent an ACK */
 	uint32_t flags;
 	uint16_t mss;               /* most data bytes per segment we send */
 	uint16_t ooo_n;             /* segments in ooo */

@@ -210,7 +210,14 @@ static void tcp_rexmt_fire(struct tcb *t)
 		break;
 	}
 	if (t->flags & TF_PERSIST) {
-		/* RFC 1122 4.2.2.17: probe for as long as the peer answers. */
+		/* RFC 1122 4.2.2.17: probe for as long as the peer answers; a peer that
+		 * shut its window and went silent does not hold the TCB for ever. */
+		if (t->snd_wnd == 0 && t->probes >= ts->p.max_retries) {
+			tcb_fail(t, -ETIMEDOUT);
+			return;
+		}
+		if (t->snd_wnd == 0 && t->probes < 255)
+			t->probes++;
 		tcp_send_probe(t);
 		/* Data that went out (a usable window) runs the RTO now instead. */
 		if (!(t->flags & TF_PERSIST) || (t->flags & TF_DEAD))

@@ -81,7 +81,8 @@ struct tcp_params {
 	uint32_t rto_min_us, rto_max_us, rto_initial_us;
 	uint32_t delack_us;           /* delayed ACK (RFC 1122 4.2.3.2: < 500 ms) */
 	uint32_t time_wait_us;        /* 2 MSL */
-	uint32_t max_retries;         /* RTO backoffs before a connection is dropped */
+	uint32_t max_retries;         /* RTO backoffs, or unanswered window probes, before a
+	                                 connection is dropped */
 	uint32_t ooo_max;             /* out-of-order segments kept per TCB; more: dropped */
 	uint32_t challenge_acks_per_s; /* RFC 5961 7: challenge ACKs per second per stack */
 	uint64_t secret;              /* seeds ISNs (RFC 6528) and SYN cookies */

@@ -456,3 +456,42 @@ Test(tcp_data, answers_to_window_probes_are_not_duplicate_acks_rfc5681_2)
 	tcp_script_out(s, ".", 1001, 1, 65535, "", pattern + 1000, 1460);
 	tcp_script_free(s);
 }
+
+/* RFC 1122 4.2.2.17: probing goes on "as long as the receiving TCP continues to send
+ * acknowledgments in response to the probe segments"; a peer that shut its window and
+ * went silent must not hold the TCB for ever. After max_retries unanswered probes the
+ * connection ends with gone(-ETIMEDOUT). */
+Test(tcp_data, unanswered_window_probes_end_the_connection_rfc1122_4_2_2_17)
+{
+	struct tcp_script *s = tcp_script_new();
+	struct tcp_script_seg seg;
+	uint64_t end;
+
+	fill_pattern();
+	s->p.max_retries = 3;
+	tcp_script_start(s);
+	tcp_script_handshake_plain(s, 1000);
+	tcp_script_send(s, pattern, 3000);
+	tcp_script_out(s, ".", 1, 1, 65535, "", pattern, 1000);
+	tcp_script_in(s, ".", 1, 1001, 0, NULL, NULL, 0);
+	/* Two probes, then an answer: it resets the count of unanswered ones. */
+	tcp_script_at(s, s->now + 200000);
+	tcp_script_out(s, ".", 1001, 1, 65535, "", pattern + 1000, 1);
+	tcp_script_at(s, s->now + 400000);
+	tcp_script_out(s, ".", 1001, 1, 65535, "", pattern + 1000, 1);
+	tcp_script_in(s, ".", 1, 1001, 0, NULL, NULL, 0);
+	/* Now silence: the TCB is gone within a bounded time, counted as a timeout. */
+	end = s->now + 10ull * 60 * 1000000;
+	while (s->user.gone == 0 && s->now < end) {
+		uint64_t next = tcp_next_timer_us(s->ts, s->now);
+
+		cr_assert_neq(next, UINT64_MAX, "a timer runs while the peer is silent");
+		tcp_script_at(s, s->now + (next > 0 ? next : 1));
+		while (tcp_script_pop(s, &seg))
+			cr_assert(seg.len <= 1, "only probes go out");
+	}
+	cr_assert_eq(s->user.gone, 1);
+	cr_assert_eq(s->user.gone_err, -ETIMEDOUT);
+	cr_assert_eq(tcp_stack_stats(s->ts)->conns_timeout, 1);
+	tcp_script_free(s);
+}
