@@ -41,8 +41,8 @@ struct tcp_stack *tcp_stack_create(const struct tcp_params *p, uint64_t now_us)
 	ts->cc_ops = &tcp_newreno;
 	ts->can_attach = tcp_txdata_can_attach(p);
 	ts->now_us = now_us;
-	if (ts->p.mss < 64)
-		ts->p.mss = 64;
+	if (ts->p.mss < TCP_MSS_MIN)
+		ts->p.mss = TCP_MSS_MIN;
 	if (ts->p.rcv_buf < ts->p.mss)
 		ts->p.rcv_buf = ts->p.mss;
 	/* RFC 7323 2.3: the smallest shift that fits rcv_buf into the 16-bit field. */
@@ -184,6 +184,8 @@ void tcb_init_from_syn(struct tcb *t, const struct tcp_seg *seg)
 		t->flags &= ~TF_TS;
 	if (mss > t->ts->p.mss)
 		mss = t->ts->p.mss;
+	if (mss < TCP_MSS_MIN)
+		mss = TCP_MSS_MIN; /* a peer's 0 would leave no segment size (assert in cc) */
 	/* RFC 9293 3.7.1: the MSS counts data only; our options come off it. */
 	if (t->flags & TF_TS)
 		mss -= 12;

@@ -63,6 +63,11 @@ enum tcp_state {
 #define TF_HAVE_RTT    (1u << 15)  /* srtt holds a sample */
 #define TF_FORCE       (1u << 16)  /* persist fired on a window too small to use */
 
+/* The smallest MSS we use, ours or the peer's option (RFC 9293 3.7.1 sets no floor;
+ * an option of 0, or below the 12 bytes of our timestamp option, would leave no room
+ * for data). */
+#define TCP_MSS_MIN 64
+
 struct rte_mbuf;
 
 struct tcb {

@@ -173,3 +173,49 @@ Test(tcp_handshake, ack_of_a_cookie_establishes_the_connection_rfc4987_3_6)
 	tcp_script_none(s);
 	tcp_script_free(s);
 }
+
+/* RFC 9293 3.7.1 sets no floor under the peer's MSS option, but the segment size must
+ * leave room for data after our options: an MSS of 0 (or below the 12 bytes of the
+ * timestamp option) must not leave us with no segment size, or one that wrapped. We
+ * use at least 64 (as for our own mss), less 12 with timestamps. */
+Test(tcp_handshake, a_zero_mss_option_gets_the_floor_rfc9293_3_7_1)
+{
+	struct tcp_script *s = tcp_script_new();
+	uint8_t buf[200];
+
+	memset(buf, 'z', sizeof(buf));
+	tcp_script_start(s);
+	tcp_script_in(s, "S", 0, 0, 8192, "mss 0", NULL, 0);
+	tcp_script_out(s, "S.", 0, 1, 65535, "mss 1460", NULL, 0);
+	tcp_script_in(s, ".", 1, 1, 8192, NULL, NULL, 0);
+	cr_assert_eq(s->user.accepted, 1);
+	tcp_script_send(s, buf, sizeof(buf));
+	tcp_script_out(s, ".", 1, 1, 65535, "", buf, 64);
+	tcp_script_out(s, ".", 65, 1, 65535, "", buf, 64);
+	tcp_script_out(s, ".", 129, 1, 65535, "", buf, 64);
+	tcp_script_out(s, "P.", 193, 1, 65535, "", buf, 8);
+	tcp_script_none(s);
+	tcp_script_free(s);
+}
+
+Test(tcp_handshake, an_mss_option_below_the_timestamp_option_does_not_wrap_rfc9293_3_7_1)
+{
+	struct tcp_script *s = tcp_script_new();
+	uint8_t buf[100];
+	char o[64];
+
+	memset(buf, 'w', sizeof(buf));
+	tcp_script_start(s);
+	tcp_script_in(s, "S", 0, 0, 8192, "mss 1,ts 100 0", NULL, 0);
+	snprintf(o, sizeof(o), "mss 1460,ts %u 100", tcp_script_tsval(s));
+	tcp_script_out(s, "S.", 0, 1, 65535, o, NULL, 0);
+	snprintf(o, sizeof(o), "ts 101 %u", tcp_script_tsval(s));
+	tcp_script_in(s, ".", 1, 1, 8192, o, NULL, 0);
+	cr_assert_eq(s->user.accepted, 1);
+	tcp_script_send(s, buf, sizeof(buf));
+	/* 64 less the 12 bytes of timestamps per segment. */
+	tcp_script_out(s, ".", 1, 1, 65535, NULL, buf, 52);
+	tcp_script_out(s, "P.", 53, 1, 65535, NULL, buf, 48);
+	tcp_script_none(s);
+	tcp_script_free(s);
+}
