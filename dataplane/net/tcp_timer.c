@@ -7,6 +7,7 @@
  * Times are the caller's microseconds; nothing here sleeps or allocates per event
  * (the heap grows by doubling). */
 #include <errno.h>
+#include <rte_tcp.h>
 #include <stdlib.h>
 
 #include "tcp_int.h"
@@ -213,6 +214,13 @@ static void tcp_rexmt_fire(struct tcb *t)
 		/* RFC 1122 4.2.2.17: probe for as long as the peer answers; a peer that
 		 * shut its window and went silent does not hold the TCB for ever. */
 		if (t->snd_wnd == 0 && t->probes >= ts->p.max_retries) {
+			tcb_fail(t, -ETIMEDOUT);
+			return;
+		}
+		if ((t->flags & TF_CLOSED_USER) && t->retries >= ts->p.max_retries) {
+			/* Closed: nobody waits for this output, and a peer that answers
+			 * with a shut window for ever must not hold the TCB for ever. */
+			tcp_send_ctl(t, RTE_TCP_RST_FLAG, t->snd_nxt);
 			tcb_fail(t, -ETIMEDOUT);
 			return;
 		}

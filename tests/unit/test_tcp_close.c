@@ -243,3 +243,49 @@ Test(tcp_close, close_inside_accepted_gets_no_more_callbacks)
 	cr_assert_eq(s->user.eof, 0);
 	tcp_script_free(s);
 }
+
+/* After tcp_close() nobody reads or writes the connection any more, so a peer that
+ * keeps its window shut while answering every probe (RFC 1122 4.2.2.17 would probe
+ * for ever) must not hold the closed TCB and its copied output for ever: after
+ * max_retries probes it is reset and dropped, counted in conns_timeout. */
+Test(tcp_close, a_closed_connection_stuck_on_a_zero_window_is_reset_rfc1122_4_2_2_17)
+{
+	struct tcp_script *s = tcp_script_new();
+	struct tcp_script_seg seg;
+	unsigned probes = 0, rsts = 0;
+
+	for (size_t i = 0; i < sizeof(pattern); i++)
+		pattern[i] = (uint8_t)(i * 13 + 5);
+	s->p.max_retries = 4;
+	tcp_script_start(s);
+	tcp_script_handshake_plain(s, 1000);
+	tcp_script_send(s, pattern, 3000);
+	tcp_script_out(s, ".", 1, 1, 65535, "", pattern, 1000);
+	tcp_script_in(s, ".", 1, 1001, 0, NULL, NULL, 0);
+	tcp_script_close(s);
+	tcp_script_none(s);
+	/* Every probe is answered, the window stays shut. Bounded: 20 timer turns. */
+	for (unsigned turn = 0; turn < 20 && tcp_stack_stats(s->ts)->conns_timeout == 0;
+	     turn++) {
+		uint64_t next = tcp_next_timer_us(s->ts, s->now);
+
+		cr_assert_neq(next, UINT64_MAX);
+		tcp_script_at(s, s->now + (next > 0 ? next : 1));
+		while (tcp_script_pop(s, &seg)) {
+			if (strcmp(seg.flags, "R") == 0) {
+				cr_assert_eq(seg.seq, s->our_isn + 1001, "RST at snd_una");
+				rsts++;
+				continue;
+			}
+			cr_assert_eq(seg.len, 1, "only probes go out");
+			probes++;
+			tcp_script_in(s, ".", 1, 1001, 0, NULL, NULL, 0);
+		}
+	}
+	cr_assert_eq(tcp_stack_stats(s->ts)->conns_timeout, 1);
+	cr_assert_eq(probes, 4);
+	cr_assert_eq(rsts, 1, "the peer is told");
+	cr_assert_eq(s->user.gone, 0, "no callback after close");
+	assert_gone(s, 1, 1001);
+	tcp_script_free(s);
+}
