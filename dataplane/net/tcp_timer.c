@@ -210,6 +210,15 @@ static void tcp_rexmt_fire(struct tcb *t)
 	default:
 		break;
 	}
+	if (!(t->flags & TF_PERSIST) && t->snd_wnd == 0 && tcb_send_len(t) > 0 &&
+	    t->state != TCPS_SYN_SENT && t->state != TCPS_SYN_RCVD) {
+		/* The peer shrank its window to zero under data in flight (RFC 9293
+		 * 3.8.6.2.2: be robust against it): resending into it sends nothing, so
+		 * probe it like any shut window (3.8.6.1), from SND.UNA. */
+		t->snd_nxt = t->snd_una;
+		t->flags |= TF_PERSIST;
+		t->retries = 0;
+	}
 	if (t->flags & TF_PERSIST) {
 		/* RFC 1122 4.2.2.17: probe for as long as the peer answers; a peer that
 		 * shut its window and went silent does not hold the TCB for ever. */

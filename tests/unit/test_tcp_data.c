@@ -495,3 +495,40 @@ Test(tcp_data, unanswered_window_probes_end_the_connection_rfc1122_4_2_2_17)
 	cr_assert_eq(tcp_stack_stats(s->ts)->conns_timeout, 1);
 	tcp_script_free(s);
 }
+
+/* RFC 9293 3.8.6.2.2 (MUST-35): a sender must be robust against window shrinking, and
+ * 3.8.6.1: it must keep probing a zero window. The peer takes back the window under
+ * data in flight (ACK of nothing, window 0): the RTO must not fire into nothing until
+ * max_retries ends the connection; it turns into window probes at SND.UNA, and the
+ * data goes again once the window opens. */
+Test(tcp_data, a_window_shrunk_to_zero_under_data_in_flight_is_probed_rfc9293_3_8_6_1)
+{
+	struct tcp_script *s = established(0, 65535);
+	uint64_t t0;
+
+	tcp_script_send(s, pattern, 1000);
+	tcp_script_out(s, "P.", 1, 1, 65535, "", pattern, 1000);
+	tcp_script_in(s, ".", 1, 1, 0, NULL, NULL, 0);
+	tcp_script_none(s);
+	t0 = s->now;
+	/* At the RTO (rto_min): a probe of one byte, not silence. */
+	tcp_script_at(s, t0 + 200000);
+	tcp_script_out(s, ".", 1, 1, 65535, "", pattern, 1);
+	tcp_script_in(s, ".", 1, 1, 0, NULL, NULL, 0);
+	tcp_script_none(s);
+	/* Answered probes go on with backoff for longer than max_retries RTOs would. */
+	for (unsigned i = 1; i <= 14; i++) {
+		tcp_script_at(s, s->user.t->rexmt_at);
+		tcp_script_out(s, ".", 1, 1, 65535, "", pattern, 1);
+		tcp_script_in(s, ".", 1, 1, 0, NULL, NULL, 0);
+	}
+	cr_assert_eq(s->user.gone, 0, "a peer that answers is not given up on");
+	cr_assert_eq(tcp_stack_stats(s->ts)->fast_retransmits, 0);
+	/* The window opens: the data goes again. */
+	tcp_script_in(s, ".", 1, 1, 8000, NULL, NULL, 0);
+	tcp_script_out(s, "P.", 1, 1, 65535, "", pattern, 1000);
+	tcp_script_none(s);
+	tcp_script_in(s, ".", 1, 1001, 8000, NULL, NULL, 0);
+	cr_assert_eq(s->user.out_acked, 1000);
+	tcp_script_free(s);
+}
