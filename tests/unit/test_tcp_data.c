@@ -532,3 +532,30 @@ Test(tcp_data, a_window_shrunk_to_zero_under_data_in_flight_is_probed_rfc9293_3_
 	cr_assert_eq(s->user.out_acked, 1000);
 	tcp_script_free(s);
 }
+
+/* RFC 9293 3.4: sequence numbers are modulo 2^32. The peer's ISN sits 256 below 2^32,
+ * so its first 600 bytes cross 0: the half past the wrap comes first (out of order),
+ * the gap is filled, the FIN after the wrap is taken. */
+Test(tcp_data, the_peers_sequence_space_wraps_inside_our_window_rfc9293_3_4)
+{
+	struct tcp_script *s = tcp_script_new();
+	const uint32_t r0 = 0xffffff00u - TCP_SCRIPT_PEER_ISN;
+
+	fill_pattern();
+	tcp_script_start(s);
+	tcp_script_in(s, "S", r0, 0, 65535, "mss 1460", NULL, 0);
+	tcp_script_out(s, "S.", 0, r0 + 1, 65535, "mss 1460", NULL, 0);
+	tcp_script_in(s, ".", r0 + 1, 1, 65535, NULL, NULL, 0);
+	cr_assert_eq(s->user.accepted, 1);
+	tcp_script_in(s, ".", r0 + 301, 1, 65535, NULL, pattern + 300, 300);
+	tcp_script_out(s, ".", 1, r0 + 1, TCP_SCRIPT_ANY, "", NULL, 0);
+	cr_assert_eq(s->user.in_len, 0);
+	tcp_script_in(s, ".", r0 + 1, 1, 65535, NULL, pattern, 300);
+	tcp_script_out(s, ".", 1, r0 + 601, TCP_SCRIPT_ANY, "", NULL, 0);
+	cr_assert_eq(s->user.in_len, 600);
+	cr_assert_arr_eq(s->user.in, pattern, 600);
+	tcp_script_in(s, "F.", r0 + 601, 1, 65535, NULL, NULL, 0);
+	tcp_script_out(s, ".", 1, r0 + 602, TCP_SCRIPT_ANY, "", NULL, 0);
+	cr_assert_eq(s->user.eof, 1);
+	tcp_script_free(s);
+}
