@@ -296,6 +296,7 @@ void tcb_established(struct tcb *t)
 	if (t->state == TCPS_SYN_RCVD && !(t->flags & TF_ACTIVE))
 		ts->nsyn--;
 	t->state = TCPS_ESTABLISHED;
+	tcp_rto_handshake_done(t);
 	if (t->flags & TF_ACTIVE) {
 		ts->stats.conns_active++;
 		if (t->user != NULL)

@@ -62,6 +62,7 @@ enum tcp_state {
 #define TF_DEAD        (1u << 14)  /* out of the table, waiting to be freed */
 #define TF_HAVE_RTT    (1u << 15)  /* srtt holds a sample */
 #define TF_FORCE       (1u << 16)  /* persist fired on a window too small to use */
+#define TF_SYN_REXMT   (1u << 17)  /* our SYN or SYN-ACK timed out (RFC 6298 5.7) */
 
 /* The smallest MSS we use, ours or the peer's option (RFC 9293 3.7.1 sets no floor;
  * an option of 0, or below the 12 bytes of our timestamp option, would leave no room
@@ -229,6 +230,8 @@ void tcp_timer_remove(struct tcb *t);
 void tcp_rexmt_arm(struct tcb *t);
 void tcp_rexmt_stop(struct tcb *t);
 void tcp_rtt_sample(struct tcb *t, uint32_t rtt_us);
+/* The handshake is over: RFC 6298 5.7's 3 s RTO if a SYN timed out, no sample came. */
+void tcp_rto_handshake_done(struct tcb *t);
 void tcp_delack(struct tcb *t);
 void tcp_time_wait(struct tcb *t);
 void tcp_timers_run(struct tcp_stack *ts);

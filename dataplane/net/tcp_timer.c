@@ -173,6 +173,20 @@ void tcp_rtt_sample(struct tcb *t, uint32_t r)
 				     (t->rttvar_us * 4ull > 1 ? t->rttvar_us * 4ull : 1));
 }
 
+/* RFC 6298 5.7: "If the timer expires awaiting the ACK of a SYN segment and the TCP
+ * implementation is using an RTO less than 3 seconds, the RTO MUST be re-initialized
+ * to 3 seconds when data transmission begins". A sample taken later (timestamps on
+ * the handshake's ACK) replaces it as usual. */
+void tcp_rto_handshake_done(struct tcb *t)
+{
+	const uint32_t fallback_us = 3000000;
+
+	if ((t->flags & TF_SYN_REXMT) && !(t->flags & TF_HAVE_RTT) &&
+	    t->ts->p.rto_initial_us < fallback_us)
+		t->rto_us = clamp_rto(t->ts, fallback_us);
+	t->flags &= ~TF_SYN_REXMT;
+}
+
 /* RFC 5681 4.2: ACK at least every second segment, the first within delack_us. */
 void tcp_delack(struct tcb *t)
 {
@@ -254,6 +268,8 @@ static void tcp_rexmt_fire(struct tcb *t)
 	t->flags &= ~TF_RTT;
 	if (t->state != TCPS_SYN_SENT && t->state != TCPS_SYN_RCVD)
 		ts->cc_ops->on_rto(&t->cc, t->snd_max, tcb_flight(t));
+	else
+		t->flags |= TF_SYN_REXMT;
 	tcp_retransmit(t);
 	if (t->rexmt_at == 0 && !(t->flags & TF_DEAD))
 		tcp_rexmt_arm(t);

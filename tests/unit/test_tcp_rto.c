@@ -148,3 +148,54 @@ Test(tcp_rto, retransmission_resends_from_snd_una_rfc9293_3_8_1)
 	cr_assert_geq(tcp_stack_stats(s->ts)->retransmits, 1);
 	tcp_script_free(s);
 }
+
+/* RFC 6298 5.7: "If the timer expires awaiting the ACK of a SYN segment and the TCP
+ * implementation is using an RTO less than 3 seconds, the RTO MUST be re-initialized
+ * to 3 seconds when data transmission begins". Our SYN-ACK times out once (RTO 1 s,
+ * backed off to 2 s); the ACK gives no sample (Karn, no timestamps); the first data
+ * segment is retransmitted after 3 s, not 2. */
+Test(tcp_rto, a_timed_out_syn_ack_leaves_an_rto_of_3_s_for_data_rfc6298_5_7)
+{
+	struct tcp_script *s = tcp_script_new();
+	uint64_t at;
+
+	tcp_script_start(s);
+	tcp_script_in(s, "S", 0, 0, 65535, "mss 1460", NULL, 0);
+	tcp_script_out(s, "S.", 0, 1, 65535, "mss 1460", NULL, 0);
+	tcp_script_at(s, s->now + 1000000);
+	tcp_script_out(s, "S.", 0, 1, 65535, "mss 1460", NULL, 0);
+	tcp_script_in(s, ".", 1, 1, 65535, NULL, NULL, 0);
+	cr_assert_eq(s->user.accepted, 1);
+	tcp_script_send(s, "data", 4);
+	tcp_script_out(s, "P.", 1, 1, 65535, "", "data", 4);
+	at = s->now;
+	tcp_script_at(s, at + 3000000 - 1);
+	tcp_script_none(s);
+	tcp_script_at(s, at + 3000000);
+	tcp_script_out(s, "P.", 1, 1, 65535, "", "data", 4);
+	tcp_script_free(s);
+}
+
+/* The same for an active open whose SYN timed out (5.7 names the SYN itself). */
+Test(tcp_rto, a_timed_out_syn_leaves_an_rto_of_3_s_for_data_rfc6298_5_7)
+{
+	struct tcp_script *s = tcp_script_new();
+	uint64_t at;
+
+	tcp_script_start(s);
+	tcp_script_connect(s);
+	tcp_script_out(s, "S", 0, TCP_SCRIPT_ANY, TCP_SCRIPT_ANY, NULL, NULL, 0);
+	tcp_script_at(s, s->now + 1000000);
+	tcp_script_out(s, "S", 0, TCP_SCRIPT_ANY, TCP_SCRIPT_ANY, NULL, NULL, 0);
+	tcp_script_in(s, "S.", 0, 1, 65535, "mss 1460", NULL, 0);
+	tcp_script_out(s, ".", 1, 1, TCP_SCRIPT_ANY, "", NULL, 0);
+	cr_assert_eq(s->user.connected, 1);
+	tcp_script_send(s, "data", 4);
+	tcp_script_out(s, "P.", 1, 1, TCP_SCRIPT_ANY, "", "data", 4);
+	at = s->now;
+	tcp_script_at(s, at + 3000000 - 1);
+	tcp_script_none(s);
+	tcp_script_at(s, at + 3000000);
+	tcp_script_out(s, "P.", 1, 1, TCP_SCRIPT_ANY, "", "data", 4);
+	tcp_script_free(s);
+}
