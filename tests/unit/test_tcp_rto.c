@@ -20,6 +20,22 @@ static struct tcp_script *established(uint32_t rto_max, uint32_t retries)
 	return s;
 }
 
+/* The user sends <len> bytes at seq <seq> (relative); the segment goes at once and
+ * is retransmitted exactly <rto_us> later, not a microsecond before. */
+static void assert_sent_then_resent_after(struct tcp_script *s, uint32_t seq, const char *data,
+					  size_t len, uint64_t rto_us)
+{
+	uint64_t at;
+
+	tcp_script_send(s, data, len);
+	tcp_script_out(s, "P.", seq, 1, TCP_SCRIPT_ANY, "", data, len);
+	at = s->now;
+	tcp_script_at(s, at + rto_us - 1);
+	tcp_script_none(s);
+	tcp_script_at(s, at + rto_us);
+	tcp_script_out(s, "P.", seq, 1, TCP_SCRIPT_ANY, "", data, len);
+}
+
 Test(tcp_rto, rto_doubles_is_capped_and_gives_up_after_max_retries_rfc6298_5_5)
 {
 	struct tcp_script *s = established(1000000, 5);
@@ -87,7 +103,6 @@ Test(tcp_rto, rtt_samples_set_the_rto_rfc6298_2_2_and_2_3)
 Test(tcp_rto, karn_no_sample_from_a_retransmission_backoff_kept_rfc6298_3)
 {
 	struct tcp_script *s = established(60000000, 12);
-	uint64_t at;
 
 	tcp_script_send(s, "a", 1);
 	tcp_script_out(s, "P.", 1, 1, 65535, "", "a", 1);
@@ -96,13 +111,7 @@ Test(tcp_rto, karn_no_sample_from_a_retransmission_backoff_kept_rfc6298_3)
 	/* The ACK is ambiguous: no sample, the RTO stays backed off (400 ms). */
 	s->now += 10000;
 	tcp_script_in(s, ".", 1, 2, 65535, NULL, NULL, 0);
-	tcp_script_send(s, "b", 1);
-	tcp_script_out(s, "P.", 2, 1, 65535, "", "b", 1);
-	at = s->now;
-	tcp_script_at(s, at + 400000 - 1);
-	tcp_script_none(s);
-	tcp_script_at(s, at + 400000);
-	tcp_script_out(s, "P.", 2, 1, 65535, "", "b", 1);
+	assert_sent_then_resent_after(s, 2, "b", 1, 400000);
 	tcp_script_free(s);
 }
 
@@ -157,7 +166,6 @@ Test(tcp_rto, retransmission_resends_from_snd_una_rfc9293_3_8_1)
 Test(tcp_rto, a_timed_out_syn_ack_leaves_an_rto_of_3_s_for_data_rfc6298_5_7)
 {
 	struct tcp_script *s = tcp_script_new();
-	uint64_t at;
 
 	tcp_script_start(s);
 	tcp_script_in(s, "S", 0, 0, 65535, "mss 1460", NULL, 0);
@@ -166,13 +174,7 @@ Test(tcp_rto, a_timed_out_syn_ack_leaves_an_rto_of_3_s_for_data_rfc6298_5_7)
 	tcp_script_out(s, "S.", 0, 1, 65535, "mss 1460", NULL, 0);
 	tcp_script_in(s, ".", 1, 1, 65535, NULL, NULL, 0);
 	cr_assert_eq(s->user.accepted, 1);
-	tcp_script_send(s, "data", 4);
-	tcp_script_out(s, "P.", 1, 1, 65535, "", "data", 4);
-	at = s->now;
-	tcp_script_at(s, at + 3000000 - 1);
-	tcp_script_none(s);
-	tcp_script_at(s, at + 3000000);
-	tcp_script_out(s, "P.", 1, 1, 65535, "", "data", 4);
+	assert_sent_then_resent_after(s, 1, "data", 4, 3000000);
 	tcp_script_free(s);
 }
 
@@ -180,7 +182,6 @@ Test(tcp_rto, a_timed_out_syn_ack_leaves_an_rto_of_3_s_for_data_rfc6298_5_7)
 Test(tcp_rto, a_timed_out_syn_leaves_an_rto_of_3_s_for_data_rfc6298_5_7)
 {
 	struct tcp_script *s = tcp_script_new();
-	uint64_t at;
 
 	tcp_script_start(s);
 	tcp_script_connect(s);
@@ -190,12 +191,6 @@ Test(tcp_rto, a_timed_out_syn_leaves_an_rto_of_3_s_for_data_rfc6298_5_7)
 	tcp_script_in(s, "S.", 0, 1, 65535, "mss 1460", NULL, 0);
 	tcp_script_out(s, ".", 1, 1, TCP_SCRIPT_ANY, "", NULL, 0);
 	cr_assert_eq(s->user.connected, 1);
-	tcp_script_send(s, "data", 4);
-	tcp_script_out(s, "P.", 1, 1, TCP_SCRIPT_ANY, "", "data", 4);
-	at = s->now;
-	tcp_script_at(s, at + 3000000 - 1);
-	tcp_script_none(s);
-	tcp_script_at(s, at + 3000000);
-	tcp_script_out(s, "P.", 1, 1, TCP_SCRIPT_ANY, "", "data", 4);
+	assert_sent_then_resent_after(s, 1, "data", 4, 3000000);
 	tcp_script_free(s);
 }
