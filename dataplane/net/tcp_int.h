@@ -230,7 +230,8 @@ void tcp_timer_remove(struct tcb *t);
 void tcp_rexmt_arm(struct tcb *t);
 void tcp_rexmt_stop(struct tcb *t);
 void tcp_rtt_sample(struct tcb *t, uint32_t rtt_us);
-/* The handshake is over: RFC 6298 5.7's 3 s RTO if a SYN timed out, no sample came. */
+/* The handshake is over: if a SYN timed out, RFC 6298 5.7's 3 s RTO (no sample came)
+ * and RFC 5681 3.1's one-segment initial window. */
 void tcp_rto_handshake_done(struct tcb *t);
 void tcp_delack(struct tcb *t);
 void tcp_time_wait(struct tcb *t);

@@ -173,18 +173,23 @@ void tcp_rtt_sample(struct tcb *t, uint32_t r)
 				     (t->rttvar_us * 4ull > 1 ? t->rttvar_us * 4ull : 1));
 }
 
-/* RFC 6298 5.7: "If the timer expires awaiting the ACK of a SYN segment and the TCP
- * implementation is using an RTO less than 3 seconds, the RTO MUST be re-initialized
- * to 3 seconds when data transmission begins". A sample taken later (timestamps on
- * the handshake's ACK) replaces it as usual. */
+/* After a timed-out SYN or SYN-ACK. RFC 6298 5.7: "If the timer expires awaiting the
+ * ACK of a SYN segment and the TCP implementation is using an RTO less than 3
+ * seconds, the RTO MUST be re-initialized to 3 seconds when data transmission
+ * begins"; a sample taken later (timestamps on the handshake's ACK) replaces it as
+ * usual. RFC 5681 3.1: the initial window is then one segment (NewReno's cwnd is
+ * set here: its ops have no handshake event). */
 void tcp_rto_handshake_done(struct tcb *t)
 {
 	const uint32_t fallback_us = 3000000;
 
-	if ((t->flags & TF_SYN_REXMT) && !(t->flags & TF_HAVE_RTT) &&
-	    t->ts->p.rto_initial_us < fallback_us)
-		t->rto_us = clamp_rto(t->ts, fallback_us);
+	if (!(t->flags & TF_SYN_REXMT))
+		return;
 	t->flags &= ~TF_SYN_REXMT;
+	if (!(t->flags & TF_HAVE_RTT) && t->ts->p.rto_initial_us < fallback_us)
+		t->rto_us = clamp_rto(t->ts, fallback_us);
+	if (t->cc.cwnd > t->mss)
+		t->cc.cwnd = t->mss;
 }
 
 /* RFC 5681 4.2: ACK at least every second segment, the first within delack_us. */

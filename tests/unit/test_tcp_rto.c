@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "tcp_script.h"
 
@@ -158,6 +159,18 @@ Test(tcp_rto, retransmission_resends_from_snd_una_rfc9293_3_8_1)
 	tcp_script_free(s);
 }
 
+/* Passive open whose SYN-ACK times out once (RTO 1 s) before the peer's ACK comes. */
+static void handshake_after_a_syn_ack_timeout(struct tcp_script *s)
+{
+	tcp_script_start(s);
+	tcp_script_in(s, "S", 0, 0, 65535, "mss 1460", NULL, 0);
+	tcp_script_out(s, "S.", 0, 1, 65535, "mss 1460", NULL, 0);
+	tcp_script_at(s, s->now + 1000000);
+	tcp_script_out(s, "S.", 0, 1, 65535, "mss 1460", NULL, 0);
+	tcp_script_in(s, ".", 1, 1, 65535, NULL, NULL, 0);
+	cr_assert_eq(s->user.accepted, 1);
+}
+
 /* RFC 6298 5.7: "If the timer expires awaiting the ACK of a SYN segment and the TCP
  * implementation is using an RTO less than 3 seconds, the RTO MUST be re-initialized
  * to 3 seconds when data transmission begins". Our SYN-ACK times out once (RTO 1 s,
@@ -167,13 +180,7 @@ Test(tcp_rto, a_timed_out_syn_ack_leaves_an_rto_of_3_s_for_data_rfc6298_5_7)
 {
 	struct tcp_script *s = tcp_script_new();
 
-	tcp_script_start(s);
-	tcp_script_in(s, "S", 0, 0, 65535, "mss 1460", NULL, 0);
-	tcp_script_out(s, "S.", 0, 1, 65535, "mss 1460", NULL, 0);
-	tcp_script_at(s, s->now + 1000000);
-	tcp_script_out(s, "S.", 0, 1, 65535, "mss 1460", NULL, 0);
-	tcp_script_in(s, ".", 1, 1, 65535, NULL, NULL, 0);
-	cr_assert_eq(s->user.accepted, 1);
+	handshake_after_a_syn_ack_timeout(s);
 	assert_sent_then_resent_after(s, 1, "data", 4, 3000000);
 	tcp_script_free(s);
 }
@@ -192,5 +199,25 @@ Test(tcp_rto, a_timed_out_syn_leaves_an_rto_of_3_s_for_data_rfc6298_5_7)
 	tcp_script_out(s, ".", 1, 1, TCP_SCRIPT_ANY, "", NULL, 0);
 	cr_assert_eq(s->user.connected, 1);
 	assert_sent_then_resent_after(s, 1, "data", 4, 3000000);
+	tcp_script_free(s);
+}
+
+/* RFC 5681 3.1: "if the SYN or SYN/ACK is lost, the initial window used by a sender
+ * after a correctly transmitted SYN MUST be one segment consisting of at most SMSS
+ * bytes". After a timed-out SYN-ACK, 3000 bytes go one segment at a time, not IW. */
+Test(tcp_rto, a_timed_out_syn_ack_leaves_an_initial_window_of_one_segment_rfc5681_3_1)
+{
+	struct tcp_script *s = tcp_script_new();
+	static uint8_t buf[3000];
+
+	memset(buf, 'q', sizeof(buf));
+	handshake_after_a_syn_ack_timeout(s);
+	tcp_script_send(s, buf, sizeof(buf));
+	tcp_script_out(s, ".", 1, 1, 65535, "", buf, 1460);
+	tcp_script_none(s);
+	/* Slow start from one segment: its ACK lets two more go. */
+	tcp_script_in(s, ".", 1, 1461, 65535, NULL, NULL, 0);
+	tcp_script_out(s, ".", 1461, 1, 65535, "", buf, 1460);
+	tcp_script_out(s, "P.", 2921, 1, 65535, "", buf, 80);
 	tcp_script_free(s);
 }
