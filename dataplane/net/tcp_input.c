@@ -84,6 +84,9 @@ static void tcp_syn_cookie(struct tcp_stack *ts, uint32_t src, uint32_t dst, uin
 	uint32_t cookie = tcp_syncookie_make(&ts->cookie_key, src, dst, sport, dport,
 					     seg->seq, &o, ts->now_us);
 
+	ts->cookie_sent_us = ts->now_us;
+	ts->cookie_sent = true;
+
 	tcp_send_synack_cookie(ts, src, sport, dport, seg, cookie);
 }
 
@@ -98,6 +101,10 @@ static struct tcb *tcp_cookie_ack(struct tcp_stack *ts, struct tcp_listener *l, 
 	struct tcb *t;
 
 	if (SEG_SYN(seg) || SEG_RST(seg))
+		return NULL;
+	/* No cookie out that could still be good: a stray ACK, not a forged cookie, and
+	 * not worth two MACs (an ACK flood at the port costs only the RST). */
+	if (!ts->cookie_sent || ts->now_us - ts->cookie_sent_us > TCP_SYNCOOKIE_MAX_AGE_US)
 		return NULL;
 	if (!tcp_syncookie_check(&ts->cookie_key, src, dst, sport, dport, seg->seq - 1,
 				 seg->ack - 1, ts->now_us, &o)) {

@@ -115,6 +115,8 @@ struct tcp_stack {
 	struct tcp_params p;
 	const struct tcp_cong_ops *cc_ops;   /* tcp_newreno */
 	struct tcp_syncookie_key cookie_key;
+	uint64_t cookie_sent_us;    /* when the last cookie went out, if cookie_sent */
+	bool cookie_sent;
 	struct tcp_stats stats;
 	uint64_t now_us;            /* the clock of the current call */
 	struct tcb **buckets;       /* 4-tuple hash */

@@ -27,6 +27,9 @@ struct tcp_syncookie_opts {
 
 /* Derives the key from <secret> and sets up the MAC. Returns 0, or -ENOMEM /
  * -EINVAL (libcrypto could not provide SipHash); then <k> needs no fini. */
+/* No cookie is accepted later than this after it was made (two 64 s periods). */
+#define TCP_SYNCOOKIE_MAX_AGE_US (128ull * 1000 * 1000)
+
 int tcp_syncookie_key_init(struct tcp_syncookie_key *k, uint64_t secret);
 void tcp_syncookie_key_fini(struct tcp_syncookie_key *k);
 /* The MSS values a cookie can carry (2 bits): what tcp_syncookie_make rounds down to. */

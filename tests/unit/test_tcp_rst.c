@@ -31,6 +31,8 @@ Test(tcp_rst, ack_for_an_unknown_flow_gets_rst_at_its_ack_rfc9293_3_10_7_1)
 	tcp_script_in(s, ".", 5000, 7000, 8192, NULL, "x", 1);
 	tcp_script_out(s, "R", 7000, 0, 0, "", NULL, 0);
 	cr_assert_eq(tcp_stack_stats(s->ts)->in_no_flow_rst, 1);
+	/* No SYN cookie was ever sent: the ACK is stray, not a bad cookie. */
+	cr_assert_eq(tcp_stack_stats(s->ts)->syn_cookies_bad, 0);
 	tcp_script_free(s);
 }
 
