@@ -39,6 +39,7 @@ int broker_init(struct broker *b, const struct config *cfg,
 	memset(b, 0, sizeof(*b));
 	b->cfg = *cfg;
 	b->eops = eops;
+	b->tops = tops;
 	/* config_finalize() enforces the same limit; this guards other callers. */
 	if (b->cfg.workers == 0 || b->cfg.workers > CONFIG_WORKERS_MAX) {
 		log_err("workers must be from 1 to %u, got %u", CONFIG_WORKERS_MAX,
@@ -60,6 +61,17 @@ int broker_init(struct broker *b, const struct config *cfg,
 		broker_shutdown(b);
 		return -ENOMEM;
 	}
+	/* Process-wide transport state (EAL, ports, mempools) before any worker. */
+	if (tops->init != NULL) {
+		int rc = tops->init(b);
+
+		if (rc < 0) {
+			log_err("%s transport: %s", tops->name, strerror(-rc));
+			broker_shutdown(b);
+			return rc;
+		}
+	}
+	b->tops_ready = true;
 	for (unsigned i = 0; i < b->cfg.workers; i++) {
 		b->workers[i] = worker_create(b, i, tops, eops);
 		if (b->workers[i] == NULL) {
@@ -154,4 +166,7 @@ void broker_shutdown(struct broker *b)
 	b->router = NULL;
 	b->retain = NULL;
 	b->sessdir = NULL;
+	if (b->tops_ready && b->tops->fini != NULL)
+		b->tops->fini(b);
+	b->tops_ready = false;
 }

@@ -11,6 +11,14 @@
  * the listen backlog meanwhile, and the clients already connected are served as
  * usual. Each failure is counted; the episode is logged once when it starts and once
  * when the backlog has been drained again.
+ *
+ * Output: the engine's output stream is the send buffer (proto.h); output() pulls
+ * spans from its start into one sendmsg and releases what the kernel took, since the
+ * kernel has its own copy. When the socket is full the connection waits for EPOLLOUT
+ * and then sends again by itself. Input: what a paused connection's engine does not
+ * take is kept here (allocated only then) with EPOLLIN off, and offered again at the
+ * start of the next poll after pause_read(false), in order, before anything newer is
+ * read.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,10 +31,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <urcu-qsbr.h>
+#include <urcu/list.h>
 
 #include "petrel/broker.h"
+#include "petrel/budget.h"
 #include "petrel/compiler.h"
 #include "petrel/log.h"
 #include "petrel/proto.h"
@@ -40,6 +51,8 @@
 #define KT_ACCEPTS_PER_EVENT 64
 #define KT_ACCEPT_BACKOFF_MIN_MS 50
 #define KT_ACCEPT_BACKOFF_MAX_MS 1000
+/* Spans per sendmsg: 64 PUBLISH packets (4 pieces each) per system call. */
+#define KT_SPANS 256
 
 enum kt_kind { KT_LISTENER, KT_WAKE, KT_CONN };
 
@@ -48,9 +61,12 @@ struct transport_conn {
 	int fd;
 	bool closed;
 	bool read_paused;
-	bool want_write;
+	bool out_blocked;            /* socket full: waiting for EPOLLOUT */
 	struct mqtt_conn *mc;
 	struct kt_worker *kw;
+	uint8_t *kept;               /* input the engine did not take (paused), or NULL */
+	size_t kept_len;
+	struct cds_list_head pending_link; /* kt_worker->pending: kept input to offer */
 	struct transport_conn *next_dead;
 	char peer[INET6_ADDRSTRLEN + 8];
 };
@@ -61,6 +77,7 @@ struct kt_worker {
 	struct transport_conn listener;
 	struct transport_conn wake;
 	struct transport_conn *dead;
+	struct cds_list_head pending;  /* resumed connections with kept input */
 	bool accept_off;             /* listener out of epoll until accept_resume_ms */
 	bool accept_episode;         /* a failure was logged; cleared once drained */
 	bool poll_episode;           /* an epoll_wait failure was logged */
@@ -162,6 +179,7 @@ static int kt_setup(struct worker *w)
 	if (kw == NULL)
 		return -ENOMEM;
 	kw->w = w;
+	CDS_INIT_LIST_HEAD(&kw->pending);
 	kw->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (kw->epfd < 0) {
 		rc = -errno;
@@ -210,10 +228,11 @@ static int kt_set_events(struct kt_worker *kw, struct transport_conn *tc,
 	return -errno;
 }
 
+/* EPOLLIN only while input is wanted and none is kept (kept input goes first). */
 static void kt_update_events(struct transport_conn *tc)
 {
-	kt_set_events(tc->kw, tc, (tc->read_paused ? 0 : EPOLLIN) |
-			  (tc->want_write ? EPOLLOUT : 0));
+	kt_set_events(tc->kw, tc, (tc->read_paused || tc->kept != NULL ? 0 : EPOLLIN) |
+			  (tc->out_blocked ? EPOLLOUT : 0));
 }
 
 /* accept4 failed with <err> (not EAGAIN): count it, and stop accepting for a while
@@ -317,6 +336,7 @@ static void kt_accept(struct kt_worker *kw)
 		tc->kind = KT_CONN;
 		tc->fd = fd;
 		tc->kw = kw;
+		CDS_INIT_LIST_HEAD(&tc->pending_link);
 		if (ss.ss_family == AF_INET6) {
 			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 			char ip[INET6_ADDRSTRLEN];
@@ -351,14 +371,91 @@ static void kt_accept(struct kt_worker *kw)
 	}
 }
 
+static void kt_kept_free(struct transport_conn *tc)
+{
+	if (tc->kept == NULL)
+		return;
+	budget_add(-(ssize_t)tc->kept_len);
+	free(tc->kept);
+	tc->kept = NULL;
+	tc->kept_len = 0;
+}
+
+/* Offers <data, len> to the engine and keeps what it does not take (its reading is
+ * paused). Returns 0, or -1 if the connection is gone. */
+static int kt_offer(struct transport_conn *tc, const uint8_t *data, size_t len)
+{
+	ssize_t r = proto_input(tc->mc, data, len);
+
+	if (r < 0)
+		return -1;
+	if ((size_t)r == len)
+		return 0;
+	/* At most one read's worth per connection: EPOLLIN is off while it is kept.
+	 * Charged to memory_limit like the engine's partial packets, never refused
+	 * (bounded per connection; refusing would lose acknowledged input). */
+	tc->kept = malloc(len - (size_t)r);
+	if (tc->kept == NULL) {
+		proto_lost(tc->mc, -ENOMEM);
+		return -1;
+	}
+	memcpy(tc->kept, data + r, len - (size_t)r);
+	tc->kept_len = len - (size_t)r;
+	budget_add((ssize_t)tc->kept_len);
+	kt_update_events(tc);
+	return 0;
+}
+
+/* Offers the kept input again (the connection resumed). Returns true if it went. */
+static bool kt_offer_kept(struct transport_conn *tc)
+{
+	ssize_t r;
+
+	if (tc->closed || tc->read_paused || tc->kept == NULL)
+		return false;
+	r = proto_input(tc->mc, tc->kept, tc->kept_len);
+	if (r < 0)
+		return true;    /* closed: the buffer goes at reap */
+	if ((size_t)r < tc->kept_len) {
+		/* Paused again: keep the rest, in order. */
+		memmove(tc->kept, tc->kept + r, tc->kept_len - (size_t)r);
+		budget_add(-(ssize_t)r);
+		tc->kept_len -= (size_t)r;
+		return true;
+	}
+	kt_kept_free(tc);
+	kt_update_events(tc);
+	return true;
+}
+
+/* Start of a poll: resumed connections get their kept input first. Those resumed
+ * meanwhile wait for the next poll. Returns how many were offered. */
+static int kt_offer_pending(struct kt_worker *kw)
+{
+	CDS_LIST_HEAD(todo);
+	int n = 0;
+
+	cds_list_splice(&kw->pending, &todo);
+	CDS_INIT_LIST_HEAD(&kw->pending);
+	while (!cds_list_empty(&todo)) {
+		struct transport_conn *tc = cds_list_first_entry(&todo, struct transport_conn,
+								 pending_link);
+
+		cds_list_del_init(&tc->pending_link);
+		n += kt_offer_kept(tc);
+	}
+	return n;
+}
+
 static void kt_readable(struct kt_worker *kw, struct transport_conn *tc)
 {
-	for (int i = 0; i < KT_READS_PER_EVENT && !tc->closed && !tc->read_paused; i++) {
+	for (int i = 0; i < KT_READS_PER_EVENT && !tc->closed && !tc->read_paused &&
+	     tc->kept == NULL; i++) {
 		ssize_t n = read(tc->fd, kw->rxbuf, sizeof(kw->rxbuf));
 
 		if (n > 0) {
 			kw->w->stats.bytes_in += (uint64_t)n;
-			if (proto_input(tc->mc, kw->rxbuf, (size_t)n) < 0)
+			if (kt_offer(tc, kw->rxbuf, (size_t)n) < 0)
 				return;
 			if ((size_t)n < sizeof(kw->rxbuf))
 				return;
@@ -371,13 +468,71 @@ static void kt_readable(struct kt_worker *kw, struct transport_conn *tc)
 	}
 }
 
+/* Writes the engine's output from its start until it is all out or the socket is
+ * full, releasing what the kernel took. Sets *blocked when the socket is full.
+ * Returns 0 or -errno (the connection is broken). */
+static int kt_send(struct transport_conn *tc, bool *blocked)
+{
+	struct tx_span sp[KT_SPANS];
+	struct iovec iov[KT_SPANS];
+
+	*blocked = false;
+	while (proto_out_len(tc->mc) > 0) {
+		int n = proto_out_view(tc->mc, 0, sp, KT_SPANS);
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+		size_t want = 0;
+		ssize_t r;
+
+		for (int i = 0; i < n; i++) {
+			iov[i].iov_base = (void *)(uintptr_t)sp[i].base;
+			iov[i].iov_len = sp[i].len;
+			want += sp[i].len;
+		}
+		r = sendmsg(tc->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				return -errno;
+			r = 0;
+		}
+		tc->kw->w->stats.bytes_out += (uint64_t)r;
+		/* The kernel copied them: done with, as far as the engine goes. It may
+		 * move more messages into the stream meanwhile; the loop takes them. */
+		proto_out_release(tc->mc, (size_t)r);
+		if ((size_t)r < want) {
+			*blocked = true;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* Sends what it can and waits for EPOLLOUT if the socket filled up. */
+static int kt_push(struct transport_conn *tc)
+{
+	bool blocked;
+	int rc = kt_send(tc, &blocked);
+
+	if (rc < 0)
+		return rc;
+	if (blocked != tc->out_blocked) {
+		if (blocked)
+			tc->kw->w->stats.output_blocked++;
+		tc->out_blocked = blocked;
+		kt_update_events(tc);
+	}
+	return 0;
+}
+
 static int kt_poll(struct worker *w, int timeout_ms)
 {
 	struct kt_worker *kw = w->transport;
 	struct epoll_event evs[KT_EVENTS];
-	int n;
+	int n, done;
 
 	kt_accept_resume(kw);
+	done = kt_offer_pending(kw);
+	if (done > 0)
+		timeout_ms = 0;    /* the engine has work from it this turn */
 	/* QSBR: a thread blocked in epoll_wait must not hold up grace periods; it goes
 	 * back online before it dispatches anything that reads RCU structures. */
 	if (timeout_ms != 0) {
@@ -391,7 +546,7 @@ static int kt_poll(struct worker *w, int timeout_ms)
 		int rc = -errno;
 
 		if (rc == -EINTR)
-			return 0;
+			return done;
 		/* Cannot happen with our own epoll descriptor; if it does, do not spin:
 		 * wait as long as we were asked to, and say so once. */
 		w->stats.poll_failed++;
@@ -424,13 +579,17 @@ static int kt_poll(struct worker *w, int timeout_ms)
 			if (tc->closed)
 				break;
 			if (e & EPOLLOUT) {
-				if (proto_writable(tc->mc) < 0)
+				/* Room again: the rest goes by itself, the engine is not
+				 * asked (it marks the connection when it adds output). */
+				int rc = kt_push(tc);
+
+				if (rc < 0) {
+					proto_lost(tc->mc, rc);
 					break;
+				}
 			}
-			if (tc->closed)
-				break;
 			if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-				if (tc->read_paused) {
+				if (tc->read_paused || tc->kept != NULL) {
 					/* Paused: only a broken socket gets here; with EPOLLIN
 					 * off we would otherwise spin on the error. */
 					proto_lost(tc->mc, -ECONNRESET);
@@ -441,29 +600,17 @@ static int kt_poll(struct worker *w, int timeout_ms)
 			break;
 		}
 	}
-	return 0;
+	return done + n;
 }
 
-static ssize_t kt_writev(struct transport_conn *tc, const struct iovec *iov, int cnt)
+static int kt_output(struct transport_conn *tc)
 {
-	struct msghdr mh = { .msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = (size_t)cnt };
-	ssize_t n = sendmsg(tc->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-	if (n >= 0) {
-		tc->kw->w->stats.bytes_out += (uint64_t)n;
-		return n;
-	}
-	if (errno == EAGAIN || errno == EINTR)
-		return -EAGAIN;
-	return -errno;
-}
-
-static void kt_want_write(struct transport_conn *tc, bool on)
-{
-	if (tc->want_write == on || tc->closed)
-		return;
-	tc->want_write = on;
-	kt_update_events(tc);
+	if (tc->closed)
+		return 0;
+	/* Full socket: EPOLLOUT sends it all, in order, when there is room. */
+	if (tc->out_blocked)
+		return 0;
+	return kt_push(tc);
 }
 
 static void kt_pause_read(struct transport_conn *tc, bool paused)
@@ -472,13 +619,31 @@ static void kt_pause_read(struct transport_conn *tc, bool paused)
 		return;
 	tc->read_paused = paused;
 	kt_update_events(tc);
+	/* Not from here (transport.h): the engine is in the middle of its turn. */
+	if (!paused && tc->kept != NULL && cds_list_empty(&tc->pending_link))
+		cds_list_add_tail(&tc->pending_link, &tc->kw->pending);
+}
+
+static uint64_t kt_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static void kt_close(struct transport_conn *tc)
 {
+	bool blocked;
+
 	if (tc->closed)
 		return;
+	/* Last words (a CONNACK with an error code), best effort: no waiting for
+	 * room on a socket that is about to close. */
+	if (!tc->out_blocked && tc->mc != NULL)
+		(void)kt_send(tc, &blocked);
 	tc->closed = true;
+	cds_list_del_init(&tc->pending_link);
 	epoll_ctl(tc->kw->epfd, EPOLL_CTL_DEL, tc->fd, NULL);
 	close(tc->fd);
 	tc->fd = -1;
@@ -494,6 +659,8 @@ static void kt_reap(struct worker *w)
 		struct transport_conn *tc = kw->dead;
 
 		kw->dead = tc->next_dead;
+		/* Not at close: the engine may still be reading it then. */
+		kt_kept_free(tc);
 		free(tc);
 	}
 }
@@ -519,9 +686,9 @@ static void kt_teardown(struct worker *w)
 const struct transport_ops transport_kernel_ops = {
 	.name = "kernel",
 	.setup = kt_setup,
+	.now_us = kt_now_us,
 	.poll = kt_poll,
-	.writev = kt_writev,
-	.want_write = kt_want_write,
+	.output = kt_output,
 	.pause_read = kt_pause_read,
 	.close = kt_close,
 	.reap = kt_reap,

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 #include <urcu-qsbr.h>
 #include <urcu/wfcqueue.h>
@@ -35,12 +34,11 @@ int worker_set_current(int id)
 	return prev;
 }
 
-static uint64_t monotonic_ms(void)
+/* Reads the transport's clock into now_us and now_ms, once per loop turn. */
+static void worker_clock(struct worker *w)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	w->now_us = w->tops->now_us();
+	w->now_ms = w->now_us / 1000u;
 }
 
 struct worker *worker_create(struct broker *b, unsigned id, const struct transport_ops *t,
@@ -59,7 +57,7 @@ struct worker *worker_create(struct broker *b, unsigned id, const struct transpo
 	w->eops = e;
 	cds_wfcq_init(&w->inbound_head, &w->inbound_tail);
 	atomic_init(&w->sleeping, 0);
-	w->now_ms = monotonic_ms();
+	worker_clock(w);
 	timer_wheel_init(&w->wheel, w->now_ms);
 	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->wake_fd < 0) {
@@ -152,6 +150,8 @@ void worker_turn(struct worker *w)
 	drain_inbound(w);
 	timer_wheel_run(&w->wheel, w->now_ms);
 	w->eops->turn_end(w);
+	if (w->tops->flush != NULL)
+		w->tops->flush(w);
 	w->tops->reap(w);
 	worker_set_current(prev);
 	rcu_quiescent_state();
@@ -172,9 +172,15 @@ static void worker_loop(struct worker *w)
 			if (!inbound_empty(w) || w->eops->busy(w))
 				timeout = 0;
 		}
-		w->tops->poll(w, timeout);
+		int work = w->tops->poll(w, timeout);
+
 		atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
-		w->now_ms = monotonic_ms();
+		worker_clock(w);
+		/* Load figures: the share of turns that found work is the worker's
+		 * busyness, whether the transport sleeps (epoll) or spins (dpdk). */
+		w->stats.loop_turns++;
+		if (work > 0)
+			w->stats.loop_busy_turns++;
 		worker_turn(w);
 	}
 }
@@ -188,6 +194,8 @@ void worker_teardown(struct worker *w)
 	while (drain_inbound(w) > 0)
 		;
 	w->eops->turn_end(w);
+	if (w->tops->flush != NULL)
+		w->tops->flush(w);
 	w->tops->reap(w);
 	w->tops->teardown(w);
 	timer_wheel_fini(&w->wheel);
@@ -222,7 +230,9 @@ static void *worker_main(void *arg)
 	snprintf(name, sizeof(name), "w%u", w->id);
 	log_set_thread_name(name);
 	pthread_setname_np(pthread_self(), name);
-	if (w->cpu >= 0) {
+	if (w->tops->launch != NULL) {
+		/* Its launcher placed the thread (an EAL lcore is pinned already). */
+	} else if (w->cpu >= 0) {
 		cpu_set_t set;
 		int rc;
 
@@ -249,18 +259,30 @@ static void *worker_main(void *arg)
 
 int worker_start(struct worker *w)
 {
-	int rc = pthread_create(&w->thread, NULL, worker_main, w);
+	int rc;
 
-	if (rc != 0)
-		return -rc;
+	/* The dpdk transport runs workers as EAL lcores; the kernel one as pthreads. */
+	if (w->tops->launch != NULL) {
+		rc = w->tops->launch(w, worker_main);
+		if (rc < 0)
+			return rc;
+	} else {
+		rc = pthread_create(&w->thread, NULL, worker_main, w);
+		if (rc != 0)
+			return -rc;
+	}
 	w->started = true;
 	return 0;
 }
 
 void worker_join(struct worker *w)
 {
-	if (w->started)
-		pthread_join(w->thread, NULL);
+	if (w->started) {
+		if (w->tops->join != NULL)
+			w->tops->join(w);
+		else
+			pthread_join(w->thread, NULL);
+	}
 	w->started = false;
 }
 

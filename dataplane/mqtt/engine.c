@@ -123,7 +123,10 @@ static void flush_dirty(struct mqtt_worker *mw)
 
 		cds_list_del(&c->dirty_link);
 		c->in_dirty = false;
-		conn_flush(c);
+		/* The transport may release bytes in the call, which may mark <c>
+		 * again (more of its queue moved into the window): it goes back on the
+		 * list and comes round again, until its queue or its room runs out. */
+		conn_output(c);
 	}
 }
 

@@ -1,6 +1,7 @@
-/* outq.c - per-connection output queue (see outq.h). A PUBLISH entry is four pieces
- * on the wire: fixed header + topic length, the topic (from the msg), the packet id,
- * the payload (from the msg); outq_iov maps the unsent part of each onto iovecs. */
+/* outq.c - per-connection output stream and send buffer (see outq.h). A PUBLISH entry
+ * is four pieces on the wire: fixed header + topic length, the topic (from the msg),
+ * the packet id, the payload (from the msg); outq_view maps the part of each at or
+ * after an offset onto spans. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,54 +120,78 @@ int outq_push_publish(struct outq *q, struct msg *m, uint8_t qos, bool dup, bool
 	return 0;
 }
 
-/* Adds [base, base+len) minus the first <skip> bytes; returns the bytes of <skip>
- * that this piece absorbed. */
-static size_t piece(struct iovec *iov, int *n, int max, const void *base, size_t len,
-		    size_t skip)
+static struct outq_entry *outq_at(struct outq *q, uint32_t i)
+{
+	return &q->e[(q->head + i) % q->cap];
+}
+
+/* Adds [base, base+len) minus its first <skip> bytes as a span, if any is left and
+ * there is room. Returns the bytes of <skip> this piece absorbed. */
+static size_t piece(struct tx_span *sp, int *n, int max, const void *base, size_t len,
+		    size_t skip, void *ref)
 {
 	if (skip >= len)
 		return len;
 	if (*n < max) {
-		iov[*n].iov_base = (void *)((uintptr_t)base + skip);
-		iov[*n].iov_len = len - skip;
+		sp[*n].base = (const void *)((uintptr_t)base + skip);
+		sp[*n].len = (uint32_t)(len - skip);
+		sp[*n].ref = ref;
 		(*n)++;
 	}
 	return skip;
 }
 
-int outq_iov(const struct outq *q, struct iovec *iov, int max)
+int outq_view(struct outq *q, size_t off, struct tx_span *sp, int max)
 {
+	uint32_t i = 0;
+	size_t pos = 0;
+	size_t skip;
 	int n = 0;
 
-	for (uint32_t i = 0; i < q->len && n < max; i++) {
-		const struct outq_entry *e = &q->e[(q->head + i) % q->cap];
-		size_t skip = e->sent;
+	if (off >= q->bytes || max <= 0)
+		return 0;
+	/* Positions count from the head entry's first byte, released ones included. */
+	off += q->len > 0 ? outq_at(q, 0)->done : 0;
+	if (q->hint_idx < q->len && q->hint_pos <= off) {
+		i = q->hint_idx;
+		pos = q->hint_pos;
+	}
+	while (pos + outq_at(q, i)->total <= off) {
+		pos += outq_at(q, i)->total;
+		i++;
+	}
+	q->hint_idx = i;
+	q->hint_pos = pos;
+	skip = off - pos;
+	for (; i < q->len && n < max; i++, skip = 0) {
+		const struct outq_entry *e = outq_at(q, i);
 
 		if (e->m == NULL) {
-			piece(iov, &n, max, e->heap ? e->heap : e->bytes, e->total, skip);
+			piece(sp, &n, max, e->heap ? e->heap : e->bytes, e->total, skip, NULL);
 			continue;
 		}
-		/* Never split a PUBLISH across the iovec limit: stop before it if its
-		 * pieces do not all fit, so outq_consume stays simple. */
-		if (n + 4 > max)
-			break;
-		skip -= piece(iov, &n, max, e->bytes, e->hdr_len, skip);
-		skip -= piece(iov, &n, max, e->m->topic, e->m->topic_len, skip);
-		skip -= piece(iov, &n, max, e->bytes + e->hdr_len, e->pid_len, skip);
-		piece(iov, &n, max, e->m->payload, e->m->payload_len, skip);
+		/* MQTT 3.3: fixed header and topic length, topic, packet id, payload. Only
+		 * the payload is worth pointing at from outside (an external mbuf): the
+		 * rest is a few bytes, copied. */
+		skip -= piece(sp, &n, max, e->bytes, e->hdr_len, skip, NULL);
+		skip -= piece(sp, &n, max, e->m->topic, e->m->topic_len, skip, NULL);
+		skip -= piece(sp, &n, max, e->bytes + e->hdr_len, e->pid_len, skip, NULL);
+		piece(sp, &n, max, e->m->payload, e->m->payload_len, skip, e->m);
 	}
 	return n;
 }
 
-void outq_consume(struct outq *q, size_t n)
+void outq_release(struct outq *q, size_t n)
 {
+	if (n > q->bytes)
+		n = q->bytes;
 	q->bytes -= n;
 	while (n > 0 && q->len > 0) {
-		struct outq_entry *e = &q->e[q->head];
-		size_t left = e->total - e->sent;
+		struct outq_entry *e = outq_at(q, 0);
+		size_t left = e->total - e->done;
 
 		if (n < left) {
-			e->sent += (uint32_t)n;
+			e->done += (uint32_t)n;
 			if (e->m == NULL)
 				q->ctrl_bytes -= n;
 			return;
@@ -174,6 +199,13 @@ void outq_consume(struct outq *q, size_t n)
 		n -= left;
 		if (e->m == NULL)
 			q->ctrl_bytes -= left;
+		/* The view hint counts from this entry's first byte: move it along. */
+		if (q->hint_idx > 0) {
+			q->hint_idx--;
+			q->hint_pos -= e->total;
+		} else {
+			q->hint_pos = 0;
+		}
 		entry_release(e);
 		q->head = (q->head + 1) % q->cap;
 		q->len--;
@@ -184,5 +216,7 @@ void outq_consume(struct outq *q, size_t n)
 		q->e = NULL;
 		q->cap = 0;
 		q->head = 0;
+		q->hint_idx = 0;
+		q->hint_pos = 0;
 	}
 }

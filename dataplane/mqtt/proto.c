@@ -1,7 +1,8 @@
 /* proto.c - the MQTT engine's connection layer: accepts connections from the
  * transport, frames and decodes input (in place when a whole packet is in the
  * transport's buffer, from the connection's own buffer otherwise), dispatches packets
- * by state, writes output, and closes connections for every reason MQTT 3.1.1 gives.
+ * by state, keeps the output stream the transport sends from (proto_out_*), and
+ * closes connections for every reason MQTT 3.1.1 gives.
  * All of it runs on the worker owning the connection. */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,9 +13,6 @@
 #include "petrel/msg.h"
 #include "petrel/session.h"
 #include "mqtt/proto_int.h"
-
-/* iovecs per sendmsg: 64 PUBLISH packets (4 pieces each) per system call. */
-#define CONN_IOV_MAX 256
 
 static const char *reason_name(enum close_reason why)
 {
@@ -139,60 +137,52 @@ int conn_send(struct mqtt_conn *c, const void *pkt, size_t len)
 	return rc;
 }
 
-/* Writes until done or the transport is full. Returns 0 (maybe partial), or -errno. */
-static int conn_write_out(struct mqtt_conn *c)
-{
-	while (!outq_empty(&c->out)) {
-		struct iovec iov[CONN_IOV_MAX];
-		int n = outq_iov(&c->out, iov, CONN_IOV_MAX);
-		size_t want = 0;
-		ssize_t r;
-
-		if (n == 0)
-			return -EAGAIN;   /* cannot happen with CONN_IOV_MAX >= 4; never spin */
-		for (int i = 0; i < n; i++)
-			want += iov[i].iov_len;
-		r = c->w->tops->writev(c->tc, iov, n);
-		if (r == -EAGAIN)
-			return -EAGAIN;
-		if (r < 0)
-			return (int)r;
-		outq_consume(&c->out, (size_t)r);
-		if ((size_t)r < want)
-			return -EAGAIN;
-	}
-	return 0;
-}
-
-int conn_flush(struct mqtt_conn *c)
+void conn_output(struct mqtt_conn *c)
 {
 	int rc;
 
 	worker_assert_current(c->w);
-	if (c->state == CONN_CLOSED)
-		return -1;
-	rc = conn_write_out(c);
-	if (rc == -EAGAIN) {
-		if (!c->want_write) {
-			c->want_write = true;
-			c->w->tops->want_write(c->tc, true);
-		}
-		return 0;
-	}
+	if (c->state == CONN_CLOSED || outq_empty(&c->out))
+		return;
+	rc = c->w->tops->output(c->tc);
 	if (rc < 0) {
 		log_info("%s (%s): write failed: %s", c->w->tops->peer(c->tc),
 			 conn_client_id(c), strerror(-rc));
 		conn_close(c, CLOSE_PEER);
-		return -1;
 	}
-	if (c->want_write) {
-		c->want_write = false;
-		c->w->tops->want_write(c->tc, false);
-	}
-	/* Output drained: the session may move more messages into its window. */
-	if (c->s != NULL && c->state == CONN_ACTIVE && c->s->queue.len > 0)
+}
+
+size_t proto_out_len(const struct mqtt_conn *c)
+{
+	return c->out.bytes;
+}
+
+int proto_out_view(const struct mqtt_conn *c, size_t off, struct tx_span *sp, int max)
+{
+	/* The queue's view hint is a cache, not state the caller can see: the const of
+	 * the contract holds for the bytes. <c> itself is never a const object. */
+	return outq_view((struct outq *)(uintptr_t)&c->out, off, sp, max);
+}
+
+void proto_out_release(struct mqtt_conn *c, size_t n)
+{
+	worker_assert_current(c->w);
+	outq_release(&c->out, n);
+	/* Room in the send buffer: the session may move more messages into its window
+	 * (session_send_new marks the connection for output; the engine's end of turn
+	 * calls the transport, never this call). */
+	if (c->state == CONN_ACTIVE && c->s != NULL && c->s->queue.len > 0)
 		session_pump(c->w, c->s);
-	return 0;
+}
+
+void proto_span_hold(void *ref)
+{
+	msg_ref(ref);
+}
+
+void proto_span_release(void *ref)
+{
+	msg_unref(ref);
 }
 
 /* Stops or resumes reading at the transport (takeover, held input full). */
@@ -500,49 +490,77 @@ static int process_buffered(struct mqtt_conn *c)
 	return 0;
 }
 
-int proto_input(struct mqtt_conn *c, const uint8_t *data, size_t len)
+/* Bytes of <data, len> that complete the partial packet in c->in: up to its announced
+ * end once its fixed header is known, else everything (the header is at most 5 bytes;
+ * a malformed one is the decoder's to report). */
+static size_t in_missing(const struct mqtt_conn *c, const uint8_t *data, size_t len)
 {
-	size_t used;
+	uint8_t hdr[5];
+	size_t hlen, total;
+
+	for (hlen = 0; hlen < sizeof(hdr) && hlen < c->in_len + len; hlen++)
+		hdr[hlen] = hlen < c->in_len ? c->in[hlen] : data[hlen - c->in_len];
+	total = announced_len(hdr, hlen);
+	if (total == 0 || total - c->in_len >= len)
+		return len;
+	return total - c->in_len;
+}
+
+static bool conn_reading(const struct mqtt_conn *c)
+{
+	return !c->read_paused && c->state != CONN_TAKEOVER && c->state != CONN_CLOSED;
+}
+
+ssize_t proto_input(struct mqtt_conn *c, const uint8_t *data, size_t len)
+{
+	size_t off = 0, used;
 
 	worker_assert_current(c->w);
 	if (c->state == CONN_CLOSED)
 		return -1;
-	if (c->in_len > 0 || c->read_paused || c->state == CONN_TAKEOVER) {
-		if (in_append(c, data, len) < 0) {
+	if (!conn_reading(c))
+		return 0;
+	if (c->in_len > 0) {
+		/* Finish the partial packet kept from before, and only it: whole packets
+		 * after it are handled from the transport's buffer, or left there. */
+		off = in_missing(c, data, len);
+		if (in_append(c, data, off) < 0) {
 			conn_close(c, CLOSE_NO_MEMORY);
 			return -1;
 		}
-		if (c->read_paused || c->state == CONN_TAKEOVER)
-			return 0;
-		return process_buffered(c);
+		if (process_buffered(c) < 0)
+			return -1;
+		if (c->in_len > 0)
+			return (ssize_t)off;   /* still partial: off == len */
 	}
-	/* Common case: whole packets straight from the transport's buffer. */
-	if (process(c, data, len, &used) < 0)
-		return -1;
-	if (used < len && in_append(c, data + used, len - used) < 0) {
-		conn_close(c, CLOSE_NO_MEMORY);
-		return -1;
+	if (off < len && conn_reading(c)) {
+		/* Common case: whole packets straight from the transport's buffer. */
+		if (process(c, data + off, len - off, &used) < 0)
+			return -1;
+		off += used;
+		/* process() stops early only when reading pauses; otherwise what is left
+		 * is the start of a packet, which the engine keeps. */
+		if (off < len && conn_reading(c)) {
+			if (in_append(c, data + off, len - off) < 0) {
+				conn_close(c, CLOSE_NO_MEMORY);
+				return -1;
+			}
+			off = len;
+		}
 	}
-	return 0;
+	return (ssize_t)off;
 }
 
 void conn_resume_input(struct mqtt_conn *c)
 {
 	if (c->state == CONN_CLOSED)
 		return;
-	/* Held packets first, in order; one of them may hold it back again. */
+	/* Held packets first, in order; one of them may hold it back again. Input the
+	 * transport kept comes after them, from its next poll (proto_input). */
 	if (dispatch_held(c, false) < 0)
 		return;
 	if (held_pending(c) < conn_cfg(c)->max_held_input_bytes)
 		conn_pause_read(c, false);
-	if (c->in_len > 0 && !c->read_paused)
-		process_buffered(c);
-}
-
-int proto_writable(struct mqtt_conn *c)
-{
-	worker_assert_current(c->w);
-	return conn_flush(c);
 }
 
 void proto_lost(struct mqtt_conn *c, int err)
@@ -569,9 +587,10 @@ void conn_close(struct mqtt_conn *c, enum close_reason why)
 	if (why != CLOSE_PEER && why != CLOSE_SHUTDOWN)
 		log_info("%s (%s): %s", w->tops->peer(c->tc), conn_client_id(c),
 			 reason_name(why));
-	/* Last words first (a CONNACK with an error code), best effort. */
-	if (!outq_empty(&c->out) && why != CLOSE_PEER)
-		conn_write_out(c);
+	/* Last words (a CONNACK with an error code) go out with the transport's close,
+	 * best effort; to a peer that is gone, none. */
+	if (why == CLOSE_PEER)
+		outq_fini(&c->out);
 	if (c->in_dirty) {
 		cds_list_del(&c->dirty_link);
 		c->in_dirty = false;

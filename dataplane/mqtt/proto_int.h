@@ -41,7 +41,7 @@ enum close_reason {
 	CLOSE_SHUTDOWN,        /* broker stopping: no will */
 	CLOSE_NO_MEMORY,
 	CLOSE_SLOW,            /* slow_subscriber_policy disconnect */
-	CLOSE_OUTPUT_FULL,     /* unsent control bytes over max_outgoing_control_bytes */
+	CLOSE_OUTPUT_FULL,     /* unreleased control bytes over max_outgoing_control_bytes */
 };
 
 /* CONNECT fields kept while a takeover is in progress. */
@@ -57,7 +57,6 @@ struct mqtt_conn {
 	uint8_t protocol_level;
 	uint16_t keep_alive;
 	bool read_paused;              /* transport stopped: takeover, or held input full */
-	bool want_write;
 	bool in_dirty;
 	bool in_paused;                /* held back by backpressure (on its worker's paused list) */
 	bool freed_by_takeover;        /* closed while a takeover was pending */
@@ -67,11 +66,11 @@ struct mqtt_conn {
 	struct session *blocked_on;    /* backpressure: reference; NULL if none */
 	struct worker *blocked_worker; /* its inbound queue was full; NULL if none */
 	struct pending_connect pending;
-	uint64_t last_rx_ms;
-	uint64_t qos0_drop_ms;         /* last drop_qos0_slow: episodes are runs of them */           /* last whole packet decoded (MQTT-3.1.2-24) */
+	uint64_t last_rx_ms;           /* last whole packet decoded (MQTT-3.1.2-24) */
+	uint64_t qos0_drop_ms;         /* last drop_qos0_slow: episodes are runs of them */
 	struct timer timer;            /* connect timeout, then keep-alive */
 	struct timer flow_timer;       /* as a subscriber: backpressure_timeout (flow.c) */
-	uint8_t *in;                   /* bytes not yet consumed (partial packet) */
+	uint8_t *in;                   /* the start of a partial packet, nothing more */
 	size_t in_len;
 	size_t in_cap;
 	/* While held back: whole PUBLISH/SUBSCRIBE/UNSUBSCRIBE packets, in arrival
@@ -80,7 +79,7 @@ struct mqtt_conn {
 	size_t held_off;
 	size_t held_len;
 	size_t held_cap;
-	struct outq out;
+	struct outq out;               /* output stream = send buffer (proto_out_*) */
 	struct cds_list_head link;         /* mqtt_worker->conns */
 	struct cds_list_head dirty_link;   /* mqtt_worker->dirty */
 	struct cds_list_head paused_link;  /* mqtt_worker->paused */
@@ -97,8 +96,9 @@ void conn_close(struct mqtt_conn *c, enum close_reason why);
 /* Queues a packet and marks the connection for flushing. Returns 0 or -ENOMEM. */
 int conn_send(struct mqtt_conn *c, const void *pkt, size_t len);
 void conn_mark_dirty(struct mqtt_conn *c);
-/* Writes pending output now. Returns 0, or -1 if the connection was closed. */
-int conn_flush(struct mqtt_conn *c);
+/* Hands new output to the transport (transport_ops.output); closes the connection
+ * if the transport reports it broken. The engine's end of turn, for marked ones. */
+void conn_output(struct mqtt_conn *c);
 void conn_pause_read(struct mqtt_conn *c, bool paused);
 /* Processes buffered input (after a pause or a takeover). */
 void conn_resume_input(struct mqtt_conn *c);

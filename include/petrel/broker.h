@@ -21,6 +21,8 @@ struct broker {
 	struct retain_store *retain;
 	struct sessdir *sessdir;
 	const struct engine_ops *eops;   /* the engine every worker runs */
+	const struct transport_ops *tops;/* the transport every worker runs */
+	bool tops_ready;                 /* tops->init succeeded: fini at shutdown */
 	struct worker **workers;         /* [cfg.workers]; up to CONFIG_WORKERS_MAX */
 	unsigned nworkers;
 	atomic_int clients_connected;    /* for max_connections */
@@ -33,13 +35,15 @@ struct engine_ops;
 struct transport_ops;
 
 /* Creates the shared structures and <cfg.workers> workers running engine <eops>
- * (mqtt_engine_ops) over transport <tops> (transport_kernel_ops today, DPDK later),
- * with their listeners, but starts no thread. Returns 0 or -errno (message logged). */
+ * (mqtt_engine_ops) over transport <tops> (transport_kernel_ops, or DPDK's), after
+ * the transport's process-wide init, with their listeners, but starts no thread.
+ * Returns 0 or -errno (message logged). */
 int broker_init(struct broker *b, const struct config *cfg,
 		const struct transport_ops *tops, const struct engine_ops *eops);
 /* Starts the worker threads. */
 int broker_start_workers(struct broker *b);
-/* Asks workers to stop, joins them, frees everything. Main thread. (Names differ
+/* Asks workers to stop, joins them, frees everything (the transport's process-wide
+ * fini last). Main thread. (Names differ
  * from the test harness's broker_start/broker_stop, which start a petrel process.) */
 void broker_shutdown(struct broker *b);
 

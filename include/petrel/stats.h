@@ -63,8 +63,12 @@
 	X(slow_disconnect)      /* closed by slow_subscriber_policy disconnect */      \
 	X(held_input_full)      /* paused conns that reached max_held_input_bytes */   \
 	X(output_overflow)      /* closed: unsent control bytes over the limit */      \
+	X(output_blocked)       /* transport full (socket buffer, TCP window): the rest \
+	                           of a connection's output waited for room */         \
 	X(in_buffer_bytes)      /* gauge: bytes allocated for partial input packets */ \
-	X(resend)               /* QoS 1/2 PUBLISH or PUBREL re-sent on resume */
+	X(resend)               /* QoS 1/2 PUBLISH or PUBREL re-sent on resume */      \
+	X(loop_turns)           /* worker loop turns */                                \
+	X(loop_busy_turns)      /* of which the transport's poll found work */
 
 struct worker_stats {
 #define X(name) uint64_t name;

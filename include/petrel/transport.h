@@ -1,41 +1,66 @@
 /* transport.h - the boundary between the MQTT engine and whatever carries its bytes:
- * kernel sockets (transport_kernel.c) today, the DPDK TCP stack later. The engine sees
- * a connection only through these calls; the transport sees the engine only through
- * the proto_* callbacks in proto.h. Every call happens on the worker that owns the
- * connection. */
+ * kernel sockets (transport_kernel.c), the DPDK TCP stack (transport_dpdk.c). The
+ * engine sees a connection only through these calls; the transport sees the engine
+ * only through the proto_* callbacks in proto.h. Every per-connection call happens on
+ * the worker that owns the connection.
+ *
+ * Output: the engine's output stream is the send buffer (proto_out_*). The engine
+ * calls output() when a connection has new bytes; the transport pulls them as spans
+ * whenever it has room (output(), flush(), or its own writable event) and releases
+ * them when done. Input: proto_input() says how many bytes the engine took; the
+ * transport keeps the rest and offers it again after pause_read(false). */
 #ifndef PETREL_TRANSPORT_H
 #define PETREL_TRANSPORT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
-#include <sys/uio.h>
 
+struct broker;
 struct worker;
 struct transport_conn;   /* opaque, owned by the transport */
 
 struct transport_ops {
 	const char *name;
-	/* Creates the worker's listener(s). Called on the main thread before workers
-	 * start, so a bind error stops start-up. Returns 0 or -errno. */
+	/* Process-wide, on the main thread, before any worker is created (EAL, ports,
+	 * mempools). Returns 0 or -errno. NULL = nothing to do. */
+	int (*init)(struct broker *b);
+	/* After every worker is destroyed. NULL = nothing to do. */
+	void (*fini)(struct broker *b);
+	/* Creates the worker's per-worker state and listener(s). Called on the main
+	 * thread before workers start, so a bind error stops start-up. Returns 0 or
+	 * -errno. */
 	int (*setup)(struct worker *w);
-	/* Waits up to <timeout_ms> (0 = don't wait) for events and dispatches them to
+	/* Runs fn(w) as the worker's thread: a pthread (kernel), an EAL lcore (dpdk).
+	 * Returns 0 or -errno. NULL = pthread_create. <join> waits for it to return
+	 * (NULL = pthread_join). */
+	int (*launch)(struct worker *w, void *(*fn)(void *));
+	void (*join)(struct worker *w);
+	/* Monotonic microseconds (CLOCK_MONOTONIC for kernel sockets, TSC in dpdk). */
+	uint64_t (*now_us)(void);
+	/* Waits up to <timeout_ms> (0 = don't wait) for work and dispatches it to
 	 * proto_*. While it blocks the worker is RCU-offline (urcu-qsbr); it is online
-	 * again before any proto_* call. Returns 0 or -errno; a failure is already
+	 * again before any proto_* call. Returns the work done (>= 0: packets, events,
+	 * used for adaptive polling and load figures), or -errno: a failure is already
 	 * counted (poll_failed) and logged once per episode, and the call still took
 	 * up to <timeout_ms>, so the caller goes on without spinning. Accept failures
 	 * are the transport's own business: counted, and backed off without stalling
 	 * the connections it serves. */
 	int (*poll)(struct worker *w, int timeout_ms);
-	/* Writes what it can of <iov> without blocking. Returns bytes taken (>= 0),
-	 * -EAGAIN when nothing fits now, or -errno when the connection is broken. */
-	ssize_t (*writev)(struct transport_conn *tc, const struct iovec *iov, int cnt);
-	/* Ask (or stop asking) for proto_writable() when output room frees up. */
-	void (*want_write)(struct transport_conn *tc, bool on);
-	/* Stops (or resumes) delivering input, so a publisher can be held back. */
+	/* The engine has new output for <tc> (proto_out_*): send now, or at flush().
+	 * Returns 0, or -errno if the connection is broken (the engine closes it). */
+	int (*output)(struct transport_conn *tc);
+	/* End of the loop turn, after the engine's: all connections' output in one
+	 * burst, due delayed ACKs. NULL = nothing to do. */
+	void (*flush)(struct worker *w);
+	/* Stops (or resumes) delivering input, so a publisher can be held back. Input
+	 * left over is offered again from a later poll, never from inside this call. */
 	void (*pause_read)(struct transport_conn *tc, bool paused);
-	/* The engine is done with <tc>: close it. The transport frees it later, at
-	 * reap(); no proto_* callback is made for it after this call. */
+	/* The engine is done with <tc>: close it. The engine's output stream is still
+	 * valid during the call (a TCP stack copies what is left, for an orderly close
+	 * after it); no proto_* call is made for <tc> after it returns. The transport
+	 * frees <tc> later, at reap(). */
 	void (*close)(struct transport_conn *tc);
 	/* Frees what close() left behind. Called once per loop turn. */
 	void (*reap)(struct worker *w);

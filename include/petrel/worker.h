@@ -78,7 +78,8 @@ struct worker {
 	pthread_t thread;
 	bool started;
 
-	uint64_t now_ms;               /* monotonic clock, read once per loop turn */
+	uint64_t now_us;               /* transport's monotonic clock, read once per turn */
+	uint64_t now_ms;               /* now_us / 1000: the keep-alive wheel's unit */
 	struct timer_wheel wheel;
 
 	struct worker_stats stats;
@@ -91,7 +92,8 @@ struct worker *worker_create(struct broker *b, unsigned id, const struct transpo
 int worker_start(struct worker *w);
 /* Everything of one loop turn after the transport's poll, at time w->now_ms: inbound
  * queue (engine_ops.handle), due timers, the engine's end of turn (held-back
- * publishers, output flush, frees), the transport's reap, quiescent state. The
+ * publishers, output handed to the transport, frees), the transport's flush (all
+ * connections' output in one burst) and reap, quiescent state. The
  * worker's thread, or a caller driving a worker that was never started (tests); <w>
  * is the current worker for the call. */
 void worker_turn(struct worker *w);

@@ -18,9 +18,9 @@
  *   TURN     advance the clock by slot + 8 x arg times 250 ms, one loop turn of each
  *            worker, then check the output of every connection
  *   LOST     the peer goes away (proto_lost)
- *   LIMIT    the socket buffer fills: writes take at most 64 x arg more bytes
- *   DRAIN    the buffer empties: unlimited again, proto_writable() if asked for
- *   BREAK    the next write fails with EPIPE (arg 0) or the limit goes (arg != 0)
+ *   LIMIT    the socket buffer fills: output takes at most 64 x arg more bytes
+ *   DRAIN    the buffer empties: unlimited again, and what waited goes (EPOLLOUT)
+ *   BREAK    the next output fails with EPIPE (arg 0), or the buffer is full (arg != 0)
  *
  * Invariants: whatever the broker writes decodes as whole MQTT packets of a type a
  * server sends, CONNACK first; nothing is written to a connection after it closed;
@@ -64,9 +64,6 @@ enum fuzz_op {
 
 struct fuzz_slot {
 	struct transport_conn *tc;     /* kept by the transport until teardown */
-	bool limited;                  /* LIMIT: writes take at most <room> bytes */
-	size_t room;
-	bool broken;                   /* BREAK: the next write fails */
 	bool saw_connack;
 	bool refused;                  /* CONNACK with a non-zero code came */
 	/* MQTT-2.3.1-2 as the client sees it: ids of PUBLISH QoS 1/2 it received and
@@ -91,51 +88,11 @@ static bool fuzz_trace;             /* PETREL_FUZZ_TRACE set: print the broker's
 
 /* ---- the memory transport, with a socket buffer that can fill and break ---------- */
 
-static struct fuzz_slot *slot_of(struct transport_conn *tc)
+static int fuzz_output(struct transport_conn *tc)
 {
-	for (unsigned i = 0; i < FUZZ_SLOTS; i++)
-		if (fuzz_cur->slot[i].tc == tc)
-			return &fuzz_cur->slot[i];
-	return NULL;
-}
-
-static ssize_t fuzz_writev(struct transport_conn *tc, const struct iovec *iov, int cnt)
-{
-	struct fuzz_slot *s = slot_of(tc);
-	struct iovec cut[256];   /* proto.c writes at most 256 iovecs at once */
-	size_t left;
-	int n = 0;
-	ssize_t r;
-
 	/* transport.h: no call for a connection the engine has closed. */
 	FUZZ_CHECK(!tc->closed);
-	if (s == NULL || !s->limited)
-		return mem_transport_ops.writev(tc, iov, cnt);
-	if (s->broken) {
-		s->broken = false;
-		return -EPIPE;
-	}
-	if (s->room == 0)
-		return -EAGAIN;
-	/* A short write, as a full socket buffer makes. */
-	left = s->room;
-	for (int i = 0; i < cnt && i < 256 && left > 0; i++) {
-		cut[n] = iov[i];
-		if (cut[n].iov_len > left)
-			cut[n].iov_len = left;
-		left -= cut[n].iov_len;
-		n++;
-	}
-	r = mem_transport_ops.writev(tc, cut, n);
-	if (r > 0)
-		s->room -= (size_t)r;
-	return r;
-}
-
-static void fuzz_want_write(struct transport_conn *tc, bool on)
-{
-	FUZZ_CHECK(!tc->closed);
-	mem_transport_ops.want_write(tc, on);
+	return mem_transport_ops.output(tc);
 }
 
 static void fuzz_pause_read(struct transport_conn *tc, bool paused)
@@ -156,8 +113,7 @@ static void fuzz_ops_init(void)
 {
 	fuzz_ops = mem_transport_ops;
 	fuzz_ops.name = "fuzz";
-	fuzz_ops.writev = fuzz_writev;
-	fuzz_ops.want_write = fuzz_want_write;
+	fuzz_ops.output = fuzz_output;
 	fuzz_ops.pause_read = fuzz_pause_read;
 	fuzz_ops.close = fuzz_close;
 }
@@ -389,7 +345,7 @@ static void check_not_stalled(struct fuzz_slot *s)
 	struct mqtt_conn *c;
 	struct session *ss;
 
-	if (s->tc == NULL || s->tc->closed || s->limited)
+	if (s->tc == NULL || s->tc->closed || s->tc->room != SIZE_MAX || s->tc->fail != 0)
 		return;
 	c = s->tc->c;
 	FUZZ_CHECK(outq_empty(&c->out));
@@ -428,7 +384,8 @@ static void feed(struct fuzz_slot *s, const uint8_t *data, size_t len)
 	copy = malloc(len);
 	FUZZ_CHECK(copy != NULL);
 	memcpy(copy, data, len);
-	proto_input(c, copy, len);
+	/* What the engine does not take (paused) the transport keeps, in a copy. */
+	mem_conn_input(s->tc, copy, len);
 	free(copy);
 }
 
@@ -458,12 +415,8 @@ static void op_turn(struct fuzz_run *r, unsigned steps)
 
 static void op_drain(struct fuzz_slot *s)
 {
-	struct mqtt_conn *c = live(s);
-
-	s->limited = false;
-	s->broken = false;
-	if (c != NULL && s->tc->want_write)
-		proto_writable(c);
+	if (live(s) != NULL)
+		mem_conn_drain(s->tc);
 }
 
 static void run_op(struct fuzz_run *r, uint8_t op)
@@ -498,15 +451,19 @@ static void run_op(struct fuzz_run *r, uint8_t op)
 			proto_lost(live(s), arg ? -ECONNRESET : 0);
 		break;
 	case OP_LIMIT:
-		s->limited = true;
-		s->room = 64u * arg;
+		if (live(s) != NULL)
+			s->tc->room = 64u * arg;
 		break;
 	case OP_DRAIN:
 		op_drain(s);
 		break;
 	case OP_BREAK:
-		s->limited = true;
-		s->broken = arg == 0;
+		if (live(s) == NULL)
+			break;
+		if (arg == 0)
+			s->tc->fail = -EPIPE;
+		else
+			s->tc->room = 0;
 		break;
 	}
 }
@@ -538,6 +495,7 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
 		/* Nothing is armed yet: restart each wheel at the fixed clock. */
 		timer_wheel_init(&r->b.workers[i]->wheel, FUZZ_T0_MS);
 		r->b.workers[i]->now_ms = FUZZ_T0_MS;
+		r->b.workers[i]->now_us = FUZZ_T0_MS * 1000u;
 	}
 
 	while (r->p < r->end)

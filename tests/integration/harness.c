@@ -561,6 +561,18 @@ bool broker_wait_log(struct broker *b, const char *needle, int timeout_ms)
 	}
 }
 
+void broker_stop_expect_total(struct broker *b, const char *counter)
+{
+	bool logged = false;
+
+	cr_assert_eq(kill(b->pid, SIGTERM), 0);
+	for (int i = 0; i < 500 && !(logged = broker_log_contains(b, "totals:")); i++)
+		sleep_ms(20);
+	cr_assert(logged, "no totals line at shutdown");
+	cr_assert(broker_log_contains(b, counter), "totals lack %s", counter);
+	broker_stop_clean(b);
+}
+
 /* ---- libmosquitto clients -------------------------------------------------------- */
 
 #define SUBACK_SLOTS 256

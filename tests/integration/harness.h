@@ -41,6 +41,9 @@ int broker_stop(struct broker *b);
 /* broker_stop, then asserts the broker shut down cleanly on SIGTERM (exit 0): a crash
  * or a sanitizer report at exit must fail the test that provoked it. */
 void broker_stop_clean(struct broker *b);
+/* Stops the broker (SIGTERM) and asserts its shutdown totals line (logged at exit)
+ * contains <counter> ("name=" or "name=value"), then that it exited cleanly. */
+void broker_stop_expect_total(struct broker *b, const char *counter);
 /* True while the broker process is alive (no crash). */
 bool broker_alive(struct broker *b);
 /* True if the broker log contains <needle>. */

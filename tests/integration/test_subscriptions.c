@@ -16,20 +16,6 @@
 
 TestSuite(subscriptions, .fini = harness_fini);
 
-/* Stops the broker and asserts its shutdown totals (logged at exit; the harness
- * removes the log of a clean run) contain <counter> ("name=value"). */
-static void stop_expecting_total(struct broker *b, const char *counter)
-{
-	bool logged = false;
-
-	cr_assert_eq(kill(b->pid, SIGTERM), 0);
-	for (int i = 0; i < 500 && !(logged = broker_log_contains(b, "totals:")); i++)
-		usleep(20000);
-	cr_assert(logged, "no totals line at shutdown");
-	cr_assert(broker_log_contains(b, counter), "totals lack %s", counter);
-	broker_stop_clean(b);
-}
-
 /* A SUBSCRIBE of <n> filters, filter i written by <name>(i), all at <qos>. Returns its
  * size; *out is heap memory for the caller. */
 static size_t build_subscribe(uint8_t **out, uint16_t id, size_t n, uint8_t qos,
@@ -117,7 +103,7 @@ Test(subscriptions, filters_beyond_max_filters_per_subscribe_get_0x80, .timeout 
 	client_close(pub);
 	close(fd);
 	cr_assert(broker_log_contains(&b, "max_filters_per_subscribe"), "logged");
-	stop_expecting_total(&b, "subscribe_over_packet_limit=3");
+	broker_stop_expect_total(&b, "subscribe_over_packet_limit=3");
 }
 
 Test(subscriptions, filters_beyond_max_subscriptions_per_client_get_0x80, .timeout = 60)
@@ -144,7 +130,7 @@ Test(subscriptions, filters_beyond_max_subscriptions_per_client_get_0x80, .timeo
 	client_close(pub);
 	close(fd);
 	cr_assert(broker_log_contains(&b, "max_subscriptions_per_client"), "logged");
-	stop_expecting_total(&b, "subscribe_over_client_limit=4");
+	broker_stop_expect_total(&b, "subscribe_over_client_limit=4");
 }
 
 /* ---- retained messages on SUBSCRIBE obey the queue limits --------------------------- */
@@ -218,7 +204,7 @@ Test(subscriptions, retained_copies_on_subscribe_stay_within_the_queue_limits,
 	client_close(pub);
 	close(fd);
 	cr_assert(broker_log_contains(&b, "dropping retained messages sent on subscribe"));
-	stop_expecting_total(&b, "drop_retained_full=");
+	broker_stop_expect_total(&b, "drop_retained_full=");
 	free(pkt);
 	free(ack);
 }

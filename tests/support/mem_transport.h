@@ -2,10 +2,16 @@
  * no socket and no thread. The caller builds a real broker over it with several
  * workers that it never starts, opens connections on whichever worker it likes, feeds
  * client bytes with mem_conn_input() and drives each worker one loop turn at a time
- * with worker_turn(); each of these makes the worker concerned current on the calling
- * thread (worker_current()) for its duration, so owner-only asserts check the calling
- * test as they check a worker thread. Whatever the engine writes is kept per
- * connection for the caller to decode. The calling thread must be an urcu-qsbr reader (rcu_register_thread), as a
+ * with mem_worker_turn() (the transport's poll, then worker_turn()); each of these
+ * makes the worker concerned current on the calling thread (worker_current()) for its
+ * duration, so owner-only asserts check the calling test as they check a worker
+ * thread. Whatever the engine sends is kept per connection for the caller to decode.
+ *
+ * Output goes as over a socket or a TCP stack: output() copies the engine's stream into
+ * <out> while <room> lasts and releases it (proto_out_release) at once, like a kernel
+ * socket, or only when the caller says (mem_conn_release) with <hold_release>, like a
+ * peer that does not ACK. Input the engine does not take (its reading is paused) is
+ * kept and offered again at the next poll after the engine resumes it. The calling thread must be an urcu-qsbr reader (rcu_register_thread), as a
  * worker thread is; every worker_turn() is one of its quiescent states. */
 #ifndef PETREL_TEST_MEM_TRANSPORT_H
 #define PETREL_TEST_MEM_TRANSPORT_H
@@ -30,13 +36,20 @@ struct transport_conn {
 	struct transport_conn *next;   /* every connection of the worker */
 	struct worker *w;
 	struct mqtt_conn *c;           /* the engine's side; stale once <closed> */
-	uint8_t *out;                  /* everything the engine wrote */
+	uint8_t *out;                  /* everything the engine sent */
 	size_t len;
 	size_t cap;
 	size_t rd;                     /* how far mem_conn_next() has decoded */
+	size_t room;                   /* bytes output may still take (SIZE_MAX: no limit) */
+	size_t taken;                  /* unreleased bytes already in <out> (hold_release) */
+	int fail;                      /* set by the caller: the next output() fails so */
+	unsigned outputs;              /* output() calls, for tests */
+	uint8_t *kept;                 /* input the engine did not take, or NULL */
+	size_t kept_len;
+	bool hold_release;             /* set by the caller: release only at mem_conn_release */
+	bool blocked;                  /* <room> ran out with output left: mem_conn_drain */
 	bool closed;                   /* the engine closed it */
 	bool keep;                     /* set by the caller: stay readable until teardown */
-	bool want_write;
 	bool read_paused;
 };
 
@@ -50,15 +63,26 @@ int mem_broker_init(struct broker *b, const struct config *cfg, uint64_t now_ms)
  * on an unregistered thread state, as main() runs it; the caller is registered again
  * on return. */
 void mem_broker_shutdown(struct broker *b);
-/* One worker_turn() of every worker, in id order. */
+/* One loop turn of <w> without its wait: the transport's poll (kept input offered
+ * again), then worker_turn(). */
+void mem_worker_turn(struct worker *w);
+/* One mem_worker_turn() of every worker, in id order. */
 void mem_turn_all(struct broker *b);
 
 /* A connection accepted on <w>: the engine's proto_accept() has run. Returns the
  * connection (tc->c set), or NULL on allocation failure or refusal. */
 struct transport_conn *mem_conn_open(struct worker *w);
-/* proto_input() / proto_lost() of <tc>'s engine side, with <tc>'s worker current. */
+/* Client bytes arrive: proto_input() with <tc>'s worker current, straight from <data>
+ * unless input is kept already (then after it); what the engine does not take is kept.
+ * Returns 0, or -1 if the engine closed the connection. */
 int mem_conn_input(struct transport_conn *tc, const void *data, size_t len);
 void mem_conn_lost(struct transport_conn *tc, int err);
+/* The peer acknowledges the oldest <n> of the <taken> bytes (hold_release): released to
+ * the engine, which may move more messages into its stream. */
+void mem_conn_release(struct transport_conn *tc, size_t n);
+/* The socket empties: <room> unlimited, <fail> cleared, and what waited for room goes
+ * now, as a kernel transport does by itself on EPOLLOUT. Returns 0 or -errno. */
+int mem_conn_drain(struct transport_conn *tc);
 /* Decodes the next packet the broker wrote on <tc> into <p> (which points into
  * tc->out). Returns the bytes consumed (> 0), 0 when nothing more was written, or
  * -errno for bytes that do not decode. */

@@ -14,6 +14,17 @@ void mem_client_input(struct mem_client *cl, const uint8_t *buf, size_t len)
 	cr_assert_eq(mem_conn_input(cl->tc, buf, len), 0, "engine closed %s", cl->id);
 }
 
+bool mem_client_next_publish(struct mem_client *cl, struct mqtt_pkt *p)
+{
+	ssize_t n;
+
+	while ((n = mem_conn_next(cl->tc, p)) > 0)
+		if (p->type == MQTT_PUBLISH)
+			return true;
+	cr_assert_eq(n, 0, "%s: output does not decode", cl->id);
+	return false;
+}
+
 void mem_client_next(struct mem_client *cl, struct mqtt_pkt *p, enum mqtt_type type)
 {
 	ssize_t n = mem_conn_next(cl->tc, p);
@@ -57,7 +68,7 @@ void mem_client_connect(struct mem_client *cl, struct broker *b, unsigned w,
 			const char *id, bool clean)
 {
 	mem_client_send_connect(cl, b, w, id, clean);
-	worker_turn(b->workers[w]);
+	mem_worker_turn(b->workers[w]);
 	mem_client_expect_connack(cl, false);
 }
 
@@ -68,7 +79,7 @@ void mem_client_subscribe(struct mem_client *cl, const char *filter)
 	struct mqtt_pkt p;
 
 	mem_client_input(cl, buf, mqtt_encode_subscribe(buf, sizeof(buf), 1, &f, &qos, 1));
-	worker_turn(cl->b->workers[cl->w]);
+	mem_worker_turn(cl->b->workers[cl->w]);
 	mem_client_next(cl, &p, MQTT_SUBACK);
 	cr_assert_eq(p.u.suback.return_codes[0], 2);
 }

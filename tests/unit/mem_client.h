@@ -24,6 +24,9 @@ struct mem_client {
 
 /* Feeds <len> bytes; asserts the engine did not close the connection. */
 void mem_client_input(struct mem_client *cl, const uint8_t *buf, size_t len);
+/* Decodes the next PUBLISH the broker wrote into <p>, skipping other packets. Returns
+ * false when there is none (asserts the output decodes). */
+bool mem_client_next_publish(struct mem_client *cl, struct mqtt_pkt *p);
 /* Decodes the next packet the broker wrote and asserts it is of <type>. */
 void mem_client_next(struct mem_client *cl, struct mqtt_pkt *p, enum mqtt_type type);
 /* Opens a connection on worker <w> and sends CONNECT (3.1.1); nothing is turned. */

@@ -37,31 +37,31 @@ static struct msg *mk(const char *topic, size_t len, uint8_t qos, bool retain)
 	return m;
 }
 
-static size_t iov_total(const struct iovec *iov, int n)
+static size_t span_total(const struct tx_span *iov, int n)
 {
 	size_t t = 0;
 
 	for (int i = 0; i < n; i++)
-		t += iov[i].iov_len;
+		t += iov[i].len;
 	return t;
 }
 
 /* Concatenates what outq_iov returns with room for <max> iovecs. */
-static size_t gather(const struct outq *q, int max, uint8_t *buf, size_t cap)
+static size_t gather(struct outq *q, int max, uint8_t *buf, size_t cap)
 {
-	struct iovec iov[IOV_MAX_TEST];
+	struct tx_span iov[IOV_MAX_TEST];
 	int n;
 	size_t off = 0;
 
 	cr_assert_leq(max, IOV_MAX_TEST);
-	n = outq_iov(q, iov, max);
+	n = outq_view(q, 0, iov, max);
 	cr_assert_geq(n, 0);
 	cr_assert_leq(n, max);
 	for (int i = 0; i < n; i++) {
-		cr_assert_gt(iov[i].iov_len, 0, "iovec %d is empty", i);
-		cr_assert_leq(off + iov[i].iov_len, cap);
-		memcpy(buf + off, iov[i].iov_base, iov[i].iov_len);
-		off += iov[i].iov_len;
+		cr_assert_gt(iov[i].len, 0, "iovec %d is empty", i);
+		cr_assert_leq(off + iov[i].len, cap);
+		memcpy(buf + off, iov[i].base, iov[i].len);
+		off += iov[i].len;
 	}
 	return off;
 }
@@ -159,7 +159,7 @@ Test(outq, publish_bytes_equal_the_codec_encoding)
 Test(outq, qos0_publish_has_no_packet_id)
 {
 	struct msg *m = mk("t", 5, 0, false);
-	struct iovec iov[8];
+	struct tx_span iov[8];
 	uint8_t buf[64];
 	struct mqtt_pkt pkt;
 	struct outq q;
@@ -169,7 +169,7 @@ Test(outq, qos0_publish_has_no_packet_id)
 	/* A stray id must not reach the wire for QoS 0 (MQTT-2.3.1-5). */
 	cr_assert_eq(outq_push_publish(&q, m, 0, false, false, 77), 0);
 	cr_assert_eq(q.bytes, 2 + 2 + 1 + 5, "fixed header, topic length, topic, payload");
-	cr_assert_eq(outq_iov(&q, iov, 8), 3, "header, topic, payload: no packet id piece");
+	cr_assert_eq(outq_view(&q, 0, iov, 8), 3, "header, topic, payload: no packet id piece");
 	n = gather(&q, 8, buf, sizeof(buf));
 	pkt = decode_one(buf, n);
 	assert_publish_of(&pkt, m, 0, false, false, 0);
@@ -203,25 +203,25 @@ Test(outq, qos0_publish_never_carries_dup)
 Test(outq, payload_and_topic_are_never_copied)
 {
 	struct msg *m = mk("x/y/z", 1000, 1, false);
-	struct iovec iov[8];
+	struct tx_span iov[8];
 	struct outq q;
 	int n;
 
 	outq_init(&q);
 	cr_assert_eq(outq_push_publish(&q, m, 1, false, false, 9), 0);
-	n = outq_iov(&q, iov, 8);
+	n = outq_view(&q, 0, iov, 8);
 	cr_assert_eq(n, 4, "header, topic, packet id, payload");
-	cr_assert_eq(iov[1].iov_base, (void *)m->topic, "topic iovec points into the msg");
-	cr_assert_eq(iov[1].iov_len, m->topic_len);
-	cr_assert_eq(iov[3].iov_base, (const void *)m->payload,
+	cr_assert_eq(iov[1].base, (void *)m->topic, "topic iovec points into the msg");
+	cr_assert_eq(iov[1].len, m->topic_len);
+	cr_assert_eq(iov[3].base, (const void *)m->payload,
 		     "payload iovec points into the msg");
-	cr_assert_eq(iov[3].iov_len, m->payload_len);
+	cr_assert_eq(iov[3].len, m->payload_len);
 	/* Half the payload written: the rest still comes from the msg itself. */
-	outq_consume(&q, iov[0].iov_len + iov[1].iov_len + iov[2].iov_len + 500);
-	n = outq_iov(&q, iov, 8);
+	outq_release(&q, iov[0].len + iov[1].len + iov[2].len + 500);
+	n = outq_view(&q, 0, iov, 8);
 	cr_assert_eq(n, 1);
-	cr_assert_eq(iov[0].iov_base, (const void *)(m->payload + 500));
-	cr_assert_eq(iov[0].iov_len, 500);
+	cr_assert_eq(iov[0].base, (const void *)(m->payload + 500));
+	cr_assert_eq(iov[0].len, 500);
 	outq_fini(&q);
 	msg_unref(m);
 	assert_no_leaks();
@@ -339,6 +339,29 @@ static void assert_mixed_stream(const uint8_t *b, size_t len, struct msg *m1,
 	cr_assert_eq(off, len, "trailing bytes after the last packet");
 }
 
+/* The whole stream of push_mixed into <ref>. Returns its length. */
+static size_t mixed_ref(struct msg *m1, struct msg *m0, uint8_t *ref, size_t cap)
+{
+	struct outq q;
+	size_t total;
+
+	outq_init(&q);
+	total = push_mixed(&q, m1, m0);
+	cr_assert_eq(gather(&q, IOV_MAX_TEST, ref, cap), total);
+	outq_fini(&q);
+	return total;
+}
+
+/* End of a push_mixed test: the queue let go of both msgs; so do we. */
+static void mixed_done(struct msg *m1, struct msg *m0)
+{
+	cr_assert_eq(refs(m1), 1);
+	cr_assert_eq(refs(m0), 1);
+	msg_unref(m1);
+	msg_unref(m0);
+	assert_no_leaks();
+}
+
 Test(outq, consuming_at_every_byte_offset_resumes_the_same_stream)
 {
 	struct msg *m1 = mk("a/b", 40, 1, false);
@@ -347,15 +370,12 @@ Test(outq, consuming_at_every_byte_offset_resumes_the_same_stream)
 	struct outq q;
 	size_t total, n;
 
-	outq_init(&q);
-	total = push_mixed(&q, m1, m0);
-	cr_assert_eq(gather(&q, IOV_MAX_TEST, ref, sizeof(ref)), total);
+	total = mixed_ref(m1, m0, ref, sizeof(ref));
 	assert_mixed_stream(ref, total, m1, m0);
-	outq_fini(&q);
 	for (size_t k = 1; k <= total; k++) {
 		outq_init(&q);
 		push_mixed(&q, m1, m0);
-		outq_consume(&q, k);
+		outq_release(&q, k);
 		cr_assert_eq(q.bytes, total - k, "after %zu bytes", k);
 		n = gather(&q, IOV_MAX_TEST, rest, sizeof(rest));
 		cr_assert_eq(n, total - k, "after %zu bytes: %zu left in iovecs", k, n);
@@ -363,11 +383,7 @@ Test(outq, consuming_at_every_byte_offset_resumes_the_same_stream)
 		cr_assert_eq(outq_empty(&q), k == total);
 		outq_fini(&q);
 	}
-	cr_assert_eq(refs(m1), 1);
-	cr_assert_eq(refs(m0), 1);
-	msg_unref(m1);
-	msg_unref(m0);
-	assert_no_leaks();
+	mixed_done(m1, m0);
 }
 
 /* Writes the queue out <k> bytes at a time, as a transport that accepts only <k> per
@@ -385,7 +401,7 @@ static size_t drain_in_chunks(struct outq *q, size_t k, int max, uint8_t *out, s
 		cr_assert_leq(off + w, cap);
 		memcpy(out + off, tmp, w);
 		off += w;
-		outq_consume(q, w);
+		outq_release(q, w);
 	}
 	cr_assert_eq(q->bytes, 0);
 	return off;
@@ -400,10 +416,7 @@ Test(outq, chunked_writes_of_every_size_rebuild_the_same_stream)
 	struct outq q;
 	size_t total;
 
-	outq_init(&q);
-	total = push_mixed(&q, m1, m0);
-	cr_assert_eq(gather(&q, IOV_MAX_TEST, ref, sizeof(ref)), total);
-	outq_fini(&q);
+	total = mixed_ref(m1, m0, ref, sizeof(ref));
 	for (size_t mi = 0; mi < sizeof(maxes) / sizeof(maxes[0]); mi++) {
 		for (size_t k = 1; k <= total; k++) {
 			outq_init(&q);
@@ -415,20 +428,16 @@ Test(outq, chunked_writes_of_every_size_rebuild_the_same_stream)
 		}
 	}
 	assert_mixed_stream(ref, total, m1, m0);
-	cr_assert_eq(refs(m1), 1);
-	cr_assert_eq(refs(m0), 1);
-	msg_unref(m1);
-	msg_unref(m0);
-	assert_no_leaks();
+	mixed_done(m1, m0);
 }
 
 /* ---- iovec limit ------------------------------------------------------------------------- */
 
-Test(outq, iovec_limit_never_splits_a_publish)
+Test(outq, the_span_limit_cuts_anywhere_and_the_next_view_goes_on)
 {
 	struct msg *a = mk("a", 10, 1, false);
 	struct msg *b = mk("b", 20, 1, false);
-	struct iovec iov[8];
+	struct tx_span sp[8];
 	uint8_t ack[4];
 	struct outq q;
 	size_t first;
@@ -437,25 +446,27 @@ Test(outq, iovec_limit_never_splits_a_publish)
 	outq_init(&q);
 	cr_assert_eq(outq_push_publish(&q, a, 1, false, false, 1), 0);
 	cr_assert_eq(outq_push_publish(&q, b, 1, false, false, 2), 0);
-	n = outq_iov(&q, iov, 5);
-	cr_assert_eq(n, 4, "the second PUBLISH does not fit whole in 5: left out");
-	first = iov_total(iov, n);
-	cr_assert_eq(iov[3].iov_base, (const void *)a->payload);
-	cr_assert_eq(outq_iov(&q, iov, 8), 8, "both fit in 8");
-	outq_consume(&q, first);
-	cr_assert_eq(refs(a), 1, "the written PUBLISH released its msg");
-	n = outq_iov(&q, iov, 5);
-	cr_assert_eq(n, 4);
-	cr_assert_eq(iov[3].iov_base, (const void *)b->payload);
+	n = outq_view(&q, 0, sp, 5);
+	cr_assert_eq(n, 5, "a's four pieces and b's header");
+	cr_assert_eq(sp[3].base, (const void *)a->payload);
+	first = span_total(sp, n);
+	/* A view from where the last one ended starts at b's topic. */
+	n = outq_view(&q, first, sp, 8);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(sp[0].base, (const void *)b->topic);
+	cr_assert_eq(sp[2].base, (const void *)b->payload);
+	cr_assert_eq(first + span_total(sp, n), q.bytes);
+	cr_assert_eq(outq_view(&q, q.bytes, sp, 8), 0, "nothing past the end");
+	outq_release(&q, first - sp[0].len);  /* ... up to b's header: a is done */
+	cr_assert_eq(refs(a), 1, "the released PUBLISH dropped its msg");
 	outq_fini(&q);
 
-	/* A control packet before the PUBLISH: 1 + 4 > 4, so only the control packet. */
 	outq_init(&q);
 	cr_assert_eq(outq_push_bytes(&q, ack, mqtt_encode_ack(ack, MQTT_PUBACK, 5)), 0);
 	cr_assert_eq(outq_push_publish(&q, a, 1, false, false, 3), 0);
-	cr_assert_eq(outq_iov(&q, iov, 4), 1);
-	cr_assert_eq(iov[0].iov_len, 4);
-	cr_assert_eq(outq_iov(&q, iov, 5), 5);
+	cr_assert_eq(outq_view(&q, 0, sp, 4), 4, "the ack, then a's first three pieces");
+	cr_assert_eq(sp[0].len, 4);
+	cr_assert_eq(outq_view(&q, 0, sp, 5), 5);
 	outq_fini(&q);
 	msg_unref(a);
 	msg_unref(b);
@@ -465,17 +476,17 @@ Test(outq, iovec_limit_never_splits_a_publish)
 Test(outq, a_publish_at_the_head_always_goes_out_with_four_iovecs)
 {
 	struct msg *m = mk("t/u", 9, 1, false);
-	struct iovec iov[4];
+	struct tx_span iov[4];
 	struct outq q;
 
 	outq_init(&q);
 	cr_assert_eq(outq_push_publish(&q, m, 2, false, false, 7), 0);
 	cr_assert_eq(outq_push_publish(&q, m, 0, false, false, 0), 0);
 	while (!outq_empty(&q)) {
-		int n = outq_iov(&q, iov, 4);
+		int n = outq_view(&q, 0, iov, 4);
 
 		cr_assert_gt(n, 0, "stalled with %zu bytes queued", q.bytes);
-		outq_consume(&q, 1);
+		outq_release(&q, 1);
 	}
 	outq_fini(&q);
 	msg_unref(m);
@@ -500,12 +511,12 @@ Test(outq, bytes_count_what_is_unsent)
 	cr_assert_eq(q.bytes, 4 + 1 + 1 + 107);
 	cr_assert_eq(outq_push_publish(&q, m, 0, false, false, 0), 0);
 	cr_assert_eq(q.bytes, 113 + 1 + 1 + 105);
-	outq_consume(&q, 3);
+	outq_release(&q, 3);
 	cr_assert_eq(q.bytes, 217);
 	cr_assert_not(outq_empty(&q));
-	outq_consume(&q, 200);
+	outq_release(&q, 200);
 	cr_assert_eq(q.bytes, 17);
-	outq_consume(&q, 17);
+	outq_release(&q, 17);
 	cr_assert_eq(q.bytes, 0);
 	cr_assert(outq_empty(&q));
 	outq_fini(&q);
@@ -527,7 +538,7 @@ Test(outq, fini_drops_every_msg_reference)
 		cr_assert_eq(outq_push_bytes(&q, big, sizeof(big)), 0);
 	}
 	cr_assert_eq(refs(m), 6);
-	outq_consume(&q, 3);	/* a partly written head is dropped too */
+	outq_release(&q, 3);	/* a partly written head is dropped too */
 	outq_fini(&q);
 	cr_assert_eq(refs(m), 1);
 	cr_assert(outq_empty(&q));
@@ -549,9 +560,9 @@ Test(outq, a_written_publish_releases_its_msg_at_its_last_byte)
 	outq_init(&q);
 	cr_assert_eq(outq_push_publish(&q, m, 1, false, false, 1), 0);
 	total = q.bytes;
-	outq_consume(&q, total - 1);
+	outq_release(&q, total - 1);
 	cr_assert_eq(refs(m), 2, "one byte unsent: still referenced");
-	outq_consume(&q, 1);
+	outq_release(&q, 1);
 	cr_assert_eq(refs(m), 1);
 	cr_assert(outq_empty(&q));
 	outq_fini(&q);
@@ -576,10 +587,12 @@ Test(outq, order_survives_ring_wrap_growth_and_burst_release)
 		for (int j = 0; j < (round == 0 ? 4 : 196); j++, next_out++) {
 			struct mqtt_pkt pkt;
 			size_t n = gather(&q, 4, buf, sizeof(buf));
+			ssize_t r = mqtt_decode(buf, n, BIG, &pkt);
 
-			pkt = decode_one(buf, n);
+			/* Four spans hold at least one whole PUBLISH (four pieces). */
+			cr_assert_gt(r, 0, "mqtt_decode returned %zd for %zu bytes", r, n);
 			assert_publish_of(&pkt, m[next_out - 1], 1, false, false, next_out);
-			outq_consume(&q, n);
+			outq_release(&q, (size_t)r);
 			cr_assert_eq(refs(m[next_out - 1]), 1);
 		}
 		for (; round == 0 && next_in <= 200; next_in++)
@@ -597,7 +610,7 @@ Test(outq, order_survives_ring_wrap_growth_and_burst_release)
 Test(outq, runs_of_acks_share_one_iovec_in_order)
 {
 	struct outq q;
-	struct iovec iov[IOV_MAX_TEST];
+	struct tx_span iov[IOV_MAX_TEST];
 	uint8_t want[4 * 6], got[sizeof(want)];
 	size_t off = 0;
 	int n;
@@ -609,15 +622,189 @@ Test(outq, runs_of_acks_share_one_iovec_in_order)
 		cr_assert_eq(outq_push_bytes(&q, want + off, 4), 0);
 		off += 4;
 	}
-	n = outq_iov(&q, iov, IOV_MAX_TEST);
+	n = outq_view(&q, 0, iov, IOV_MAX_TEST);
 	cr_assert_eq(n, 1, "six acks took %d iovecs", n);
-	cr_assert_eq(iov[0].iov_len, sizeof(want));
-	memcpy(got, iov[0].iov_base, sizeof(got));
+	cr_assert_eq(iov[0].len, sizeof(want));
+	memcpy(got, iov[0].base, sizeof(got));
 	cr_assert_arr_eq(got, want, sizeof(want));
 	cr_assert_eq(q.bytes, sizeof(want));
 	cr_assert_eq(outq_push_bytes(&q, want, 4), 0);
-	cr_assert_eq(outq_iov(&q, iov, IOV_MAX_TEST), 2);
-	outq_consume(&q, sizeof(want) + 4);
+	cr_assert_eq(outq_view(&q, 0, iov, IOV_MAX_TEST), 2);
+	outq_release(&q, sizeof(want) + 4);
 	cr_assert(outq_empty(&q));
 	outq_fini(&q);
+}
+
+/* ---- views at any offset (the send buffer a TCP stack reads) ------------------------- */
+
+/* Concatenates the spans of one outq_view(q, off, .., max) into <buf>; checks that
+ * none is empty, that a span with a ref lies in that msg's payload, and (for <m>) that
+ * a span in m's payload has ref m. Returns the bytes. */
+static size_t view_at(struct outq *q, size_t off, int max, uint8_t *buf, size_t cap,
+		      const struct msg *m)
+{
+	struct tx_span sp[IOV_MAX_TEST];
+	size_t len = 0;
+	int n;
+
+	cr_assert_leq(max, IOV_MAX_TEST);
+	n = outq_view(q, off, sp, max);
+	cr_assert_geq(n, 0);
+	cr_assert_leq(n, max);
+	for (int i = 0; i < n; i++) {
+		const uint8_t *b = sp[i].base;
+		const struct msg *r = sp[i].ref;
+
+		cr_assert_gt(sp[i].len, 0, "span %d at offset %zu is empty", i, off);
+		if (m != NULL && m->payload_len > 0 && b >= m->payload &&
+		    b < m->payload + m->payload_len)
+			cr_assert_eq((const void *)r, (const void *)m,
+				     "payload span without its msg");
+		if (r != NULL)
+			cr_assert(b >= r->payload && b + sp[i].len <= r->payload + r->payload_len,
+				  "span %d at offset %zu has a ref but is not in its payload",
+				  i, off);
+		else
+			cr_assert(m == NULL || b < m->payload || b >= m->payload + m->payload_len,
+				  "span %d at offset %zu: payload bytes without a ref", i, off);
+		cr_assert_leq(len + sp[i].len, cap);
+		memcpy(buf + len, b, sp[i].len);
+		len += sp[i].len;
+	}
+	return len;
+}
+
+Test(outq, a_publish_viewed_from_every_byte_offset_gives_its_exact_bytes)
+{
+	static const uint8_t qoses[] = { 0, 1, 2 };
+	static const size_t sizes[] = { 0, 1, 300 };
+	uint8_t want[512], got[512];
+
+	for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+		for (size_t qi = 0; qi < sizeof(qoses) / sizeof(qoses[0]); qi++) {
+			struct msg *m = mk("a/topic", sizes[z], qoses[qi], false);
+			uint8_t qos = qoses[qi];
+			struct outq q;
+			size_t hl, total;
+
+			hl = mqtt_encode_publish_header(want, sizeof(want), false, qos, true,
+							m->topic, m->topic_len, 0x0102,
+							m->payload_len);
+			cr_assert_gt(hl, 0);
+			memcpy(want + hl, m->payload, m->payload_len);
+			total = hl + m->payload_len;
+			outq_init(&q);
+			cr_assert_eq(outq_push_publish(&q, m, qos, false, true, 0x0102), 0);
+			cr_assert_eq(q.bytes, total);
+			for (size_t off = 0; off <= total; off++) {
+				/* Header, topic, packet id, payload: four spans at most. */
+				size_t n = view_at(&q, off, 4, got, sizeof(got), m);
+
+				cr_assert_eq(n, total - off, "qos %u, %zu-byte payload: %zu "
+					     "bytes from offset %zu", qos, sizes[z], n, off);
+				cr_assert(memcmp(got, want + off, n) == 0,
+					  "qos %u: bytes differ from offset %zu", qos, off);
+			}
+			cr_assert_eq(refs(m), 2, "views take no reference");
+			outq_fini(&q);
+			cr_assert_eq(refs(m), 1);
+			msg_unref(m);
+		}
+	}
+	assert_no_leaks();
+}
+
+/* Reads the queue from <off> to its end as a sender of segments does: views of at
+ * most <max> spans, each starting where the last ended. */
+static size_t walk_from(struct outq *q, size_t off, int max, uint8_t *buf, size_t cap)
+{
+	size_t len = 0;
+
+	while (off + len < q->bytes) {
+		size_t n = view_at(q, off + len, max, buf + len, cap - len, NULL);
+
+		cr_assert_gt(n, 0, "stalled at offset %zu", off + len);
+		len += n;
+	}
+	return len;
+}
+
+Test(outq, views_at_any_offset_after_any_partial_release_give_the_same_stream)
+{
+	struct msg *m1 = mk("a/b", 40, 1, false);
+	struct msg *m0 = mk("c", 3, 0, true);
+	static const int maxes[] = { 1, 2, 5, IOV_MAX_TEST };
+	uint8_t ref[512], got[512];
+	struct outq q;
+	size_t total;
+
+	total = mixed_ref(m1, m0, ref, sizeof(ref));
+	for (size_t k = 0; k <= total; k++) {
+		outq_init(&q);
+		push_mixed(&q, m1, m0);
+		outq_release(&q, k);
+		cr_assert_eq(q.bytes, total - k);
+		for (size_t mi = 0; mi < sizeof(maxes) / sizeof(maxes[0]); mi++) {
+			/* Forward, as segments go out; then backward, as retransmissions
+			 * go back to an older offset. */
+			for (size_t off = 0; off <= total - k; off++) {
+				size_t n = walk_from(&q, off, maxes[mi], got, sizeof(got));
+
+				cr_assert_eq(n, total - k - off);
+				cr_assert(memcmp(got, ref + k + off, n) == 0,
+					  "released %zu, offset %zu, %d spans: differs", k, off,
+					  maxes[mi]);
+			}
+			for (size_t off = total - k; off-- > 0;) {
+				size_t n = view_at(&q, off, maxes[mi], got, sizeof(got), NULL);
+
+				cr_assert_gt(n, 0);
+				cr_assert(memcmp(got, ref + k + off, n) == 0,
+					  "released %zu, back to offset %zu: differs", k, off);
+			}
+		}
+		outq_fini(&q);
+	}
+	mixed_done(m1, m0);
+}
+
+Test(outq, release_in_pieces_while_viewing_deep_keeps_the_stream)
+{
+	struct msg *m[40];
+	uint8_t ref[4096], got[4096];
+	struct outq q;
+	size_t total, done = 0;
+
+	outq_init(&q);
+	for (int i = 0; i < 40; i++) {
+		uint8_t ack[4];
+
+		m[i] = mk("deep", (size_t)(i * 5) % 33, 1, false);
+		cr_assert_eq(outq_push_publish(&q, m[i], 1, false, false, (uint16_t)(i + 1)), 0);
+		cr_assert_eq(outq_push_bytes(&q, ack, mqtt_encode_ack(ack, MQTT_PUBACK,
+								   (uint16_t)i)), 0);
+	}
+	total = q.bytes;
+	cr_assert_eq(walk_from(&q, 0, IOV_MAX_TEST, ref, sizeof(ref)), total);
+	/* A view far ahead (the hint moves there), then a release of 7 bytes (a cut
+	 * inside some entry), and so on: the stream from any offset stays the same. */
+	while (q.bytes > 0) {
+		size_t ahead = q.bytes / 2;
+		size_t n = view_at(&q, ahead, 3, got, sizeof(got), NULL);
+		size_t r = q.bytes < 7 ? q.bytes : 7;
+
+		cr_assert(memcmp(got, ref + done + ahead, n) == 0, "at %zu + %zu", done, ahead);
+		outq_release(&q, r);
+		done += r;
+		n = walk_from(&q, 0, 4, got, sizeof(got));
+		cr_assert_eq(n, total - done);
+		cr_assert(memcmp(got, ref + done, n) == 0, "after releasing %zu", done);
+	}
+	cr_assert(outq_empty(&q));
+	outq_fini(&q);
+	for (int i = 0; i < 40; i++) {
+		cr_assert_eq(refs(m[i]), 1);
+		msg_unref(m[i]);
+	}
+	assert_no_leaks();
 }

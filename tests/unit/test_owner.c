@@ -4,7 +4,7 @@
  * current worker of the calling thread (worker_current()) is that owner. A real broker
  * of two workers over the in-memory transport (tests/support/mem_transport.h); the
  * test thread plays whichever worker it makes current, as mem_transport does for
- * worker_turn() and mem_conn_input(). Asserts are on in the debugoptimized and
+ * mem_worker_turn() and mem_conn_input(). Asserts are on in the debugoptimized and
  * sanitizer builds (b_ndebug=if-release): in a build with NDEBUG the abort tests would
  * fail, which is the point of running them there. */
 #include <criterion/criterion.h>
@@ -33,7 +33,7 @@ static void feed(const uint8_t *buf, size_t len)
 {
 	cr_assert_gt(len, 0, "encoding failed");
 	cr_assert_eq(mem_conn_input(tc, buf, len), 0, "engine closed the connection");
-	worker_turn(B.workers[W0]);
+	mem_worker_turn(B.workers[W0]);
 }
 
 /* Broker up, one client connected on worker 0; the test thread runs no worker. */

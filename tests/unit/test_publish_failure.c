@@ -44,9 +44,7 @@ static unsigned received(struct mem_client *cl, unsigned *seq, unsigned cap)
 	struct mqtt_pkt p;
 	unsigned n = 0;
 
-	while (mem_conn_next(cl->tc, &p) > 0) {
-		if (p.type != MQTT_PUBLISH)
-			continue;
+	while (mem_client_next_publish(cl, &p)) {
 		cr_assert_lt(n, cap);
 		seq[n++] = mem_client_seq(&p);
 	}
@@ -79,16 +77,16 @@ Test(publish_failure, qos2_id_not_recorded_means_not_routed)
 	cr_assert_eq(mem_conn_input(pub.tc, buf, mqtt_encode_publish(buf, sizeof(buf), &m1)),
 		     -1, "a PUBLISH that cannot be recorded closes the connection");
 	rel_add_fails = false;
-	worker_turn(B.workers[0]);
+	mem_worker_turn(B.workers[0]);
 	cr_assert(pub.tc->closed);
 	cr_assert_eq(received(&sub, seq, 8), 0, "and is routed nowhere");
 
 	/* MQTT-4.4.0-1: the client resends it with DUP after reconnecting. */
 	mem_client_send_connect(&pub2, &B, 0, "pub", false);
-	worker_turn(B.workers[0]);
+	mem_worker_turn(B.workers[0]);
 	mem_client_expect_connack(&pub2, true);
 	mem_client_publish_seq(&pub2, "t", 1, 2);
-	worker_turn(B.workers[0]);
+	mem_worker_turn(B.workers[0]);
 	n = received(&sub, seq, 8);
 	cr_assert_eq(n, 1, "delivered exactly once, got %u", n);
 	cr_assert_eq(seq[0], 1);

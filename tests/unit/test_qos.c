@@ -59,7 +59,7 @@ static void broker_up(unsigned max_inflight)
 /* One turn of the worker loop after input, as the worker thread runs it. */
 static void settle(void)
 {
-	worker_turn(W);
+	mem_worker_turn(W);
 }
 
 static void broker_down(void)

@@ -174,7 +174,7 @@ static void broker_down(void)
 
 static void turn(unsigned w)
 {
-	worker_turn(B.workers[w]);
+	mem_worker_turn(B.workers[w]);
 }
 
 struct client {

@@ -107,14 +107,14 @@ Test(worker_credit, held_publisher_waits_for_the_target_worker_then_goes_on)
 	cr_assert_eq(inbound(WB), LIMIT + 1);
 	cr_assert_eq(B.workers[WA]->stats.worker_queue_hold, 1);
 	cr_assert_eq(B.workers[WA]->stats.drop_worker_queue, 0);
-	worker_turn(B.workers[WA]);
+	mem_worker_turn(B.workers[WA]);
 	acks += take(&pub, MQTT_PUBACK, &next);
 	cr_assert_eq(acks, LIMIT + 1, "only what was routed is acknowledged");
 
 	for (int turns = 0; turns < 100 && got < N; turns++) {
-		worker_turn(B.workers[WB]);     /* takes its queue: A hears it drained */
+		mem_worker_turn(B.workers[WB]);     /* takes its queue: A hears it drained */
 		got += take(&sub, MQTT_PUBLISH, &next);
-		worker_turn(B.workers[WA]);     /* the publisher goes on by itself */
+		mem_worker_turn(B.workers[WA]);     /* the publisher goes on by itself */
 		acks += take(&pub, MQTT_PUBACK, &(unsigned){ 0 });
 		cr_assert_leq(inbound(WB), LIMIT + 1, "the queue stays bounded");
 	}
@@ -139,13 +139,13 @@ Test(worker_credit, qos0_over_the_limit_is_dropped_and_counted)
 	cr_assert_eq(inbound(WB), LIMIT);
 	cr_assert_eq(B.workers[WA]->stats.drop_worker_queue, N - LIMIT);
 	cr_assert_eq(B.workers[WA]->stats.worker_queue_hold, 0, "QoS 0 holds nobody back");
-	worker_turn(B.workers[WB]);
+	mem_worker_turn(B.workers[WB]);
 	cr_assert_eq(take(&sub, MQTT_PUBLISH, &next), LIMIT);
 	cr_assert_eq(inbound(WB), 0);
 	/* The episode ended: the next message goes through. */
 	mem_client_publish_seq(&pub, "t", LIMIT + 1, 0);
-	worker_turn(B.workers[WA]);
-	worker_turn(B.workers[WB]);
+	mem_worker_turn(B.workers[WA]);
+	mem_worker_turn(B.workers[WB]);
 	cr_assert_eq(take(&sub, MQTT_PUBLISH, &next), 1);
 	broker_down();
 }
@@ -175,7 +175,7 @@ Test(worker_credit, acknowledged_messages_posted_before_congestion_are_kept)
 	/* A routes and acknowledges all of them before B has taken any. */
 	for (unsigned i = 1; i <= TOTAL; i++)
 		mem_client_publish_seq(&pub, "t", i, 1);
-	worker_turn(B.workers[WA]);
+	mem_worker_turn(B.workers[WA]);
 	acks += take(&pub, MQTT_PUBACK, &(unsigned){ 0 });
 	cr_assert_eq(acks, TOTAL);
 
@@ -185,7 +185,7 @@ Test(worker_credit, acknowledged_messages_posted_before_congestion_are_kept)
 		struct mqtt_pkt p;
 		uint8_t ack[4];
 
-		worker_turn(B.workers[WB]);
+		mem_worker_turn(B.workers[WB]);
 		while (mem_conn_next(sub.tc, &p) > 0) {
 			cr_assert_eq(p.type, MQTT_PUBLISH);
 			cr_assert_eq(mem_client_seq(&p), next, "out of order");
@@ -194,7 +194,7 @@ Test(worker_credit, acknowledged_messages_posted_before_congestion_are_kept)
 			mem_client_input(&sub, ack, mqtt_encode_ack(ack, MQTT_PUBACK,
 								   p.u.publish.packet_id));
 		}
-		worker_turn(B.workers[WA]);
+		mem_worker_turn(B.workers[WA]);
 	}
 	cr_assert_eq(got, TOTAL, "acknowledged messages lost: got %u of %u", got, TOTAL);
 	cr_assert_geq(B.workers[WB]->stats.queue_overshoot, TOTAL - 5 - 20 - 5);
