@@ -1,25 +1,30 @@
-/* timer.c - hashed timer wheel, one per worker (see timer.h). Slots hold timers whose
+/* timer.c - hashed timer wheel, one per owner (see timer.h). Slots hold timers whose
  * expiry tick maps to them; a timer more than one turn ahead stays put until its turn
- * comes, so arming is O(1) and each tick touches one slot. */
+ * comes, so arming is O(1) and each tick touches one slot. Times are in the owner's
+ * unit; tick_len converts them to ticks. */
+#include <assert.h>
+
 #include "petrel/timer.h"
 
-static uint64_t tick_of(uint64_t ms)
+static uint64_t tick_of(const struct timer_wheel *tw, uint64_t t)
 {
-	return ms / TIMER_TICK_MS;
+	return t / tw->tick_len;
 }
 
 /* A deadline belongs to the first tick that starts at or after it, so a timer never
  * fires early; "now" rounds down (tick_of). */
-static uint64_t tick_of_deadline(uint64_t ms)
+static uint64_t tick_of_deadline(const struct timer_wheel *tw, uint64_t t)
 {
-	return (ms + TIMER_TICK_MS - 1) / TIMER_TICK_MS;
+	return t / tw->tick_len + (t % tw->tick_len != 0);
 }
 
-void timer_wheel_init(struct timer_wheel *tw, uint64_t now_ms)
+void timer_wheel_init(struct timer_wheel *tw, uint64_t now, uint64_t tick_len)
 {
+	assert(tick_len > 0);
 	for (unsigned i = 0; i < TIMER_SLOTS; i++)
 		CDS_INIT_LIST_HEAD(&tw->slots[i]);
-	tw->tick = tick_of(now_ms);
+	tw->tick_len = tick_len;
+	tw->tick = tick_of(tw, now);
 	tw->armed = 0;
 	tw->running = false;
 }
@@ -42,12 +47,12 @@ void timer_init(struct timer *t, timer_fn *fn)
 	CDS_INIT_LIST_HEAD(&t->link);
 	t->fn = fn;
 	t->armed = false;
-	t->expires_ms = 0;
+	t->expires = 0;
 }
 
-void timer_arm(struct timer_wheel *tw, struct timer *t, uint64_t expires_ms)
+void timer_arm(struct timer_wheel *tw, struct timer *t, uint64_t expires)
 {
-	uint64_t tick = tick_of_deadline(expires_ms);
+	uint64_t tick = tick_of_deadline(tw, expires);
 
 	if (t->armed)
 		cds_list_del(&t->link);
@@ -57,7 +62,7 @@ void timer_arm(struct timer_wheel *tw, struct timer *t, uint64_t expires_ms)
 	 * the one being run now, which would wait a whole turn). */
 	if (tick < tw->tick + (tw->running ? 1 : 0))
 		tick = tw->tick + (tw->running ? 1 : 0);
-	t->expires_ms = expires_ms;
+	t->expires = expires;
 	t->armed = true;
 	cds_list_add_tail(&t->link, &tw->slots[tick & (TIMER_SLOTS - 1)]);
 }
@@ -72,9 +77,9 @@ void timer_cancel(struct timer_wheel *tw, struct timer *t)
 	tw->armed--;
 }
 
-void timer_wheel_run(struct timer_wheel *tw, uint64_t now_ms)
+void timer_wheel_run(struct timer_wheel *tw, uint64_t now)
 {
-	uint64_t last = tick_of(now_ms);
+	uint64_t last = tick_of(tw, now);
 
 	tw->running = true;
 	for (; tw->tick <= last; tw->tick++) {
@@ -93,7 +98,7 @@ void timer_wheel_run(struct timer_wheel *tw, uint64_t now_ms)
 			struct timer *t = cds_list_first_entry(&due, struct timer, link);
 
 			cds_list_del(&t->link);
-			if (tick_of_deadline(t->expires_ms) > tw->tick) {
+			if (tick_of_deadline(tw, t->expires) > tw->tick) {
 				/* Not this turn of the wheel. */
 				cds_list_add_tail(&t->link, slot);
 				continue;
@@ -101,8 +106,37 @@ void timer_wheel_run(struct timer_wheel *tw, uint64_t now_ms)
 			CDS_INIT_LIST_HEAD(&t->link);
 			t->armed = false;
 			tw->armed--;
-			t->fn(t, now_ms);
+			t->fn(t, now);
 		}
 	}
 	tw->running = false;
+}
+
+uint64_t timer_wheel_next(const struct timer_wheel *tw, uint64_t now)
+{
+	uint64_t best = UINT64_MAX, start;
+
+	if (tw->armed == 0)
+		return UINT64_MAX;
+	/* Slots in tick order from the next one to run: the first timer due in the tick
+	 * its slot stands for is the earliest; timers a turn or more ahead are only
+	 * candidates. A past deadline waits in the next slot to run (timer_arm). */
+	for (uint64_t i = 0; i < TIMER_SLOTS; i++) {
+		uint64_t tick = tw->tick + i;
+		const struct timer *t;
+
+		cds_list_for_each_entry(t, &tw->slots[tick & (TIMER_SLOTS - 1)], link) {
+			uint64_t dt = tick_of_deadline(tw, t->expires);
+
+			if (dt < tw->tick)
+				dt = tw->tick;
+			if (dt < best)
+				best = dt;
+		}
+		if (best <= tick)
+			break;
+	}
+	assert(best != UINT64_MAX);
+	start = best * tw->tick_len;
+	return start > now ? start - now : 0;
 }

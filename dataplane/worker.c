@@ -58,7 +58,7 @@ struct worker *worker_create(struct broker *b, unsigned id, const struct transpo
 	cds_wfcq_init(&w->inbound_head, &w->inbound_tail);
 	atomic_init(&w->sleeping, 0);
 	worker_clock(w);
-	timer_wheel_init(&w->wheel, w->now_ms);
+	timer_wheel_init(&w->wheel, w->now_ms, TIMER_TICK_MS);
 	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->wake_fd < 0) {
 		log_err("worker %u: %s", id, strerror(errno));

@@ -16,7 +16,18 @@ struct tcp_cong {
 	uint32_t bytes_acked; /* congestion avoidance: RFC 5681 3.1 byte counting */
 	uint8_t dupacks;
 	bool in_recovery;
+	/* RFC 6582 3.2 step 1 sets recover to the ISN, which init() is not told: until
+	 * recovery or an RTO first sets it, any ACK "covers more than recover". */
+	bool recover_set;
+	/* An RTO fired and no ACK of new data came since: a further RTO is the same
+	 * loss, and RFC 5681 3.1 changes ssthresh only on the first. */
+	bool rto_backoff;
 };
+
+/* RFC 5681 3.1 eq. 1: the initial window for <mss>. */
+uint32_t tcp_cong_iw(uint32_t mss);
+/* cwnd never exceeds the largest window a peer can offer (RFC 7323 2.3: 2^30). */
+#define TCP_CONG_CWND_MAX (UINT32_C(1) << 30)
 
 /* What the TCB must do after an event. */
 enum tcp_cong_action {

@@ -78,6 +78,8 @@ struct tcp_params {
 	uint32_t delack_us;           /* delayed ACK (RFC 1122 4.2.3.2: < 500 ms) */
 	uint32_t time_wait_us;        /* 2 MSL */
 	uint32_t max_retries;         /* RTO backoffs before a connection is dropped */
+	uint32_t ooo_max;             /* out-of-order segments kept per TCB; more: dropped */
+	uint32_t challenge_acks_per_s; /* RFC 5961 7: challenge ACKs per second per stack */
 	uint64_t secret;              /* seeds ISNs (RFC 6528) and SYN cookies */
 };
 
@@ -125,7 +127,8 @@ void tcp_peer(const struct tcb *t, uint32_t *ip, uint16_t *port);
 	X(fast_retransmits) X(rto_timeouts) X(zero_window_probes) X(challenge_acks)    \
 	X(syn_cookies_sent) X(syn_cookies_ok) X(syn_cookies_bad) X(out_of_order)       \
 	X(dup_segs) X(conns_passive) X(conns_active) X(conns_reset) X(conns_timeout)   \
-	X(conns_over_limit) X(out_dropped) X(no_mbuf) X(time_wait)
+	X(conns_over_limit) X(out_dropped) X(no_mbuf) X(time_wait)                     \
+	X(ooo_dropped) X(challenge_acks_limited) X(bad_ack) X(syn_backlog_full)
 
 struct tcp_stats {
 #define X(name) uint64_t name;

@@ -493,7 +493,7 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
 	FUZZ_CHECK(broker_init(&r->b, &cfg, &fuzz_ops, &mqtt_engine_ops) == 0);
 	for (unsigned i = 0; i < r->b.nworkers; i++) {
 		/* Nothing is armed yet: restart each wheel at the fixed clock. */
-		timer_wheel_init(&r->b.workers[i]->wheel, FUZZ_T0_MS);
+		timer_wheel_init(&r->b.workers[i]->wheel, FUZZ_T0_MS, TIMER_TICK_MS);
 		r->b.workers[i]->now_ms = FUZZ_T0_MS;
 		r->b.workers[i]->now_us = FUZZ_T0_MS * 1000u;
 	}

@@ -205,7 +205,7 @@ int mem_broker_init(struct broker *b, const struct config *cfg, uint64_t now_ms)
 	for (unsigned i = 0; i < b->nworkers; i++) {
 		b->workers[i]->now_ms = now_ms;
 		b->workers[i]->now_us = now_ms * 1000u;
-		timer_wheel_init(&b->workers[i]->wheel, now_ms);
+		timer_wheel_init(&b->workers[i]->wheel, now_ms, TIMER_TICK_MS);
 	}
 	return 0;
 }

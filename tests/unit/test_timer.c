@@ -1,7 +1,8 @@
 /* test_timer.c - the per-worker timer wheel (dataplane/timer.c) driven with synthetic
  * clocks: deadlines are met but never anticipated, cancel and re-arm, deadlines more
  * than one turn of the wheel away, callbacks that arm or cancel timers while the wheel
- * runs, crowded slots, and the armed count. */
+ * runs, crowded slots, and the armed count; a wheel in microseconds with a tick of
+ * 100 or 1000 us (the TCP stack's), and timer_wheel_next for idle sleeps. */
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -61,7 +62,7 @@ Test(timer, fires_at_a_tick_aligned_deadline_and_not_before)
 {
 	struct probe p;
 
-	timer_wheel_init(&tw, T0);
+	timer_wheel_init(&tw, T0, TIMER_TICK_MS);
 	probe_init(&p, record);
 	probe_arm(&p, T0 + 20 * TIMER_TICK_MS);
 	cr_assert_eq(tw.armed, 1);
@@ -86,7 +87,7 @@ Test(timer, never_fires_before_a_deadline_inside_a_tick)
 	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
 		struct probe p;
 
-		timer_wheel_init(&tw, T0);
+		timer_wheel_init(&tw, T0, TIMER_TICK_MS);
 		probe_init(&p, record);
 		probe_arm(&p, T0 + 10 * TIMER_TICK_MS + offs[i]);
 		run_every(T0, p.deadline + TIMER_TICK_MS, 1);
@@ -103,7 +104,7 @@ Test(timer, fires_within_a_tick_of_the_deadline_with_a_coarse_clock)
 {
 	struct probe p[50];
 
-	timer_wheel_init(&tw, T0);
+	timer_wheel_init(&tw, T0, TIMER_TICK_MS);
 	srand(3);
 	for (int i = 0; i < 50; i++) {
 		probe_init(&p[i], record);
@@ -125,7 +126,7 @@ Test(timer, a_past_deadline_fires_on_the_next_tick)
 {
 	struct probe p;
 
-	timer_wheel_init(&tw, T0);
+	timer_wheel_init(&tw, T0, TIMER_TICK_MS);
 	run_every(T0, T0 + 10 * TIMER_TICK_MS, TIMER_TICK_MS);
 	probe_init(&p, record);
 	probe_arm(&p, T0);	/* 10 ticks ago: its slot was passed */
@@ -139,7 +140,7 @@ Test(timer, one_late_run_fires_everything_that_came_due)
 {
 	struct probe p[10];
 
-	timer_wheel_init(&tw, T0);
+	timer_wheel_init(&tw, T0, TIMER_TICK_MS);
 	for (int i = 0; i < 10; i++) {
 		probe_init(&p[i], record);
 		probe_arm(&p[i], T0 + (uint64_t)(i + 1) * 3 * TIMER_TICK_MS);
@@ -163,7 +164,7 @@ Test(timer, cancel_prevents_firing)
 {
 	struct probe p, q;
 
-	timer_wheel_init(&tw, T0);
+	timer_wheel_init(&tw, T0, TIMER_TICK_MS);
 	probe_init(&p, record);
 	probe_init(&q, record);
 	probe_arm(&p, T0 + 5 * TIMER_TICK_MS);
@@ -190,7 +191,7 @@ Test(timer, cancel_of_a_never_armed_timer_is_harmless)
 {
 	struct probe p;
 
-	timer_wheel_init(&tw, T0);
+	timer_wheel_init(&tw, T0, TIMER_TICK_MS);
 	probe_init(&p, record);
 	timer_cancel(&tw, &p.t);
 	cr_assert_eq(tw.armed, 0);
@@ -201,7 +202,7 @@ Test(timer, rearm_later_moves_the_deadline)
 {
 	struct probe p;
 
-	timer_wheel_init(&tw, T0);
+	timer_wheel_init(&tw, T0, TIMER_TICK_MS);
 	probe_init(&p, record);
 	probe_arm(&p, T0 + 5 * TIMER_TICK_MS);
 	probe_arm(&p, T0 + 40 * TIMER_TICK_MS);
@@ -218,7 +219,7 @@ Test(timer, rearm_earlier_moves_the_deadline_and_fires_once)
 {
 	struct probe p;
 
-	timer_wheel_init(&tw, T0);
+	timer_wheel_init(&tw, T0, TIMER_TICK_MS);
 	probe_init(&p, record);
 	probe_arm(&p, T0 + 40 * TIMER_TICK_MS);
 	probe_arm(&p, T0 + 5 * TIMER_TICK_MS);
@@ -236,7 +237,7 @@ Test(timer, a_deadline_beyond_one_turn_waits_the_extra_turns)
 {
 	struct probe one, three;
 
-	timer_wheel_init(&tw, T0);
+	timer_wheel_init(&tw, T0, TIMER_TICK_MS);
 	probe_init(&one, record);
 	probe_init(&three, record);
 	/* Same slot as T0 + 7 ticks, one and three turns later. */
@@ -261,7 +262,7 @@ Test(timer, a_deadline_beyond_one_turn_fires_in_a_single_late_run)
 {
 	struct probe p;
 
-	timer_wheel_init(&tw, T0);
+	timer_wheel_init(&tw, T0, TIMER_TICK_MS);
 	probe_init(&p, record);
 	probe_arm(&p, T0 + 2 * TURN_MS + 3 * TIMER_TICK_MS);
 	timer_wheel_run(&tw, T0 + 2 * TURN_MS);
@@ -291,7 +292,7 @@ Test(timer, a_callback_rearming_itself_for_now_fires_on_the_next_tick)
 	struct probe p;
 	uint64_t d = T0 + 10 * TIMER_TICK_MS;
 
-	timer_wheel_init(&tw, T0);
+	timer_wheel_init(&tw, T0, TIMER_TICK_MS);
 	probe_init(&p, rearm_self_now);
 	p.rearms = 1;
 	probe_arm(&p, d);
@@ -310,7 +311,7 @@ Test(timer, a_callback_rearming_itself_repeatedly_fires_once_per_tick)
 	struct probe p;
 	uint64_t d = T0 + 10 * TIMER_TICK_MS;
 
-	timer_wheel_init(&tw, T0);
+	timer_wheel_init(&tw, T0, TIMER_TICK_MS);
 	probe_init(&p, rearm_self_now);
 	p.rearms = 1000;
 	probe_arm(&p, d);
@@ -335,7 +336,7 @@ Test(timer, a_callback_cancelling_a_timer_due_in_the_same_tick_prevents_it)
 	struct probe a, b;
 	uint64_t d = T0 + 8 * TIMER_TICK_MS;
 
-	timer_wheel_init(&tw, T0);
+	timer_wheel_init(&tw, T0, TIMER_TICK_MS);
 	probe_init(&a, cancel_other);
 	probe_init(&b, cancel_other);
 	a.other = &b;
@@ -367,7 +368,7 @@ Test(timer, a_callback_postponing_a_timer_due_in_the_same_tick_moves_it)
 	struct probe a, b;
 	uint64_t d = T0 + 8 * TIMER_TICK_MS;
 
-	timer_wheel_init(&tw, T0);
+	timer_wheel_init(&tw, T0, TIMER_TICK_MS);
 	probe_init(&a, rearm_other);
 	probe_init(&b, rearm_other);
 	a.other = &b;
@@ -402,7 +403,7 @@ Test(timer, a_callback_arming_a_past_deadline_fires_it_next_tick)
 	struct probe a, b;
 	uint64_t d = T0 + 8 * TIMER_TICK_MS;
 
-	timer_wheel_init(&tw, T0);
+	timer_wheel_init(&tw, T0, TIMER_TICK_MS);
 	probe_init(&a, arm_next_in_past);
 	probe_init(&b, record);
 	a.other = &b;
@@ -425,7 +426,7 @@ Test(timer, many_timers_in_one_slot_all_fire)
 	uint64_t d = T0 + 4 * TIMER_TICK_MS;
 
 	cr_assert_not_null(p);
-	timer_wheel_init(&tw, T0);
+	timer_wheel_init(&tw, T0, TIMER_TICK_MS);
 	for (int i = 0; i < N; i++) {
 		probe_init(&p[i], record);
 		/* Every third timer is a turn later, in the same slot. */
@@ -451,7 +452,7 @@ Test(timer, armed_count_returns_to_zero_and_fini_disarms)
 	enum { N = 500 };
 	static struct probe p[N];
 
-	timer_wheel_init(&tw, T0);
+	timer_wheel_init(&tw, T0, TIMER_TICK_MS);
 	for (int i = 0; i < N; i++) {
 		probe_init(&p[i], record);
 		probe_arm(&p[i], T0 + (uint64_t)(i + 1) * 997);
@@ -476,4 +477,146 @@ Test(timer, armed_count_returns_to_zero_and_fini_disarms)
 	timer_wheel_run(&tw, T0 + 10 * TURN_MS);
 	for (int i = 1; i < N; i += 5)
 		cr_assert_eq(p[i].fired, 0);
+}
+
+/* ---- a wheel in microseconds (the TCP stack's) ------------------------------------------ */
+
+/* Timers that note the order they fired in. */
+static unsigned fire_seq;
+static unsigned fired_order[64];
+static struct probe seqp[64];
+
+static void record_order(struct timer *t, uint64_t now_us)
+{
+	struct probe *p = caa_container_of(t, struct probe, t);
+
+	record(t, now_us);
+	fired_order[fire_seq++] = (unsigned)(p - seqp);
+}
+
+/* The start of the first tick of <tick> us at or after <d>: when a run fires it. */
+static uint64_t tick_start(uint64_t d, uint64_t tick)
+{
+	return (d + tick - 1) / tick * tick;
+}
+
+static void us_wheel_fires_in_order_at_the_right_tick(uint64_t tick)
+{
+	const uint64_t t0 = 5000000;	/* 5 s of microseconds, tick aligned */
+	enum { N = 64 };
+
+	timer_wheel_init(&tw, t0, tick);
+	fire_seq = 0;
+	srand(11);
+	for (int i = 0; i < N; i++) {
+		probe_init(&seqp[i], record_order);
+		/* Deadlines spread over about 1.5 turns: some share a tick, some a slot. */
+		probe_arm(&seqp[i], t0 + 1 + (uint64_t)rand() % (3 * TIMER_SLOTS * tick / 2));
+	}
+	/* The clock advances by 37 us: rarely on a tick boundary. */
+	for (uint64_t now = t0; tw.armed > 0 && now < t0 + 2 * TIMER_SLOTS * tick; now += 37) {
+		timer_wheel_run(&tw, now);
+		for (int i = 0; i < N; i++)
+			if (seqp[i].fired == 1 && seqp[i].fired_at == now) {
+				uint64_t due = tick_start(seqp[i].deadline, tick);
+
+				/* Fired by the first run at or after its tick began. */
+				cr_assert_geq(now, due, "tick %llu: timer %d early",
+					      (unsigned long long)tick, i);
+				cr_assert_lt(now - 37, due, "tick %llu: timer %d late: due %llu, "
+					     "fired %llu", (unsigned long long)tick, i,
+					     (unsigned long long)due, (unsigned long long)now);
+			}
+	}
+	cr_assert_eq(fire_seq, N, "%u of %d fired", fire_seq, N);
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(seqp[i].fired, 1);
+	/* In order of deadline tick: never a later tick before an earlier one. */
+	for (unsigned k = 1; k < N; k++) {
+		struct probe *a = &seqp[fired_order[k - 1]], *b = &seqp[fired_order[k]];
+
+		cr_assert_leq(tick_start(a->deadline, tick), tick_start(b->deadline, tick),
+			      "tick %llu: deadline %llu fired before %llu",
+			      (unsigned long long)tick, (unsigned long long)a->deadline,
+			      (unsigned long long)b->deadline);
+	}
+	timer_wheel_fini(&tw);
+}
+
+Test(timer, microsecond_wheel_with_100us_tick_fires_in_order)
+{
+	us_wheel_fires_in_order_at_the_right_tick(100);
+}
+
+Test(timer, microsecond_wheel_with_1000us_tick_fires_in_order)
+{
+	us_wheel_fires_in_order_at_the_right_tick(1000);
+}
+
+Test(timer, microsecond_wheel_fires_exactly_at_the_tick_when_run_every_microsecond)
+{
+	/* An RTO of 200 ms armed 3 us into a tick of 100 us fires at the start of the
+	 * first tick at or after the deadline, not one run earlier or later. */
+	const uint64_t t0 = 1000003;
+	struct probe p, q;
+
+	timer_wheel_init(&tw, t0, 100);
+	probe_init(&p, record);
+	probe_init(&q, record);
+	probe_arm(&p, t0 + 200000);	/* 1200003: due at the tick of 1200100 */
+	probe_arm(&q, t0 + 197);	/* 1000200: exactly a tick start */
+	run_every(t0, 1000199, 1);
+	cr_assert_eq(q.fired, 0);
+	timer_wheel_run(&tw, 1000200);
+	cr_assert_eq(q.fired, 1);
+	run_every(1000200, 1200099, 1);
+	cr_assert_eq(p.fired, 0, "fired at %llu", (unsigned long long)p.fired_at);
+	timer_wheel_run(&tw, 1200100);
+	cr_assert_eq(p.fired, 1);
+	timer_wheel_fini(&tw);
+}
+
+Test(timer, next_is_the_time_to_the_earliest_due_tick)
+{
+	const uint64_t t0 = 2000000;
+	struct probe a, b, c;
+
+	timer_wheel_init(&tw, t0, 100);
+	cr_assert_eq(timer_wheel_next(&tw, t0), UINT64_MAX, "nothing armed");
+	probe_init(&a, record);
+	probe_init(&b, record);
+	probe_init(&c, record);
+	/* b is two turns out in the slot right after now's; a is in this turn. */
+	probe_arm(&b, t0 + 2 * TIMER_SLOTS * 100 + 100);
+	cr_assert_eq(timer_wheel_next(&tw, t0), 2 * TIMER_SLOTS * 100 + 100);
+	probe_arm(&a, t0 + 5 * 100 + 30);	/* due when the tick at +600 begins */
+	cr_assert_eq(timer_wheel_next(&tw, t0), 600);
+	cr_assert_eq(timer_wheel_next(&tw, t0 + 250), 350);
+	probe_arm(&c, t0 + 50);
+	cr_assert_eq(timer_wheel_next(&tw, t0 + 10), 90);
+	/* Sleeping that long and running fires exactly the earliest. */
+	timer_wheel_run(&tw, t0 + 10 + 90);
+	cr_assert_eq(c.fired, 1);
+	cr_assert_eq(a.fired, 0);
+	cr_assert_eq(timer_wheel_next(&tw, t0 + 100), 500);
+	timer_cancel(&tw, &a.t);
+	cr_assert_eq(timer_wheel_next(&tw, t0 + 100), 2 * TIMER_SLOTS * 100);
+	/* Past its deadline (the owner slept too long): 0, fire at the next run. */
+	cr_assert_eq(timer_wheel_next(&tw, t0 + 3 * TIMER_SLOTS * 100), 0);
+	timer_cancel(&tw, &b.t);
+	cr_assert_eq(timer_wheel_next(&tw, t0), UINT64_MAX);
+	timer_wheel_fini(&tw);
+}
+
+Test(timer, next_on_the_millisecond_wheel)
+{
+	struct probe p;
+
+	timer_wheel_init(&tw, T0, TIMER_TICK_MS);
+	probe_init(&p, record);
+	probe_arm(&p, T0 + 1);	/* due when the next 50 ms tick begins */
+	cr_assert_eq(timer_wheel_next(&tw, T0), TIMER_TICK_MS);
+	probe_arm(&p, T0 + 30000);	/* 600 ticks */
+	cr_assert_eq(timer_wheel_next(&tw, T0 + 7), 30000 - 7);
+	timer_wheel_fini(&tw);
 }
