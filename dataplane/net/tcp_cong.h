@@ -40,7 +40,11 @@ struct tcp_cong_ops {
 	/* New connection: initial window (RFC 5681 3.1 IW), ssthresh "arbitrarily high". */
 	void (*init)(struct tcp_cong *cc, uint32_t mss);
 	/* An ACK moved snd_una forward by <acked> bytes to <snd_una>; <flight> is what is
-	 * still outstanding after it. */
+	 * still outstanding after it. Call it for ACKs of data only: RFC 5681 3.1, "the
+	 * SYN/ACK and the acknowledgment of the SYN/ACK MUST NOT increase the size of
+	 * the congestion window" (so <acked> counts neither SYN nor FIN). Returns
+	 * TCP_CONG_RETRANSMIT for an RFC 6582 partial ACK (resend at snd_una; the TCB
+	 * also restarts the RTO timer, RFC 6582 3.2 step 3). */
 	enum tcp_cong_action (*on_ack)(struct tcp_cong *cc, uint32_t snd_una, uint32_t acked,
 				       uint32_t flight);
 	/* A duplicate ACK (RFC 5681 2: same ack, no data, no window change, data
@@ -49,7 +53,8 @@ struct tcp_cong_ops {
 					  uint32_t snd_nxt, uint32_t flight);
 	/* The retransmission timer fired (RFC 5681 3.1 eq. 4, cwnd = 1 SMSS). */
 	void (*on_rto)(struct tcp_cong *cc, uint32_t snd_nxt, uint32_t flight);
-	/* The connection was idle longer than an RTO (RFC 5681 4.1): restart window. */
+	/* The connection was idle longer than an RTO (RFC 5681 4.1): restart window.
+	 * The TCB calls it before it sends new data when nothing was sent for an RTO. */
 	void (*on_idle)(struct tcp_cong *cc);
 };
 
