@@ -17,6 +17,7 @@
 #include "petrel/log.h"
 #ifdef PETREL_HAVE_DPDK
 #include "petrel/port.h"
+#include "petrel/transport_dpdk.h"
 #endif
 #include "petrel/transport.h"
 #include "petrel/worker.h"
@@ -27,7 +28,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: petrel [options]\n"
-		"MQTT 3.1/3.1.1 broker (kernel sockets).\n\n"
+		"MQTT 3.1/3.1.1 broker (kernel sockets, or DPDK with --dpdk).\n\n"
 		"  -c, --config FILE    read settings from FILE (mosquitto-style key value lines)\n"
 		"  -p, --port PORT      listen on PORT (default 1883; 0 picks a free port)\n"
 		"  -w, --workers N      worker threads (default: one per core)\n"
@@ -88,29 +89,36 @@ static int log_dest_open(const struct config *cfg)
 	return 0;
 }
 
-#ifdef PETREL_HAVE_DPDK
-/* dataplane dpdk: EAL, port, queues and pools. Returns 0, or 1 (the exit status) with
- * one line printed. */
-static int dpdk_start(const struct config *cfg, struct port **out)
+/* The transport of cfg->dataplane, its EAL and port started for dpdk (after the signal
+ * mask: EAL threads inherit it). Returns NULL with one line printed. */
+static const struct transport_ops *transport_pick(const struct config *cfg)
 {
+#ifdef PETREL_HAVE_DPDK
 	char err[1024];
 	const struct port_info *pi;
+	struct port *port;
 
-	*out = port_open(cfg, cfg->workers, err, sizeof(err));
-	if (*out == NULL) {
+	if (cfg->dataplane != DATAPLANE_DPDK)
+		return &transport_kernel_ops;
+	if (transport_dpdk_open(cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "petrel: %s\n", err);
-		return 1;
+		return NULL;
 	}
-	pi = port_get_info(*out);
+	port = transport_dpdk_port();
+	pi = port_get_info(port);
 	log_notice("dpdk_port %u (%s, %s): %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, %u "
 		   "queue pair%s%s, link %s", pi->port_id, pi->name, pi->driver,
 		   pi->mac[0], pi->mac[1], pi->mac[2], pi->mac[3], pi->mac[4], pi->mac[5],
 		   pi->mtu, pi->nqueues, pi->nqueues == 1 ? "" : "s",
 		   pi->steering ? " (single-queue: worker 0 steers by hash)" : "",
 		   pi->link_up ? "up" : "down");
-	return 0;
-}
+	return &transport_dpdk_ops;
+#else
+	/* config refuses dataplane dpdk in a build without DPDK. */
+	(void)cfg;
+	return &transport_kernel_ops;
 #endif
+}
 
 /* --keys: the key table itself, so the list can never drift from the parser. */
 static void print_keys(void)
@@ -145,6 +153,7 @@ int main(int argc, char **argv)
 	const char *conf_path = NULL, *port = NULL, *workers = NULL;
 	bool verbose = false, dpdk = false;
 	struct config cfg;
+	const struct transport_ops *tops;
 	struct broker *b;
 	sigset_t sigs;
 	char err[8192];
@@ -194,23 +203,11 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (cfg.dataplane == DATAPLANE_DPDK) {
-#ifdef PETREL_HAVE_DPDK
-		struct port *dport;
-
-		if (dpdk_start(&cfg, &dport) != 0)
-			return 1;
-		/* The DPDK transport needs the reshaped transport.h and the stack
-		 * (branches transport, tcp, net, tcpx); until they are merged the port
-		 * is checked and started, then the broker stops. */
-		port_close(dport);
-		fprintf(stderr, "petrel: dataplane dpdk: the port is ready, but the DPDK "
-			"transport is not built yet\n");
+	tops = transport_pick(&cfg);
+	if (tops == NULL)
 		return 1;
-#endif
-	}
 	b = malloc(sizeof(*b));
-	if (b == NULL || broker_init(b, &cfg, &transport_kernel_ops, &mqtt_engine_ops) < 0) {
+	if (b == NULL || broker_init(b, &cfg, tops, &mqtt_engine_ops) < 0) {
 		free(b);
 		return 1;
 	}
@@ -231,9 +228,16 @@ int main(int argc, char **argv)
 			unlink(cfg.pid_file);
 		return 1;
 	}
-	log_notice("petrel %s listening on %s:%u with %u worker%s (kernel sockets)",
-		   PETREL_VERSION, b->cfg.bind_address, b->cfg.port, b->nworkers,
-		   b->nworkers == 1 ? "" : "s");
+	if (cfg.dataplane == DATAPLANE_DPDK)
+		log_notice("petrel %s listening on %u.%u.%u.%u:%u with %u worker%s (dpdk)",
+			   PETREL_VERSION, cfg.dpdk_ip >> 24, (cfg.dpdk_ip >> 16) & 255,
+			   (cfg.dpdk_ip >> 8) & 255, cfg.dpdk_ip & 255,
+			   cfg.port != 0 ? cfg.port : 1883, b->nworkers,
+			   b->nworkers == 1 ? "" : "s");
+	else
+		log_notice("petrel %s listening on %s:%u with %u worker%s (kernel sockets)",
+			   PETREL_VERSION, b->cfg.bind_address, b->cfg.port, b->nworkers,
+			   b->nworkers == 1 ? "" : "s");
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
 			continue;

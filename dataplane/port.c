@@ -237,6 +237,22 @@ static int eal_init_quiet(int argc, char **argv, char *err, size_t errlen)
 	return rc < 0 ? -(saved != 0 ? saved : EINVAL) : 0;
 }
 
+/* Removes the EAL runtime directory petrel created (its files prefix was ours). */
+static void port_remove_runtime_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			unlinkat(dirfd(d), e->d_name, 0);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
 /* Builds EAL's argv from dpdk_eal_args and what petrel adds, and starts the EAL. */
 static int port_eal_start(const struct config *cfg, unsigned nworkers, bool *own_prefix,
 			  char *err, size_t errlen)
@@ -276,8 +292,12 @@ static int port_eal_start(const struct config *cfg, unsigned nworkers, bool *own
 		argv[argc++] = "--log-level=notice";
 	argv[argc] = NULL;
 	rc = eal_init_quiet(argc, argv, err, errlen);
-	if (rc < 0)
+	if (rc < 0) {
+		/* The EAL may have made its runtime directory before it failed. */
+		if (*own_prefix)
+			port_remove_runtime_dir(rte_eal_get_runtime_dir());
 		return rc;
+	}
 	/* DPDK's own log lines go where petrel's go, not to stdout and syslog. */
 	rte_openlog_stream(stderr);
 	if (rte_lcore_count() < nworkers + 1) {
@@ -285,25 +305,11 @@ static int port_eal_start(const struct config *cfg, unsigned nworkers, bool *own
 			 "main thread and %u workers): drop -l/--lcores to let petrel map "
 			 "them, or lower workers", rte_lcore_count(), nworkers + 1, nworkers);
 		rte_eal_cleanup();
+		if (*own_prefix)
+			port_remove_runtime_dir(rte_eal_get_runtime_dir());
 		return -EINVAL;
 	}
 	return 0;
-}
-
-/* Removes the EAL runtime directory petrel created (its files prefix was ours). */
-static void port_remove_runtime_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			unlinkat(dirfd(d), e->d_name, 0);
-	}
-	closedir(d);
-	rmdir(dir);
 }
 
 /* ---- the port -------------------------------------------------------------------- */
