@@ -501,6 +501,8 @@ static long ctxt_switches(pid_t pid)
  * a slow machine only makes it smaller. */
 Test(flow, held_publisher_costs_no_polling, .timeout = 60)
 {
+	/* Idle, a DPDK worker still looks at its queue every millisecond. */
+	harness_kernel_only("counts the turns of a worker asleep in epoll_wait");
 	struct broker b;
 
 	broker_start(&b, 1, "max_inflight_messages 1\nmax_queued_messages 1\n"
@@ -654,5 +656,10 @@ Test(flow, a_reader_that_pauses_gets_everything_in_order_after_short_writes, .ti
 	rx_nothing(fd, 300);
 	client_close(pub);
 	close(fd);
-	broker_stop_expect_total(&b, "output_blocked=");
+	/* The kernel transport counts its waits for EPOLLOUT; over DPDK the same short
+	 * writes are a full TCP window, which the stack does not count per se. */
+	if (harness_dataplane() == HARNESS_KERNEL)
+		broker_stop_expect_total(&b, "output_blocked=");
+	else
+		broker_stop_clean(&b);
 }
