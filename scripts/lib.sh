@@ -36,6 +36,7 @@ PETREL_DEBIAN_PACKAGES=(
 	librte-net-af-xdp23
 	librte-net-memif23
 	iproute2
+	ethtool
 )
 
 petrel_log() {
