@@ -144,20 +144,6 @@ static size_t tcp_frame(const struct wire *w, uint8_t *f, uint16_t sport, uint16
 	return 14 + 40 + plen;
 }
 
-/* Stops the broker and checks its "dpdk totals" line names every counter. */
-static void stop_expect(struct broker *b, const char *const *counters)
-{
-	bool logged = false;
-
-	cr_assert_eq(kill(b->pid, SIGTERM), 0);
-	for (int i = 0; i < 500 && !(logged = broker_log_contains(b, "dpdk totals:")); i++)
-		usleep(20000);
-	cr_assert(logged, "no dpdk totals line at shutdown");
-	for (; *counters != NULL; counters++)
-		cr_assert(broker_log_contains(b, *counters), "dpdk totals lack %s", *counters);
-	broker_stop_clean(b);
-}
-
 /* A subscriber and a publisher exchange <n> QoS 1 messages; all must arrive in order. */
 static void exchange(struct client *pub, struct client *sub, const char *topic, int n,
 		     void (*between)(void *), void *arg)
@@ -245,7 +231,7 @@ Test(bad_packets, malformed_frames_are_counted_and_dropped)
 	client_close(pub);
 	client_close(sub);
 	cr_assert(broker_alive(&b));
-	stop_expect(&b, counters);
+	broker_stop_expect_dpdk_totals(&b, counters);
 }
 
 struct flood {
@@ -293,5 +279,5 @@ Test(bad_packets, syn_flood_while_clients_are_served)
 	client_close(pub);
 	client_close(sub);
 	cr_assert(broker_alive(&b));
-	stop_expect(&b, counters);
+	broker_stop_expect_dpdk_totals(&b, counters);
 }

@@ -26,20 +26,6 @@ TestSuite(faults, .init = faults_init, .fini = harness_fini, .timeout = 240);
 
 enum { NPUBS = 4, PER_PUB = 100 };
 
-/* Stops the broker and checks its "dpdk totals" line names every <counter>. */
-static void stop_expect(struct broker *b, const char *const *counters)
-{
-	bool logged = false;
-
-	cr_assert_eq(kill(b->pid, SIGTERM), 0);
-	for (int i = 0; i < 500 && !(logged = broker_log_contains(b, "dpdk totals:")); i++)
-		usleep(20000);
-	cr_assert(logged, "no dpdk totals line at shutdown");
-	for (; *counters != NULL; counters++)
-		cr_assert(broker_log_contains(b, *counters), "dpdk totals lack %s", *counters);
-	broker_stop_clean(b);
-}
-
 /* NPUBS publishers, each PER_PUB messages "p<k> <i>" at <qos>, interleaved; one
  * subscriber at <qos> must see each publisher's messages once each, in order. */
 static void lossy_run(int qos)
@@ -96,7 +82,7 @@ static void lossy_run(int qos)
 	for (int k = 0; k < NPUBS; k++)
 		client_close(pubs[k]);
 	client_close(sub);
-	stop_expect(&b, faults);
+	broker_stop_expect_dpdk_totals(&b, faults);
 }
 
 Test(faults, qos1_every_message_in_order_through_5_percent_loss_reorder_duplicates)

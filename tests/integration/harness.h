@@ -38,6 +38,10 @@ const char *harness_host(void);
 void harness_netns_enter(void);
 void harness_netns_config(FILE *conf, unsigned serial);
 bool harness_netns_link(unsigned serial);
+struct broker;
+/* SIGTERM, then checks that the broker's "dpdk totals" shutdown line names every
+ * counter of the NULL-terminated <counters> (e.g. "tcp_syn_cookies_sent="). */
+void broker_stop_expect_dpdk_totals(struct broker *b, const char *const *counters);
 
 struct broker {
 	pid_t pid;

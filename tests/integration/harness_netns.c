@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,4 +109,17 @@ bool harness_netns_link(unsigned serial)
 	snprintf(args, sizeof(args), "link set %s up", name);
 	netns_ip(args);
 	return true;
+}
+
+void broker_stop_expect_dpdk_totals(struct broker *b, const char *const *counters)
+{
+	bool logged = false;
+
+	cr_assert_eq(kill(b->pid, SIGTERM), 0);
+	for (int i = 0; i < 500 && !(logged = broker_log_contains(b, "dpdk totals:")); i++)
+		usleep(20000);
+	cr_assert(logged, "no dpdk totals line at shutdown");
+	for (; *counters != NULL; counters++)
+		cr_assert(broker_log_contains(b, *counters), "dpdk totals lack %s", *counters);
+	broker_stop_clean(b);
 }
