@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@ struct port_worker {
 	struct rte_ring *rx_ring;      /* frames passed to this worker by another */
 	struct rte_ring *tx_ring;      /* single-queue: this worker's output for worker 0 */
 	unsigned lcore;
+	bool shared_pool;              /* <pool> is worker 0's (single-queue mode) */
 	struct port_stats stats;
 } cache_aligned;
 
@@ -341,17 +343,31 @@ static void port_missing(uint16_t want, char *err, size_t errlen)
 static int port_pools(struct port *p, const struct config *cfg, int socket, char *err,
 		      size_t errlen)
 {
+	/* Single-queue mode: every frame leaves through queue 0, so every worker
+	 * builds its frames from queue 0's pool (one pool of them all). A PMD whose
+	 * frame memory is the queue's pool (net_af_xdp) would otherwise copy each
+	 * other worker's frame into its own buffer, and that path lost frames over a
+	 * veth. The pool is thread-safe; each lcore keeps its own cache. */
+	unsigned npools = p->info.steering ? 1 : p->nworkers;
+	unsigned each = p->info.steering ? cfg->dpdk_mbufs * p->nworkers : cfg->dpdk_mbufs;
+
+	for (unsigned i = npools; i < p->nworkers; i++)
+		p->w[i].shared_pool = true;
 	for (unsigned i = 0; i < p->nworkers; i++) {
 		char name[RTE_MEMPOOL_NAMESIZE];
 
+		if (i >= npools) {
+			p->w[i].pool = p->w[0].pool;
+			continue;
+		}
 		snprintf(name, sizeof(name), "petrel_w%u", i);
-		p->w[i].pool = rte_pktmbuf_pool_create(name, cfg->dpdk_mbufs,
+		p->w[i].pool = rte_pktmbuf_pool_create(name, each,
 						       PORT_POOL_CACHE, 0,
 						       RTE_MBUF_DEFAULT_BUF_SIZE, socket);
 		if (p->w[i].pool == NULL) {
 			snprintf(err, errlen, "mbuf pool of worker %u (%u mbufs): %s; give "
 				 "the EAL more memory (-m in dpdk_eal_args) or lower "
-				 "dpdk_mbufs", i, cfg->dpdk_mbufs, rte_strerror(rte_errno));
+				 "dpdk_mbufs", i, each, rte_strerror(rte_errno));
 			return -ENOMEM;
 		}
 	}
@@ -522,6 +538,14 @@ static int port_setup(struct port *p, const struct config *cfg, char *err, size_
 
 static void port_free(struct port *p, bool started)
 {
+	struct rte_eth_stats st;
+
+	/* The device's own view, for the record: what it received, sent, missed. */
+	if (started && rte_eth_stats_get(p->info.port_id, &st) == 0)
+		log_notice("dpdk_port %u totals: ipackets=%" PRIu64 " opackets=%" PRIu64
+			   " imissed=%" PRIu64 " ierrors=%" PRIu64 " oerrors=%" PRIu64
+			   " rx_nombuf=%" PRIu64, p->info.port_id, st.ipackets, st.opackets,
+			   st.imissed, st.ierrors, st.oerrors, st.rx_nombuf);
 	if (started) {
 		rte_eth_dev_stop(p->info.port_id);
 		rte_eth_dev_close(p->info.port_id);
@@ -529,7 +553,8 @@ static void port_free(struct port *p, bool started)
 	for (unsigned i = 0; i < p->nworkers; i++) {
 		rte_ring_free(p->w[i].rx_ring);
 		rte_ring_free(p->w[i].tx_ring);
-		rte_mempool_free(p->w[i].pool);
+		if (!p->w[i].shared_pool)
+			rte_mempool_free(p->w[i].pool);
 	}
 	rte_eal_cleanup();
 	if (p->runtime_dir[0] != '\0')
@@ -685,7 +710,7 @@ static void port_drain_output(struct port *p)
 		uint16_t sent = n > 0 ? rte_eth_tx_burst(p->info.port_id, 0, pkts,
 							 (uint16_t)n) : 0;
 
-		p->w[0].stats.tx_frames += sent;
+		p->w[0].stats.tx_relayed += sent;
 		for (unsigned k = sent; k < n; k++) {
 			p->w[i].stats.tx_dropped++;
 			rte_pktmbuf_free(pkts[k]);

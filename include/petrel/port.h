@@ -52,6 +52,7 @@ struct port_info {
 	X(arp_copies)       /* ARP frames copied to the other workers */               \
 	X(arp_copy_failed)  /* ... not copied: no mbuf or ring full */                 \
 	X(tx_frames)        /* frames the port (or worker 0's ring) took */            \
+	X(tx_relayed)       /* worker 0: other workers' frames it sent to the port */  \
 	X(tx_ring_full)     /* single-queue: output dropped, worker 0's ring full */   \
 	X(tx_dropped)       /* single-queue: this worker's output the port refused */
 
