@@ -66,7 +66,8 @@ struct port_stats {
  * dpdk_eal_args): lcores for the main thread and <nworkers> workers, primary process,
  * a file prefix of its own. Then checks dpdk_port, configures and starts it with
  * <nworkers> queue pairs or single-queue steering, one mempool of dpdk_mbufs per
- * worker, and waits a bounded time (3 s) for the link. Main thread, once per process,
+ * worker (single-queue: one of dpdk_mbufs x workers they share, as every frame
+ * leaves through queue 0), and waits a bounded time (3 s) for the link. Main thread, once per process,
  * with the signals workers must not take already blocked (EAL threads inherit the
  * mask). Returns the port, or NULL with one line in <err> (then the EAL is already
  * cleaned up again). */
