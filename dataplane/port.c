@@ -538,14 +538,6 @@ static int port_setup(struct port *p, const struct config *cfg, char *err, size_
 
 static void port_free(struct port *p, bool started)
 {
-	struct rte_eth_stats st;
-
-	/* The device's own view, for the record: what it received, sent, missed. */
-	if (started && rte_eth_stats_get(p->info.port_id, &st) == 0)
-		log_notice("dpdk_port %u totals: ipackets=%" PRIu64 " opackets=%" PRIu64
-			   " imissed=%" PRIu64 " ierrors=%" PRIu64 " oerrors=%" PRIu64
-			   " rx_nombuf=%" PRIu64, p->info.port_id, st.ipackets, st.opackets,
-			   st.imissed, st.ierrors, st.oerrors, st.rx_nombuf);
 	if (started) {
 		rte_eth_dev_stop(p->info.port_id);
 		rte_eth_dev_close(p->info.port_id);
@@ -599,8 +591,17 @@ struct port *port_open(const struct config *cfg, unsigned nworkers, char *err,
 
 void port_close(struct port *p)
 {
-	if (p != NULL)
-		port_free(p, true);
+	struct rte_eth_stats st;
+
+	if (p == NULL)
+		return;
+	/* The device's own view, for the record: what it received, sent, missed. */
+	if (rte_eth_stats_get(p->info.port_id, &st) == 0)
+		log_notice("dpdk_port %u totals: ipackets=%" PRIu64 " opackets=%" PRIu64
+			   " imissed=%" PRIu64 " ierrors=%" PRIu64 " oerrors=%" PRIu64
+			   " rx_nombuf=%" PRIu64, p->info.port_id, st.ipackets, st.opackets,
+			   st.imissed, st.ierrors, st.oerrors, st.rx_nombuf);
+	port_free(p, true);
 }
 
 const struct port_info *port_get_info(const struct port *p)
