@@ -63,7 +63,6 @@ int port_split_args(const char *s, char **argv, int max, char *buf, size_t bufle
 	int argc = 0;
 
 	for (;;) {
-		bool in_word = false;
 		char quote = 0;
 
 		while (*s == ' ' || *s == '\t' || *s == '\n')
@@ -82,7 +81,6 @@ int port_split_args(const char *s, char **argv, int max, char *buf, size_t bufle
 				break;
 			if (quote == 0 && (ch == '\'' || ch == '"')) {
 				quote = ch;
-				in_word = true;
 				continue;
 			}
 			if (quote != 0 && ch == quote) {
@@ -104,13 +102,11 @@ int port_split_args(const char *s, char **argv, int max, char *buf, size_t bufle
 				return -E2BIG;
 			}
 			buf[used++] = ch;
-			in_word = true;
 		}
 		if (quote != 0) {
 			snprintf(err, errlen, "unterminated %c quote", quote);
 			return -EINVAL;
 		}
-		(void)in_word;
 		buf[used++] = '\0';
 		argc++;
 	}
