@@ -117,7 +117,10 @@ Test(flow, stuck_subscriber_does_not_freeze_publisher_or_others, .timeout = 120)
 	cr_assert_eq(wait_pending(healthy, N, 30000), N, "healthy subscriber got %d of %d",
 		     client_pending(healthy), N);
 	expect_in_order(healthy, N);
-	cr_assert(broker_log_contains(&b, "client 'stuck': queue over its limit"),
+	/* When the publisher's worker routes the whole burst before the subscriber's
+	 * worker takes the first delivery, nobody is held back: the queue still goes
+	 * over its limit, and the episode is logged at backpressure_timeout (2 s). */
+	cr_assert(broker_wait_log(&b, "client 'stuck': queue over its limit", 10000),
 		  "the slow episode was not logged with the client id");
 
 	close(stuck);
