@@ -429,8 +429,10 @@ static void port_plan(struct port *p, const struct rte_eth_dev_info *di,
 	}
 	/* Chained mbufs: a header mbuf followed by a PUBLISH payload as an external
 	 * buffer (DESIGN.md). */
-	if (tx & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
+	if (tx & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) {
 		conf->txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+		p->info.tx_multi_seg = true;
+	}
 	if ((rx & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) && (rx & RTE_ETH_RX_OFFLOAD_TCP_CKSUM)) {
 		conf->rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM |
 					 RTE_ETH_RX_OFFLOAD_TCP_CKSUM;

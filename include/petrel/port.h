@@ -39,6 +39,7 @@ struct port_info {
 	uint8_t mac[6];
 	uint16_t mtu;              /* IP MTU the stack uses (<= 1500) */
 	uint32_t offloads;         /* NET_OFFLOAD_* (net.h) */
+	bool tx_multi_seg;         /* the port sends mbuf chains (tcp_params.tx_chains) */
 	unsigned nqueues;          /* queue pairs configured: nworkers or 1 */
 	bool steering;             /* single-queue mode: worker 0 steers by hash */
 	bool link_up;              /* at the end of start-up's bounded wait */
