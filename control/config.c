@@ -455,6 +455,22 @@ int config_finalize(struct config *c, char *err, size_t errlen)
 	if (c->max_outgoing_bytes == 0)
 		return config_fail(err, errlen, -EINVAL, "max_outgoing_bytes must be at "
 				   "least 1");
+	if (c->dpdk_gateway != 0 && c->dpdk_prefix_len < 32 &&
+	    (c->dpdk_gateway ^ c->dpdk_ip) >> (32 - c->dpdk_prefix_len) != 0)
+		return config_fail(err, errlen, -EINVAL, "dpdk_gateway %u.%u.%u.%u is not "
+				   "on the link of dpdk_address %u.%u.%u.%u/%u",
+				   c->dpdk_gateway >> 24, (c->dpdk_gateway >> 16) & 255,
+				   (c->dpdk_gateway >> 8) & 255, c->dpdk_gateway & 255,
+				   c->dpdk_ip >> 24, (c->dpdk_ip >> 16) & 255,
+				   (c->dpdk_ip >> 8) & 255, c->dpdk_ip & 255,
+				   c->dpdk_prefix_len);
+	if (c->dpdk_gateway != 0 && c->dpdk_gateway == c->dpdk_ip)
+		return config_fail(err, errlen, -EINVAL, "dpdk_gateway is dpdk_address "
+				   "itself");
+	if (c->tcp_syn_backlog > c->tcp_max_connections)
+		return config_fail(err, errlen, -EINVAL, "tcp_syn_backlog (%u) must not "
+				   "exceed tcp_max_connections (%u)", c->tcp_syn_backlog,
+				   c->tcp_max_connections);
 	if (c->log_level < LOG_ERR || c->log_level > LOG_DEBUG)
 		return config_fail(err, errlen, -EINVAL, "log_level %d is not a level",
 				   c->log_level);

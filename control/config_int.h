@@ -24,6 +24,18 @@
 /* backpressure_timeout: one hour; longer is a stuck publisher, not flow control. */
 #define CONFIG_BP_TIMEOUT_MAX 3600000u
 
+/* dpdk_mbufs per worker: below 1024 a burst of 32 per queue plus the TCP stack's
+ * segments in flight starve at once; above 16 Mi one pool outgrows a 1 GiB hugepage. */
+#define CONFIG_DPDK_MBUFS_MIN 1024u
+#define CONFIG_DPDK_MBUFS_MAX (16u << 20)
+/* tcp_max_connections / tcp_syn_backlog per worker: 16 Mi TCBs is past any port's
+ * RSS-spread share and keeps TCB indexes in 32 bits with room. */
+#define CONFIG_TCP_CONNS_MAX (16u << 20)
+/* tcp_rcv_buf: one MSS at least; at most 2^30, the largest window window scaling can
+ * express (RFC 7323 2.3: shift at most 14, window field 16 bits). */
+#define CONFIG_TCP_RCV_BUF_MIN 1460u
+#define CONFIG_TCP_RCV_BUF_MAX (1u << 30)
+
 /* Where a setting comes from, and what one file (with its include_dir files) has
  * gathered so far. A file line is stricter than the command line (port 0 means "any
  * free port", which only makes sense for tests passing -p 0), and some keys combine

@@ -2,6 +2,7 @@
  * setters of keys with rules of their own. The machinery that reads files and command
  * lines and applies these entries is config.c. Main thread, before workers start. */
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -426,6 +427,107 @@ static int key_include_dir(struct config *c, const struct config_key *k,
 	return rc;
 }
 
+/* ---- the DPDK data plane ---------------------------------------------------------- */
+
+static const char *const dataplane_words[] = {
+	[DATAPLANE_KERNEL] = "kernel",
+	[DATAPLANE_DPDK] = "dpdk",
+	NULL,
+};
+
+/* dataplane kernel|dpdk. A broker built without DPDK refuses dpdk here, at the line
+ * that asks for it, rather than starting on kernel sockets the operator did not want. */
+static int key_dataplane(struct config *c, const struct config_key *k, const char *value,
+			 struct config_src *src, char *err, size_t errlen)
+{
+	enum dataplane before = c->dataplane;
+	int rc = key_enum(c, k, value, src, err, errlen);
+
+	if (rc < 0)
+		return rc;
+#ifndef PETREL_HAVE_DPDK
+	if (c->dataplane == DATAPLANE_DPDK) {
+		c->dataplane = before;
+		return config_fail(err, errlen, -EINVAL, "'dataplane dpdk': this petrel "
+				   "was built without DPDK (meson -Ddpdk=disabled or no "
+				   "libdpdk-dev); only 'dataplane kernel' is available");
+	}
+#else
+	(void)before;
+#endif
+	return 0;
+}
+
+/* A unicast IPv4 address we may own or route through: not 0.0.0.0/8 (RFC 1122
+ * 3.2.1.3: "this host"), loopback (127/8), multicast or reserved (224/3). */
+static bool ipv4_is_host(uint32_t a)
+{
+	return (a >> 24) != 0 && (a >> 24) != 127 && (a >> 29) != 7;
+}
+
+/* Reads "A.B.C.D" into <out> (host byte order). */
+static int parse_ipv4(const char *key, const char *s, uint32_t *out, char *err,
+		      size_t errlen)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, s, &a) != 1)
+		return config_fail(err, errlen, -EINVAL, "'%s' expects an IPv4 address "
+				   "such as 198.18.0.1, got '%s'", key, s);
+	*out = ntohl(a.s_addr);
+	if (!ipv4_is_host(*out))
+		return config_fail(err, errlen, -EINVAL, "'%s': %s is not a unicast host "
+				   "address", key, s);
+	return 0;
+}
+
+/* dpdk_address A.B.C.D/LEN: the address the DPDK port answers on and its on-link
+ * prefix. The network and broadcast addresses of the prefix are refused (RFC 1122
+ * 3.2.1.3: a host must not take them), except for /31 and /32 which have neither. */
+static int key_dpdk_address(struct config *c, const struct config_key *k,
+			    const char *value, struct config_src *src, char *err,
+			    size_t errlen)
+{
+	char tok[1][PATH_MAX];
+	char *slash;
+	long long len;
+	uint32_t ip, host;
+	int rc = config_one_token(k->name, value, tok, err, errlen);
+
+	(void)src;
+	if (rc < 0)
+		return rc;
+	slash = strchr(tok[0], '/');
+	if (slash == NULL)
+		return config_fail(err, errlen, -EINVAL, "'%s' expects ADDRESS/PREFIX such "
+				   "as 198.18.0.1/24, got '%s'", k->name, tok[0]);
+	*slash = '\0';
+	if (config_parse_i64(slash + 1, 1, 32, &len) < 0)
+		return config_fail(err, errlen, -EINVAL, "'%s': the prefix length must be "
+				   "from 1 to 32, got '%s'", k->name, slash + 1);
+	rc = parse_ipv4(k->name, tok[0], &ip, err, errlen);
+	if (rc < 0)
+		return rc;
+	host = len == 32 ? 0 : 0xffffffffu >> len;
+	if (len < 31 && ((ip & host) == 0 || (ip & host) == host))
+		return config_fail(err, errlen, -EINVAL, "'%s': %s is the network or "
+				   "broadcast address of /%lld", k->name, tok[0], len);
+	c->dpdk_ip = ip;
+	c->dpdk_prefix_len = (unsigned)len;
+	return 0;
+}
+
+static int key_dpdk_gateway(struct config *c, const struct config_key *k,
+			    const char *value, struct config_src *src, char *err,
+			    size_t errlen)
+{
+	char tok[1][PATH_MAX];
+	int rc = config_one_token(k->name, value, tok, err, errlen);
+
+	(void)src;
+	return rc < 0 ? rc : parse_ipv4(k->name, tok[0], &c->dpdk_gateway, err, errlen);
+}
+
 /* ---- the table -------------------------------------------------------------------- */
 
 /* memory_limit: bytes, or "auto" for half of the RAM (resolved by config_finalize). */
@@ -574,6 +676,37 @@ const struct config_key config_keys[] = {
 		   "mosquitto's message classes; the most verbose one becomes the level"),
 	KEY_CUSTOM("log_dest", key_log_dest, 0, 0, "stderr",
 		   "where log lines go: stderr, or file PATH (appended)"),
+	/* DPDK data plane */
+	{ "dataplane", key_dataplane, CONFIG_FIELD(dataplane, enum dataplane), 0, 0,
+	  dataplane_words, "kernel",
+	  "what carries MQTT: kernel (sockets) or dpdk (our TCP on a DPDK port)" },
+	KEY_STRING(dpdk_eal_args, NULL, "EAL arguments, split like a shell"),
+	KEY_UINT(dpdk_port, 0, 65535, "0", "DPDK port id the broker serves"),
+	KEY_CUSTOM("dpdk_address", key_dpdk_address, 0, 0, "198.18.0.1/24",
+		   "IPv4 address/prefix of the DPDK port"),
+	KEY_CUSTOM("dpdk_gateway", key_dpdk_gateway, 0, 0, NULL,
+		   "IPv4 next hop for off-link peers; none = on-link peers only"),
+	KEY_UINT(dpdk_mbufs, CONFIG_DPDK_MBUFS_MIN, CONFIG_DPDK_MBUFS_MAX, "8192",
+		 "packet buffers in each worker's pool"),
+	/* our TCP, per worker */
+	KEY_UINT(tcp_max_connections, 1, CONFIG_TCP_CONNS_MAX, "65536",
+		 "TCP connections per worker in every state but LISTEN; over it: RST"),
+	KEY_UINT(tcp_syn_backlog, 1, CONFIG_TCP_CONNS_MAX, "1024",
+		 "half-open connections per worker before SYN cookies"),
+	KEY_SIZE(tcp_rcv_buf, CONFIG_TCP_RCV_BUF_MIN, CONFIG_TCP_RCV_BUF_MAX, "262144",
+		 "received bytes kept per connection (the largest window offered)"),
+	KEY_UINT(tcp_delayed_ack_ms, 0, 499, "40",
+		 "ms an ACK may wait for data to ride on; 0 = ACK at once"),
+	KEY_UINT(tcp_rto_min_ms, 1, 60000, "200", "smallest retransmission timeout, ms"),
+	/* fault injection */
+	KEY_UINT(fault_drop, 0, 100, "0", "percent of frames dropped, each direction"),
+	KEY_UINT(fault_duplicate, 0, 100, "0",
+		 "percent of frames sent twice, each direction"),
+	KEY_UINT(fault_reorder, 0, 100, "0",
+		 "percent of frames held back behind the next, each direction"),
+	KEY_UINT(fault_corrupt, 0, 100, "0",
+		 "percent of frames with one byte flipped, each direction"),
+	KEY_UINT(fault_seed, 0, UINT_MAX, "1", "seed of the fault injector's generator"),
 	{ NULL, NULL, 0, 0, 0, NULL, NULL, NULL },
 };
 
@@ -581,6 +714,13 @@ const char *slow_policy_name(enum slow_policy p)
 {
 	if ((unsigned)p < sizeof(slow_policy_words) / sizeof(slow_policy_words[0]) - 1)
 		return slow_policy_words[p];
+	return "unknown";
+}
+
+const char *dataplane_name(enum dataplane d)
+{
+	if ((unsigned)d < sizeof(dataplane_words) / sizeof(dataplane_words[0]) - 1)
+		return dataplane_words[d];
 	return "unknown";
 }
 

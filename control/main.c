@@ -15,6 +15,10 @@
 #include "petrel/config.h"
 #include "petrel/engine.h"
 #include "petrel/log.h"
+#ifdef PETREL_HAVE_DPDK
+#include "petrel/port.h"
+#include "petrel/transport_dpdk.h"
+#endif
 #include "petrel/transport.h"
 #include "petrel/worker.h"
 
@@ -24,10 +28,11 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: petrel [options]\n"
-		"MQTT 3.1/3.1.1 broker (kernel sockets).\n\n"
+		"MQTT 3.1/3.1.1 broker (kernel sockets, or DPDK with --dpdk).\n\n"
 		"  -c, --config FILE    read settings from FILE (mosquitto-style key value lines)\n"
 		"  -p, --port PORT      listen on PORT (default 1883; 0 picks a free port)\n"
 		"  -w, --workers N      worker threads (default: one per core)\n"
+		"      --dpdk           run on DPDK with Petrel's TCP/IP stack (dataplane dpdk)\n"
 		"  -v, --verbose        log at debug level\n"
 		"      --keys           list the configuration keys with defaults and exit\n"
 		"  -h, --help           show this help\n\n"
@@ -84,6 +89,37 @@ static int log_dest_open(const struct config *cfg)
 	return 0;
 }
 
+/* The transport of cfg->dataplane, its EAL and port started for dpdk (after the signal
+ * mask: EAL threads inherit it). Returns NULL with one line printed. */
+static const struct transport_ops *transport_pick(const struct config *cfg)
+{
+#ifdef PETREL_HAVE_DPDK
+	char err[1024];
+	const struct port_info *pi;
+	struct port *port;
+
+	if (cfg->dataplane != DATAPLANE_DPDK)
+		return &transport_kernel_ops;
+	if (transport_dpdk_open(cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "petrel: %s\n", err);
+		return NULL;
+	}
+	port = transport_dpdk_port();
+	pi = port_get_info(port);
+	log_notice("dpdk_port %u (%s, %s): %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, %u "
+		   "queue pair%s%s, link %s", pi->port_id, pi->name, pi->driver,
+		   pi->mac[0], pi->mac[1], pi->mac[2], pi->mac[3], pi->mac[4], pi->mac[5],
+		   pi->mtu, pi->nqueues, pi->nqueues == 1 ? "" : "s",
+		   pi->steering ? " (single-queue: worker 0 steers by hash)" : "",
+		   pi->link_up ? "up" : "down");
+	return &transport_dpdk_ops;
+#else
+	/* config refuses dataplane dpdk in a build without DPDK. */
+	(void)cfg;
+	return &transport_kernel_ops;
+#endif
+}
+
 /* --keys: the key table itself, so the list can never drift from the parser. */
 static void print_keys(void)
 {
@@ -111,11 +147,13 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "keys", no_argument, NULL, 'K' },
+		{ "dpdk", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conf_path = NULL, *port = NULL, *workers = NULL;
-	bool verbose = false;
+	bool verbose = false, dpdk = false;
 	struct config cfg;
+	const struct transport_ops *tops;
 	struct broker *b;
 	sigset_t sigs;
 	char err[8192];
@@ -129,6 +167,7 @@ int main(int argc, char **argv)
 		case 'v': verbose = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'K': print_keys(); return 0;
+		case 'D': dpdk = true; break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -145,7 +184,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if ((port != NULL && apply(&cfg, "port", port) < 0) ||
-	    (workers != NULL && apply(&cfg, "workers", workers) < 0))
+	    (workers != NULL && apply(&cfg, "workers", workers) < 0) ||
+	    (dpdk && apply(&cfg, "dataplane", "dpdk") < 0))
 		return 1;
 	if (config_finalize(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "petrel: %s\n", err);
@@ -163,8 +203,11 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	tops = transport_pick(&cfg);
+	if (tops == NULL)
+		return 1;
 	b = malloc(sizeof(*b));
-	if (b == NULL || broker_init(b, &cfg, &transport_kernel_ops, &mqtt_engine_ops) < 0) {
+	if (b == NULL || broker_init(b, &cfg, tops, &mqtt_engine_ops) < 0) {
 		free(b);
 		return 1;
 	}
@@ -185,9 +228,16 @@ int main(int argc, char **argv)
 			unlink(cfg.pid_file);
 		return 1;
 	}
-	log_notice("petrel %s listening on %s:%u with %u worker%s (kernel sockets)",
-		   PETREL_VERSION, b->cfg.bind_address, b->cfg.port, b->nworkers,
-		   b->nworkers == 1 ? "" : "s");
+	if (cfg.dataplane == DATAPLANE_DPDK)
+		log_notice("petrel %s listening on %u.%u.%u.%u:%u with %u worker%s (dpdk)",
+			   PETREL_VERSION, cfg.dpdk_ip >> 24, (cfg.dpdk_ip >> 16) & 255,
+			   (cfg.dpdk_ip >> 8) & 255, cfg.dpdk_ip & 255,
+			   cfg.port != 0 ? cfg.port : 1883, b->nworkers,
+			   b->nworkers == 1 ? "" : "s");
+	else
+		log_notice("petrel %s listening on %s:%u with %u worker%s (kernel sockets)",
+			   PETREL_VERSION, b->cfg.bind_address, b->cfg.port, b->nworkers,
+			   b->nworkers == 1 ? "" : "s");
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
 			continue;

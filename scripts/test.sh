@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - builds build/ (as the developers run it, default compiler) and build-asan/
 # (clang, ASan+UBSan with every UBSan report fatal, libFuzzer targets), runs every test
-# executable of the meson suites "unit" and "integration" in both, prints each binary's
+# executable of the meson suites "unit", "integration" and "e2e" (DPDK builds: brokers
+# on DPDK in network namespaces, so root, as CI runs) in both, prints each binary's
 # criterion synthesis, then runs each fuzz target of build-asan/ for
 # PETREL_FUZZ_SECONDS (default 60) from the seed corpus in tests/fuzz/corpus, and ends
 # with exactly one summary line,
@@ -16,7 +17,8 @@
 #
 # Unit binaries run with criterion's default parallelism (one job per core). Each
 # integration test starts real brokers on free ports and measures timeouts, so those
-# binaries run one after another with --jobs 1, so they never compete for the CPUs.
+# binaries run one after another with --jobs 1, so they never compete for the CPUs;
+# so do the e2e ones.
 #
 # Environment: PETREL_TEST_TIMEOUT (seconds per binary, default 600),
 # PETREL_FUZZ_SECONDS (per fuzz target, default 60; scripts/fuzz.sh runs them longer).
@@ -43,30 +45,36 @@ summary() {
 	exit 1
 }
 
-# Lists "suite<TAB>name<TAB>executable" for the unit and integration tests meson
-# knows in build dir <dir>, unit first. meson's list (not a glob) so that a stale
+# Lists "suite<TAB>name<TAB>executable<TAB>dataplane" for the unit, integration and
+# e2e (DPDK end-to-end: root, network namespaces) tests meson knows in build dir <dir>,
+# unit first. meson's list (not a glob) so that a stale
 # binary of a removed test is never run.
 list_tests() {
 	meson introspect "$1" --tests | python3 -c '
 import json, sys
 tests = json.load(sys.stdin)
-for want in ("unit", "integration"):
+for want in ("unit", "integration", "e2e"):
     for t in tests:
         # suites appear as "unit" or "project:unit"
         if want in (s.split(":")[-1] for s in t["suite"]):
-            print(want, t["name"], t["cmd"][0], sep="\t")
+            # e2e: the data plane a suite runs over (harness.h), "-" for none
+            mode = (t.get("env") or {}).get("PETREL_TEST_DATAPLANE", "-")
+            print(want, t["name"], t["cmd"][0], mode, sep="\t")
 '
 }
 
 # Runs one criterion binary and adds its counts to passed/failed.
-# run_binary <label> <suite> <name> <exe> <petrel-bin> <asan:0|1>
+# run_binary <label> <suite> <name> <exe> <petrel-bin> <asan:0|1> <dataplane|->
 run_binary() {
-	local label="$1" suite="$2" name="$3" exe="$4" petrel="$5" asan="$6"
+	local label="$1" suite="$2" name="$3" exe="$4" petrel="$5" asan="$6" mode="$7"
 	local log="$logdir/$label-$name.log" rc synth p=0 f=0 teardown note=""
 	local args=() envs=("PETREL_BIN=$petrel" "PETREL_TEST_SRC=$PETREL_ROOT/tests/integration")
 
-	if [[ $suite == integration ]]; then
+	if [[ $suite == integration || $suite == e2e ]]; then
 		args+=(--jobs 1)
+	fi
+	if [[ $mode != - ]]; then
+		envs+=("PETREL_TEST_DATAPLANE=$mode")
 	fi
 	if [[ $asan -eq 1 ]]; then
 		envs+=("${PETREL_ASAN_ENV[@]}")
@@ -208,18 +216,18 @@ run_build() {
 		return 0
 	fi
 	echo "=== $label: running tests ==="
-	while IFS=$'\t' read -r suite name exe; do
+	while IFS=$'\t' read -r suite name exe mode; do
 		[[ -n $suite ]] || continue
 		n=$((n + 1))
 		rel="${exe#"$PETREL_ROOT/$dir/"}"
 		if [[ $built -eq 0 ]] && { ! petrel_up_to_date "$dir" "$rel" ||
-			{ [[ $suite == integration ]] &&
+			{ [[ $suite != unit ]] &&
 				! petrel_up_to_date "$dir" control/petrel; }; }; then
 			printf '%-10s %-28s %s\n' "$label" "$name" "NOT BUILT (counted as 1 failure)"
 			failed=$((failed + 1))
 			continue
 		fi
-		run_binary "$label" "$suite" "$name" "$exe" "$petrel" "$asan"
+		run_binary "$label" "$suite" "$name" "$exe" "$petrel" "$asan" "$mode"
 	done <<<"$tests"
 	if [[ $n -eq 0 ]]; then
 		echo "$label: no unit or integration test executables in $dir"

@@ -26,6 +26,15 @@ enum slow_policy {
 	SLOW_DISCONNECT,          /* close the subscriber's connection */
 };
 
+/* Which data plane carries the MQTT bytes (docs/configuration.md "DPDK data plane"). */
+enum dataplane {
+	DATAPLANE_KERNEL,         /* kernel sockets, epoll (transport_kernel.c) */
+	DATAPLANE_DPDK,           /* DPDK port and our TCP/IP stack (transport_dpdk.c) */
+};
+
+/* Longest dpdk_eal_args value. */
+#define CONFIG_EAL_ARGS_MAX 1024u
+
 struct config {
 	/* listener PORT [BIND_ADDRESS]; default 1883 on 127.0.0.1 */
 	char bind_address[64];
@@ -60,6 +69,23 @@ struct config {
 	int log_level;                    /* enum log_level; default LOG_NOTICE */
 	bool log_stderr;                  /* log_dest stderr; default true */
 	char log_file[PATH_MAX];          /* log_dest file PATH; "" = none */
+	/* DPDK data plane (dataplane/port.c, dataplane/transport_dpdk.c). */
+	enum dataplane dataplane;         /* default kernel; --dpdk */
+	char dpdk_eal_args[CONFIG_EAL_ARGS_MAX]; /* EAL arguments, split like a shell; "" = none */
+	unsigned dpdk_port;               /* DPDK port id; default 0 */
+	uint32_t dpdk_ip;                 /* dpdk_address, host byte order; default 198.18.0.1 */
+	unsigned dpdk_prefix_len;         /* dpdk_address's prefix; default 24 */
+	uint32_t dpdk_gateway;            /* host byte order; 0 = none (default) */
+	unsigned dpdk_mbufs;              /* mbufs per worker pool; default 8192 */
+	/* Our TCP, per worker (tcp_params in tcp.h). */
+	unsigned tcp_max_connections;     /* TCBs per worker, every state but LISTEN; default 65536 */
+	unsigned tcp_syn_backlog;         /* SYN_RECEIVED TCBs per worker before SYN cookies; default 1024 */
+	size_t tcp_rcv_buf;               /* bytes kept per connection = largest window; default 262144 */
+	unsigned tcp_delayed_ack_ms;      /* default 40; 0 = ACK every segment at once */
+	unsigned tcp_rto_min_ms;          /* default 200 */
+	/* Fault injection between port and stack (faultinj.h), percent per direction. */
+	unsigned fault_drop, fault_duplicate, fault_reorder, fault_corrupt;
+	unsigned fault_seed;              /* default 1 */
 };
 
 /* Most workers: the one limit of config, broker and docs ("workers"). */
@@ -115,5 +141,6 @@ int config_finalize(struct config *c, char *err, size_t errlen);
 
 const char *queue_full_policy_name(enum queue_full_policy p);
 const char *slow_policy_name(enum slow_policy p);
+const char *dataplane_name(enum dataplane d);
 
 #endif

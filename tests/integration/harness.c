@@ -127,6 +127,7 @@ static void harness_init(void)
 	signal(SIGPIPE, SIG_IGN);
 	mosquitto_lib_init();
 	atexit(kill_all_children);
+	harness_netns_enter();
 }
 
 static void harness_init_once(void)
@@ -235,15 +236,24 @@ static uint16_t pick_free_port(void)
 	return ntohs(sa.sin_port);
 }
 
+/* The broker's address (harness_host) for a socket. */
+static void broker_sockaddr(struct sockaddr_in *sa, uint16_t port)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons(port);
+	cr_assert_eq(inet_pton(AF_INET, harness_host(), &sa->sin_addr), 1);
+}
+
 static bool tcp_probe(uint16_t port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in sa;
 	bool ok;
 
 	if (fd < 0)
 		return false;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	broker_sockaddr(&sa, port);
 	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 	close(fd);
 	return ok;
@@ -318,6 +328,10 @@ void broker_start_opts(struct broker *b, const struct broker_opts *o)
 	cr_assert(bin && bin[0], "PETREL_BIN is not set (meson test sets it to the petrel binary)");
 	memset(b, 0, sizeof(*b));
 	b->port = pick_free_port();
+	/* Each broker of a test gets its own tap (DPDK modes). */
+	static unsigned broker_serial;
+	unsigned serial = broker_serial++;
+	bool link_up = false;
 
 	char dir[] = "/tmp/petrel-it-XXXXXX";
 
@@ -329,6 +343,7 @@ void broker_start_opts(struct broker *b, const struct broker_opts *o)
 
 	cr_assert(conf, "cannot write %s: %s", b->conf_path, strerror(errno));
 	fprintf(conf, "listener %u 127.0.0.1\n", (unsigned)b->port);
+	harness_netns_config(conf, serial);
 	if (extra_config && extra_config[0]) {
 		size_t n = strlen(extra_config);
 
@@ -396,15 +411,17 @@ void broker_start_opts(struct broker *b, const struct broker_opts *o)
 			cr_assert_fail("broker %s exited during start-up (wait status 0x%x)", bin,
 				       (unsigned)status);
 		}
-		if (tcp_probe(b->port))
+		if (!link_up)
+			link_up = harness_netns_link(serial);
+		if (link_up && tcp_probe(b->port))
 			return;
 		if (now_ms() >= deadline)
 			break;
 		sleep_ms(START_POLL_MS);
 	}
 	broker_dump_log(b);
-	cr_assert_fail("broker did not accept connections on 127.0.0.1:%u within %d ms",
-		       (unsigned)b->port, START_WAIT_MS);
+	cr_assert_fail("broker did not accept connections on %s:%u within %d ms",
+		       harness_host(), (unsigned)b->port, START_WAIT_MS);
 }
 
 int broker_stop(struct broker *b)
@@ -793,7 +810,7 @@ struct client *client_create(const char *id, bool clean)
 int client_connect(struct client *c, struct broker *b, int keepalive)
 {
 	c->broker = b;
-	int rc = mosquitto_connect(c->mosq, "127.0.0.1", b->port, keepalive);
+	int rc = mosquitto_connect(c->mosq, harness_host(), b->port, keepalive);
 
 	if (rc != MOSQ_ERR_SUCCESS) {
 		fprintf(stderr, "[harness] mosquitto_connect to port %u: %s\n", (unsigned)b->port,
@@ -1127,17 +1144,18 @@ int raw_connect(struct broker *b)
 {
 	harness_init_once();
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(b->port) };
+	struct sockaddr_in sa;
 	int one = 1;
 
 	cr_assert(fd >= 0, "socket: %s", strerror(errno));
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	broker_sockaddr(&sa, b->port);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		int err = errno;
 
 		close(fd);
 		broker_dump_log(b);
-		cr_assert_fail("connect to 127.0.0.1:%u: %s", (unsigned)b->port, strerror(err));
+		cr_assert_fail("connect to %s:%u: %s", harness_host(), (unsigned)b->port,
+			       strerror(err));
 	}
 	/* Small hand-built packets should leave at once, not wait for Nagle. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

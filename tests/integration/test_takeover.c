@@ -341,8 +341,8 @@ Test(takeover, publishers_keep_their_order_while_the_subscriber_moves)
 		snprintf(cmd, sizeof(cmd),
 			 "i=0; while [ $i -lt %u ]; do i=$((i+1)); echo \"p%u $i\"; "
 			 "[ $((i %% 20)) -eq 0 ] && sleep 0.01; done | "
-			 "mosquitto_pub -h 127.0.0.1 -p %u -i ord-pub%u -q 1 -t ord/t -l",
-			 ORD_COUNT, k, b.port, k);
+			 "mosquitto_pub -h %s -p %u -i ord-pub%u -q 1 -t ord/t -l",
+			 ORD_COUNT, k, harness_host(), b.port, k);
 		run_cmd_bg(&pubs[k], cmd, 60);
 	}
 	/* Once the stream flows, move the session again and again until it has all

@@ -87,6 +87,7 @@ static void check_pinned_to(int cpu)
 
 Test(workers, taskset_one_cpu_gives_one_worker_pinned_there)
 {
+	harness_kernel_only("pthread pinning; DPDK workers are EAL lcores placed by --lcores");
 	cpu_set_t mine;
 
 	check_pinned_to(0);
@@ -98,6 +99,7 @@ Test(workers, taskset_one_cpu_gives_one_worker_pinned_there)
 
 Test(workers, default_count_is_the_inherited_cpus_each_pinned_in_turn)
 {
+	harness_kernel_only("pthread pinning; DPDK workers are EAL lcores placed by --lcores");
 	struct broker b;
 	struct broker_opts o = { .workers = 0 };
 	cpu_set_t mine;
@@ -130,6 +132,7 @@ Test(workers, default_count_is_the_inherited_cpus_each_pinned_in_turn)
 
 Test(workers, more_than_64_workers_serve_clients)
 {
+	harness_kernel_only("65 polling EAL lcores on a shared 2-core machine");
 	struct broker b;
 	struct rx_msg m;
 	char needle[64];

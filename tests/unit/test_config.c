@@ -1034,6 +1034,216 @@ Test(log, errno_is_preserved)
 	cr_assert_eq(errno_seen, EAGAIN);
 }
 
+/* ---- DPDK data plane, our TCP, fault injection ------------------------------------ */
+
+Test(config_dpdk, defaults_are_the_documented_ones)
+{
+	struct config c;
+
+	config_defaults(&c);
+	cr_assert_eq(c.dataplane, DATAPLANE_KERNEL);
+	cr_assert_str_eq(c.dpdk_eal_args, "");
+	cr_assert_eq(c.dpdk_port, 0);
+	cr_assert_eq(c.dpdk_ip, 0xc6120001u);   /* 198.18.0.1 */
+	cr_assert_eq(c.dpdk_prefix_len, 24);
+	cr_assert_eq(c.dpdk_gateway, 0);
+	cr_assert_eq(c.dpdk_mbufs, 8192);
+	cr_assert_eq(c.tcp_max_connections, 65536);
+	cr_assert_eq(c.tcp_syn_backlog, 1024);
+	cr_assert_eq(c.tcp_rcv_buf, 262144);
+	cr_assert_eq(c.tcp_delayed_ack_ms, 40);
+	cr_assert_eq(c.tcp_rto_min_ms, 200);
+	cr_assert_eq(c.fault_drop + c.fault_duplicate + c.fault_reorder + c.fault_corrupt, 0);
+	cr_assert_eq(c.fault_seed, 1);
+	cr_assert_str_eq(dataplane_name(DATAPLANE_KERNEL), "kernel");
+	cr_assert_str_eq(dataplane_name(DATAPLANE_DPDK), "dpdk");
+}
+
+Test(config_dpdk, dataplane_words)
+{
+	struct config c;
+
+	config_defaults(&c);
+	set_ok(&c, "dataplane", "kernel");
+	cr_assert_eq(c.dataplane, DATAPLANE_KERNEL);
+	expect_set_error("dataplane", "xdp", "expects kernel or dpdk, got 'xdp'");
+	expect_set_error("dataplane", "dpdk kernel", "takes one value");
+#ifdef PETREL_HAVE_DPDK
+	set_ok(&c, "dataplane", "dpdk");
+	cr_assert_eq(c.dataplane, DATAPLANE_DPDK);
+#else
+	/* Built without DPDK: refused by name, and the setting stays kernel. */
+	expect_set_error("dataplane", "dpdk", "built without DPDK");
+	{
+		char err[256];
+
+		cr_assert_lt(config_set(&c, "dataplane", "dpdk", err, sizeof(err)), 0);
+		cr_assert_eq(c.dataplane, DATAPLANE_KERNEL);
+	}
+#endif
+}
+
+Test(config_dpdk, eal_args_keep_the_whole_line)
+{
+	struct config c;
+
+	config_defaults(&c);
+	set_ok(&c, "dpdk_eal_args", "  --no-huge -m 512 --vdev='net_tap0,iface=a b'  ");
+	cr_assert_str_eq(c.dpdk_eal_args, "--no-huge -m 512 --vdev='net_tap0,iface=a b'");
+	expect_set_error("dpdk_eal_args", "", "needs a value");
+	{
+		char big[CONFIG_EAL_ARGS_MAX + 2];
+
+		memset(big, 'x', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		expect_set_error("dpdk_eal_args", big, "shorter than 1024");
+	}
+}
+
+Test(config_dpdk, port_and_mbufs_ranges)
+{
+	struct config c;
+
+	config_defaults(&c);
+	set_ok(&c, "dpdk_port", "3");
+	cr_assert_eq(c.dpdk_port, 3);
+	set_ok(&c, "dpdk_mbufs", "1024");
+	cr_assert_eq(c.dpdk_mbufs, 1024);
+	expect_set_error("dpdk_port", "-1", "from 0 to 65535");
+	expect_set_error("dpdk_port", "65536", "from 0 to 65535");
+	expect_set_error("dpdk_port", "net_tap0", "whole number");
+	expect_set_error("dpdk_mbufs", "1023", "from 1024 to 16777216");
+	expect_set_error("dpdk_mbufs", "16777217", "from 1024 to 16777216");
+}
+
+Test(config_dpdk, address_takes_a_unicast_host_and_a_prefix)
+{
+	struct config c;
+
+	config_defaults(&c);
+	set_ok(&c, "dpdk_address", "10.1.2.3/8");
+	cr_assert_eq(c.dpdk_ip, 0x0a010203u);
+	cr_assert_eq(c.dpdk_prefix_len, 8);
+	set_ok(&c, "dpdk_address", "198.19.0.0/31");   /* /31: no network address */
+	cr_assert_eq(c.dpdk_prefix_len, 31);
+	set_ok(&c, "dpdk_address", "198.19.0.7/32");
+	cr_assert_eq(c.dpdk_ip, 0xc6130007u);
+	expect_set_error("dpdk_address", "198.18.0.1", "ADDRESS/PREFIX");
+	expect_set_error("dpdk_address", "198.18.0.1/0", "from 1 to 32");
+	expect_set_error("dpdk_address", "198.18.0.1/33", "from 1 to 32");
+	expect_set_error("dpdk_address", "198.18.0.1/", "from 1 to 32");
+	expect_set_error("dpdk_address", "198.18.0.1/24x", "from 1 to 32");
+	expect_set_error("dpdk_address", "198.18.0/24", "IPv4 address");
+	expect_set_error("dpdk_address", "::1/24", "IPv4 address");
+	expect_set_error("dpdk_address", "127.0.0.1/8", "not a unicast host");
+	expect_set_error("dpdk_address", "0.1.2.3/8", "not a unicast host");
+	expect_set_error("dpdk_address", "224.0.0.1/4", "not a unicast host");
+	expect_set_error("dpdk_address", "198.18.0.0/24", "network or broadcast");
+	expect_set_error("dpdk_address", "198.18.0.255/24", "network or broadcast");
+	/* A refused line leaves the previous address. */
+	{
+		char err[256];
+
+		cr_assert_lt(config_set(&c, "dpdk_address", "198.18.0.255/24", err,
+					sizeof(err)), 0);
+		cr_assert_eq(c.dpdk_ip, 0xc6130007u);
+		cr_assert_eq(c.dpdk_prefix_len, 32);
+	}
+}
+
+Test(config_dpdk, gateway_must_be_on_link)
+{
+	struct config c;
+	char err[256] = "";
+
+	config_defaults(&c);
+	set_ok(&c, "dpdk_gateway", "198.18.0.254");
+	cr_assert_eq(c.dpdk_gateway, 0xc61200feu);
+	cr_assert_eq(config_finalize(&c, err, sizeof(err)), 0, "%s", err);
+	expect_set_error("dpdk_gateway", "198.18.0.0/24", "IPv4 address");
+	expect_set_error("dpdk_gateway", "255.255.255.255", "not a unicast host");
+
+	config_defaults(&c);
+	set_ok(&c, "dpdk_gateway", "198.19.0.1");
+	cr_assert_lt(config_finalize(&c, err, sizeof(err)), 0);
+	cr_assert_not_null(strstr(err, "198.19.0.1 is not on the link of dpdk_address "
+				  "198.18.0.1/24"), "%s", err);
+
+	config_defaults(&c);
+	set_ok(&c, "dpdk_gateway", "198.18.0.1");
+	cr_assert_lt(config_finalize(&c, err, sizeof(err)), 0);
+	cr_assert_not_null(strstr(err, "dpdk_address itself"), "%s", err);
+}
+
+Test(config_dpdk, tcp_limits)
+{
+	struct config c;
+	char err[256] = "";
+
+	config_defaults(&c);
+	set_ok(&c, "tcp_max_connections", "100");
+	set_ok(&c, "tcp_syn_backlog", "10");
+	set_ok(&c, "tcp_rcv_buf", "1460");
+	set_ok(&c, "tcp_delayed_ack_ms", "0");
+	set_ok(&c, "tcp_rto_min_ms", "1");
+	cr_assert_eq(c.tcp_max_connections, 100);
+	cr_assert_eq(c.tcp_syn_backlog, 10);
+	cr_assert_eq(c.tcp_rcv_buf, 1460);
+	cr_assert_eq(c.tcp_delayed_ack_ms, 0);
+	cr_assert_eq(c.tcp_rto_min_ms, 1);
+	cr_assert_eq(config_finalize(&c, err, sizeof(err)), 0, "%s", err);
+	expect_set_error("tcp_max_connections", "0", "from 1 to 16777216");
+	expect_set_error("tcp_syn_backlog", "16777217", "from 1 to 16777216");
+	expect_set_error("tcp_rcv_buf", "1459", "from 1460 to 1073741824");
+	expect_set_error("tcp_rcv_buf", "1073741825", "from 1460 to 1073741824");
+	/* RFC 1122 4.2.3.2: the delay MUST be less than 0.5 seconds. */
+	expect_set_error("tcp_delayed_ack_ms", "500", "from 0 to 499");
+	expect_set_error("tcp_rto_min_ms", "0", "from 1 to 60000");
+
+	set_ok(&c, "tcp_syn_backlog", "101");
+	cr_assert_lt(config_finalize(&c, err, sizeof(err)), 0);
+	cr_assert_not_null(strstr(err, "tcp_syn_backlog (101) must not exceed "
+				  "tcp_max_connections (100)"), "%s", err);
+}
+
+Test(config_dpdk, fault_percentages_and_seed)
+{
+	struct config c;
+
+	config_defaults(&c);
+	set_ok(&c, "fault_drop", "5");
+	set_ok(&c, "fault_duplicate", "100");
+	set_ok(&c, "fault_reorder", "0");
+	set_ok(&c, "fault_corrupt", "1");
+	set_ok(&c, "fault_seed", "4294967295");
+	cr_assert_eq(c.fault_drop, 5);
+	cr_assert_eq(c.fault_duplicate, 100);
+	cr_assert_eq(c.fault_corrupt, 1);
+	cr_assert_eq(c.fault_seed, 4294967295u);
+	expect_set_error("fault_drop", "101", "from 0 to 100");
+	expect_set_error("fault_reorder", "5%", "whole number");
+	expect_set_error("fault_corrupt", "0.5", "whole number");
+	expect_set_error("fault_seed", "4294967296", "from 0 to 4294967295");
+}
+
+Test(config_dpdk, a_file_selects_dpdk_with_its_settings)
+{
+	struct config c;
+	char err[512] = "";
+	int rc = load(&c, "dataplane kernel\n"
+			  "dpdk_eal_args --no-huge --no-pci --vdev=net_tap0,iface=pt0\n"
+			  "dpdk_address 198.18.0.1/24\n"
+			  "dpdk_gateway 198.18.0.254\n"
+			  "fault_drop 5\n", err, sizeof(err));
+
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_str_eq(c.dpdk_eal_args, "--no-huge --no-pci --vdev=net_tap0,iface=pt0");
+	cr_assert_eq(c.dpdk_gateway, 0xc61200feu);
+	cr_assert_eq(c.fault_drop, 5);
+	expect_load_error("dpdk_address 300.1.1.1/24\n", ":1: 'dpdk_address' expects an "
+			  "IPv4 address");
+}
+
 /* ---- the key table against docs/configuration.md -------------------------------- */
 
 struct doc_key {

@@ -1,0 +1,636 @@
+/* transport_dpdk.c - transport.h over a DPDK port and Petrel's TCP/IP stack.
+ *
+ * Per worker: its share of the port (port.h: a queue pair, or rings to worker 0 in
+ * single-queue mode), a fault injector each way (faultinj.h, when configured), a
+ * net_if (ethernet, ARP, IPv4, ICMP: net.h) and a tcp_stack (tcp.h) listening on the
+ * MQTT port. A transport_conn binds one TCB to one mqtt_conn: the stack's user
+ * callbacks become proto_* calls (recv -> proto_input, send_view -> proto_out_view,
+ * send_acked -> proto_out_release, eof/gone -> proto_lost), and the engine's calls
+ * (output, pause_read, close) become tcp_send_ready, tcp_recv_resume, tcp_close.
+ *
+ * Everything runs on the worker's lcore; only port_open/port_close and the stats
+ * totals touch the main thread. No MQTT header but proto.h, no DPDK header reaches
+ * the engine. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+#include <urcu-qsbr.h>
+
+#include <rte_cycles.h>
+#include <rte_launch.h>
+#include <rte_mbuf.h>
+
+#include "petrel/broker.h"
+#include "petrel/config.h"
+#include "petrel/faultinj.h"
+#include "petrel/log.h"
+#include "petrel/net.h"
+#include "petrel/port.h"
+#include "petrel/proto.h"
+#include "petrel/tcp.h"
+#include "petrel/transport.h"
+#include "petrel/transport_dpdk.h"
+#include "petrel/worker.h"
+
+#define DT_BURST 32
+/* Empty polls before the worker sleeps: about 100 us of spinning at typical cost per
+ * empty poll, enough to ride out the gaps inside a burst of traffic. */
+#define DT_SPIN_POLLS 512
+/* Longest idle sleep, ms (epoll_wait's unit): the latency an idle worker adds to the
+ * first frame after a quiet spell. */
+#define DT_IDLE_SLEEP_MS 1
+
+struct dt_worker;
+
+struct transport_conn {
+	struct dt_worker *dw;
+	struct tcb *tcb;               /* NULL once the stack let go of it */
+	struct mqtt_conn *mc;
+	bool closed;
+	struct transport_conn *next_dead;
+	char peer[24];                 /* "a.b.c.d:port" */
+};
+
+struct dt_worker {
+	struct worker *w;
+	struct net_if *ni;
+	struct tcp_stack *ts;
+	struct faultinj *fi_rx, *fi_tx;
+	void *(*fn)(void *);           /* worker_main, run on the lcore */
+	struct transport_conn *dead;
+	int epfd;                      /* the wake eventfd, for idle sleeps */
+	unsigned idle_polls;
+	uint64_t tx_refused;           /* frames the port refused after fault injection */
+	uint64_t sleeps;
+};
+
+/* The process's port and the totals each worker leaves at teardown (read at fini). */
+static struct port *dt_port;
+static uint64_t dt_tsc_hz;
+static uint64_t dt_secret;
+
+struct dt_totals {
+	struct tcp_stats tcp;
+	struct net_stats net;
+	struct port_stats port;
+	struct faultinj_stats fi[2];
+	uint64_t tx_refused, sleeps;
+};
+static struct dt_totals *dt_totals;
+
+/* ---- clock ------------------------------------------------------------------------- */
+
+static uint64_t dt_now_us(void)
+{
+	uint64_t c, hz = dt_tsc_hz;
+
+	if (hz == 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	}
+	c = rte_get_tsc_cycles();
+	/* Split so cycles * 10^6 cannot overflow however long the host has been up. */
+	return c / hz * 1000000u + c % hz * 1000000u / hz;
+}
+
+/* ---- the stack's user: one transport_conn per TCB ----------------------------------- */
+
+static void *dt_accepted(void *listen_arg, struct tcb *t)
+{
+	struct dt_worker *dw = listen_arg;
+	struct transport_conn *tc = calloc(1, sizeof(*tc));
+	uint32_t ip;
+	uint16_t port;
+
+	if (tc == NULL) {
+		dw->w->stats.accept_dropped++;
+		return NULL;
+	}
+	tc->dw = dw;
+	tc->tcb = t;
+	tcp_peer(t, &ip, &port);
+	snprintf(tc->peer, sizeof(tc->peer), "%u.%u.%u.%u:%u", ip >> 24, (ip >> 16) & 255,
+		 (ip >> 8) & 255, ip & 255, port);
+	tc->mc = proto_accept(dw->w, tc);
+	if (tc->mc == NULL) {
+		/* Refused (stopping, no memory): the stack answers with RST. */
+		dw->w->stats.accept_dropped++;
+		free(tc);
+		return NULL;
+	}
+	dw->w->stats.conn_accepted++;
+	return tc;
+}
+
+static void dt_connected(void *user, int err)
+{
+	/* The broker opens no connections. */
+	(void)user;
+	(void)err;
+}
+
+static size_t dt_recv(void *user, const uint8_t *data, size_t len)
+{
+	struct transport_conn *tc = user;
+	ssize_t n;
+
+	if (tc->closed)
+		return len;
+	n = proto_input(tc->mc, data, len);
+	/* -1: the engine closed the connection while handling the bytes (close() ran,
+	 * the TCB is closing): nothing more to keep. */
+	return n < 0 ? len : (size_t)n;
+}
+
+static int dt_send_view(void *user, size_t off, struct tx_span *sp, int max)
+{
+	struct transport_conn *tc = user;
+
+	return proto_out_view(tc->mc, off, sp, max);
+}
+
+static size_t dt_send_len(void *user)
+{
+	struct transport_conn *tc = user;
+
+	return proto_out_len(tc->mc);
+}
+
+static void dt_send_acked(void *user, size_t n)
+{
+	struct transport_conn *tc = user;
+
+	proto_out_release(tc->mc, n);
+}
+
+/* The peer's FIN: the engine ends the session as for a closed socket (its will goes
+ * out unless DISCONNECT came first) and calls close(), which sends our FIN after the
+ * output still queued. */
+static void dt_eof(void *user)
+{
+	struct transport_conn *tc = user;
+
+	if (!tc->closed)
+		proto_lost(tc->mc, 0);
+}
+
+static void dt_gone(void *user, int err)
+{
+	struct transport_conn *tc = user;
+
+	tc->tcb = NULL;
+	if (!tc->closed)
+		proto_lost(tc->mc, err);
+}
+
+static const struct tcp_user_ops dt_user_ops = {
+	.accepted = dt_accepted,
+	.connected = dt_connected,
+	.recv = dt_recv,
+	.send_view = dt_send_view,
+	.send_len = dt_send_len,
+	.send_acked = dt_send_acked,
+	.eof = dt_eof,
+	.gone = dt_gone,
+	.span_hold = proto_span_hold,
+	.span_release = proto_span_release,
+};
+
+/* ---- frames to the port ------------------------------------------------------------- */
+
+/* net_params.tx_burst: fault injection (if any), then the port. */
+static uint16_t dt_tx_burst(void *arg, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct dt_worker *dw = arg;
+	struct rte_mbuf *out[2 * NET_TX_QUEUE + 1];
+	uint16_t m, sent;
+
+	if (dw->fi_tx == NULL)
+		return port_tx(dt_port, dw->w->id, pkts, n);
+	/* The injector may add duplicates: work on a copy with room, and take all of
+	 * <pkts> from net's point of view (what the port refuses is freed here). */
+	if (n > NET_TX_QUEUE)
+		n = NET_TX_QUEUE;
+	memcpy(out, pkts, n * sizeof(*pkts));
+	m = faultinj_apply(dw->fi_tx, out, n, 2 * NET_TX_QUEUE, dt_now_us());
+	sent = m > 0 ? port_tx(dt_port, dw->w->id, out, m) : 0;
+	for (uint16_t i = sent; i < m; i++) {
+		dw->tx_refused++;
+		rte_pktmbuf_free(out[i]);
+	}
+	return n;
+}
+
+/* A frame the TX injector held back for reordering, once its time is up. */
+static void dt_tx_held(struct dt_worker *dw, uint64_t now)
+{
+	struct rte_mbuf *m;
+
+	if (dw->fi_tx != NULL && faultinj_flush(dw->fi_tx, &m, 1, now, false) == 1 &&
+	    port_tx(dt_port, dw->w->id, &m, 1) != 1) {
+		dw->tx_refused++;
+		rte_pktmbuf_free(m);
+	}
+}
+
+/* ---- transport_ops ------------------------------------------------------------------ */
+
+static void dt_wake(void *arg, unsigned worker)
+{
+	struct broker *b = arg;
+
+	if (worker < b->nworkers && b->workers[worker] != NULL)
+		worker_wake(b->workers[worker]);
+}
+
+int transport_dpdk_open(const struct config *cfg, char *err, size_t errlen)
+{
+	if (dt_port != NULL)
+		return 0;
+	dt_port = port_open(cfg, cfg->workers, err, errlen);
+	if (dt_port == NULL)
+		return -EINVAL;
+	dt_tsc_hz = rte_get_tsc_hz();
+	if (getrandom(&dt_secret, sizeof(dt_secret), 0) != sizeof(dt_secret))
+		dt_secret = dt_now_us() ^ (uint64_t)getpid() << 32;
+	return 0;
+}
+
+struct port *transport_dpdk_port(void)
+{
+	return dt_port;
+}
+
+static int dt_init(struct broker *b)
+{
+	char err[1024];
+	int rc = transport_dpdk_open(&b->cfg, err, sizeof(err));
+
+	if (rc < 0) {
+		log_err("%s", err);
+		return rc;
+	}
+	dt_totals = calloc(b->cfg.workers, sizeof(*dt_totals));
+	if (dt_totals == NULL)
+		return -ENOMEM;
+	port_set_wake(dt_port, dt_wake, b);
+	return 0;
+}
+
+/* One line of every non-zero stack, interface, port and injector counter summed over
+ * the workers, beside the engine's totals line. */
+static void dt_log_totals(unsigned nworkers)
+{
+	static const char *const fi_dir[2] = { "rx", "tx" };
+	char line[4096];
+	size_t off = 0;
+
+#define SUM(what, name)                                                                \
+	do {                                                                           \
+		uint64_t sum = 0;                                                      \
+		for (unsigned i = 0; i < nworkers; i++)                                \
+			sum += dt_totals[i].what;                                      \
+		if (sum != 0 && off < sizeof(line))                                    \
+			off += (size_t)snprintf(line + off, sizeof(line) - off,        \
+						" %s=%" PRIu64, name, sum);            \
+	} while (0);
+#define X(f) SUM(tcp.f, "tcp_" #f)
+	TCP_STATS_FIELDS(X)
+#undef X
+#define X(f) SUM(net.f, "net_" #f)
+	NET_STATS_FIELDS(X)
+#undef X
+#define X(f) SUM(port.f, "port_" #f)
+	PORT_STATS_FIELDS(X)
+#undef X
+	SUM(tx_refused, "tx_refused")
+	SUM(sleeps, "idle_sleeps")
+#undef SUM
+#define FI(field)                                                                      \
+	for (int d = 0; d < 2; d++) {                                                  \
+		uint64_t sum = 0;                                                      \
+		for (unsigned i = 0; i < nworkers; i++)                                \
+			sum += dt_totals[i].fi[d].field;                               \
+		if (sum != 0 && off < sizeof(line))                                    \
+			off += (size_t)snprintf(line + off, sizeof(line) - off,        \
+						" fault_%s_%s=%" PRIu64, fi_dir[d],    \
+						#field, sum);                          \
+	}
+	FI(dropped) FI(duplicated) FI(reordered) FI(corrupted) FI(dup_failed)
+#undef FI
+	log_notice("dpdk totals:%s", off ? line : " none");
+}
+
+static void dt_fini(struct broker *b)
+{
+	if (dt_totals != NULL)
+		dt_log_totals(b->cfg.workers);
+	free(dt_totals);
+	dt_totals = NULL;
+	port_close(dt_port);
+	dt_port = NULL;
+}
+
+static int dt_faultinj(struct dt_worker *dw, const struct config *cfg)
+{
+	struct faultinj_params fp = {
+		.drop = cfg->fault_drop,
+		.duplicate = cfg->fault_duplicate,
+		.reorder = cfg->fault_reorder,
+		.corrupt = cfg->fault_corrupt,
+		.seed = cfg->fault_seed,
+	};
+
+	if (!faultinj_enabled(&fp))
+		return 0;
+	dw->fi_rx = faultinj_create(&fp, dw->w->id, FAULTINJ_RX);
+	dw->fi_tx = faultinj_create(&fp, dw->w->id, FAULTINJ_TX);
+	return dw->fi_rx != NULL && dw->fi_tx != NULL ? 0 : -errno;
+}
+
+static void dt_worker_free(struct dt_worker *dw)
+{
+	if (dw->ts != NULL)
+		tcp_stack_destroy(dw->ts);
+	if (dw->ni != NULL)
+		net_if_destroy(dw->ni);
+	faultinj_destroy(dw->fi_rx);
+	faultinj_destroy(dw->fi_tx);
+	if (dw->epfd >= 0)
+		close(dw->epfd);
+	free(dw);
+}
+
+static int dt_stack(struct dt_worker *dw, const struct config *cfg)
+{
+	const struct port_info *pi = port_get_info(dt_port);
+	struct worker *w = dw->w;
+	struct net_params np;
+	struct tcp_params tp;
+	uint64_t now = dt_now_us();
+
+	net_params_default(&np);
+	np.ip = cfg->dpdk_ip;
+	np.prefix_len = (uint8_t)cfg->dpdk_prefix_len;
+	np.gateway = cfg->dpdk_gateway;
+	memcpy(np.mac, pi->mac, sizeof(np.mac));
+	np.mtu = pi->mtu;
+	np.offloads = pi->offloads;
+	np.pool = port_pool(dt_port, w->id);
+	np.tx_burst = dt_tx_burst;
+	np.tx_arg = dw;
+	np.worker_id = w->id;
+	dw->ni = net_if_create(&np, now);
+	if (dw->ni == NULL)
+		return -errno;
+	tcp_params_default(&tp);
+	tp.local_ip = cfg->dpdk_ip;
+	tp.pool = np.pool;
+	tp.output = net_tcp_output;
+	tp.output_arg = dw->ni;
+	tp.ops = &dt_user_ops;
+	tp.worker_id = w->id;
+	tp.mss = (uint16_t)(pi->mtu - 40);   /* RFC 9293 3.7.1: MTU - IP - TCP headers */
+	tp.rcv_buf = (uint32_t)cfg->tcp_rcv_buf;
+	tp.max_conns = cfg->tcp_max_connections;
+	tp.syn_backlog = cfg->tcp_syn_backlog;
+	tp.rto_min_us = cfg->tcp_rto_min_ms * 1000u;
+	if (tp.rto_initial_us < tp.rto_min_us)
+		tp.rto_initial_us = tp.rto_min_us;
+	tp.delack_us = cfg->tcp_delayed_ack_ms * 1000u;
+	tp.secret = dt_secret;
+	/* PUBLISH payloads ride as external buffers where the port sends chains. */
+	tp.tx_chains = pi->tx_multi_seg;
+	dw->ts = tcp_stack_create(&tp, now);
+	if (dw->ts == NULL)
+		return -ENOMEM;
+	net_if_set_tcp(dw->ni, dw->ts);
+	return tcp_listen(dw->ts, cfg->port != 0 ? cfg->port : 1883, dw);
+}
+
+static int dt_setup(struct worker *w)
+{
+	const struct config *cfg = &w->broker->cfg;
+	struct dt_worker *dw = calloc(1, sizeof(*dw));
+	struct epoll_event ev = { .events = EPOLLIN };
+	int rc;
+
+	if (dw == NULL)
+		return -ENOMEM;
+	dw->w = w;
+	dw->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (dw->epfd < 0 || epoll_ctl(dw->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = dt_faultinj(dw, cfg);
+	if (rc == 0)
+		rc = dt_stack(dw, cfg);
+	if (rc < 0)
+		goto fail;
+	/* RFC 5227 announcement, so peers with a stale entry for our address learn our
+	 * MAC now. One worker is enough: it is the same address and MAC. */
+	if (w->id == 0)
+		net_announce(dw->ni);
+	w->transport = dw;
+	return 0;
+fail:
+	log_err("worker %u: dpdk transport: %s", w->id, strerror(-rc));
+	dt_worker_free(dw);
+	return rc;
+}
+
+static int dt_lcore_main(void *arg)
+{
+	struct worker *w = arg;
+	struct dt_worker *dw = w->transport;
+
+	dw->fn(w);
+	return 0;
+}
+
+static int dt_launch(struct worker *w, void *(*fn)(void *))
+{
+	struct dt_worker *dw = w->transport;
+	int rc;
+
+	dw->fn = fn;
+	rc = rte_eal_remote_launch(dt_lcore_main, w, port_worker_lcore(dt_port, w->id));
+	return rc < 0 ? rc : 0;
+}
+
+static void dt_join(struct worker *w)
+{
+	rte_eal_wait_lcore(port_worker_lcore(dt_port, w->id));
+}
+
+/* Idle: sleep on the wake eventfd, RCU-offline, at most until the next TCP timer. */
+static void dt_sleep(struct dt_worker *dw, int timeout_ms, uint64_t now)
+{
+	uint64_t next = tcp_next_timer_us(dw->ts, now);
+	int ms = timeout_ms < DT_IDLE_SLEEP_MS ? timeout_ms : DT_IDLE_SLEEP_MS;
+	struct epoll_event ev;
+
+	if (next != UINT64_MAX && next / 1000u < (uint64_t)ms)
+		ms = (int)(next / 1000u);
+	if (ms <= 0 || port_rx_pending(dt_port, dw->w->id) > 0)
+		return;
+	dw->sleeps++;
+	rcu_thread_offline();
+	if (epoll_wait(dw->epfd, &ev, 1, ms) == 1) {
+		uint64_t v;
+
+		/* EAGAIN: another turn took the wake-up already. */
+		if (read(dw->w->wake_fd, &v, sizeof(v)) < 0)
+			(void)v;
+	}
+	rcu_thread_online();
+}
+
+static int dt_poll(struct worker *w, int timeout_ms)
+{
+	struct dt_worker *dw = w->transport;
+	struct rte_mbuf *pkts[2 * DT_BURST];
+	uint64_t now = dt_now_us();
+	uint16_t n;
+
+	n = port_rx(dt_port, w->id, pkts, DT_BURST);
+	if (dw->fi_rx != NULL) {
+		n = faultinj_apply(dw->fi_rx, pkts, n, 2 * DT_BURST, now);
+		n = (uint16_t)(n + faultinj_flush(dw->fi_rx, pkts + n,
+						  (uint16_t)(2 * DT_BURST - n), now, false));
+	}
+	if (n > 0)
+		net_rx(dw->ni, pkts, n, now);
+	tcp_timers(dw->ts, now);
+	net_timers(dw->ni, now);
+	if (n > 0 || timeout_ms == 0) {
+		dw->idle_polls = 0;
+		return n;
+	}
+	if (++dw->idle_polls >= DT_SPIN_POLLS)
+		dt_sleep(dw, timeout_ms, now);
+	return 0;
+}
+
+static int dt_output(struct transport_conn *tc)
+{
+	if (!tc->closed && tc->tcb != NULL)
+		tcp_send_ready(tc->tcb);
+	return 0;
+}
+
+static void dt_flush(struct worker *w)
+{
+	struct dt_worker *dw = w->transport;
+	uint64_t now = dt_now_us();
+
+	tcp_flush(dw->ts, now);
+	net_tx_flush(dw->ni);
+	dt_tx_held(dw, now);
+}
+
+static void dt_pause_read(struct transport_conn *tc, bool paused)
+{
+	/* Paused, the engine takes no bytes (proto_input returns what it took) and the
+	 * stack keeps them; resumed, the stack offers them again at tcp_flush(), never
+	 * from inside this call. */
+	if (!paused && !tc->closed && tc->tcb != NULL)
+		tcp_recv_resume(tc->tcb);
+}
+
+static void dt_close(struct transport_conn *tc)
+{
+	if (tc->closed)
+		return;
+	tc->closed = true;
+	/* The engine's output is still valid: tcp_close takes what is left, and sends
+	 * it and our FIN (RFC 9293 3.10.4) without us. */
+	if (tc->tcb != NULL)
+		tcp_close(tc->tcb);
+	tc->tcb = NULL;
+	tc->next_dead = tc->dw->dead;
+	tc->dw->dead = tc;
+}
+
+static void dt_reap(struct worker *w)
+{
+	struct dt_worker *dw = w->transport;
+
+	while (dw->dead != NULL) {
+		struct transport_conn *tc = dw->dead;
+
+		dw->dead = tc->next_dead;
+		free(tc);
+	}
+}
+
+static const char *dt_peer(const struct transport_conn *tc)
+{
+	return tc->peer;
+}
+
+/* Keeps the worker's counters for the totals line: the stack goes away here. */
+static void dt_keep_totals(struct dt_worker *dw)
+{
+	struct dt_totals *t;
+	const struct tcp_stats *ts;
+	const struct net_stats *ns;
+	const struct port_stats *ps;
+
+	if (dt_totals == NULL)
+		return;
+	t = &dt_totals[dw->w->id];
+	ts = tcp_stack_stats(dw->ts);
+	ns = net_if_stats(dw->ni);
+	ps = port_worker_stats(dt_port, dw->w->id);
+	t->tcp = *ts;
+	t->net = *ns;
+	t->port = *ps;
+	t->tx_refused = dw->tx_refused;
+	t->sleeps = dw->sleeps;
+	if (dw->fi_rx != NULL)
+		t->fi[0] = *faultinj_stats(dw->fi_rx);
+	if (dw->fi_tx != NULL)
+		t->fi[1] = *faultinj_stats(dw->fi_tx);
+}
+
+static void dt_teardown(struct worker *w)
+{
+	struct dt_worker *dw = w->transport;
+
+	if (dw == NULL)
+		return;
+	/* The engine closed every connection: their FINs go out before the stack goes. */
+	dt_flush(w);
+	dt_reap(w);
+	dt_keep_totals(dw);
+	dt_worker_free(dw);
+	w->transport = NULL;
+}
+
+const struct transport_ops transport_dpdk_ops = {
+	.name = "dpdk",
+	.init = dt_init,
+	.fini = dt_fini,
+	.setup = dt_setup,
+	.launch = dt_launch,
+	.join = dt_join,
+	.now_us = dt_now_us,
+	.poll = dt_poll,
+	.output = dt_output,
+	.flush = dt_flush,
+	.pause_read = dt_pause_read,
+	.close = dt_close,
+	.reap = dt_reap,
+	.peer = dt_peer,
+	.teardown = dt_teardown,
+};
