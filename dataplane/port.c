@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +253,51 @@ static void port_remove_runtime_dir(const char *dir)
 	rmdir(dir);
 }
 
+/* The directory DPDK keeps its processes' runtime directories in (eal_filesystem.h:
+ * /var/run/dpdk for root, else $XDG_RUNTIME_DIR/dpdk or /tmp/dpdk). */
+static void port_runtime_base(char *buf, size_t len)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+	if (getuid() == 0)
+		snprintf(buf, len, "/var/run/dpdk");
+	else
+		snprintf(buf, len, "%s/dpdk", xdg != NULL ? xdg : "/tmp");
+}
+
+/* A petrel killed with SIGKILL cannot remove its runtime directory: remove those of
+ * petrels that are gone (petrel-<pid> whose pid no longer exists), so they do not pile
+ * up. Only the names petrel itself chooses; a directory of a running process stays. */
+static void port_sweep_stale_runtime_dirs(void)
+{
+	char base[256], dir[sizeof(base) + sizeof(((struct dirent *)0)->d_name) + 1];
+	DIR *d;
+	struct dirent *e;
+
+	port_runtime_base(base, sizeof(base));
+	d = opendir(base);
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		long pid;
+
+		if (strncmp(e->d_name, "petrel-", 7) != 0)
+			continue;
+		errno = 0;
+		pid = strtol(e->d_name + 7, &end, 10);
+		if (errno != 0 || *end != '\0' || pid <= 0 || pid == (long)getpid())
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", base, e->d_name);
+		port_remove_runtime_dir(dir);
+		log_info("removed the runtime directory %s of petrel %ld, which is gone", dir,
+			 pid);
+	}
+	closedir(d);
+}
+
 /* Builds EAL's argv from dpdk_eal_args and what petrel adds, and starts the EAL. */
 static int port_eal_start(const struct config *cfg, unsigned nworkers, bool *own_prefix,
 			  char *err, size_t errlen)
@@ -282,6 +329,7 @@ static int port_eal_start(const struct config *cfg, unsigned nworkers, bool *own
 		argv[argc++] = "--proc-type=primary";
 	*own_prefix = !args_have(argv + 1, n, "--file-prefix", 0);
 	if (*own_prefix) {
+		port_sweep_stale_runtime_dirs();
 		snprintf(prefix, sizeof(prefix), "--file-prefix=petrel-%ld", (long)getpid());
 		argv[argc++] = prefix;
 	}

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 TestSuite(dpdk_start, .fini = harness_fini, .timeout = 120);
@@ -125,4 +127,36 @@ Test(dpdk_start, kernel_mode_ignores_the_dpdk_keys)
 	client_close(c);
 	cr_assert_not(broker_log_contains(&b, "EAL"));
 	cr_assert_eq(broker_stop(&b), 0);
+}
+
+/* A petrel killed with SIGKILL leaves its EAL runtime directory behind; the next one
+ * removes those of petrels that are gone, and only those. */
+Test(dpdk_start, runtime_directories_of_dead_petrels_are_removed)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	char base[256], dead[320], live[320], file[400];
+	pid_t child = fork();
+	int st;
+
+	cr_assert_geq(child, 0);
+	if (child == 0)
+		_exit(0);
+	cr_assert_eq(waitpid(child, &st, 0), child);
+	if (getuid() == 0)
+		snprintf(base, sizeof(base), "/var/run/dpdk");
+	else
+		snprintf(base, sizeof(base), "%s/dpdk", xdg != NULL ? xdg : "/tmp");
+	mkdir(base, 0700);
+	/* <child> has exited and been reaped: its pid names no process. */
+	snprintf(dead, sizeof(dead), "%s/petrel-%d", base, (int)child);
+	snprintf(live, sizeof(live), "%s/petrel-%d", base, (int)getpid());
+	cr_assert_eq(mkdir(dead, 0700), 0, "%s: %s", dead, strerror(errno));
+	cr_assert_eq(mkdir(live, 0700), 0, "%s: %s", live, strerror(errno));
+	snprintf(file, sizeof(file), "%s/config", dead);
+	fclose(fopen(file, "w"));
+	expect_refused("dpdk_eal_args " EAL_BASE " --vdev=net_null0\ndpdk_port 3\n", "-w 1",
+		       "petrel: dpdk_port 3 does not exist");
+	cr_assert_eq(access(dead, F_OK), -1, "%s is still there", dead);
+	cr_assert_eq(access(live, F_OK), 0, "%s of a live process was removed", live);
+	rmdir(live);
 }
