@@ -272,11 +272,21 @@ broker_host() {
 }
 
 ns_create() {
+	local n pid
 	[[ $ns_made -eq 0 ]] || return 0
 	if [[ $(id -u) -ne 0 ]]; then
 		petrel_log "the DPDK rows need root (network namespaces, taps, AF_XDP)"
 		return 1
 	fi
+	# A run killed with SIGKILL could not remove its namespaces: remove those of
+	# bench.sh processes that are gone (with what still runs in them stopped).
+	for n in $(ip netns list 2>/dev/null | sed -n 's/^\(petrel-bench-\(gen\|brk\)-[0-9]*\).*/\1/p'); do
+		pid="${n##*-}"
+		kill -0 "$pid" 2>/dev/null && continue
+		petrel_log "removing namespace $n, left by a bench.sh that is gone"
+		ip netns pids "$n" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+		ns_ip netns del "$n" 2>/dev/null || true
+	done
 	ns_made=1
 	ns_ip netns add "$ns_gen" || return 1
 	ns_ip netns add "$ns_brk" || return 1

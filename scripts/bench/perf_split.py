@@ -3,7 +3,7 @@
 into where the cycles went per packet: port rx/tx, net layers, TCP, MQTT engine,
 other. Used for docs/bench/profile-dpdk.md (see there for the commands).
 
-    perf script -i perf.data -F ip,sym,dso | \\
+    perf script -i perf.data --comms w0 -F ip,sym,dso | \\
         scripts/bench/perf_split.py --objs build-release/control/libpetrel_core.a.p \\
             [--packets N] [--hz F] [--ghz G]
 
@@ -22,7 +22,8 @@ import re
 import subprocess
 import sys
 
-CATS = ("port rx/tx", "net layers", "TCP", "MQTT engine", "other")
+CATS = ("port rx/tx", "far side's kernel TCP/IP, run by our tx", "net layers", "TCP",
+        "MQTT engine", "other")
 
 # Petrel's sources, by path below dataplane/ (the object file names keep it).
 SRC_RULES = (
@@ -38,9 +39,20 @@ DSO_RULES = (
     (re.compile(r"librte_(net_|ethdev|mbuf|mempool|ring|bus_vdev)|libxdp|libbpf"),
      "port rx/tx"),
 )
-# Kernel functions that tell whose work a system call was.
+# libc's system call wrappers that only the PMDs call in the worker's loop: tap reads
+# and writes with readv/writev, AF_XDP kicks its rings with recvfrom/sendto.
+LIBC_PORT = re.compile(r"^(__GI___)?(__libc_)?(readv|writev|recvfrom|sendto|__send|send|"
+                       r"pthread_(en|dis)able_asynccancel)$|^__GI___pthread_(en|dis)able_")
+# Kernel functions that tell whose work a system call was, leaf first. A frame the
+# broker sends on a tap or (generic-mode) AF_XDP socket is received by the peer's
+# kernel at once, in the sending system call: its TCP/IP input runs on our core.
 KERNEL_RULES = (
-    (re.compile(r"^(tun_|tap_|xsk_|__xsk|veth_|xdp_|bpf_prog)"), "port rx/tx"),
+    (re.compile(r"^(tcp_|ip_|__netif_receive|netif_receive|net_rx_action|process_backlog|"
+                r"__napi_poll|sock_def_readable|handle_softirqs|do_softirq)"),
+     "far side's kernel TCP/IP, run by our tx"),
+    (re.compile(r"^(tun_|tap_|xsk_|__xsk|veth_|xdp_|bpf_prog|__sys_(recvfrom|sendto)|"
+                r"__x64_sys_(recvfrom|sendto|readv|writev)|do_readv|do_writev|"
+                r"vfs_readv|vfs_writev|__dev_direct_xmit)"), "port rx/tx"),
     (re.compile(r"^(do_epoll_wait|ep_poll|__x64_sys_epoll_wait|eventfd_)"), "other"),
 )
 
@@ -87,6 +99,23 @@ def frames(stream):
         yield cur
 
 
+# What "other" holds, for the reader: the worker's loop (polling, the clock, the
+# transport's glue), the kernel outside the port's system calls (scheduling,
+# interrupts, the idle sleep), and libc (callers unknown: no frame pointers).
+OTHER_PARTS = ("worker loop and transport glue", "kernel: scheduling, interrupts, idle "
+               "sleep", "libc (callers unknown)", "unknown")
+
+
+def other_part(label, dso):
+    if "kernel" in dso or dso.startswith("[") or label.startswith("[k] "):
+        return OTHER_PARTS[1]
+    if "libc" in os.path.basename(dso):
+        return OTHER_PARTS[2]
+    if os.path.basename(dso) == "petrel":
+        return OTHER_PARTS[0]
+    return OTHER_PARTS[3]
+
+
 def classify(fr, syms):
     """(category, label) of one sample."""
     for sym, dso in fr:
@@ -99,6 +128,8 @@ def classify(fr, syms):
         if sym in syms:
             cat, src = syms[sym]
             return cat, sym
+        if base.startswith("libc") and LIBC_PORT.search(sym):
+            return "port rx/tx", "%s (%s)" % (sym, base)
         for rx, cat in DSO_RULES:
             if rx.search(base):
                 return cat, "%s (%s)" % (sym, base)
@@ -115,33 +146,39 @@ def main():
     ap.add_argument("--top", type=int, default=25)
     a = ap.parse_args()
     syms = petrel_symbols(a.objs)
-    cats, labels = collections.Counter(), collections.Counter()
+    cats, labels, others = collections.Counter(), collections.Counter(), collections.Counter()
     total = 0
     for fr in frames(sys.stdin):
         cat, label = classify(fr, syms)
         cats[cat] += 1
         labels[(cat, label)] += 1
+        if cat == "other":
+            others[other_part(label, fr[0][1])] += 1
         total += 1
     if total == 0:
         sys.exit("no samples")
     per = a.packets and a.packets > 0
     print("| part | samples | share |%s" % (
-        " samples per 1000 packets | cycles per packet |" if per else ""))
-    print("|---|---:|---:|%s" % ("---:|---:|" if per else ""))
-    for c in CATS:
-        n = cats[c]
-        row = "| %s | %d | %.1f %% |" % (c, n, 100.0 * n / total)
+        " samples per 1000 packets | µs per packet | cycles per packet |" if per else ""))
+    print("|---|---:|---:|%s" % ("---:|---:|---:|" if per else ""))
+
+    def row(name, n):
+        text = "| %s | %d | %.1f %% |" % (name, n, 100.0 * n / total)
         if per:
-            cyc = "—"
-            if a.hz and a.ghz:
-                cyc = "%.0f" % (n / a.hz * a.ghz * 1e9 / a.packets)
-            row += " %.2f | %s |" % (1000.0 * n / a.packets, cyc)
-        print(row)
-    row = "| all | %d | 100 %% |" % total
-    if per:
-        cyc = "%.0f" % (total / a.hz * a.ghz * 1e9 / a.packets) if a.hz and a.ghz else "—"
-        row += " %.2f | %s |" % (1000.0 * total / a.packets, cyc)
-    print(row)
+            # Each sample stands for 1/hz seconds of the thread on the CPU.
+            us = "%.2f" % (n / a.hz * 1e6 / a.packets) if a.hz else "—"
+            cyc = "%.0f" % (n / a.hz * a.ghz * 1e9 / a.packets) if a.hz and a.ghz else "—"
+            text += " %.2f | %s | %s |" % (1000.0 * n / a.packets, us, cyc)
+        return text
+
+    for c in CATS:
+        print(row(c, cats[c]))
+    print(row("all", total))
+    print()
+    print("| other: of which | samples | share |")
+    print("|---|---:|---:|")
+    for part in OTHER_PARTS:
+        print("| %s | %d | %.1f %% |" % (part, others[part], 100.0 * others[part] / total))
     print()
     print("| symbol | part | share |")
     print("|---|---|---:|")
