@@ -605,7 +605,7 @@ run_one() {
 	[[ -n $gcpus ]] && gen=(taskset -c "$gcpus" "${gen[@]}")
 	[[ $(broker_net "$broker") == loop ]] || gen=(ip netns exec "$ns_gen" "${gen[@]}")
 	limit="$(gen_limit "$kind")"
-	bcmd="$(broker_cmd "$broker" "$workers" "$bcpus" "$tmp/$broker.conf")"
+	bcmd="$(broker_cmd "$broker" "$workers" "$bcpus" "$tmp/${broker%%-*}.conf")"
 
 	started=$SECONDS
 	rm -f "$tmp/gen.out" "$tmp/gen.err"

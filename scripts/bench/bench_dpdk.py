@@ -66,7 +66,8 @@ def sec_dpdk(rp, bound_cell, loss_cell, conn_cell):
       "a peer as fast as itself; the next step drives the broker over memif with no "
       "kernel in the path. The DPDK worker polls while there is work and sleeps on "
       "its wake descriptor when idle, so its CPU share is the share it was busy, as "
-      "for the kernel brokers.")
+      "for the kernel brokers. Where the DPDK worker's time goes per packet: "
+      "[bench/profile-dpdk.md](bench/profile-dpdk.md).")
     w()
     cols = [(b, lab) for b, lab in DPDK_BROKERS
             if any(broker_group(rp, n, b)[1] for n, _ in sel)]
