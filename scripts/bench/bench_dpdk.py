@@ -4,7 +4,7 @@ Petrel and mosquitto over loopback and across a veth pair. Called by bench_md.py
 """
 
 from bench_data import (LOWER_BETTER, METRIC_NAMES, VARIANT_NAMES, fmt_metric, fmt_num,
-                        fmt_ratio, isnum, parse_totals, ratio)
+                        fmt_ratio, parse_totals, ratio)
 
 # Column order, and what each broker name of the dpdk rows means.
 DPDK_BROKERS = (

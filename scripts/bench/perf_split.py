@@ -126,7 +126,7 @@ def classify(fr, syms):
                     return cat, "[k] " + sym
             continue
         if sym in syms:
-            cat, src = syms[sym]
+            cat, _ = syms[sym]
             return cat, sym
         if base.startswith("libc") and LIBC_PORT.search(sym):
             return "port rx/tx", "%s (%s)" % (sym, base)
