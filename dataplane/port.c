@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@ struct port_worker {
 	struct rte_ring *rx_ring;      /* frames passed to this worker by another */
 	struct rte_ring *tx_ring;      /* single-queue: this worker's output for worker 0 */
 	unsigned lcore;
+	bool shared_pool;              /* <pool> is worker 0's (single-queue mode) */
 	struct port_stats stats;
 } cache_aligned;
 
@@ -61,7 +63,6 @@ int port_split_args(const char *s, char **argv, int max, char *buf, size_t bufle
 	int argc = 0;
 
 	for (;;) {
-		bool in_word = false;
 		char quote = 0;
 
 		while (*s == ' ' || *s == '\t' || *s == '\n')
@@ -80,7 +81,6 @@ int port_split_args(const char *s, char **argv, int max, char *buf, size_t bufle
 				break;
 			if (quote == 0 && (ch == '\'' || ch == '"')) {
 				quote = ch;
-				in_word = true;
 				continue;
 			}
 			if (quote != 0 && ch == quote) {
@@ -102,13 +102,11 @@ int port_split_args(const char *s, char **argv, int max, char *buf, size_t bufle
 				return -E2BIG;
 			}
 			buf[used++] = ch;
-			in_word = true;
 		}
 		if (quote != 0) {
 			snprintf(err, errlen, "unterminated %c quote", quote);
 			return -EINVAL;
 		}
-		(void)in_word;
 		buf[used++] = '\0';
 		argc++;
 	}
@@ -341,17 +339,31 @@ static void port_missing(uint16_t want, char *err, size_t errlen)
 static int port_pools(struct port *p, const struct config *cfg, int socket, char *err,
 		      size_t errlen)
 {
+	/* Single-queue mode: every frame leaves through queue 0, so every worker
+	 * builds its frames from queue 0's pool (one pool of them all). A PMD whose
+	 * frame memory is the queue's pool (net_af_xdp) would otherwise copy each
+	 * other worker's frame into its own buffer, and that path lost frames over a
+	 * veth. The pool is thread-safe; each lcore keeps its own cache. */
+	unsigned npools = p->info.steering ? 1 : p->nworkers;
+	unsigned each = p->info.steering ? cfg->dpdk_mbufs * p->nworkers : cfg->dpdk_mbufs;
+
+	for (unsigned i = npools; i < p->nworkers; i++)
+		p->w[i].shared_pool = true;
 	for (unsigned i = 0; i < p->nworkers; i++) {
 		char name[RTE_MEMPOOL_NAMESIZE];
 
+		if (i >= npools) {
+			p->w[i].pool = p->w[0].pool;
+			continue;
+		}
 		snprintf(name, sizeof(name), "petrel_w%u", i);
-		p->w[i].pool = rte_pktmbuf_pool_create(name, cfg->dpdk_mbufs,
+		p->w[i].pool = rte_pktmbuf_pool_create(name, each,
 						       PORT_POOL_CACHE, 0,
 						       RTE_MBUF_DEFAULT_BUF_SIZE, socket);
 		if (p->w[i].pool == NULL) {
 			snprintf(err, errlen, "mbuf pool of worker %u (%u mbufs): %s; give "
 				 "the EAL more memory (-m in dpdk_eal_args) or lower "
-				 "dpdk_mbufs", i, cfg->dpdk_mbufs, rte_strerror(rte_errno));
+				 "dpdk_mbufs", i, each, rte_strerror(rte_errno));
 			return -ENOMEM;
 		}
 	}
@@ -417,8 +429,10 @@ static void port_plan(struct port *p, const struct rte_eth_dev_info *di,
 	}
 	/* Chained mbufs: a header mbuf followed by a PUBLISH payload as an external
 	 * buffer (DESIGN.md). */
-	if (tx & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
+	if (tx & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) {
 		conf->txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+		p->info.tx_multi_seg = true;
+	}
 	if ((rx & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) && (rx & RTE_ETH_RX_OFFLOAD_TCP_CKSUM)) {
 		conf->rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM |
 					 RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
@@ -529,7 +543,8 @@ static void port_free(struct port *p, bool started)
 	for (unsigned i = 0; i < p->nworkers; i++) {
 		rte_ring_free(p->w[i].rx_ring);
 		rte_ring_free(p->w[i].tx_ring);
-		rte_mempool_free(p->w[i].pool);
+		if (!p->w[i].shared_pool)
+			rte_mempool_free(p->w[i].pool);
 	}
 	rte_eal_cleanup();
 	if (p->runtime_dir[0] != '\0')
@@ -574,8 +589,17 @@ struct port *port_open(const struct config *cfg, unsigned nworkers, char *err,
 
 void port_close(struct port *p)
 {
-	if (p != NULL)
-		port_free(p, true);
+	struct rte_eth_stats st;
+
+	if (p == NULL)
+		return;
+	/* The device's own view, for the record: what it received, sent, missed. */
+	if (rte_eth_stats_get(p->info.port_id, &st) == 0)
+		log_notice("dpdk_port %u totals: ipackets=%" PRIu64 " opackets=%" PRIu64
+			   " imissed=%" PRIu64 " ierrors=%" PRIu64 " oerrors=%" PRIu64
+			   " rx_nombuf=%" PRIu64, p->info.port_id, st.ipackets, st.opackets,
+			   st.imissed, st.ierrors, st.oerrors, st.rx_nombuf);
+	port_free(p, true);
 }
 
 const struct port_info *port_get_info(const struct port *p)
@@ -685,7 +709,7 @@ static void port_drain_output(struct port *p)
 		uint16_t sent = n > 0 ? rte_eth_tx_burst(p->info.port_id, 0, pkts,
 							 (uint16_t)n) : 0;
 
-		p->w[0].stats.tx_frames += sent;
+		p->w[0].stats.tx_relayed += sent;
 		for (unsigned k = sent; k < n; k++) {
 			p->w[i].stats.tx_dropped++;
 			rte_pktmbuf_free(pkts[k]);

@@ -407,6 +407,8 @@ static int dt_stack(struct dt_worker *dw, const struct config *cfg)
 		tp.rto_initial_us = tp.rto_min_us;
 	tp.delack_us = cfg->tcp_delayed_ack_ms * 1000u;
 	tp.secret = dt_secret;
+	/* PUBLISH payloads ride as external buffers where the port sends chains. */
+	tp.tx_chains = pi->tx_multi_seg;
 	dw->ts = tcp_stack_create(&tp, now);
 	if (dw->ts == NULL)
 		return -ENOMEM;

@@ -56,17 +56,25 @@
 
 enum kt_kind { KT_LISTENER, KT_WAKE, KT_CONN };
 
+/* Input a paused connection's engine did not take: one allocation, only then, so an
+ * idle connection pays one pointer for it. */
+struct kt_kept {
+	struct cds_list_head link;   /* kt_worker->pending once it may be offered again */
+	struct transport_conn *tc;
+	size_t len;
+	uint8_t data[];
+};
+
 struct transport_conn {
 	enum kt_kind kind;           /* first member: epoll data points here */
 	int fd;
 	bool closed;
 	bool read_paused;
 	bool out_blocked;            /* socket full: waiting for EPOLLOUT */
+	bool peer_gone;              /* EOF or a socket error: no last words at close */
 	struct mqtt_conn *mc;
 	struct kt_worker *kw;
-	uint8_t *kept;               /* input the engine did not take (paused), or NULL */
-	size_t kept_len;
-	struct cds_list_head pending_link; /* kt_worker->pending: kept input to offer */
+	struct kt_kept *kept;        /* input the engine did not take (paused), or NULL */
 	struct transport_conn *next_dead;
 	char peer[INET6_ADDRSTRLEN + 8];
 };
@@ -77,7 +85,7 @@ struct kt_worker {
 	struct transport_conn listener;
 	struct transport_conn wake;
 	struct transport_conn *dead;
-	struct cds_list_head pending;  /* resumed connections with kept input */
+	struct cds_list_head pending;  /* kt_kept of resumed connections */
 	bool accept_off;             /* listener out of epoll until accept_resume_ms */
 	bool accept_episode;         /* a failure was logged; cleared once drained */
 	bool poll_episode;           /* an epoll_wait failure was logged */
@@ -336,7 +344,6 @@ static void kt_accept(struct kt_worker *kw)
 		tc->kind = KT_CONN;
 		tc->fd = fd;
 		tc->kw = kw;
-		CDS_INIT_LIST_HEAD(&tc->pending_link);
 		if (ss.ss_family == AF_INET6) {
 			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 			char ip[INET6_ADDRSTRLEN];
@@ -375,10 +382,10 @@ static void kt_kept_free(struct transport_conn *tc)
 {
 	if (tc->kept == NULL)
 		return;
-	budget_add(-(ssize_t)tc->kept_len);
+	cds_list_del(&tc->kept->link);
+	budget_add(-(ssize_t)tc->kept->len);
 	free(tc->kept);
 	tc->kept = NULL;
-	tc->kept_len = 0;
 }
 
 /* Offers <data, len> to the engine and keeps what it does not take (its reading is
@@ -394,14 +401,19 @@ static int kt_offer(struct transport_conn *tc, const uint8_t *data, size_t len)
 	/* At most one read's worth per connection: EPOLLIN is off while it is kept.
 	 * Charged to memory_limit like the engine's partial packets, never refused
 	 * (bounded per connection; refusing would lose acknowledged input). */
-	tc->kept = malloc(len - (size_t)r);
+	tc->kept = malloc(sizeof(*tc->kept) + len - (size_t)r);
 	if (tc->kept == NULL) {
+		/* Input that cannot be kept cannot be dropped either (a PUBLISH already
+		 * acknowledged by TCP): the connection goes, counted. */
+		tc->kw->w->stats.conn_no_memory++;
 		proto_lost(tc->mc, -ENOMEM);
 		return -1;
 	}
-	memcpy(tc->kept, data + r, len - (size_t)r);
-	tc->kept_len = len - (size_t)r;
-	budget_add((ssize_t)tc->kept_len);
+	CDS_INIT_LIST_HEAD(&tc->kept->link);
+	tc->kept->tc = tc;
+	tc->kept->len = len - (size_t)r;
+	memcpy(tc->kept->data, data + r, tc->kept->len);
+	budget_add((ssize_t)tc->kept->len);
 	kt_update_events(tc);
 	return 0;
 }
@@ -413,14 +425,14 @@ static bool kt_offer_kept(struct transport_conn *tc)
 
 	if (tc->closed || tc->read_paused || tc->kept == NULL)
 		return false;
-	r = proto_input(tc->mc, tc->kept, tc->kept_len);
+	r = proto_input(tc->mc, tc->kept->data, tc->kept->len);
 	if (r < 0)
 		return true;    /* closed: the buffer goes at reap */
-	if ((size_t)r < tc->kept_len) {
+	if ((size_t)r < tc->kept->len) {
 		/* Paused again: keep the rest, in order. */
-		memmove(tc->kept, tc->kept + r, tc->kept_len - (size_t)r);
+		memmove(tc->kept->data, tc->kept->data + r, tc->kept->len - (size_t)r);
 		budget_add(-(ssize_t)r);
-		tc->kept_len -= (size_t)r;
+		tc->kept->len -= (size_t)r;
 		return true;
 	}
 	kt_kept_free(tc);
@@ -438,11 +450,10 @@ static int kt_offer_pending(struct kt_worker *kw)
 	cds_list_splice(&kw->pending, &todo);
 	CDS_INIT_LIST_HEAD(&kw->pending);
 	while (!cds_list_empty(&todo)) {
-		struct transport_conn *tc = cds_list_first_entry(&todo, struct transport_conn,
-								 pending_link);
+		struct kt_kept *k = cds_list_first_entry(&todo, struct kt_kept, link);
 
-		cds_list_del_init(&tc->pending_link);
-		n += kt_offer_kept(tc);
+		cds_list_del_init(&k->link);
+		n += kt_offer_kept(k->tc);
 	}
 	return n;
 }
@@ -463,6 +474,7 @@ static void kt_readable(struct kt_worker *kw, struct transport_conn *tc)
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
+		tc->peer_gone = true;
 		proto_lost(tc->mc, n == 0 ? 0 : -errno);
 		return;
 	}
@@ -512,8 +524,10 @@ static int kt_push(struct transport_conn *tc)
 	bool blocked;
 	int rc = kt_send(tc, &blocked);
 
-	if (rc < 0)
+	if (rc < 0) {
+		tc->peer_gone = true;   /* the engine closes it on this error */
 		return rc;
+	}
 	if (blocked != tc->out_blocked) {
 		if (blocked)
 			tc->kw->w->stats.output_blocked++;
@@ -584,7 +598,7 @@ static int kt_poll(struct worker *w, int timeout_ms)
 				int rc = kt_push(tc);
 
 				if (rc < 0) {
-					proto_lost(tc->mc, rc);
+					proto_lost(tc->mc, rc);   /* peer_gone set */
 					break;
 				}
 			}
@@ -592,6 +606,7 @@ static int kt_poll(struct worker *w, int timeout_ms)
 				if (tc->read_paused || tc->kept != NULL) {
 					/* Paused: only a broken socket gets here; with EPOLLIN
 					 * off we would otherwise spin on the error. */
+					tc->peer_gone = true;
 					proto_lost(tc->mc, -ECONNRESET);
 					break;
 				}
@@ -620,8 +635,8 @@ static void kt_pause_read(struct transport_conn *tc, bool paused)
 	tc->read_paused = paused;
 	kt_update_events(tc);
 	/* Not from here (transport.h): the engine is in the middle of its turn. */
-	if (!paused && tc->kept != NULL && cds_list_empty(&tc->pending_link))
-		cds_list_add_tail(&tc->pending_link, &tc->kw->pending);
+	if (!paused && tc->kept != NULL && cds_list_empty(&tc->kept->link))
+		cds_list_add_tail(&tc->kept->link, &tc->kw->pending);
 }
 
 static uint64_t kt_now_us(void)
@@ -639,11 +654,12 @@ static void kt_close(struct transport_conn *tc)
 	if (tc->closed)
 		return;
 	/* Last words (a CONNACK with an error code), best effort: no waiting for
-	 * room on a socket that is about to close. */
-	if (!tc->out_blocked && tc->mc != NULL)
+	 * room on a socket that is about to close, none to a peer that is gone. */
+	if (!tc->out_blocked && !tc->peer_gone && tc->mc != NULL)
 		(void)kt_send(tc, &blocked);
 	tc->closed = true;
-	cds_list_del_init(&tc->pending_link);
+	if (tc->kept != NULL)
+		cds_list_del_init(&tc->kept->link);
 	epoll_ctl(tc->kw->epfd, EPOLL_CTL_DEL, tc->fd, NULL);
 	close(tc->fd);
 	tc->fd = -1;

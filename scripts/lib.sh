@@ -160,9 +160,11 @@ petrel_setup_asan() {
 
 # Sanitizer settings for running the sanitizer build's binaries: leaks checked, and
 # every report ends the process with a signal a test runner counts as a crash.
+# tests/lsan.supp names the few leaks of system libraries that are not ours.
 PETREL_ASAN_ENV=(
 	"ASAN_OPTIONS=detect_leaks=1:abort_on_error=1"
 	"UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1"
+	"LSAN_OPTIONS=suppressions=$PETREL_ROOT/tests/lsan.supp:print_suppressions=0"
 )
 
 # The fuzz targets meson built in <builddir>, one name per line (codec, engine, ...).

@@ -587,10 +587,10 @@ void conn_close(struct mqtt_conn *c, enum close_reason why)
 	if (why != CLOSE_PEER && why != CLOSE_SHUTDOWN)
 		log_info("%s (%s): %s", w->tops->peer(c->tc), conn_client_id(c),
 			 reason_name(why));
-	/* Last words (a CONNACK with an error code) go out with the transport's close,
-	 * best effort; to a peer that is gone, none. */
-	if (why == CLOSE_PEER)
-		outq_fini(&c->out);
+	/* Last words (a CONNACK with an error code) go out with the transport's close:
+	 * the output stream stays valid during close() (a TCP stack sends what is left,
+	 * in flight included, before its FIN). Whether the peer can still take them is
+	 * the transport's call (transport.h). */
 	if (c->in_dirty) {
 		cds_list_del(&c->dirty_link);
 		c->in_dirty = false;

@@ -29,6 +29,9 @@ static int net_params_check(const struct net_params *p)
 		return -EINVAL;
 	if (p->arp_entries == 0 || p->arp_entries > 65536)
 		return -EINVAL;
+	/* Shorter than the retry interval, every use of an entry would ask again. */
+	if (p->arp_timeout_us < ARP_RETRY_US)
+		return -EINVAL;
 	mask = p->prefix_len == 0 ? 0 : UINT32_MAX << (32 - p->prefix_len);
 	/* The gateway is the next hop for everything off-link: it must be on-link. */
 	if (p->gateway != 0 && ((p->gateway ^ p->ip) & mask) != 0)

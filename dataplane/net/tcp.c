@@ -39,6 +39,7 @@ struct tcp_stack *tcp_stack_create(const struct tcp_params *p, uint64_t now_us)
 		return NULL;
 	ts->p = *p;
 	ts->cc_ops = &tcp_newreno;
+	ts->can_attach = tcp_txdata_can_attach(p);
 	ts->now_us = now_us;
 	if (ts->p.mss < 64)
 		ts->p.mss = 64;
@@ -131,11 +132,12 @@ struct tcb *tcb_new(struct tcp_stack *ts, uint32_t rip, uint16_t rport, uint16_t
 	if (ts->nconns >= ts->p.max_conns) {
 		ts->stats.conns_over_limit++;
 		tcp_limit_hit(ts, TCP_LIMIT_CONNS);
+		errno = ENOBUFS;
 		return NULL;
 	}
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
-		return NULL;
+		return NULL; /* errno ENOMEM */
 	tcp_limit_clear(ts, TCP_LIMIT_CONNS);
 	t->ts = ts;
 	t->rip = rip;
@@ -143,6 +145,7 @@ struct tcb *tcb_new(struct tcp_stack *ts, uint32_t rip, uint16_t rport, uint16_t
 	t->lport = lport;
 	t->heap_idx = UINT32_MAX;
 	t->rto_us = ts->p.rto_initial_us;
+	t->last_sent = (uint32_t)ts->now_us; /* our SYN, for RFC 5681 4.1 */
 	t->mss = 536; /* RFC 9293 3.7.1: without an MSS option */
 	t->rcv_scale = ts->rcv_scale;
 	t->iss = tcb_isn(ts, rip, rport, lport);
@@ -171,14 +174,14 @@ void tcb_init_from_syn(struct tcb *t, const struct tcp_seg *seg)
 		/* RFC 7323 2.3: a shift over 14 is used as 14. */
 		t->snd_scale = seg->ws > 14 ? 14 : seg->ws;
 	} else {
-		t->flags &= (uint16_t)~TF_WS;
+		t->flags &= ~TF_WS;
 		t->snd_scale = 0;
 		t->rcv_scale = 0;
 	}
 	if (seg->has_ts && (t->flags & TF_TS))
 		t->ts_recent = seg->tsval;
 	else
-		t->flags &= (uint16_t)~TF_TS;
+		t->flags &= ~TF_TS;
 	if (mss > t->ts->p.mss)
 		mss = t->ts->p.mss;
 	/* RFC 9293 3.7.1: the MSS counts data only; our options come off it. */
@@ -197,7 +200,7 @@ static void tcb_flush_unlink(struct tcb *t)
 	if (*pp != NULL)
 		*pp = t->fnext;
 	t->fnext = NULL;
-	t->flags &= (uint16_t)~TF_ON_FLUSH;
+	t->flags &= ~TF_ON_FLUSH;
 }
 
 void tcp_limit_hit(struct tcp_stack *ts, uint32_t bit)
@@ -272,7 +275,7 @@ void tcb_fail(struct tcb *t, int err)
 		ops->gone(user, err);
 }
 
-void tcb_flush_add(struct tcb *t, uint16_t flag)
+void tcb_flush_add(struct tcb *t, uint32_t flag)
 {
 	if (t->flags & TF_DEAD)
 		return;
@@ -299,7 +302,12 @@ void tcb_established(struct tcb *t)
 	}
 	ts->stats.conns_passive++;
 	t->user = ts->p.ops->accepted(t->listen_arg, t);
-	if (t->user == NULL && !(t->flags & TF_DEAD)) {
+	if (t->flags & (TF_DEAD | TF_CLOSED_USER)) {
+		/* closed or aborted from inside accepted(): no callbacks follow */
+		t->user = NULL;
+		return;
+	}
+	if (t->user == NULL) {
 		/* The user refused it (tcp.h): RST. */
 		tcp_send_ctl(t, RTE_TCP_RST_FLAG, t->snd_nxt);
 		tcb_drop(t);
@@ -430,7 +438,7 @@ void tcb_deliver_kept(struct tcb *t)
 		rte_pktmbuf_free(m);
 	}
 	if (t->rcvq == NULL && (t->flags & TF_EOF_DUE) && t->user != NULL) {
-		t->flags &= (uint16_t)~TF_EOF_DUE;
+		t->flags &= ~TF_EOF_DUE;
 		ops->eof(t->user);
 		if (t->flags & TF_DEAD)
 			return;
@@ -438,6 +446,20 @@ void tcb_deliver_kept(struct tcb *t)
 	/* RFC 9293 3.8.6.2.2: a window update once it opened by min(buf/2, MSS). */
 	if (tcb_rcv_wnd(t) >= t->rcv_adv - t->rcv_nxt + step)
 		tcb_flush_add(t, TF_ACKNOW);
+}
+
+/* Kept bytes go into the last kept mbuf when they fit in its tailroom, so a peer
+ * that sends tiny segments to a paused user holds a few mbufs, not one (of 2 KB) per
+ * segment. Only a direct mbuf nobody else references is written. */
+static bool tcb_rcvq_append(struct rte_mbuf *last, const uint8_t *data, uint32_t len)
+{
+	if (!RTE_MBUF_DIRECT(last) || rte_mbuf_refcnt_read(last) != 1 ||
+	    rte_pktmbuf_tailroom(last) < len)
+		return false;
+	memcpy(rte_pktmbuf_mtod_offset(last, uint8_t *, last->data_len), data, len);
+	last->data_len = (uint16_t)(last->data_len + len);
+	last->pkt_len += len;
+	return true;
 }
 
 bool tcb_deliver_seg(struct tcb *t, struct rte_mbuf *m, const uint8_t *data, uint32_t len)
@@ -452,13 +474,17 @@ bool tcb_deliver_seg(struct tcb *t, struct rte_mbuf *m, const uint8_t *data, uin
 		if (took >= len || t->flags & TF_DEAD || t->user == NULL)
 			return false;
 	}
+	t->rcvq_len += (uint32_t)(len - took);
+	for (tail = &t->rcvq; *tail != NULL && (*tail)->next != NULL; tail = &(*tail)->next)
+		;
+	if (*tail != NULL && tcb_rcvq_append(*tail, data + took, (uint32_t)(len - took)))
+		return false;
 	rte_pktmbuf_adj(m, (uint16_t)(data + took - rte_pktmbuf_mtod(m, uint8_t *)));
 	rte_pktmbuf_trim(m, (uint16_t)(m->data_len - (len - took)));
-	for (tail = &t->rcvq; *tail != NULL; tail = &(*tail)->next)
-		;
+	if (*tail != NULL)
+		tail = &(*tail)->next;
 	*tail = m;
 	m->next = NULL;
-	t->rcvq_len += (uint32_t)(len - took);
 	return true;
 }
 
@@ -485,10 +511,8 @@ struct tcb *tcp_connect(struct tcp_stack *ts, uint32_t dst_ip, uint16_t dst_port
 		return NULL;
 	}
 	t = tcb_new(ts, dst_ip, dst_port, (uint16_t)port);
-	if (t == NULL) {
-		errno = ENOMEM;
+	if (t == NULL)
 		return NULL;
-	}
 	t->state = TCPS_SYN_SENT;
 	t->user = user;
 	/* We offer window scaling and timestamps; the SYN-ACK says what stays on. */
@@ -528,7 +552,7 @@ void tcp_close(struct tcb *t)
 		return;
 	}
 	t->flags |= TF_CLOSED_USER;
-	t->flags &= (uint16_t)~(TF_EOF_DUE | TF_RESUME);
+	t->flags &= ~(TF_EOF_DUE | TF_RESUME);
 	t->user = NULL;
 	/* Input after close has no reader: acknowledged and dropped (RFC 9293 3.10.4). */
 	tcb_free_mbufs(&t->rcvq);
@@ -562,15 +586,15 @@ void tcp_flush(struct tcp_stack *ts, uint64_t now_us)
 
 		ts->flush_head = t->fnext;
 		t->fnext = NULL;
-		t->flags &= (uint16_t)~TF_ON_FLUSH;
+		t->flags &= ~TF_ON_FLUSH;
 		if (t->flags & TF_RESUME) {
-			t->flags &= (uint16_t)~TF_RESUME;
+			t->flags &= ~TF_RESUME;
 			tcb_deliver_kept(t);
 			if (t->flags & TF_DEAD)
 				continue;
 		}
 		if (t->flags & (TF_OUTPUT | TF_ACKNOW)) {
-			t->flags &= (uint16_t)~TF_OUTPUT;
+			t->flags &= ~TF_OUTPUT;
 			tcp_output(t);
 		}
 	}

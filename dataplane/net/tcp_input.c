@@ -190,7 +190,7 @@ static void tcp_take_rtt(struct tcb *t, const struct tcp_seg *seg)
 		return;
 	}
 	if ((t->flags & TF_RTT) && seq_gt(seg->ack, t->rtt_seq)) {
-		t->flags &= (uint16_t)~TF_RTT;
+		t->flags &= ~TF_RTT;
 		tcp_rtt_sample(t, (uint32_t)ts->now_us - t->rtt_start);
 	}
 }
@@ -274,6 +274,9 @@ static bool tcp_ack_input(struct tcb *t, const struct tcp_seg *seg, uint32_t src
 	struct tcp_stack *ts = t->ts;
 	uint32_t wnd = (uint32_t)seg->wnd << t->snd_scale;
 	enum tcp_cong_action act = TCP_CONG_NONE;
+	/* The ACK that ends SYN-RECEIVED covers our SYN; no later one does, even when
+	 * snd_una wraps onto the ISN again (3.4). */
+	bool syn_acked = t->state == TCPS_SYN_RCVD;
 
 	if (t->state == TCPS_SYN_RCVD) {
 		if (!seq_gt(seg->ack, t->snd_una) || seq_gt(seg->ack, t->snd_max)) {
@@ -298,8 +301,8 @@ static bool tcp_ack_input(struct tcb *t, const struct tcp_seg *seg, uint32_t src
 		uint32_t acked = seg->ack - t->snd_una, data = acked;
 		bool fin_acked = (t->flags & TF_FIN_SENT) && seg->ack == t->snd_max;
 
-		if (t->snd_una == t->iss)
-			data--; /* our SYN */
+		if (syn_acked)
+			data--;
 		if (fin_acked)
 			data--;
 		tcp_take_rtt(t, seg);
@@ -309,7 +312,9 @@ static bool tcp_ack_input(struct tcb *t, const struct tcp_seg *seg, uint32_t src
 		tcb_send_acked(t, data);
 		if (t->flags & TF_DEAD)
 			return false;
-		act = ts->cc_ops->on_ack(&t->cc, t->snd_una, acked, tcb_flight(t));
+		/* RFC 5681 3.1: the ACK of a SYN does not grow cwnd; NewReno counts data. */
+		if (data > 0)
+			act = ts->cc_ops->on_ack(&t->cc, t->snd_una, data, tcb_flight(t));
 		/* RFC 6298 5.2-5.3: stop when all is acked, else restart. */
 		t->retries = 0;
 		if (tcb_flight(t) == 0)
@@ -476,6 +481,36 @@ static void tcp_fin_input(struct tcb *t)
 	}
 }
 
+/* RFC 7323 4.3: TS.Recent from segments at the left edge. */
+static void tcp_ts_recent(struct tcb *t, const struct tcp_seg *seg)
+{
+	if ((t->flags & TF_TS) && seg->has_ts && seq_leq(seg->seq, t->rcv_nxt) &&
+	    seq_geq(seg->tsval, t->ts_recent))
+		t->ts_recent = seg->tsval;
+}
+
+/* RFC 7323 5.3 R1 (PAWS): a timestamp older than TS.Recent marks an old duplicate
+ * from an earlier wrap of the sequence space. A RST is exempt (5.3, R1 note). */
+static bool tcp_paws_old(const struct tcb *t, const struct tcp_seg *seg)
+{
+	return (t->flags & TF_TS) && seg->has_ts && !SEG_RST(seg) &&
+	       seq_lt(seg->tsval, t->ts_recent);
+}
+
+/* The ESTABLISHED fast path (header prediction): an ACK, with or without data, exactly
+ * at RCV.NXT and inside the window, nothing out of order, no SYN, RST, FIN or URG. The
+ * sequence, RST and SYN steps of 3.10.7.4 cannot fire for it, so it goes straight to
+ * the ACK and the text. */
+static bool tcp_fast_path(const struct tcb *t, const struct tcp_seg *seg)
+{
+	uint32_t wnd = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+
+	return t->state == TCPS_ESTABLISHED &&
+	       (seg->flags & (uint8_t)~RTE_TCP_PSH_FLAG) == RTE_TCP_ACK_FLAG &&
+	       seg->seq == t->rcv_nxt && t->ooo == NULL && seg->len <= wnd &&
+	       !tcp_paws_old(t, seg);
+}
+
 bool tcp_input_seg(struct tcb *t, struct tcp_seg *seg, struct rte_mbuf *m)
 {
 	struct tcp_stack *ts = t->ts;
@@ -486,9 +521,21 @@ bool tcp_input_seg(struct tcb *t, struct tcp_seg *seg, struct rte_mbuf *m)
 		tcp_syn_sent_input(t, seg, src, dst);
 		return false;
 	}
+	if (tcp_fast_path(t, seg)) {
+		tcp_ts_recent(t, seg);
+		if (!tcp_ack_input(t, seg, src, dst))
+			return false;
+		return tcp_data_input(t, seg, m);
+	}
 	if (t->state == TCPS_SYN_RCVD && SEG_SYN(seg) && !SEG_ACK(seg) && seg->seq == t->irs) {
 		/* The peer did not hear our SYN-ACK and sent its SYN again. */
 		tcp_send_ctl(t, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG, t->iss);
+		return false;
+	}
+	if (tcp_paws_old(t, seg)) {
+		/* Not acceptable: ACK it and drop it, as below. */
+		ts->stats.paws_rejected++;
+		tcb_flush_add(t, TF_ACKNOW);
 		return false;
 	}
 	if (!tcp_seq_ok(t, seg)) {
@@ -501,10 +548,7 @@ bool tcp_input_seg(struct tcb *t, struct tcp_seg *seg, struct rte_mbuf *m)
 		tcb_flush_add(t, TF_ACKNOW);
 		return false;
 	}
-	/* RFC 7323 4.3: TS.Recent from segments at the left edge. */
-	if ((t->flags & TF_TS) && seg->has_ts && seq_leq(seg->seq, t->rcv_nxt) &&
-	    seq_geq(seg->tsval, t->ts_recent))
-		t->ts_recent = seg->tsval;
+	tcp_ts_recent(t, seg);
 	if (SEG_RST(seg)) {
 		tcp_rst_input(t, seg);
 		return false;

@@ -61,6 +61,7 @@ enum tcp_state {
 #define TF_PERSIST     (1u << 13)  /* the rexmt timer is the persist timer */
 #define TF_DEAD        (1u << 14)  /* out of the table, waiting to be freed */
 #define TF_HAVE_RTT    (1u << 15)  /* srtt holds a sample */
+#define TF_FORCE       (1u << 16)  /* persist fired on a window too small to use */
 
 struct rte_mbuf;
 
@@ -80,7 +81,7 @@ struct tcb {
 	uint8_t state;
 	uint8_t snd_scale, rcv_scale; /* RFC 7323 2.3 shift counts */
 	uint8_t retries;            /* consecutive RTO / persist backoffs */
-	uint16_t flags;
+	uint32_t flags;
 	uint16_t mss;               /* most data bytes per segment we send */
 	uint16_t ooo_n;             /* segments in ooo */
 	uint32_t heap_idx;          /* in the stack's timer heap, UINT32_MAX: not */
@@ -121,6 +122,7 @@ struct tcp_stack {
 	struct tcb *dead;           /* TCBs to free at the end of the call */
 	uint16_t ephemeral_next;
 	uint8_t rcv_scale;          /* what we offer: fits rcv_buf into 16 bits */
+	bool can_attach;            /* tcp_txdata_can_attach() */
 	uint64_t chack_second;      /* challenge ACK rate limit window */
 	uint32_t chack_count;
 	uint32_t limits_logged;     /* TCP_LIMIT_* in an episode already logged */
@@ -152,7 +154,7 @@ void tcb_drop(struct tcb *t);
 /* The connection ends: gone(err) to a live user, counted, then tcb_drop(). */
 void tcb_fail(struct tcb *t, int err);
 void tcb_reap(struct tcp_stack *ts);
-void tcb_flush_add(struct tcb *t, uint16_t flag);
+void tcb_flush_add(struct tcb *t, uint32_t flag);
 void tcb_established(struct tcb *t);
 uint32_t tcb_isn(struct tcp_stack *ts, uint32_t rip, uint16_t rport, uint16_t lport);
 void tcb_init_from_syn(struct tcb *t, const struct tcp_seg *seg);
@@ -204,6 +206,12 @@ void tcp_send_synack_cookie(struct tcp_stack *ts, uint32_t src, uint16_t sport,
 /* RST for a segment that has no TCB (RFC 9293 3.10.7.1). */
 void tcp_send_rst_noconn(struct tcp_stack *ts, uint32_t src, uint32_t dst,
 			 uint16_t sport, uint16_t dport, const struct tcp_seg *seg);
+
+/* tcp_txdata.c */
+bool tcp_txdata_can_attach(const struct tcp_params *p);
+/* Appends <len> bytes of output from <off> past snd_una to the segment <m> (its
+ * header already in place). Returns 0 or -errno; <m> is the caller's either way. */
+int tcp_txdata_fill(struct tcb *t, struct rte_mbuf *m, size_t off, uint32_t len);
 
 /* tcp_input.c */
 /* Returns true if the TCB took <m>. */

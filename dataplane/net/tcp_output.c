@@ -2,7 +2,8 @@
  * timestamps; RFC 9293 3.1, RFC 7323), the window we advertise (RFC 9293 3.8.6.2.2
  * receiver SWS avoidance, never shrinking it), data from the send buffer as far as
  * the peer's window and cwnd allow (3.8.6.2.1 sender SWS avoidance), FIN after the
- * last byte, ACKs, RSTs and challenge ACKs. One mbuf per segment, data copied in. */
+ * last byte, ACKs, RSTs and challenge ACKs. The header goes in a fresh mbuf, the
+ * data after it comes from tcp_txdata.c. */
 #include <rte_mbuf.h>
 #include <rte_tcp.h>
 #include <string.h>
@@ -134,22 +135,26 @@ static int tcp_xmit(struct tcb *t, uint8_t flags, uint32_t seq, size_t off, uint
 
 	if (m == NULL)
 		return -ENOBUFS;
-	th = (struct rte_tcp_hdr *)rte_pktmbuf_append(m, (uint16_t)(TCP_HDR_LEN + optlen + len));
+	th = (struct rte_tcp_hdr *)rte_pktmbuf_append(m, (uint16_t)(TCP_HDR_LEN + optlen));
 	if (th == NULL) {
 		rte_pktmbuf_free(m);
 		ts->stats.no_mbuf++;
 		return -ENOBUFS;
 	}
-	if (len > 0 && tcb_send_copy(t, off, (uint8_t *)th + TCP_HDR_LEN + optlen, len) < 0) {
-		rte_pktmbuf_free(m);
-		return -EIO;
+	if (len > 0) {
+		int rc = tcp_txdata_fill(t, m, off, len);
+
+		if (rc < 0) {
+			rte_pktmbuf_free(m);
+			return rc;
+		}
 	}
 	win = (flags & RTE_TCP_RST_FLAG) ? 0 : tcp_window_field(t, flags);
 	tcp_fill_hdr(th, t->lport, t->rport, seq, (flags & RTE_TCP_ACK_FLAG) ? t->rcv_nxt : 0,
 		     flags, win, optlen);
 	memcpy(th + 1, opts, optlen);
 	if (flags & RTE_TCP_ACK_FLAG) {
-		t->flags &= (uint16_t)~(TF_ACKNOW | TF_DELACK);
+		t->flags &= ~(TF_ACKNOW | TF_DELACK);
 		t->delack_at = 0;
 	}
 	tcp_emit(ts, m, t->rip);
@@ -229,8 +234,10 @@ int tcp_output(struct tcb *t)
 			if (len > usable)
 				len = usable;
 			/* 3.8.6.2.1: hold back a piece smaller than both the MSS and half
-			 * the largest window the peer offered while more data waits. */
-			if (len < t->mss && off + len < total && len < t->max_snd_wnd / 2)
+			 * the largest window the peer offered while more data waits, until
+			 * the override timeout (the persist timer) forces it. */
+			if (len < t->mss && off + len < total && len < t->max_snd_wnd / 2 &&
+			    !(t->flags & TF_FORCE))
 				len = 0;
 		}
 		/* FIN right after the last byte; off > total once it went out. */
@@ -269,7 +276,7 @@ int tcp_output(struct tcb *t)
 		}
 		/* RFC 6298 5.1: the timer runs while data is outstanding. */
 		if (t->rexmt_at == 0 || (t->flags & TF_PERSIST)) {
-			t->flags &= (uint16_t)~TF_PERSIST;
+			t->flags &= ~TF_PERSIST;
 			tcp_rexmt_arm(t);
 		}
 		if (fin)
@@ -277,8 +284,10 @@ int tcp_output(struct tcb *t)
 	}
 	if (t->flags & TF_ACKNOW && tcp_send_ack(t) == 0)
 		sent++;
-	/* RFC 9293 3.8.6.1: data waits on a zero window; the persist timer probes it. */
-	if (t->snd_wnd == 0 && tcb_flight(t) == 0 && tcb_send_len(t) > 0 && t->rexmt_at == 0) {
+	t->flags &= ~TF_FORCE;
+	/* RFC 9293 3.8.6.1: data waits on a zero window, or one too small to use
+	 * (3.8.6.2.1); the persist timer probes or forces it. */
+	if (tcb_flight(t) == 0 && tcb_send_len(t) > 0 && t->rexmt_at == 0) {
 		t->flags |= TF_PERSIST;
 		tcp_rexmt_arm(t);
 	}
@@ -294,6 +303,11 @@ int tcp_send_probe(struct tcb *t)
 
 	if (tcb_send_len(t) == 0)
 		return 0;
+	if (t->snd_wnd > 0) {
+		/* A usable window SWS avoidance held back: send what fits now. */
+		t->flags |= TF_FORCE;
+		return tcp_output(t);
+	}
 	t->ts->stats.zero_window_probes++;
 	rc = tcp_xmit(t, RTE_TCP_ACK_FLAG, t->snd_una, 0, 1);
 	if (seq_lt(t->snd_max, t->snd_una + 1))
@@ -364,7 +378,7 @@ int tcp_resend_una(struct tcb *t)
 		flags |= RTE_TCP_FIN_FLAG;
 	t->ts->stats.retransmits++;
 	/* Karn (RFC 6298 3): the timed segment may be the one resent. */
-	t->flags &= (uint16_t)~TF_RTT;
+	t->flags &= ~TF_RTT;
 	return tcp_xmit(t, flags, t->snd_una, 0, len);
 }
 

@@ -142,7 +142,7 @@ void tcp_rexmt_stop(struct tcb *t)
 {
 	t->rexmt_at = 0;
 	t->retries = 0;
-	t->flags &= (uint16_t)~TF_PERSIST;
+	t->flags &= ~TF_PERSIST;
 	tcp_timer_update(t);
 }
 
@@ -189,7 +189,7 @@ void tcp_time_wait(struct tcb *t)
 	if (t->state != TCPS_TIME_WAIT)
 		t->ts->stats.time_wait++;
 	t->state = TCPS_TIME_WAIT;
-	t->flags &= (uint16_t)~TF_PERSIST;
+	t->flags &= ~TF_PERSIST;
 	t->rexmt_at = t->ts->now_us + t->ts->p.time_wait_us;
 	tcp_timer_update(t);
 }
@@ -212,6 +212,9 @@ static void tcp_rexmt_fire(struct tcb *t)
 	if (t->flags & TF_PERSIST) {
 		/* RFC 1122 4.2.2.17: probe for as long as the peer answers. */
 		tcp_send_probe(t);
+		/* Data that went out (a usable window) runs the RTO now instead. */
+		if (!(t->flags & TF_PERSIST) || (t->flags & TF_DEAD))
+			return;
 		if (t->retries < 255)
 			t->retries++;
 		tcp_rexmt_arm(t);
@@ -224,7 +227,7 @@ static void tcp_rexmt_fire(struct tcb *t)
 	ts->stats.rto_timeouts++;
 	/* RFC 6298 5.5-5.6: back off; Karn: no sample from what is resent now. */
 	t->rto_us = clamp_rto(ts, (uint64_t)t->rto_us * 2);
-	t->flags &= (uint16_t)~TF_RTT;
+	t->flags &= ~TF_RTT;
 	if (t->state != TCPS_SYN_SENT && t->state != TCPS_SYN_RCVD)
 		ts->cc_ops->on_rto(&t->cc, t->snd_max, tcb_flight(t));
 	tcp_retransmit(t);

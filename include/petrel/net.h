@@ -42,7 +42,8 @@ struct net_params {
 	uint32_t arp_entries;      /* cache size (default 256, 1..65536); when full the
 	                              oldest resolved entry is evicted (arp_cache_full) */
 	uint32_t arp_timeout_us;   /* a resolved entry is re-checked after this (default
-	                              60 s): it stays in use while a request goes out */
+	                              60 s, at least 1 s): it stays in use while a
+	                              request goes out */
 	unsigned worker_id;        /* for logs */
 };
 
@@ -50,7 +51,8 @@ struct net_params {
 void net_params_default(struct net_params *p);
 
 /* Returns the interface, or NULL with errno set: EINVAL (prefix_len > 32, gateway
- * off-link, no pool or tx_burst, arp_entries or mtu out of range), ENOMEM. */
+ * off-link, no pool or tx_burst, arp_entries, arp_timeout_us or mtu out of range),
+ * ENOMEM. */
 struct net_if *net_if_create(const struct net_params *p, uint64_t now_us);
 void net_if_destroy(struct net_if *ni);
 /* Where TCP segments go (NULL: answered with nothing, counted as no_tcp). */

@@ -39,6 +39,7 @@ struct port_info {
 	uint8_t mac[6];
 	uint16_t mtu;              /* IP MTU the stack uses (<= 1500) */
 	uint32_t offloads;         /* NET_OFFLOAD_* (net.h) */
+	bool tx_multi_seg;         /* the port sends mbuf chains (tcp_params.tx_chains) */
 	unsigned nqueues;          /* queue pairs configured: nworkers or 1 */
 	bool steering;             /* single-queue mode: worker 0 steers by hash */
 	bool link_up;              /* at the end of start-up's bounded wait */
@@ -52,6 +53,7 @@ struct port_info {
 	X(arp_copies)       /* ARP frames copied to the other workers */               \
 	X(arp_copy_failed)  /* ... not copied: no mbuf or ring full */                 \
 	X(tx_frames)        /* frames the port (or worker 0's ring) took */            \
+	X(tx_relayed)       /* worker 0: other workers' frames it sent to the port */  \
 	X(tx_ring_full)     /* single-queue: output dropped, worker 0's ring full */   \
 	X(tx_dropped)       /* single-queue: this worker's output the port refused */
 
@@ -65,7 +67,8 @@ struct port_stats {
  * dpdk_eal_args): lcores for the main thread and <nworkers> workers, primary process,
  * a file prefix of its own. Then checks dpdk_port, configures and starts it with
  * <nworkers> queue pairs or single-queue steering, one mempool of dpdk_mbufs per
- * worker, and waits a bounded time (3 s) for the link. Main thread, once per process,
+ * worker (single-queue: one of dpdk_mbufs x workers they share, as every frame
+ * leaves through queue 0), and waits a bounded time (3 s) for the link. Main thread, once per process,
  * with the signals workers must not take already blocked (EAL threads inherit the
  * mask). Returns the port, or NULL with one line in <err> (then the EAL is already
  * cleaned up again). */

@@ -30,7 +30,11 @@ struct tcb;
 struct tcp_stack;
 
 /* Calls into the stack's user. All on the stack's thread, from inside tcp_input(),
- * tcp_timers() or tcp_flush(), never from a call the user made (no re-entry). */
+ * tcp_timers() or tcp_flush(), never from a call the user made (no re-entry), with
+ * one exception: tcp_close() reads the remaining output through send_len() and
+ * send_view() before it returns. A callback may call tcp_close(), tcp_abort(),
+ * tcp_send_ready() or tcp_recv_resume() on its own TCB (a TCB is freed only at the end
+ * of the stack call). */
 struct tcp_user_ops {
 	/* A passive open reached ESTABLISHED on a port of tcp_listen(<listen_arg>).
 	 * Returns the user's handle for <t>, or NULL to refuse (the stack sends RST). */
@@ -81,10 +85,14 @@ struct tcp_params {
 	uint32_t ooo_max;             /* out-of-order segments kept per TCB; more: dropped */
 	uint32_t challenge_acks_per_s; /* RFC 5961 7: challenge ACKs per second per stack */
 	uint64_t secret;              /* seeds ISNs (RFC 6528) and SYN cookies */
+	/* The output function takes mbuf chains (the port has multi-segment TX): payload
+	 * spans with a ref then ride as external buffers instead of being copied. */
+	bool tx_chains;
 };
 
-/* Fills <p> with the defaults (documented in docs/configuration.md); the caller then
- * sets local_ip, pool, output, ops. */
+/* Fills <p> with the defaults (docs/architecture.md, "The TCP stack", lists them
+ * with what happens when each limit is hit); the caller then sets local_ip, pool,
+ * output, ops. */
 void tcp_params_default(struct tcp_params *p);
 
 struct tcp_stack *tcp_stack_create(const struct tcp_params *p, uint64_t now_us);
@@ -100,13 +108,15 @@ void tcp_timers(struct tcp_stack *ts, uint64_t now_us);
 /* End of the caller's loop turn: transmits what tcp_send_ready() asked for, offers
  * kept input after tcp_recv_resume(), and sends pending ACKs that cannot wait. */
 void tcp_flush(struct tcp_stack *ts, uint64_t now_us);
-/* Microseconds until the next timer is due (for idle sleeps); UINT64_MAX if none. */
+/* Microseconds until the next timer is due (for idle sleeps; it may be early, never
+ * late: a timer moved later is noticed when the old time comes); UINT64_MAX if none. */
 uint64_t tcp_next_timer_us(const struct tcp_stack *ts, uint64_t now_us);
 
 /* Passive open on <port>. Returns 0, -EADDRINUSE, -ENOMEM. */
 int tcp_listen(struct tcp_stack *ts, uint16_t port, void *listen_arg);
 /* Active open from <src_port> (0 = pick one) to <dst_ip>:<dst_port>. Returns the TCB
- * (SYN_SENT; connected() follows) or NULL with errno set. */
+ * (SYN_SENT; connected() follows) or NULL with errno set: EADDRINUSE (that 4-tuple
+ * exists), EADDRNOTAVAIL (no free ephemeral port), ENOBUFS (max_conns), ENOMEM. */
 struct tcb *tcp_connect(struct tcp_stack *ts, uint32_t dst_ip, uint16_t dst_port,
 			uint16_t src_port, void *user, uint64_t now_us);
 
@@ -128,7 +138,8 @@ void tcp_peer(const struct tcb *t, uint32_t *ip, uint16_t *port);
 	X(syn_cookies_sent) X(syn_cookies_ok) X(syn_cookies_bad) X(out_of_order)       \
 	X(dup_segs) X(conns_passive) X(conns_active) X(conns_reset) X(conns_timeout)   \
 	X(conns_over_limit) X(out_dropped) X(no_mbuf) X(time_wait)                     \
-	X(ooo_dropped) X(challenge_acks_limited) X(bad_ack) X(syn_backlog_full)
+	X(ooo_dropped) X(challenge_acks_limited) X(bad_ack) X(syn_backlog_full)       \
+	X(paws_rejected)
 
 struct tcp_stats {
 #define X(name) uint64_t name;

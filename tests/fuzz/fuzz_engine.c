@@ -448,7 +448,7 @@ static void run_op(struct fuzz_run *r, uint8_t op)
 		break;
 	case OP_LOST:
 		if (live(s) != NULL)
-			proto_lost(live(s), arg ? -ECONNRESET : 0);
+			mem_conn_lost(s->tc, arg ? -ECONNRESET : 0);
 		break;
 	case OP_LIMIT:
 		if (live(s) != NULL)

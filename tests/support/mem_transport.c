@@ -118,6 +118,7 @@ static int mem_output(struct transport_conn *tc)
 	tc->outputs++;
 	if (rc != 0) {
 		tc->fail = 0;
+		tc->gone = true;
 		return rc;
 	}
 	return mem_pull(tc, true);
@@ -130,8 +131,9 @@ static void mem_pause_read(struct transport_conn *tc, bool paused)
 
 static void mem_close(struct transport_conn *tc)
 {
-	/* Last words (a CONNACK with an error code), as far as there is room. */
-	if (tc->fail == 0 && tc->c != NULL)
+	/* Last words (a CONNACK with an error code), as far as there is room, unless
+	 * the peer is gone. */
+	if (!tc->gone && tc->fail == 0 && tc->c != NULL)
 		(void)mem_pull(tc, false);
 	tc->closed = true;
 }
@@ -203,8 +205,8 @@ int mem_broker_init(struct broker *b, const struct config *cfg, uint64_t now_ms)
 	/* The wheel too: left at the real clock of worker_create, it would fire
 	 * nothing until <now_ms> passed the machine's uptime. */
 	for (unsigned i = 0; i < b->nworkers; i++) {
-		b->workers[i]->now_ms = now_ms;
 		b->workers[i]->now_us = now_ms * 1000u;
+		b->workers[i]->now_ms = now_ms;
 		timer_wheel_init(&b->workers[i]->wheel, now_ms, TIMER_TICK_MS);
 	}
 	return 0;
@@ -323,6 +325,7 @@ void mem_conn_lost(struct transport_conn *tc, int err)
 {
 	int prev = worker_set_current((int)tc->w->id);
 
+	tc->gone = true;
 	proto_lost(tc->c, err);
 	worker_set_current(prev);
 }

@@ -48,6 +48,7 @@ struct transport_conn {
 	size_t kept_len;
 	bool hold_release;             /* set by the caller: release only at mem_conn_release */
 	bool blocked;                  /* <room> ran out with output left: mem_conn_drain */
+	bool gone;                     /* lost or broken: no last words at close */
 	bool closed;                   /* the engine closed it */
 	bool keep;                     /* set by the caller: stay readable until teardown */
 	bool read_paused;
@@ -76,6 +77,7 @@ struct transport_conn *mem_conn_open(struct worker *w);
  * unless input is kept already (then after it); what the engine does not take is kept.
  * Returns 0, or -1 if the engine closed the connection. */
 int mem_conn_input(struct transport_conn *tc, const void *data, size_t len);
+/* The peer went away: proto_lost() with <tc>'s worker current; no last words. */
 void mem_conn_lost(struct transport_conn *tc, int err);
 /* The peer acknowledges the oldest <n> of the <taken> bytes (hold_release): released to
  * the engine, which may move more messages into its stream. */

@@ -20,6 +20,10 @@ static void *script_accepted(void *listen_arg, struct tcb *t)
 		return NULL;
 	s->user.accepted++;
 	s->user.t = t;
+	if (s->user.close_in_accept) {
+		tcp_close(t);
+		s->user.t = NULL;
+	}
 	return &s->user;
 }
 
@@ -67,7 +71,8 @@ static int script_send_view(void *user, size_t off, struct tx_span *sp, int max)
 
 		if (len > u->span_max)
 			len = u->span_max;
-		sp[n++] = (struct tx_span){ .base = u->out + pos, .len = (uint32_t)len };
+		sp[n++] = (struct tx_span){ .base = u->out + pos, .len = (uint32_t)len,
+					    .ref = u->span_ref ? u : NULL };
 		pos += len;
 	}
 	return n;
@@ -107,7 +112,17 @@ static void script_gone(void *user, int err)
 
 static void script_span_hold(void *ref)
 {
-	(void)ref;
+	struct tcp_script_user *u = ref;
+
+	u->holds++;
+}
+
+static void script_span_release(void *ref)
+{
+	struct tcp_script_user *u = ref;
+
+	cr_assert_lt(u->releases, u->holds, "span_release() without a hold");
+	u->releases++;
 }
 
 static const struct tcp_user_ops script_ops = {
@@ -120,7 +135,7 @@ static const struct tcp_user_ops script_ops = {
 	.eof = script_eof,
 	.gone = script_gone,
 	.span_hold = script_span_hold,
-	.span_release = script_span_hold,
+	.span_release = script_span_release,
 };
 
 /* ---- capture ---------------------------------------------------------------- */
@@ -181,6 +196,8 @@ void tcp_script_free(struct tcp_script *s)
 	cr_assert_eq(rte_mempool_avail_count(s->pool), TCP_SCRIPT_MBUFS,
 		     "mbufs leaked: %u of %u back", rte_mempool_avail_count(s->pool),
 		     TCP_SCRIPT_MBUFS);
+	cr_assert_eq(s->user.holds, s->user.releases, "span refs: %u held, %u released",
+		     s->user.holds, s->user.releases);
 	free(s->user.in);
 	free(s->user.out);
 	free(s);
@@ -371,6 +388,20 @@ void tcp_script_in(struct tcp_script *s, const char *flags, uint32_t seq, uint32
 	tcp_flush(s->ts, s->now);
 }
 
+void tcp_script_in_raw(struct tcp_script *s, const void *bytes, size_t len)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(s->pool);
+	uint8_t *p;
+
+	cr_assert_not_null(m);
+	p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)len);
+	cr_assert(len == 0 || p != NULL);
+	if (len > 0)
+		memcpy(p, bytes, len);
+	tcp_input(s->ts, m, s->peer_ip, s->p.local_ip, s->now);
+	tcp_flush(s->ts, s->now);
+}
+
 bool tcp_script_pop(struct tcp_script *s, struct tcp_script_seg *seg)
 {
 	unsigned n = sizeof(s->outq) / sizeof(s->outq[0]);
@@ -382,10 +413,19 @@ bool tcp_script_pop(struct tcp_script *s, struct tcp_script_seg *seg)
 		return false;
 	m = s->outq[s->out_r++ % n];
 	memset(seg, 0, sizeof(*seg));
-	cr_assert_eq(m->nb_segs, 1, "segments are built in one mbuf");
 	th = rte_pktmbuf_mtod(m, const struct rte_tcp_hdr *);
+	seg->nb_segs = m->nb_segs;
+	for (struct rte_mbuf *x = m; x != NULL; x = x->next)
+		seg->ext_segs += RTE_MBUF_HAS_EXTBUF(x) ? 1 : 0;
+	{
+		uint32_t sum = 0;
+
+		for (struct rte_mbuf *x = m; x != NULL; x = x->next)
+			sum += x->data_len;
+		cr_assert_eq(sum, m->pkt_len, "pkt_len %u, segments hold %u", m->pkt_len, sum);
+	}
 	hlen = (unsigned)(th->data_off >> 4) * 4;
-	cr_assert(hlen >= sizeof(*th) && hlen <= m->data_len, "bad header length emitted");
+	cr_assert(hlen >= sizeof(*th) && hlen <= m->data_len, "header outside the first mbuf");
 	script_flags_name(th->tcp_flags, seg->flags);
 	seg->seq = rte_be_to_cpu_32(th->sent_seq);
 	seg->ack = rte_be_to_cpu_32(th->recv_ack);
@@ -394,9 +434,15 @@ bool tcp_script_pop(struct tcp_script *s, struct tcp_script_seg *seg)
 	seg->dport = rte_be_to_cpu_16(th->dst_port);
 	seg->dst_ip = m->hash.usr;
 	script_opts_parse((const uint8_t *)(th + 1), hlen - sizeof(*th), seg);
-	seg->len = m->data_len - hlen;
+	seg->len = m->pkt_len - hlen;
 	cr_assert_leq(seg->len, sizeof(seg->data));
-	memcpy(seg->data, (const uint8_t *)th + hlen, seg->len);
+	if (seg->len > 0) {
+		const void *d = rte_pktmbuf_read(m, hlen, (uint32_t)seg->len, seg->data);
+
+		cr_assert_not_null(d);
+		if (d != seg->data)
+			memcpy(seg->data, d, seg->len);
+	}
 	if ((th->tcp_flags & RTE_TCP_SYN_FLAG) && !s->have_our_isn) {
 		s->our_isn = seg->seq;
 		s->have_our_isn = true;

@@ -51,6 +51,7 @@ struct tcp_script_user {
 	bool consume;              /* false: recv() takes nothing (the user stops reading) */
 	size_t consume_max;        /* > 0: recv() takes at most this much per call */
 	bool close_in_recv;        /* recv() calls tcp_close() (a user that closes on input) */
+	bool close_in_accept;      /* accepted() calls tcp_close() and returns the user */
 	uint8_t *in;               /* what recv() took, in order */
 	size_t in_len;
 	unsigned recv_calls;
@@ -60,6 +61,8 @@ struct tcp_script_user {
 	uint8_t *out;
 	size_t out_len, out_acked;
 	uint32_t span_max;         /* send_view() spans at most this long */
+	bool span_ref;             /* spans carry a ref (span.h): they may be attached */
+	unsigned holds, releases;  /* span_hold() / span_release() calls */
 	unsigned send_acked_calls;
 	/* Callbacks seen */
 	unsigned accepted, eof, gone, connected;
@@ -78,6 +81,8 @@ struct tcp_script_seg {
 	uint32_t tsval, tsecr;
 	uint8_t data[2048];
 	size_t len;
+	unsigned nb_segs;          /* mbufs in the segment's chain */
+	unsigned ext_segs;         /* of which external buffers (attached spans) */
 };
 
 struct tcp_script {
@@ -102,12 +107,16 @@ struct tcp_script {
 struct tcp_script *tcp_script_new(void);
 /* Creates the stack at TCP_SCRIPT_T0 and listens on s->port. */
 void tcp_script_start(struct tcp_script *s);
-/* Destroys the stack, drops captured segments and asserts every mbuf came home. */
+/* Destroys the stack, drops captured segments and asserts every mbuf came home and
+ * every span_hold() was released. */
 void tcp_script_free(struct tcp_script *s);
 
 /* A segment from the peer: tcp_input() then tcp_flush(), as one loop turn. */
 void tcp_script_in(struct tcp_script *s, const char *flags, uint32_t seq, uint32_t ack,
 		   uint16_t win, const char *opts, const void *data, size_t len);
+/* Raw bytes from the peer as a TCP segment (for headers no script line can write):
+ * tcp_input() then tcp_flush(). */
+void tcp_script_in_raw(struct tcp_script *s, const void *bytes, size_t len);
 /* Pops the next emitted segment; false if none. */
 bool tcp_script_pop(struct tcp_script *s, struct tcp_script_seg *seg);
 /* Pops the next emitted segment and asserts it (seq/ack relative unless

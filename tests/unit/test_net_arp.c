@@ -91,6 +91,37 @@ Test(net_arp, request_for_another_address_gets_nothing_and_teaches_nothing)
 	nt_assert_no_leak();
 }
 
+Test(net_arp, probe_for_our_address_is_answered_and_teaches_nothing)
+{
+	uint8_t f[64];
+	size_t len;
+	const uint8_t *r;
+	const struct rte_arp_hdr *ah;
+
+	/* RFC 5227 2.1.1: a probe has sender IP 0; the owner answers it (2.4). */
+	nt_rx(f, nt_build_arp(f, &nt_bcast_mac, RTE_ARP_OP_REQUEST, &nt_peer_mac, 0,
+			      &zero_mac, NT_OUR_IP), 0);
+	cr_assert_eq(nt_flush(), 1);
+	assert_arp(0, &nt_peer_mac, RTE_ARP_OP_REPLY, &nt_peer_mac, 0);
+	r = nt_frame(0, &len);
+	ah = (const struct rte_arp_hdr *)(r + sizeof(struct rte_ether_hdr));
+	cr_assert_eq(ah->arp_data.arp_tip, 0);
+	nt_assert_no_leak();
+}
+
+Test(net_arp, reply_to_another_host_teaches_nothing)
+{
+	uint8_t f[64];
+
+	nt_rx(f, nt_build_arp(f, &nt_bcast_mac, RTE_ARP_OP_REPLY, &nt_peer_mac, NT_PEER_IP,
+			      &nt_gw_mac, NT_GW_IP), 0);
+	cr_assert_eq(net_if_stats(nt_ni)->rx_arp, 1);
+	net_ipv4_output(nt_ni, payload(10, 1), NT_PEER_IP, IPPROTO_UDP);
+	cr_assert_eq(nt_flush(), 1);
+	assert_arp(0, &nt_bcast_mac, RTE_ARP_OP_REQUEST, &zero_mac, NT_PEER_IP);
+	nt_assert_no_leak();
+}
+
 Test(net_arp, malformed_packets_are_counted_and_ignored)
 {
 	uint8_t f[64];

@@ -178,6 +178,9 @@ Test(net_if, create_refuses_bad_params)
 	p.arp_entries = 0;
 	cr_assert_null(net_if_create(&p, 0));
 	p = good();
+	p.arp_timeout_us = 999999;                /* below the 1 s retry interval */
+	cr_assert_null(net_if_create(&p, 0));
+	p = good();
 	p.mtu = 100;
 	cr_assert_null(net_if_create(&p, 0));
 	cr_assert_eq(errno, EINVAL);

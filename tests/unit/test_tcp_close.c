@@ -228,3 +228,18 @@ Test(tcp_close, abort_sends_rst_rfc9293_3_10_5)
 	assert_gone(s, 1, 1);
 	tcp_script_free(s);
 }
+
+Test(tcp_close, close_inside_accepted_gets_no_more_callbacks)
+{
+	struct tcp_script *s = tcp_script_new();
+
+	s->user.close_in_accept = true;
+	tcp_script_start(s);
+	tcp_script_handshake_plain(s, 65535);
+	tcp_script_out(s, "F.", 1, 1, 65535, "", NULL, 0);
+	tcp_script_in(s, "P.", 1, 2, 65535, NULL, "late", 4);
+	tcp_script_in(s, "F.", 5, 2, 65535, NULL, NULL, 0);
+	cr_assert_eq(s->user.recv_calls, 0, "recv() on a user that closed");
+	cr_assert_eq(s->user.eof, 0);
+	tcp_script_free(s);
+}

@@ -142,3 +142,17 @@ Test(tcp_connect, source_port_zero_picks_free_ephemeral_ports_rfc6335_6)
 	cr_assert_eq(errno, EADDRINUSE);
 	tcp_script_free(s);
 }
+
+Test(tcp_connect, over_max_conns_connect_fails_with_enobufs)
+{
+	struct tcp_script *s = tcp_script_new();
+
+	s->p.max_conns = 1;
+	tcp_script_start(s);
+	cr_assert_not_null(tcp_connect(s->ts, s->peer_ip, s->peer_port, 0, &s->user, s->now));
+	errno = 0;
+	cr_assert_null(tcp_connect(s->ts, s->peer_ip, s->peer_port, 0, &s->user, s->now));
+	cr_assert_eq(errno, ENOBUFS);
+	cr_assert_eq(tcp_stack_stats(s->ts)->conns_over_limit, 1);
+	tcp_script_free(s);
+}

@@ -6,9 +6,12 @@
  * out-of-order and duplicate segments (RFC 9293 3.10.7.4); zero-window probes
  * (RFC 9293 3.8.6.1, RFC 1122 4.2.2.17). */
 #include <criterion/criterion.h>
+#include <rte_eal.h>
+#include <rte_mempool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "net/tcp_int.h"
 #include "tcp_script.h"
 
 static uint8_t pattern[65536];
@@ -250,5 +253,121 @@ Test(tcp_data, timestamps_are_echoed_on_data_rfc7323_3_2)
 	/* Our window is scaled by 1 now: (65535 - 10) >> 1, the edge unmoved. */
 	snprintf(o, sizeof(o), "ts %u 200", tcp_script_tsval(s));
 	tcp_script_out(s, "P.", 1, 11, 32762, o, "ok", 2);
+	tcp_script_free(s);
+}
+
+Test(tcp_data, a_window_too_small_to_use_is_overridden_by_the_persist_timer_rfc9293_3_8_6_2_1)
+{
+	struct tcp_script *s = established(0, 65535);
+
+	/* The peer offered 65535 in its SYN, now only 100: sender SWS avoidance waits... */
+	tcp_script_in(s, ".", 1, 1, 100, NULL, NULL, 0);
+	tcp_script_send(s, pattern, 3000);
+	tcp_script_none(s);
+	/* ...but not for ever: at the override timeout what fits goes. */
+	tcp_script_at(s, s->now + 200000);
+	tcp_script_out(s, ".", 1, 1, 65535, "", pattern, 100);
+	tcp_script_in(s, ".", 1, 101, 4000, NULL, NULL, 0);
+	tcp_script_out(s, ".", 101, 1, 65535, "", pattern + 100, 1460);
+	tcp_script_out(s, "P.", 1561, 1, 65535, "", pattern + 1560, 1440);
+	tcp_script_none(s);
+	tcp_script_free(s);
+}
+
+Test(tcp_data, payload_spans_with_a_ref_are_attached_not_copied_and_released)
+{
+	struct tcp_script *s = tcp_script_new();
+	uint64_t t0;
+
+	fill_pattern();
+	s->p.tx_chains = true;
+	s->user.span_ref = true;
+	s->user.span_max = 1000;
+	tcp_script_start(s);
+	tcp_script_handshake_plain(s, 65535);
+	/* 1000 + 460 of the first segment are long enough to attach, the second's 540
+	 * bytes too; the bytes on the wire are the same either way. */
+	tcp_script_send(s, pattern, 2000);
+	{
+		struct tcp_script_seg a = tcp_script_out(s, ".", 1, 1, 65535, "", pattern, 1460);
+		struct tcp_script_seg b = tcp_script_out(s, "P.", 1461, 1, 65535, "", pattern + 1460, 540);
+
+		if (rte_eal_iova_mode() != RTE_IOVA_VA)
+			cr_skip_test("IOVA as PA: spans are copied");
+		cr_assert_eq(a.ext_segs, 2);
+		cr_assert_eq(b.ext_segs, 1);
+	}
+	cr_assert_eq(s->user.holds, 3);
+	cr_assert_eq(s->user.releases, 3, "the mbufs are gone, so are the refs");
+	/* A retransmission attaches the same bytes again. */
+	t0 = s->now;
+	tcp_script_in(s, ".", 1, 1461, 65535, NULL, NULL, 0);
+	tcp_script_at(s, t0 + 200000);
+	tcp_script_out(s, "P.", 1461, 1, 65535, "", pattern + 1460, 540);
+	cr_assert_eq(s->user.holds, 4);
+	/* Short pieces and spans without a ref are copied. */
+	s->user.span_ref = false;
+	tcp_script_in(s, ".", 1, 2001, 65535, NULL, NULL, 0);
+	tcp_script_send(s, pattern, 600);
+	cr_assert_eq(tcp_script_out(s, "P.", 2001, 1, 65535, "", pattern, 600).ext_segs, 0);
+	tcp_script_free(s);
+}
+
+Test(tcp_data, acks_count_every_byte_when_snd_una_wraps_onto_the_isn)
+{
+	struct tcp_script *s = established(0, 65535);
+
+	/* After 2^32 - 1 bytes snd_una is the ISN again (RFC 9293 3.4: sequence numbers
+	 * wrap); simulated by moving the recorded ISN there. Only the ACK of our SYN
+	 * may count one sequence number that is not data. */
+	s->user.t->iss = s->user.t->snd_una;
+	tcp_script_send(s, pattern, 10);
+	tcp_script_out(s, "P.", 1, 1, 65535, "", pattern, 10);
+	tcp_script_in(s, ".", 1, 11, 65535, NULL, NULL, 0);
+	cr_assert_eq(s->user.out_acked, 10);
+	tcp_script_free(s);
+}
+
+Test(tcp_data, tiny_segments_kept_for_a_paused_user_share_mbufs)
+{
+	struct tcp_script *s = established(0, 65535);
+	struct tcp_script_seg g;
+
+	s->user.consume = false;
+	for (uint32_t i = 0; i < 200; i++)
+		tcp_script_in(s, ".", 1 + i, 1, 65535, NULL, pattern + i, 1);
+	while (tcp_script_pop(s, &g))
+		;
+	/* 200 bytes kept: copied together, not 200 mbufs of 2 KB each held. */
+	cr_assert_leq(rte_mempool_in_use_count(s->pool), 2, "%u mbufs held",
+		      rte_mempool_in_use_count(s->pool));
+	tcp_script_resume(s);
+	cr_assert_eq(s->user.in_len, 200);
+	cr_assert_arr_eq(s->user.in, pattern, 200);
+	tcp_script_free(s);
+}
+
+Test(tcp_data, an_old_timestamp_is_rejected_by_paws_rfc7323_5_3)
+{
+	struct tcp_script *s = tcp_script_new();
+	char o[64];
+
+	fill_pattern();
+	tcp_script_start(s);
+	tcp_script_handshake(s, 512);
+	snprintf(o, sizeof(o), "ts 500 %u", tcp_script_tsval(s));
+	tcp_script_in(s, "P.", 1, 1, 512, o, pattern, 10);
+	cr_assert_eq(s->user.in_len, 10);
+	/* The next bytes, but stamped before TS.Recent: an old duplicate. */
+	snprintf(o, sizeof(o), "ts 400 %u", tcp_script_tsval(s));
+	tcp_script_in(s, "P.", 11, 1, 512, o, pattern + 10, 10);
+	cr_assert_eq(s->user.in_len, 10);
+	snprintf(o, sizeof(o), "ts %u 500", tcp_script_tsval(s));
+	tcp_script_out(s, ".", 1, 11, TCP_SCRIPT_ANY, o, NULL, 0);
+	cr_assert_eq(tcp_stack_stats(s->ts)->paws_rejected, 1);
+	/* Stamped right, they are taken. */
+	snprintf(o, sizeof(o), "ts 501 %u", tcp_script_tsval(s));
+	tcp_script_in(s, "P.", 11, 1, 512, o, pattern + 10, 10);
+	cr_assert_eq(s->user.in_len, 20);
 	tcp_script_free(s);
 }

@@ -131,3 +131,17 @@ Test(tcp_recovery, idle_longer_than_an_rto_restarts_from_the_initial_window_rfc5
 	tcp_script_none(s);
 	tcp_script_free(s);
 }
+
+Test(tcp_recovery, the_ack_of_our_syn_ack_does_not_grow_cwnd_rfc5681_3_1)
+{
+	struct tcp_script *s = established();
+
+	/* IW is exactly 3 segments: a fourth byte waits for an ACK. */
+	tcp_script_send(s, buf, 3 * 1460 + 1);
+	for (int i = 0; i < 3; i++)
+		tcp_script_out(s, ".", SEG(i), 1, 65535, "", NULL, 1460);
+	tcp_script_none(s);
+	tcp_script_in(s, ".", 1, SEG(1), 65535, NULL, NULL, 0);
+	tcp_script_out(s, "P.", SEG(3), 1, 65535, "", NULL, 1);
+	tcp_script_free(s);
+}

@@ -29,6 +29,7 @@ Test(tcp_rto, rto_doubles_is_capped_and_gives_up_after_max_retries_rfc6298_5_5)
 
 	tcp_script_send(s, "data", 4);
 	tcp_script_out(s, "P.", 1, 1, 65535, "", "data", 4);
+	cr_assert_eq(tcp_next_timer_us(s->ts, s->now), 200000);
 	at = s->now;
 	for (unsigned i = 0; i < 5; i++) {
 		tcp_script_at(s, at + waits[i] - 1);
