@@ -631,10 +631,12 @@ run_one() {
 		stop_broker
 		# Petrel's own counters, logged at shutdown: where its drops happened.
 		if [[ $broker == petrel* ]]; then
-			totals="$(grep -v 'dpdk totals: ' "$tmp/broker.log" |
-				sed -n 's/.* totals: //p' | tail -n 1)"
-			# On DPDK, also the stack's, interface's and port's counters.
-			dtotals="$(sed -n 's/.*dpdk totals: //p' "$tmp/broker.log" | tail -n 1)"
+			totals="$(sed -n 's/.* notice: totals: //p' "$tmp/broker.log" | tail -n 1)"
+			# On DPDK, also the stack's, interface's and worker's counters, and the
+			# device's own (DPDK's xstats names: imissed, rx_nombuf ...).
+			dtotals="$(sed -n 's/.* notice: dpdk totals: //p' "$tmp/broker.log" | tail -n 1)"
+			dtotals+=" $(sed -n 's/.* notice: dpdk_port [0-9]* totals: //p' \
+				"$tmp/broker.log" | tail -n 1)"
 		fi
 	fi
 	gcmd="${gcmd:-timeout -k 5 $limit ${gen[*]} --broker-pid PID}"

@@ -22,7 +22,7 @@ DPDK_COUNTERS = ("tcp_retransmits", "tcp_fast_retransmits", "tcp_rto_timeouts",
                  "tcp_no_mbuf", "tcp_out_dropped", "tcp_conns_over_limit",
                  "tcp_syn_cookies_sent", "net_tx_full", "net_no_mbuf",
                  "net_arp_unresolved_drops", "port_tx_dropped", "port_steer_full",
-                 "tx_refused")
+                 "tx_refused", "imissed", "ierrors", "oerrors", "rx_nombuf")
 
 
 def broker_group(rp, name, broker):
