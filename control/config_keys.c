@@ -491,7 +491,7 @@ static int key_dpdk_address(struct config *c, const struct config_key *k,
 	char tok[1][PATH_MAX];
 	char *slash;
 	long long len;
-	uint32_t ip, host;
+	uint32_t ip = 0, host; /* gcc -O3 cannot see parse_ipv4 set it */
 	int rc = config_one_token(k->name, value, tok, err, errlen);
 
 	(void)src;

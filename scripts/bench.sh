@@ -35,7 +35,31 @@
 #
 # Rows (names for --only): fanin-q0 fanin-q1 fanin-q2 fanout-q0-s8 fanout-q1-s8
 # fanout-q0-s100 fanout-q1-s100 pairs-q1 latency-q1 search-fanin-q0 search-fanin-q1
-# search-fanin-q2 curve-fanin-q1 conn offline scale-fanin-q1 scale-pairs-q1.
+# search-fanin-q2 curve-fanin-q1 conn offline scale-fanin-q1 scale-pairs-q1, and the
+# DPDK rows dpdk-fanin-q0 dpdk-fanin-q1 dpdk-fanin-q2 dpdk-fanout-q0-s8
+# dpdk-fanout-q1-s8 dpdk-fanout-q0-s100 dpdk-fanout-q1-s100 dpdk-pairs-q1
+# dpdk-latency-q1 dpdk-conn ('^dpdk-' selects them all; an unanchored 'fanin-q1'
+# selects fanin-q1 and dpdk-fanin-q1).
+#
+# DPDK rows: the scenario of the row of the same name, run by these broker variants
+# in turn (--variants narrows them):
+#   petrel          kernel sockets over loopback, as in the other rows
+#   mosquitto       over loopback, TCP_NODELAY (Nagle on in dpdk-conn)
+#   petrel-tap      dataplane dpdk, one worker, DPDK's net_tap: the tap's kernel side
+#                   is the generator's interface
+#   petrel-afxdp    dataplane dpdk, one worker, DPDK's net_af_xdp on one end of a veth
+#                   pair, the generator on the other end
+#   petrel-veth     kernel sockets, but across a veth pair from a namespace of the
+#                   broker's own: the like-for-like path for the two above
+#   mosquitto-veth  mosquitto the same way
+# The namespace variants put the broker at 198.18.0.1/24 and the generator (pinned to
+# core 1 as always) at 198.18.0.2 in a network namespace this script creates
+# (petrel-bench-gen-PID, and petrel-bench-brk-PID for the veth variants); DPDK's
+# brokers run inside the generator's namespace so that their tap or veth stays in
+# it. Only 198.18.0.0/15 (RFC 2544) is used, nothing is routed out, and the
+# namespaces and their interfaces are removed on exit, also on failure. Each run
+# makes its interfaces afresh and removes them after the broker stopped. Needs root,
+# ip(8) and ethtool, and a petrel built with DPDK.
 #
 #   --reps N      runs per broker variant and row (default 3; publish nothing made
 #                 with < 3); a search runs once per variant whatever N is
@@ -43,6 +67,8 @@
 #                 the script. Its report says so, and it goes to /tmp unless --out
 #                 is given.
 #   --only REGEX  only the rows whose name matches (bash =~), e.g. '^fanin|^conn$'
+#   --variants REGEX  only the broker variants (broker/variant/workers, e.g.
+#                 petrel-tap/backpressure/1) that match, in every selected row
 #   --out FILE    the report (default docs/benchmarks.md); the raw results and plots
 #                 go to bench/ beside it
 #
@@ -61,6 +87,7 @@ usage() {
 reps=3
 quick=0
 only=""
+only_variants=""
 out=""
 while [[ $# -gt 0 ]]; do
 	case "$1" in
@@ -76,6 +103,11 @@ while [[ $# -gt 0 ]]; do
 	--only)
 		[[ $# -ge 2 ]] || { petrel_log "--only needs a regular expression"; exit 2; }
 		only="$2"
+		shift 2
+		;;
+	--variants)
+		[[ $# -ge 2 ]] || { petrel_log "--variants needs a regular expression"; exit 2; }
+		only_variants="$2"
 		shift 2
 		;;
 	--out)
@@ -197,6 +229,131 @@ stop_broker() {
 	fi
 	broker_pid=""
 	broker_wrap=""
+	net_release
+}
+
+# ---- network namespaces (DPDK rows) -------------------------------------------------
+
+# The generator's namespace (and the DPDK brokers'), and the one of the kernel brokers
+# of the veth variants. Made on first use, removed by cleanup.
+ns_gen="petrel-bench-gen-$$"
+ns_brk="petrel-bench-brk-$$"
+ns_made=0
+ns_broker_addr=198.18.0.1
+ns_gen_addr=198.18.0.2
+# The interface the current run made (deleting one end of a veth deletes both; the
+# tap goes with the broker that made it).
+net_link=""
+
+# ip(8), bounded: a hung netlink call must not hang the benchmark.
+ns_ip() {
+	timeout 10 ip "$@"
+}
+
+# Where a broker variant runs: "loop" (127.0.0.1) or "ns" (the namespaces).
+broker_net() {
+	case "$1" in
+	*-tap | *-afxdp | *-veth) echo ns ;;
+	*) echo loop ;;
+	esac
+}
+
+# The namespace a broker runs in (empty: this script's own).
+broker_ns() {
+	case "$1" in
+	*-tap | *-afxdp) echo "$ns_gen" ;;
+	*-veth) echo "$ns_brk" ;;
+	esac
+}
+
+# The address the generator connects to for <broker>.
+broker_host() {
+	if [[ $(broker_net "$1") == ns ]]; then echo "$ns_broker_addr"; else echo 127.0.0.1; fi
+}
+
+ns_create() {
+	local n pid
+	[[ $ns_made -eq 0 ]] || return 0
+	if [[ $(id -u) -ne 0 ]]; then
+		petrel_log "the DPDK rows need root (network namespaces, taps, AF_XDP)"
+		return 1
+	fi
+	# A run killed with SIGKILL could not remove its namespaces: remove those of
+	# bench.sh processes that are gone (with what still runs in them stopped).
+	for n in $(ip netns list 2>/dev/null | sed -n 's/^\(petrel-bench-\(gen\|brk\)-[0-9]*\).*/\1/p'); do
+		pid="${n##*-}"
+		kill -0 "$pid" 2>/dev/null && continue
+		petrel_log "removing namespace $n, left by a bench.sh that is gone"
+		ip netns pids "$n" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+		ns_ip netns del "$n" 2>/dev/null || true
+	done
+	ns_made=1
+	ns_ip netns add "$ns_gen" || return 1
+	ns_ip netns add "$ns_brk" || return 1
+	ns_ip -n "$ns_gen" link set lo up || return 1
+	ns_ip -n "$ns_brk" link set lo up || return 1
+}
+
+ns_remove() {
+	[[ $ns_made -eq 1 ]] || return 0
+	# Deleting a namespace deletes its interfaces; no broker is left in it (stopped).
+	ns_ip netns del "$ns_gen" 2>/dev/null || true
+	ns_ip netns del "$ns_brk" 2>/dev/null || true
+	ns_made=0
+}
+
+# net_prepare <broker>: the interfaces its run needs before it starts.
+net_prepare() {
+	local broker="$1"
+	[[ $(broker_net "$broker") == ns ]] || return 0
+	ns_create || return 1
+	case "$broker" in
+	*-afxdp)
+		# The broker's AF_XDP socket on pbxdp0, the generator on pbxdp1. A veth
+		# leaves the TCP checksum to a NIC that is not there (checksum offload):
+		# the AF_XDP socket would see partial sums, so the generator's side computes
+		# them (and, without checksum offload, sends no TSO super-segments either).
+		net_link=pbxdp1
+		ns_ip -n "$ns_gen" link add pbxdp0 type veth peer name pbxdp1 || return 1
+		ns_ip -n "$ns_gen" addr add "$ns_gen_addr/24" dev pbxdp1 || return 1
+		ip netns exec "$ns_gen" timeout 10 ethtool -K pbxdp1 tx off >/dev/null || return 1
+		ns_ip -n "$ns_gen" link set pbxdp0 up || return 1
+		ns_ip -n "$ns_gen" link set pbxdp1 up || return 1
+		;;
+	*-veth)
+		net_link=pbveth1
+		ns_ip -n "$ns_gen" link add pbveth1 type veth peer name pbveth0 netns "$ns_brk" ||
+			return 1
+		ns_ip -n "$ns_gen" addr add "$ns_gen_addr/24" dev pbveth1 || return 1
+		ns_ip -n "$ns_brk" addr add "$ns_broker_addr/24" dev pbveth0 || return 1
+		ns_ip -n "$ns_gen" link set pbveth1 up || return 1
+		ns_ip -n "$ns_brk" link set pbveth0 up || return 1
+		;;
+	esac
+}
+
+# net_link_up <broker>: true once the broker's link is usable from the generator's
+# side. The tap exists only once the DPDK broker made it: then it gets the
+# generator's address.
+net_link_up() {
+	case "$1" in
+	*-tap)
+		[[ $net_link == pbtap0 ]] && return 0
+		ip netns exec "$ns_gen" test -e /sys/class/net/pbtap0 2>/dev/null || return 1
+		ns_ip -n "$ns_gen" addr replace "$ns_gen_addr/24" dev pbtap0 || return 1
+		ns_ip -n "$ns_gen" link set pbtap0 up || return 1
+		net_link=pbtap0
+		;;
+	esac
+	return 0
+}
+
+# Removes what net_prepare made (after the broker stopped).
+net_release() {
+	if [[ -n $net_link && $net_link != pbtap0 ]]; then
+		ns_ip -n "$ns_gen" link del "$net_link" 2>/dev/null || true
+	fi
+	net_link=""
 }
 
 cleanup() {
@@ -207,6 +364,7 @@ cleanup() {
 		wait "$gen_pid" 2>/dev/null || true
 	fi
 	stop_broker
+	ns_remove
 	rm -rf "$tmp"
 	exit "$rc"
 }
@@ -214,9 +372,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# True if something accepts TCP connections on 127.0.0.1:<port>.
+# port_open <port> [<broker>]: true if something accepts TCP connections on the
+# broker's address and <port>, seen from where the generator runs.
 port_open() {
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+	if [[ $(broker_net "${2:-}") == ns ]]; then
+		ip netns exec "$ns_gen" timeout 3 bash -c \
+			"exec 3<>/dev/tcp/$ns_broker_addr/$1" 2>/dev/null
+	else
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+	fi
 }
 
 # Prints a port that is free on 127.0.0.1 right now.
@@ -233,7 +397,8 @@ s.close()'
 # of the same broker. A new variant (say, one of the flow-control keys) is one line
 # here and its name in a row's variant list.
 variant_conf() {
-	case "$1/$2" in
+	# The namespace variants (petrel-tap, mosquitto-veth ...) share their broker's.
+	case "${1%%-*}/$2" in
 	petrel/backpressure) echo "queue_full_policy backpressure" ;;
 	petrel/drop_new) echo "queue_full_policy drop_new" ;;
 	mosquitto/nagle) ;;
@@ -245,14 +410,15 @@ variant_conf() {
 	esac
 }
 
-# write_configs <port> [<petrel variant> [<mosquitto variant>]]: the two config files,
-# the same limits for both brokers, then each variant's own lines. The defaults are
-# Petrel's queue_full_policy backpressure (its default) and mosquitto's Nagle (its
-# default, set_tcp_nodelay false).
+# write_configs <port> [<petrel variant> [<mosquitto variant> [<address>]]]: the two
+# config files, the same limits for both brokers, then each variant's own lines. The
+# defaults are Petrel's queue_full_policy backpressure (its default), mosquitto's
+# Nagle (its default, set_tcp_nodelay false) and 127.0.0.1.
 write_configs() {
 	local port="$1" pvariant="${2:-backpressure}" mvariant="${3:-nagle}"
+	local addr="${4:-127.0.0.1}"
 	cat >"$tmp/petrel.conf" <<EOF
-listener $port 127.0.0.1
+listener $port $addr
 allow_anonymous true
 max_inflight_messages 20
 max_queued_messages 1000
@@ -261,7 +427,7 @@ max_connections -1
 EOF
 	variant_conf petrel "$pvariant" >>"$tmp/petrel.conf" || return 1
 	cat >"$tmp/mosquitto.conf" <<EOF
-listener $port 127.0.0.1
+listener $port $addr
 allow_anonymous true
 max_inflight_messages 20
 max_queued_messages 1000
@@ -272,13 +438,33 @@ EOF
 	variant_conf mosquitto "$mvariant" >>"$tmp/mosquitto.conf" || return 1
 }
 
+# The config lines that put Petrel on DPDK for <broker> (petrel-tap, petrel-afxdp):
+# one worker's port with the broker's address; the listener's port stays. No
+# hugepages (--no-huge), as in the tests: the machine need not reserve any.
+dpdk_conf() {
+	local vdev
+	case "$1" in
+	petrel-tap) vdev="net_tap0,iface=pbtap0" ;;
+	petrel-afxdp) vdev="net_af_xdp0,iface=pbxdp0" ;;
+	*) return 0 ;;
+	esac
+	cat <<EOF
+dataplane dpdk
+dpdk_eal_args --no-huge -m 512 --no-pci --no-telemetry --vdev=$vdev
+dpdk_address $ns_broker_addr/24
+dpdk_mbufs 16384
+EOF
+}
+
 # Prints the broker command line (without the timeout wrapper) for
 # <broker> <workers> <cpus>, with the config file at <conf>.
 broker_cmd() {
-	local broker="$1" workers="$2" cpus="$3" conf="$4"
-	case "$broker" in
-	petrel) echo "taskset -c $cpus $petrel_bin -c $conf -w $workers" ;;
-	mosquitto) echo "taskset -c $cpus $mosquitto_bin -c $conf" ;;
+	local broker="$1" workers="$2" cpus="$3" conf="$4" ns pre=""
+	ns="$(broker_ns "$broker")"
+	[[ -z $ns ]] || pre="ip netns exec $ns "
+	case "${broker%%-*}" in
+	petrel) echo "${pre}taskset -c $cpus $petrel_bin -c $conf -w $workers" ;;
+	mosquitto) echo "${pre}taskset -c $cpus $mosquitto_bin -c $conf" ;;
 	esac
 }
 
@@ -286,17 +472,25 @@ broker_cmd() {
 # it accepts connections (at most 10 s). Sets broker_pid (the broker itself, for the
 # generator's RSS and CPU readings) and broker_wrap (its timeout wrapper).
 start_broker() {
-	local broker="$1" variant="$2" workers="$3" cpus="$4" port="$5" cmd i
-	local conf="$tmp/$broker.conf" log="$tmp/broker.log"
+	local broker="$1" variant="$2" workers="$3" cpus="$4" port="$5" cmd i addr deadline
+	local conf="$tmp/${broker%%-*}.conf" log="$tmp/broker.log"
 
-	if port_open "$port"; then
-		petrel_log "127.0.0.1:$port is taken: not starting $broker there"
+	addr="$(broker_host "$broker")"
+	if ! net_prepare "$broker"; then
+		petrel_log "$broker: could not make its network interfaces"
+		net_release
+		return 1
+	fi
+	if port_open "$port" "$broker"; then
+		petrel_log "$addr:$port is taken: not starting $broker there"
+		net_release
 		return 1
 	fi
 	case "$broker" in
-	petrel) write_configs "$port" "$variant" || return 1 ;;
-	mosquitto) write_configs "$port" backpressure "$variant" || return 1 ;;
-	esac
+	petrel*) write_configs "$port" "$variant" nagle "$addr" ;;
+	mosquitto*) write_configs "$port" backpressure "$variant" "$addr" ;;
+	esac || { net_release; return 1; }
+	dpdk_conf "$broker" >>"$tmp/petrel.conf"
 	read -ra cmd <<<"$(broker_cmd "$broker" "$workers" "$cpus" "$conf")"
 	# The wrapper bounds a broker that this script, killed with SIGKILL, could not
 	# stop: no run, connection rows included, takes an hour.
@@ -312,16 +506,20 @@ start_broker() {
 		stop_broker
 		return 1
 	fi
-	for ((i = 0; i < 200; i++)); do
+	# 10 s (20 s for DPDK's EAL, its pools and its link): each probe may take up to
+	# 3 s in a namespace, so the bound is time, not a number of probes.
+	deadline=$((SECONDS + 10))
+	[[ $broker != petrel-tap && $broker != petrel-afxdp ]] || deadline=$((SECONDS + 20))
+	while [[ $SECONDS -lt $deadline ]]; do
 		if ! kill -0 "$broker_pid" 2>/dev/null; then
 			break
 		fi
-		if port_open "$port"; then
+		if net_link_up "$broker" && port_open "$port" "$broker"; then
 			return 0
 		fi
 		sleep 0.05
 	done
-	petrel_log "$broker did not accept connections on 127.0.0.1:$port; its output:"
+	petrel_log "$broker did not accept connections on $addr:$port; its output:"
 	tail -n 20 "$log" >&2 || true
 	stop_broker
 	return 1
@@ -341,6 +539,11 @@ policy="petrel/backpressure/1 petrel/drop_new/1 mosquitto/nagle/1 mosquitto/node
 mem="petrel/backpressure/1 mosquitto/nagle/1"
 scale="petrel/backpressure/1 petrel/backpressure/2 mosquitto/nagle/1 mosquitto/nodelay/1"
 fanin8="fanin --publishers 8 --subscribers 1"
+# The DPDK rows: Petrel on DPDK beside kernel Petrel and mosquitto, over loopback and
+# across a veth (see the header). mosquitto with TCP_NODELAY only, as Petrel sets it.
+ns_all="petrel-tap/backpressure/1 petrel-afxdp/backpressure/1 petrel-veth/backpressure/1"
+dpdk="petrel/backpressure/1 $ns_all mosquitto/nodelay/1 mosquitto-veth/nodelay/1"
+dpdkc="petrel/backpressure/1 $ns_all mosquitto/nagle/1 mosquitto-veth/nagle/1"
 rows=(
 	"fanin-q0|throughput|deliver_rate|higher|fan-in QoS 0, 8 publishers -> 1 subscriber|$std|$fanin8 --qos 0 $common"
 	"fanin-q1|throughput|deliver_rate|higher|fan-in QoS 1, 8 publishers -> 1 subscriber|$policy|$fanin8 --qos 1 $common"
@@ -359,12 +562,22 @@ rows=(
 	"offline|offline|rss_per_conn_bytes|lower|$offline_n offline sessions (clean 0, 1 QoS 1 subscription each), memory per session|$mem|conn --connections $offline_n --clean 0 --source-range 127.0.0.1-127.0.0.64 $common"
 	"scale-fanin-q1|scaling|deliver_rate|higher|fan-in QoS 1, 8 publishers -> 1 subscriber; broker on cores 0-1, generator unpinned|$scale|$fanin8 --qos 1 $common"
 	"scale-pairs-q1|scaling|deliver_rate|higher|16 pairs QoS 1; broker on cores 0-1, generator unpinned|$scale|pairs --qos 1 --pairs 16 $common"
+	"dpdk-fanin-q0|dpdk|deliver_rate|higher|fan-in QoS 0, 8 publishers -> 1 subscriber|$dpdk|$fanin8 --qos 0 $common"
+	"dpdk-fanin-q1|dpdk|deliver_rate|higher|fan-in QoS 1, 8 publishers -> 1 subscriber|$dpdk|$fanin8 --qos 1 $common"
+	"dpdk-fanin-q2|dpdk|deliver_rate|higher|fan-in QoS 2, 8 publishers -> 1 subscriber|$dpdk|$fanin8 --qos 2 $common"
+	"dpdk-fanout-q0-s8|dpdk|deliver_rate|higher|fan-out QoS 0, 1 publisher -> 8 subscribers|$dpdk|fanout --qos 0 --publishers 1 --subscribers 8 $common"
+	"dpdk-fanout-q1-s8|dpdk|deliver_rate|higher|fan-out QoS 1, 1 publisher -> 8 subscribers|$dpdk|fanout --qos 1 --publishers 1 --subscribers 8 $common"
+	"dpdk-fanout-q0-s100|dpdk|deliver_rate|higher|fan-out QoS 0, 1 publisher -> 100 subscribers|$dpdk|fanout --qos 0 --publishers 1 --subscribers 100 $common"
+	"dpdk-fanout-q1-s100|dpdk|deliver_rate|higher|fan-out QoS 1, 1 publisher -> 100 subscribers|$dpdk|fanout --qos 1 --publishers 1 --subscribers 100 $common"
+	"dpdk-pairs-q1|dpdk|deliver_rate|higher|16 pairs QoS 1, publisher i -> subscriber i|$dpdk|pairs --qos 1 --pairs 16 $common"
+	"dpdk-latency-q1|dpdk|lat_p99_us|lower|latency QoS 1, 8 publishers x 500 msg/s -> 1 subscriber|$dpdk|latency --qos 1 --publishers 8 --subscribers 1 --rate 500 $common"
+	"dpdk-conn|dpdk|connect_rate|higher|$conn_n connections (clean session), connects/s and memory per connection|$dpdkc|conn --connections $conn_n --clean 1 --source-range 127.0.0.1-127.0.0.16 $common"
 )
 
 # Seconds a generator run may take before timeout stops it.
 gen_limit() {
 	case "$1" in
-	conn | offline) echo 600 ;;
+	conn | offline | dpdk) echo 600 ;;
 	*) echo $((warmup + duration + drain + 120)) ;;
 	esac
 }
@@ -378,19 +591,24 @@ run_extra=()
 run_one() {
 	local row="$1" kind="$2" primary="$3" better="$4" title="$5" gargs="$6"
 	local broker="$7" variant="$8" workers="$9" bcpus="${10}" gcpus="${11}" rep="${12}"
-	local port bcmd gcmd line rc=0 limit label err="" started last totals=""
+	local port bcmd gcmd line rc=0 limit label err="" started last totals="" dtotals=""
 	local -a gen args
 
 	port="$(free_port)"
 	label="$row/$broker-$variant/w$workers/rep$rep"
+	# In the namespace the generator has one address: the connections' source.
+	[[ $(broker_net "$broker") == loop ]] ||
+		gargs="$(sed -E "s/--source-range [^ ]+/--source-range $ns_gen_addr-$ns_gen_addr/" <<<"$gargs")"
 	read -ra args <<<"$gargs"
-	gen=("$gen_bin" "${args[@]}" --host 127.0.0.1 --port "$port" --threads 1
-		--label "$label" --client-prefix "pb-$row-$rep-")
+	gen=("$gen_bin" "${args[@]}" --host "$(broker_host "$broker")" --port "$port"
+		--threads 1 --label "$label" --client-prefix "pb-$row-$rep-")
 	[[ -n $gcpus ]] && gen=(taskset -c "$gcpus" "${gen[@]}")
+	[[ $(broker_net "$broker") == loop ]] || gen=(ip netns exec "$ns_gen" "${gen[@]}")
 	limit="$(gen_limit "$kind")"
-	bcmd="$(broker_cmd "$broker" "$workers" "$bcpus" "$tmp/$broker.conf")"
+	bcmd="$(broker_cmd "$broker" "$workers" "$bcpus" "$tmp/${broker%%-*}.conf")"
 
 	started=$SECONDS
+	rm -f "$tmp/gen.out" "$tmp/gen.err"
 	if ! start_broker "$broker" "$variant" "$workers" "$bcpus" "$port"; then
 		err="broker did not start"
 		rc=1
@@ -412,8 +630,13 @@ run_one() {
 		fi
 		stop_broker
 		# Petrel's own counters, logged at shutdown: where its drops happened.
-		if [[ $broker == petrel ]]; then
-			totals="$(sed -n 's/.* totals: //p' "$tmp/broker.log" | tail -n 1)"
+		if [[ $broker == petrel* ]]; then
+			totals="$(sed -n 's/.* notice: totals: //p' "$tmp/broker.log" | tail -n 1)"
+			# On DPDK, also the stack's, interface's and worker's counters, and the
+			# device's own (DPDK's xstats names: imissed, rx_nombuf ...).
+			dtotals="$(sed -n 's/.* notice: dpdk totals: //p' "$tmp/broker.log" | tail -n 1)"
+			dtotals+=" $(sed -n 's/.* notice: dpdk_port [0-9]* totals: //p' \
+				"$tmp/broker.log" | tail -n 1)"
 		fi
 	fi
 	gcmd="${gcmd:-timeout -k 5 $limit ${gen[*]} --broker-pid PID}"
@@ -433,11 +656,15 @@ run_one() {
 	bcmd="${bcmd//"$PETREL_ROOT/"/}"
 	gcmd="${gcmd//"$tmp/"/}"
 	bcmd="${bcmd//"$tmp/"/}"
+	gcmd="${gcmd//"$ns_gen"/petrel-bench-gen}"
+	bcmd="${bcmd//"$ns_gen"/petrel-bench-gen}"
+	bcmd="${bcmd//"$ns_brk"/petrel-bench-brk}"
 	python3 "$report" append --file "$results" --json "$line" \
 		--set row="$row" kind="$kind" primary="$primary" better="$better" \
 		title="$title" broker="$broker" variant="$variant" workers="$workers" \
 		rep="$rep" broker_cpus="$bcpus" gen_cpus="${gcpus:-any}" port="$port" \
 		variant_conf="$(variant_conf "$broker" "$variant" || true)" broker_totals="$totals" \
+		dpdk_totals="$dtotals" dpdk_conf="$(dpdk_conf "$broker")" \
 		broker_cmd="$bcmd" gen_cmd="$gcmd" exit="$rc" error="$err" \
 		wall_s="$((SECONDS - started))" "${run_extra[@]}"
 	python3 "$report" summary --json "$line" --label "$label" --primary "$primary" --kind "$kind" \
@@ -469,6 +696,7 @@ run_reps() {
 	[[ $gcpus != any ]] || gcpus=""
 	for rep in $(seq 1 "$reps"); do
 		for v in $variants; do
+			[[ -z $only_variants || $v =~ $only_variants ]] || continue
 			IFS=/ read -r broker variant workers <<<"$v"
 			run_one "$row" "$kind" "$primary" "$better" "$title" "$gargs" \
 				"$broker" "$variant" "$workers" "$bcpus" "$gcpus" "$rep"
@@ -559,7 +787,7 @@ busy_pct() {
 mosquitto_version="$("$mosquitto_bin" -h 2>&1 | head -n 1 || true)"
 export BENCH_DATE BENCH_CPU BENCH_CORES BENCH_MEM BENCH_KERNEL BENCH_PETREL BENCH_MOSQUITTO
 export BENCH_GCC BENCH_REPS BENCH_QUICK BENCH_WARMUP BENCH_DURATION BENCH_DRAIN
-export BENCH_NOFILE BENCH_ONLY BENCH_PETREL_CONF BENCH_MOSQUITTO_CONF BENCH_OS
+export BENCH_NOFILE BENCH_ONLY BENCH_VARIANTS BENCH_PETREL_CONF BENCH_MOSQUITTO_CONF BENCH_OS
 export BENCH_BUSY_PCT BENCH_OTHER_BROKERS
 export BENCH_SEARCH_STEPS BENCH_SEARCH_BUDGET BENCH_SEARCH_DURATION BENCH_CURVE_FRACTIONS
 BENCH_SEARCH_STEPS="$search_steps"
@@ -567,7 +795,7 @@ BENCH_SEARCH_BUDGET="$search_budget"
 BENCH_SEARCH_DURATION="$search_duration"
 BENCH_CURVE_FRACTIONS="$curve_fractions"
 BENCH_BUSY_PCT="$(busy_pct)"
-BENCH_OTHER_BROKERS="$(pgrep -c -x 'petrel|mosquitto' || true)"
+BENCH_OTHER_BROKERS="$(pgrep -c '^(petrel|mosquitto)$' || true)"
 if [[ $BENCH_BUSY_PCT -gt 10 || $BENCH_OTHER_BROKERS -gt 0 ]]; then
 	petrel_log "warning: the machine is not idle (${BENCH_BUSY_PCT}% CPU busy before" \
 		"the start, $BENCH_OTHER_BROKERS other broker process(es)): expect noisy numbers"
@@ -589,6 +817,7 @@ BENCH_DURATION="$duration"
 BENCH_DRAIN="$drain"
 BENCH_NOFILE="$nofile"
 BENCH_ONLY="$only"
+BENCH_VARIANTS="$only_variants"
 write_configs PORT
 BENCH_PETREL_CONF="$(cat "$tmp/petrel.conf")"
 BENCH_MOSQUITTO_CONF="$(cat "$tmp/mosquitto.conf")"

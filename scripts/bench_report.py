@@ -113,14 +113,16 @@ def cmd_summary(args):
         return
     fmt = bd.fmt_num
     parts = ["%s %s" % (args.primary, fmt(rec.get(args.primary)))]
-    if args.kind in ("conn", "offline"):
+    # A DPDK row's kind is "dpdk" whatever its scenario: its metric tells.
+    conn = args.kind in ("conn", "offline") or args.primary == "connect_rate"
+    if conn:
         extras = ("connect_rate", "rss_per_conn_bytes", "connect_errors")
     else:
         extras = ("offered_rate", "pub_rate", "deliver_rate", "lat_p99_us")
     for key in extras:
         if key != args.primary and bd.isnum(rec.get(key)):
             parts.append("%s %s" % (key, fmt(rec.get(key))))
-    if args.kind not in ("conn", "offline"):
+    if not conn:
         parts.append("lost %s dup %s" % (fmt(rec.get("lost")), fmt(rec.get("duplicates"))))
         if bd.isnum(rec.get("offered_rate")):
             parts.append("unsent %s" % fmt(rec.get("unsent")))

@@ -19,6 +19,7 @@ from bench_data import (LOWER_BETTER, METRIC_NAMES, MOSQ_VARIANTS,
                         lossless_rate, mosq_best, mosq_best_lossless, offered_of, ratio,
                         offered_text, search_runs, step_verdict)
 from bench_plots import plots
+from bench_dpdk import sec_dpdk
 from bench_targets import sec_targets
 
 # A broker at this share of the cores it may use is the bound of its run.
@@ -728,6 +729,9 @@ def sec_tail(rp, plots_dir):
     w("    scripts/bench.sh --only '^curve' --reps 1 --out /tmp/b/benchmarks.md  "
       "# runs search-fanin-q1 first")
     w("    scripts/bench.sh --quick         # a try: one short run per row, to /tmp")
+    w("    scripts/bench.sh --only '^dpdk-' --reps 3 --out /tmp/b/benchmarks.md  "
+      "# the DPDK rows (root)")
+    w("    scripts/bench.sh --quick --only '^dpdk-fanin-q1$' --variants 'tap|afxdp'")
     w()
     w("The report can be rewritten from the saved results with "
       "`scripts/bench_report.py report --results docs/bench/results.jsonl "
@@ -740,8 +744,10 @@ def cmd_report(args):
         meta = json.load(f)
     rp = Report(recs, meta)
     for sec in (sec_head, sec_method, sec_results, sec_equal_policy, sec_lossless,
-                sec_curve, sec_latency, sec_values, sec_scaling, sec_targets):
+                sec_curve, sec_latency, sec_values, sec_scaling):
         sec(rp)
+    sec_dpdk(rp, bound_cell, loss_cell, conn_cell)
+    sec_targets(rp)
     sec_tail(rp, args.plots)
 
     os.makedirs(args.plots, exist_ok=True)
