@@ -559,6 +559,11 @@ static int port_setup(struct port *p, const struct config *cfg, char *err, size_
 		return rc;
 	}
 	snprintf(p->info.driver, sizeof(p->info.driver), "%s", di.driver_name);
+	/* net_af_xdp (22.11) hands frames to the kernel only from inside tx_burst, and
+	 * one call may leave some in the socket's TX ring: with nothing new to send
+	 * they would wait there for ever (the peer never ACKs them, so we never send
+	 * again). docs/operations.md "On AF_XDP". */
+	p->info.tx_kick = strcmp(di.driver_name, "net_af_xdp") == 0;
 	rte_eth_macaddr_get(id, &mac);
 	memcpy(p->info.mac, mac.addr_bytes, 6);
 	if (rte_eth_dev_get_mtu(id, &mtu) == 0 && mtu < 576) {
@@ -795,6 +800,16 @@ uint16_t port_rx(struct port *p, unsigned w, struct rte_mbuf **pkts, uint16_t n)
 								   n - kept, NULL));
 	if (p->info.steering && w == 0)
 		port_drain_output(p);
+	if (p->info.tx_kick && w < p->info.nqueues) {
+		/* An empty burst every turn: the PMD's wake-up (sendto) for frames still
+		 * in its ring, and its completions reaped, with nothing new to send. A
+		 * bounded number of turns after the last transmission was not enough
+		 * (the stall came back once in three runs): the kernel may refuse the
+		 * frames for a while (the veth's peer busy), so we cannot tell when the
+		 * ring is empty. One syscall per turn; an idle worker turns every 1 ms. */
+		(void)rte_eth_tx_burst(p->info.port_id, (uint16_t)(p->info.steering ? 0 : w),
+				       pkts + kept, 0);
+	}
 	pw->stats.rx_frames += kept;
 	return kept;
 }

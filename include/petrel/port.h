@@ -40,6 +40,8 @@ struct port_info {
 	uint16_t mtu;              /* IP MTU the stack uses (<= 1500) */
 	uint32_t offloads;         /* NET_OFFLOAD_* (net.h) */
 	bool tx_multi_seg;         /* the port sends mbuf chains (tcp_params.tx_chains) */
+	bool tx_kick;              /* frames taken may wait in the PMD until its next
+				      tx_burst (net_af_xdp): port_rx kicks it */
 	unsigned nqueues;          /* queue pairs configured: nworkers or 1 */
 	bool steering;             /* single-queue mode: worker 0 steers by hash */
 	bool link_up;              /* at the end of start-up's bounded wait */
