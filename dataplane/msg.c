@@ -23,6 +23,7 @@ struct msg *msg_create(const char *topic, size_t topic_len, const void *payload,
 		return NULL;
 	budget_add((ssize_t)msg_footprint(topic_len, payload_len));
 	atomic_init(&m->refcnt, 1);
+	atomic_init(&m->store_id, 0);
 	m->qos = qos;
 	m->retain = retain;
 	m->topic_len = (uint16_t)topic_len;

@@ -12,6 +12,7 @@
 
 struct router;
 struct retain_store;
+struct persist;
 struct sessdir;
 struct worker;
 
@@ -20,6 +21,7 @@ struct broker {
 	struct router *router;
 	struct retain_store *retain;
 	struct sessdir *sessdir;
+	struct persist *persist;         /* NULL when persistence is off (persist.h) */
 	const struct engine_ops *eops;   /* the engine every worker runs */
 	const struct transport_ops *tops;/* the transport every worker runs */
 	bool tops_ready;                 /* tops->init succeeded: fini at shutdown */

@@ -35,6 +35,13 @@ enum dataplane {
 /* Longest dpdk_eal_args value. */
 #define CONFIG_EAL_ARGS_MAX 1024u
 
+/* persistence_sync (store.h, cplane.h) */
+enum persist_sync {
+	PERSIST_SYNC_ALWAYS,     /* every commit synced before its acks go out */
+	PERSIST_SYNC_INTERVAL,   /* synced every persistence_sync_ms */
+	PERSIST_SYNC_NEVER,      /* left to the OS */
+};
+
 struct config {
 	/* listener PORT [BIND_ADDRESS]; default 1883 on 127.0.0.1 */
 	char bind_address[64];
@@ -61,8 +68,14 @@ struct config {
 	size_t max_outgoing_bytes;        /* per connection unsent bytes before it counts as slow; default 1 MiB */
 	size_t memory_limit;              /* bytes clients can make us hold (budget.h); 0 = none; default half of RAM */
 	bool retain_available;            /* default true */
-	bool persistence;                 /* always false: "true" is refused until persistence is built */
-	char persistence_location[PATH_MAX]; /* default "./data"; nothing is created there yet */
+	bool persistence;                 /* store cleanSession=0 sessions and retained messages (store.h) */
+	char persistence_location[PATH_MAX]; /* directory of the store; default "./data" */
+	enum persist_sync persistence_sync;  /* when commits reach the disk; default always */
+	unsigned persistence_sync_ms;     /* PERSIST_SYNC_INTERVAL: sync every this many ms */
+	uint64_t persistent_client_expiration_ms; /* offline clean=0 sessions older go; 0 = never */
+	size_t persistence_max_parked_bytes;  /* per connection output waiting for a commit before it is not read; default 65536 */
+	size_t persistence_max_pending_bytes; /* records queued for the control plane before publishers wait; default 256 MiB */
+	size_t persistence_max_size;      /* LMDB map size: the store's largest size; default 64 GiB */
 	char pid_file[PATH_MAX];          /* "" = none; written at start, removed at exit */
 	unsigned max_subscriptions_per_client; /* filters per session; default 10000; 1..UINT_MAX */
 	unsigned max_filters_per_subscribe;    /* per SUBSCRIBE packet, rest get 0x80; default 1000 */

@@ -12,6 +12,7 @@
 #define PETREL_ENGINE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct session;
 struct wmsg;
@@ -42,8 +43,24 @@ struct engine_ops {
 	 * engine keeps in <s> (messages, held deliveries); subscriptions stay for
 	 * router_destroy(). Main thread. */
 	void (*session_end)(struct session *s);
+	/* The control plane committed <w>'s change records up to batch <seq>
+	 * (persist.h): send what waited behind fences. <w>'s thread, from
+	 * persist_turn, before turn_end. NULL: the engine keeps no fences. */
+	void (*committed)(struct worker *w, uint64_t seq);
 };
 
 extern const struct engine_ops mqtt_engine_ops;
+
+struct broker;
+struct store;
+struct store_load_stats;
+
+/* Start-up with persistence (dataplane/mqtt/restore.c): loads <st> into <b>, whose
+ * workers exist but do not run yet: every stored session offline on worker
+ * hash(client id) % nworkers with its subscriptions, queue, inflight window and
+ * awaiting-PUBREL ids, and the retained messages. Logs what it loaded. Main thread.
+ * Returns 0 or -errno with the reason in <err>. */
+int mqtt_restore(struct broker *b, struct store *st, struct store_load_stats *stats,
+		 char *err, size_t errlen);
 
 #endif

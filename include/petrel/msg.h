@@ -12,6 +12,9 @@
 
 struct msg {
 	atomic_uint refcnt;
+	/* Its id in the store (persist.h), 0 while not stored: set once by
+	 * persist_msg_id (compare-and-swap) or by the start-up load. */
+	atomic_uint_fast64_t store_id;
 	uint8_t qos;       /* QoS the publisher sent it with (0..2) */
 	bool retain;       /* retain flag as published */
 	uint16_t topic_len;

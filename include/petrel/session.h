@@ -48,6 +48,7 @@ struct inflight {
 	uint8_t qos;
 	uint8_t state;           /* enum inflight_state */
 	bool retain;             /* retain flag as sent (retained-on-subscribe copies) */
+	uint64_t msg_id;         /* m's store id while stored (kept after PUBREC) */
 };
 
 /* FIFO ring in send order; acks may come out of order, leaving FREE holes that the
@@ -96,6 +97,11 @@ struct session {
 	bool clean;                      /* cleanSession of the last CONNECT */
 	bool drop_logged;                /* a queue drop was logged this episode */
 	bool listed;                     /* on its owner's sessions list */
+	/* Store id (persist.h) of a stored session (cleanSession=0, persistence on),
+	 * else 0. Written by the owner; read by any worker routing to it (relaxed):
+	 * the publisher's worker writes the entry records of its copies. */
+	atomic_uint_fast64_t store_id;
+	uint64_t offline_since_ms;       /* wall clock of the last disconnect; 0 online */
 	char *client_id;                 /* NUL terminated */
 	uint16_t client_id_len;
 	struct mqtt_conn *conn;          /* NULL while offline */

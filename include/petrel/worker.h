@@ -20,6 +20,7 @@
 
 struct broker;
 struct engine_ops;
+struct persist_worker;
 struct transport_ops;
 
 /* The CPU worker <id> runs on: the id-th CPU (round robin) of the affinity mask the
@@ -81,6 +82,8 @@ struct worker {
 	uint64_t now_us;               /* transport's monotonic clock, read once per turn */
 	uint64_t now_ms;               /* now_us / 1000: the keep-alive wheel's unit */
 	struct timer_wheel wheel;
+
+	struct persist_worker *persist; /* NULL when persistence is off (persist.h) */
 
 	struct worker_stats stats;
 };
