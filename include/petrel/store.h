@@ -33,9 +33,12 @@ struct store;
 
 #define STORE_FORMAT_VERSION 1
 
-/* Opens (creating <dir> and an empty store if missing) and checks the store. Returns 0,
- * or -errno with the reason in <err> (one line, names the file and what to do). */
-int store_open(struct store **out, const char *dir, char *err, size_t errlen);
+/* Opens (creating <dir> and an empty store if missing) and checks the store, with an
+ * LMDB map of <map_size> bytes (persistence_max_size; 0 = 64 GiB): the largest the store
+ * may grow. Returns 0, or -errno with the reason in <err> (one line, names the file and
+ * what to do). */
+int store_open(struct store **out, const char *dir, size_t map_size, char *err,
+	       size_t errlen);
 void store_close(struct store *st);
 
 /* Applies <n> batches in order in one write transaction and commits it, syncing to the
