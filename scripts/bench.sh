@@ -28,9 +28,9 @@
 # lossless QoS 1 rate and records p50/p99/p99.9 from each message's scheduled send
 # time. Selecting the curve row with --only runs its search row too.
 #
-# A full run with the defaults takes about 23 to 25 minutes: some 230 runs of 4 to
-# 8 s (78 flat-out, 9 latency, up to 63 search steps, 24 curve points, 24 scaling,
-# 12 connection runs). Run it on an otherwise idle machine: the script warns when it
+# A full run with the defaults takes about 45 minutes: some 230 kernel-mode runs of
+# 4 to 8 s (78 flat-out, 9 latency, up to 63 search steps, 24 curve points, 24
+# scaling, 12 connection runs) and some 180 of the DPDK rows. Run it on an otherwise idle machine: the script warns when it
 # is not. --quick takes about 7 minutes.
 #
 # Rows (names for --only): fanin-q0 fanin-q1 fanin-q2 fanout-q0-s8 fanout-q1-s8

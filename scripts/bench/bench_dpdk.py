@@ -69,6 +69,20 @@ def sec_dpdk(rp, bound_cell, loss_cell, conn_cell):
       "for the kernel brokers. Where the DPDK worker's time goes per packet: "
       "[bench/profile-dpdk.md](bench/profile-dpdk.md).")
     w()
+    w("**Latency (`dpdk-latency-q1`).** At 4,000 msg/s a frame comes every 250 µs, "
+      "and between them the DPDK worker runs out of its 512 empty polls and sleeps "
+      "on its wake descriptor for up to 1 ms (DT_IDLE_SLEEP_MS in "
+      "dataplane/transport_dpdk.c). Nothing wakes it when a frame arrives (no RX "
+      "interrupt is armed), so a frame that lands during a sleep waits for its "
+      "end: with `net_tap` (about 5,000 idle sleeps per run) that wait, not the "
+      "stack, is most of the p99; arming the port's RX interrupt for the sleep "
+      "would remove it. The `net_af_xdp` worker sends an empty TX burst every turn "
+      "(a sendto: the workaround for frames left in the PMD's ring, port.c), so "
+      "its 512 empty polls take longer than the gap between frames and it hardly "
+      "sleeps (69 to 204 idle sleeps per run), hence its CPU share in this row; its "
+      "p99 comes from somewhere else on the copy-mode AF_XDP path over the veth, "
+      "not yet profiled.")
+    w()
     cols = [(b, lab) for b, lab in DPDK_BROKERS
             if any(broker_group(rp, n, b)[1] for n, _ in sel)]
     w("| row | metric | better | " + " | ".join(lab for _, lab in cols) +

@@ -724,7 +724,7 @@ def sec_tail(rp, plots_dir):
         w()
     w("## Reproducing")
     w()
-    w("    scripts/bench.sh                 # full run, about 25 minutes, on an idle machine")
+    w("    scripts/bench.sh                 # full run, about 45 minutes, on an idle machine")
     w("    scripts/bench.sh --only '^fanin' --reps 3 --out /tmp/b/benchmarks.md")
     w("    scripts/bench.sh --only '^curve' --reps 1 --out /tmp/b/benchmarks.md  "
       "# runs search-fanin-q1 first")
