@@ -36,9 +36,13 @@ static void expect_refused(const char *conf, const char *flags, const char *need
 	char path[] = "/tmp/petrel-dpdk-start-XXXXXX";
 	char cmd[1024], out[8192];
 	uint64_t t0;
+	/* These refusals are about DPDK: no store, so nothing is created in the
+	 * test's working directory (persistence is on by default, in ./data). */
+	static const char no_store[] = "persistence false\n";
 	int fd = mkstemp(path), st;
 
 	cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
+	cr_assert_eq(write(fd, no_store, strlen(no_store)), (ssize_t)strlen(no_store));
 	cr_assert_eq(write(fd, conf, strlen(conf)), (ssize_t)strlen(conf));
 	close(fd);
 	snprintf(cmd, sizeof(cmd), "'%s' --dpdk -c %s %s 2>&1", getenv("PETREL_BIN"), path,
