@@ -33,12 +33,11 @@
  * docs/configuration.md lists them all (the unit test checks both ways). */
 const char *const config_refused_keys[] = {
 	/* general */
-	"acl_file", "allow_duplicate_messages", "autosave_interval",
-	"autosave_on_changes", "check_retain_source", "clientid_prefixes",
+	"acl_file", "allow_duplicate_messages", "check_retain_source", "clientid_prefixes",
 	"connection_messages", "log_facility", "log_timestamp",
 	"log_timestamp_format", "max_inflight_bytes",
 	"message_size_limit", "password_file", "per_listener_settings",
-	"persistence_file", "persistent_client_expiration", "plugin",
+	"plugin",
 	"auth_plugin", "auth_plugin_deny_special_chars", "global_plugin", "psk_file",
 	"psk_hint", "retry_interval", "set_tcp_nodelay", "sys_interval",
 	"upgrade_outgoing_qos", "user", "enable_control_api", "max_qos",
@@ -344,6 +343,8 @@ int config_load_path(struct config *c, const char *path, struct config_src *src)
 			*p = '\0';
 			value = p + 1;
 		}
+		src->path = path;
+		src->line = lineno;
 		rc = config_apply(c, key, value, src, msg, sizeof(msg));
 		if (rc < 0)
 			config_report(src, rc, "%s:%u: %s", path, lineno, msg);
@@ -392,6 +393,16 @@ static unsigned config_allowed_cpus(void)
 	return (unsigned)CPU_COUNT(&set);
 }
 
+/* <n> rounded up to a multiple of the OS page size: LMDB wants its map size so
+ * (lmdb.h, mdb_env_set_mapsize). */
+static size_t config_page_round(size_t n)
+{
+	long psz = sysconf(_SC_PAGESIZE);
+	size_t page = psz > 0 ? (size_t)psz : 4096;
+
+	return (n + page - 1) / page * page;
+}
+
 int config_finalize(struct config *c, char *err, size_t errlen)
 {
 	if (c->workers == 0) {
@@ -437,6 +448,16 @@ int config_finalize(struct config *c, char *err, size_t errlen)
 	if (c->persistence && c->persistence_location[0] == '\0')
 		return config_fail(err, errlen, -EINVAL, "persistence is on but "
 				   "persistence_location is empty");
+	if (c->persistence_sync == PERSIST_SYNC_INTERVAL &&
+	    (c->persistence_sync_ms == 0 || c->persistence_sync_ms > CONFIG_SYNC_MS_MAX))
+		return config_fail(err, errlen, -EINVAL, "persistence_sync must be from 1 to "
+				   "%u ms, got %u", CONFIG_SYNC_MS_MAX, c->persistence_sync_ms);
+	if (c->persistence_max_size < CONFIG_STORE_SIZE_MIN ||
+	    c->persistence_max_size > CONFIG_STORE_SIZE_MAX)
+		return config_fail(err, errlen, -EINVAL, "persistence_max_size must be from "
+				   "%llu to %llu bytes, got %zu", CONFIG_STORE_SIZE_MIN,
+				   CONFIG_STORE_SIZE_MAX, c->persistence_max_size);
+	c->persistence_max_size = config_page_round(c->persistence_max_size);
 	if (c->queue_full_policy != QUEUE_FULL_DROP_NEW &&
 	    c->queue_full_policy != QUEUE_FULL_DROP_OLDEST &&
 	    c->queue_full_policy != QUEUE_FULL_BACKPRESSURE)

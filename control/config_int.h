@@ -36,12 +36,22 @@
 #define CONFIG_TCP_RCV_BUF_MIN 1460u
 #define CONFIG_TCP_RCV_BUF_MAX (1u << 30)
 
+/* persistence_sync <ms>: at most a day; a longer interval is "never" in practice. */
+#define CONFIG_SYNC_MS_MAX 86400000u
+/* persistence_max_size: LMDB's map size. 1 MiB holds a few thousand small sessions,
+ * enough for a test of a full store; 2^50 (1 PiB) keeps the page rounding of
+ * config_finalize far from overflow. */
+#define CONFIG_STORE_SIZE_MIN (1ull << 20)
+#define CONFIG_STORE_SIZE_MAX (1ull << 50)
+
 /* Where a setting comes from, and what one file (with its include_dir files) has
  * gathered so far. A file line is stricter than the command line (port 0 means "any
  * free port", which only makes sense for tests passing -p 0), and some keys combine
  * across the lines of one file. */
 struct config_src {
 	bool from_file;
+	const char *path;		/* the file of the line being applied; NULL: command line */
+	unsigned line;			/* its line number */
 	bool included;			/* a file read through include_dir */
 	bool listener_seen;		/* a second "listener" line is refused */
 	bool log_level_seen;		/* log_level wins over log_type in a file */

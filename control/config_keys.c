@@ -265,22 +265,119 @@ static int key_max_connections(struct config *c, const struct config_key *k,
 	return rc;
 }
 
-/* Persistence is not built yet. "true" must not load and then keep nothing: refuse it
- * by name, as the other mosquitto options Petrel lacks. */
-static int key_persistence(struct config *c, const struct config_key *k,
-			   const char *value, struct config_src *src, char *err,
-			   size_t errlen)
-{
-	int rc = key_bool(c, k, value, src, err, errlen);
+/* ---- persistence ------------------------------------------------------------------ */
 
-	if (rc == 0 && c->persistence) {
-		c->persistence = false;
-		return config_fail(err, errlen, -ENOENT, "'persistence true' is not supported "
-				   "yet: Petrel keeps sessions and retained messages in memory "
-				   "only, and they do not survive a restart; remove the line or "
-				   "write 'persistence false'");
+/* persistence_sync always | never | <ms>: when a commit reaches the disk (the promise
+ * of each is docs/operations.md "Persistence"). k->min..k->max bound the interval. */
+static int key_persistence_sync(struct config *c, const struct config_key *k,
+				const char *value, struct config_src *src, char *err,
+				size_t errlen)
+{
+	char tok[1][PATH_MAX];
+	long long ms;
+	int rc = config_one_token(k->name, value, tok, err, errlen);
+
+	(void)src;
+	if (rc < 0)
+		return rc;
+	if (strcmp(tok[0], "always") == 0) {
+		c->persistence_sync = PERSIST_SYNC_ALWAYS;
+		c->persistence_sync_ms = 0;
+		return 0;
 	}
-	return rc;
+	if (strcmp(tok[0], "never") == 0) {
+		c->persistence_sync = PERSIST_SYNC_NEVER;
+		c->persistence_sync_ms = 0;
+		return 0;
+	}
+	if (config_parse_i64(tok[0], k->min, (long long)k->max, &ms) < 0)
+		return config_fail(err, errlen, -EINVAL, "'%s' expects always, never or a "
+				   "number of milliseconds from %lld to %llu, got '%s'",
+				   k->name, k->min, k->max, tok[0]);
+	c->persistence_sync = PERSIST_SYNC_INTERVAL;
+	c->persistence_sync_ms = (unsigned)ms;
+	return 0;
+}
+
+/* Longest persistent_client_expiration: 100 years, past any real deployment, and far
+ * from overflowing the milliseconds in 64 bits. */
+#define CONFIG_EXPIRATION_MAX_S (100ull * 365 * 86400)
+
+/* persistent_client_expiration <N><unit>: mosquitto's units h d w m y with its
+ * lengths (a month is 30 days, a year 365), plus s (seconds, Petrel's extension so
+ * that tests need not wait an hour). N is a whole number from 1, as mosquitto
+ * refuses a duration of 0. */
+static int key_persistent_client_expiration(struct config *c, const struct config_key *k,
+					    const char *value, struct config_src *src,
+					    char *err, size_t errlen)
+{
+	static const struct { char unit; unsigned long long s; } units[] = {
+		{ 's', 1 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 7 * 86400 },
+		{ 'm', 30 * 86400 }, { 'y', 365 * 86400 },
+	};
+	char tok[1][PATH_MAX];
+	char given[PATH_MAX];
+	unsigned long long n, mult = 0;
+	size_t len;
+	int rc = config_one_token(k->name, value, tok, err, errlen);
+
+	(void)src;
+	if (rc < 0)
+		return rc;
+	len = strlen(tok[0]);
+	memcpy(given, tok[0], len + 1);
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (len > 1 && tok[0][len - 1] == units[i].unit)
+			mult = units[i].s;
+	if (mult == 0)
+		return config_fail(err, errlen, -EINVAL, "'%s' expects a number followed by "
+				   "s, h, d, w, m (30 days) or y (365 days), such as 14d; got "
+				   "'%s'", k->name, tok[0]);
+	tok[0][len - 1] = '\0';
+	rc = config_parse_u64(tok[0], CONFIG_EXPIRATION_MAX_S / mult, &n);
+	if (rc == -EINVAL || (rc == 0 && n == 0))
+		return config_fail(err, errlen, -EINVAL, "'%s' expects a whole number from "
+				   "1 before the unit, got '%s'", k->name, tok[0]);
+	if (rc == -ERANGE)
+		return config_fail(err, errlen, -EINVAL, "'%s' must be at most 100 years, "
+				   "got '%s'", k->name, given);
+	c->persistent_client_expiration_ms = n * mult * 1000u;
+	return 0;
+}
+
+/* mosquitto's snapshot keys: Petrel has no snapshot, it commits every change, so they
+ * have nothing to set. Accepted (a mosquitto.conf must still load) with one warning
+ * per line saying what Petrel does instead; the value must still be well-formed. */
+static int key_mosquitto_snapshot(struct config *c, const struct config_key *k,
+				  const char *value, struct config_src *src, char *err,
+				  size_t errlen)
+{
+	char tok[1][PATH_MAX];
+	char where[PATH_MAX + 16] = "";
+	long long n;
+	int rc = config_one_token(k->name, value, tok, err, errlen);
+
+	(void)c;
+	if (rc < 0)
+		return rc;
+	if (strcmp(k->name, "autosave_interval") == 0 &&
+	    config_parse_i64(tok[0], 0, INT_MAX, &n) < 0)
+		return config_fail(err, errlen, -EINVAL, "'%s' expects a whole number of "
+				   "seconds, got '%s'", k->name, tok[0]);
+	if (strcmp(k->name, "autosave_on_changes") == 0 && strcmp(tok[0], "true") != 0 &&
+	    strcmp(tok[0], "false") != 0)
+		return config_fail(err, errlen, -EINVAL, "'%s' expects true or false, got "
+				   "'%s'", k->name, tok[0]);
+	if (src->path != NULL)
+		snprintf(where, sizeof(where), "%s:%u: ", src->path, src->line);
+	if (strcmp(k->name, "persistence_file") == 0)
+		log_warn("%s'persistence_file %s' ignored: Petrel's store is the LMDB file "
+			 "data.mdb (with lock.mdb) in persistence_location", where, tok[0]);
+	else
+		log_warn("%s'%s' ignored: Petrel saves no snapshots, it commits every change "
+			 "to the store as it happens (persistence_sync says when it reaches "
+			 "the disk)", where, k->name);
+	return 0;
 }
 
 static int key_log_type(struct config *c, const struct config_key *k, const char *value,
@@ -662,9 +759,26 @@ const struct config_key config_keys[] = {
 	KEY_CUSTOM_FIELD(memory_limit, size_t, key_memory_limit, 0, SIZE_MAX - 1, "auto",
 			 "bytes clients may make the broker hold; auto = half the RAM, 0 = no limit"),
 	/* persistence */
-	KEY_CUSTOM_FIELD(persistence, bool, key_persistence, 0, 1, "false",
-			 "only false: persistence is not built yet"),
-	KEY_STRING(persistence_location, "./data", "directory of the store (unused yet)"),
+	KEY_BOOL(persistence, "true",
+		 "store cleanSession=0 sessions and retained messages on disk"),
+	KEY_STRING(persistence_location, "./data",
+		   "directory of the store (data.mdb), created if missing"),
+	KEY_CUSTOM("persistence_sync", key_persistence_sync, 1, CONFIG_SYNC_MS_MAX,
+		   "always", "when commits reach the disk: always, never, or every N ms"),
+	KEY_CUSTOM("persistent_client_expiration", key_persistent_client_expiration, 0, 0,
+		   NULL, "offline persistent sessions older than this end (14d; s h d w m y)"),
+	KEY_SIZE(persistence_max_parked_bytes, 1, SIZE_MAX, "65536",
+		 "output per connection waiting for a commit before it is not read"),
+	KEY_SIZE(persistence_max_pending_bytes, 1, SIZE_MAX, "268435456",
+		 "changes not yet committed before publishers of stored messages wait"),
+	KEY_SIZE(persistence_max_size, CONFIG_STORE_SIZE_MIN, CONFIG_STORE_SIZE_MAX,
+		 "68719476736", "largest size of the store (LMDB map size)"),
+	KEY_CUSTOM("autosave_interval", key_mosquitto_snapshot, 0, 0, NULL,
+		   "mosquitto's snapshot period: ignored with a warning"),
+	KEY_CUSTOM("autosave_on_changes", key_mosquitto_snapshot, 0, 0, NULL,
+		   "mosquitto's snapshot trigger: ignored with a warning"),
+	KEY_CUSTOM("persistence_file", key_mosquitto_snapshot, 0, 0, NULL,
+		   "mosquitto's snapshot file name: ignored with a warning"),
 	/* process */
 	KEY_STRING(pid_file, NULL, "file to write the broker's process id to"),
 	KEY_CUSTOM("include_dir", key_include_dir, 0, 0, NULL,

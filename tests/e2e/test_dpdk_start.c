@@ -36,9 +36,13 @@ static void expect_refused(const char *conf, const char *flags, const char *need
 	char path[] = "/tmp/petrel-dpdk-start-XXXXXX";
 	char cmd[1024], out[8192];
 	uint64_t t0;
+	/* These refusals are about DPDK: no store, so nothing is created in the
+	 * test's working directory (persistence is on by default, in ./data). */
+	static const char no_store[] = "persistence false\n";
 	int fd = mkstemp(path), st;
 
 	cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
+	cr_assert_eq(write(fd, no_store, strlen(no_store)), (ssize_t)strlen(no_store));
 	cr_assert_eq(write(fd, conf, strlen(conf)), (ssize_t)strlen(conf));
 	close(fd);
 	snprintf(cmd, sizeof(cmd), "'%s' --dpdk -c %s %s 2>&1", getenv("PETREL_BIN"), path,
@@ -90,10 +94,10 @@ Test(dpdk_start, bad_address_stops_before_the_eal)
 {
 	expect_refused("dpdk_eal_args " EAL_BASE " --vdev=net_null0\n"
 		       "dpdk_address 198.18.0.255/24\n", "-w 1",
-		       ":2: 'dpdk_address': 198.18.0.255 is the network or broadcast "
+		       ":3: 'dpdk_address': 198.18.0.255 is the network or broadcast "
 		       "address of /24");
 	expect_refused("dpdk_address 198.18.0.1/40\n", "-w 1",
-		       ":1: 'dpdk_address': the prefix length must be from 1 to 32");
+		       ":2: 'dpdk_address': the prefix length must be from 1 to 32");
 	expect_refused("dpdk_address 198.18.0.1/24\ndpdk_gateway 10.0.0.1\n", "-w 1",
 		       "petrel: dpdk_gateway 10.0.0.1 is not on the link of dpdk_address "
 		       "198.18.0.1/24");

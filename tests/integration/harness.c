@@ -343,6 +343,12 @@ void broker_start_opts(struct broker *b, const struct broker_opts *o)
 
 	cr_assert(conf, "cannot write %s: %s", b->conf_path, strerror(errno));
 	fprintf(conf, "listener %u 127.0.0.1\n", (unsigned)b->port);
+	/* persistence is on by default: every broker gets a store of its own. */
+	if (o->store_dir != NULL)
+		snprintf(b->store_dir, sizeof(b->store_dir), "%s", o->store_dir);
+	else
+		snprintf(b->store_dir, sizeof(b->store_dir), "%s/data", dir);
+	fprintf(conf, "persistence_location %s\n", b->store_dir);
 	harness_netns_config(conf, serial);
 	if (extra_config && extra_config[0]) {
 		size_t n = strlen(extra_config);

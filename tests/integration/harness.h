@@ -48,6 +48,7 @@ struct broker {
 	uint16_t port;
 	char conf_path[256];     /* config file written for this run */
 	char log_path[256];      /* broker's stderr goes here; dumped on failure */
+	char store_dir[256];     /* its persistence_location (see broker_opts.store_dir) */
 };
 
 /* Starts $PETREL_BIN on 127.0.0.1 (or DPDK: harness_dataplane) and a free port with "-w <workers>" and the given
@@ -63,6 +64,12 @@ struct broker_opts {
 	unsigned long nofile;        /* RLIMIT_NOFILE, soft and hard; 0 = inherited */
 	bool pin;                    /* start with affinity to <cpu> only (taskset -c) */
 	int cpu;
+	/* persistence_location. NULL: "data" in the broker's own temporary directory,
+	 * removed with it after a clean stop, so no two brokers ever share a store and
+	 * no test leaves one behind. A test that restarts a broker on the same store
+	 * passes a directory of its own (and removes it). extra_config may still
+	 * override it, or say "persistence false". */
+	const char *store_dir;
 };
 /* broker_start with the options above. */
 void broker_start_opts(struct broker *b, const struct broker_opts *o);

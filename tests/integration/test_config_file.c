@@ -48,24 +48,7 @@ static unsigned count_lines(const char *s)
 	return n;
 }
 
-Test(config_file, debian_stock_mosquitto_conf_stops_on_persistence_with_one_line)
-{
-	char cmd[512];
-	char out[4096];
-	int st;
-
-	if (access(STOCK_CONF, R_OK) != 0)
-		cr_skip_test("%s not installed (Debian package mosquitto)", STOCK_CONF);
-	/* The file itself, unchanged: loading stops before any path in it is used. */
-	snprintf(cmd, sizeof(cmd), "'%s' -c %s 2>&1", getenv("PETREL_BIN"), STOCK_CONF);
-	st = run_cmd(cmd, 20, out, sizeof(out));
-	cr_assert_eq(st, 1, "exit status %d, output:\n%s", st, out);
-	cr_assert_eq(count_lines(out), 1, "one line per unsupported key, got:\n%s", out);
-	cr_assert_not_null(strstr(out, STOCK_CONF ":8: 'persistence true' is not supported "
-				  "yet"), "%s", out);
-}
-
-Test(config_file, debian_stock_mosquitto_conf_with_persistence_false_runs)
+Test(config_file, debian_stock_mosquitto_conf_runs)
 {
 	char dir[] = "/tmp/petrel-stock-XXXXXX";
 	char conf[4096];
@@ -78,13 +61,15 @@ Test(config_file, debian_stock_mosquitto_conf_with_persistence_false_runs)
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(path[0], sizeof(path[0]), "%s/mosquitto.pid", dir);
 	snprintf(path[1], sizeof(path[1]), "%s/mosquitto.log", dir);
-	/* The stock file with what a test cannot use changed: the pid and log paths
-	 * (root's /run and /var/log) point into a temporary directory, and persistence
-	 * is off. include_dir /etc/mosquitto/conf.d and persistence_location stay. The
-	 * harness puts its listener line first (the stock file has none). */
+	snprintf(path[2], sizeof(path[2]), "%s/store", dir);
+	/* The stock file with what a test cannot use changed: the pid, log and store
+	 * paths (root's /run, /var/log and /var/lib) point into a temporary directory.
+	 * persistence true and include_dir /etc/mosquitto/conf.d stay. The harness puts
+	 * its listener line first (the stock file has none) and its own
+	 * persistence_location, which the file's line overrides. */
 	read_file(STOCK_CONF, conf, sizeof(conf));
 	replace(conf, sizeof(conf), "/run/mosquitto/mosquitto.pid", path[0]);
-	replace(conf, sizeof(conf), "persistence true", "persistence false");
+	replace(conf, sizeof(conf), "/var/lib/mosquitto/", path[2]);
 	replace(conf, sizeof(conf), "/var/log/mosquitto/mosquitto.log", path[1]);
 
 	struct broker_opts o = { .workers = 1, .extra_config = conf };
@@ -152,7 +137,7 @@ Test(config_file, every_bad_line_is_reported_one_per_line)
 	f = fopen(conf, "w");
 	cr_assert_not_null(f);
 	fputs("password_file /etc/mosquitto/pw\nlistener 1883 127.0.0.1\ncafile /x\n"
-	      "persistence true\nworkers many\n", f);
+	      "persistence_sync sometimes\nworkers many\n", f);
 	fclose(f);
 	snprintf(cmd, sizeof(cmd), "'%s' -c %s 2>&1", getenv("PETREL_BIN"), conf);
 	st = run_cmd(cmd, 20, out, sizeof(out));
@@ -160,7 +145,8 @@ Test(config_file, every_bad_line_is_reported_one_per_line)
 	cr_assert_eq(count_lines(out), 4, "four bad lines, four lines:\n%s", out);
 	cr_assert_not_null(strstr(out, ":1: 'password_file'"), "%s", out);
 	cr_assert_not_null(strstr(out, ":3: 'cafile'"), "%s", out);
-	cr_assert_not_null(strstr(out, ":4: 'persistence true'"), "%s", out);
+	cr_assert_not_null(strstr(out, ":4: 'persistence_sync' expects always, never or a "
+				  "number of milliseconds"), "%s", out);
 	cr_assert_not_null(strstr(out, ":5: 'workers' expects a whole number"), "%s", out);
 	unlink(conf);
 	rmdir(dir);
@@ -181,4 +167,6 @@ Test(config_file, keys_option_lists_every_documented_key_with_its_default)
 	cr_assert_not_null(strstr(out, "queue_full_policy            backpressure "), "%s",
 			   out);
 	cr_assert_not_null(strstr(out, "include_dir                  - "), "%s", out);
+	cr_assert_not_null(strstr(out, "\npersistence                  true "), "%s", out);
+	cr_assert_not_null(strstr(out, "\npersistence_sync             always "), "%s", out);
 }

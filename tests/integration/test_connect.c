@@ -455,13 +455,17 @@ Test(connect, second_broker_on_a_busy_port_refuses_to_start)
 {
 	harness_kernel_only("a second broker binding the same kernel port");
 	struct broker b;
-	char cmd[512], out[2048];
+	char cmd[1024], out[2048];
 	const char *bin = getenv("PETREL_BIN");
 	int rc;
 
 	cr_assert_not_null(bin);
 	broker_start(&b, 2, NULL);
-	snprintf(cmd, sizeof(cmd), "%s -p %u -w 2 2>&1", bin, b.port);
+	/* The second one on a store of its own beside the first one's (persistence is
+	 * on by default), removed with the first broker's directory. */
+	snprintf(cmd, sizeof(cmd), "echo 'persistence_location %s2' > %s2.conf && "
+		 "%s -c %s2.conf -p %u -w 2 2>&1", b.store_dir, b.store_dir, bin,
+		 b.store_dir, b.port);
 	rc = run_cmd(cmd, 10, out, sizeof(out));
 	cr_assert(rc != 0 && rc != -1, "second broker on port %u exited %d", b.port, rc);
 	cr_assert(strstr(out, "Address already in use") != NULL, "no clear error: %s", out);

@@ -234,7 +234,8 @@ Test(protocol, no_data_directory_is_created_while_persistence_is_off)
 	struct broker b;
 
 	cr_assert(mkdtemp(cwd), "mkdtemp: %s", strerror(errno));
-	struct broker_opts o = { .workers = 1, .cwd = cwd };
+	struct broker_opts o = { .workers = 1, .cwd = cwd,
+				 .extra_config = "persistence false\n" };
 
 	broker_start_opts(&b, &o);
 	struct client *c = connected_client(&b, "nodata", false);

@@ -106,8 +106,13 @@ Test(config, defaults_are_the_documented_ones)
 	cr_assert(c.retain_available);
 	cr_assert_eq(c.max_subscriptions_per_client, 10000);
 	cr_assert_eq(c.max_filters_per_subscribe, 1000);
-	cr_assert_not(c.persistence);
+	cr_assert(c.persistence);
 	cr_assert_str_eq(c.persistence_location, "./data");
+	cr_assert_eq(c.persistence_sync, PERSIST_SYNC_ALWAYS);
+	cr_assert_eq(c.persistent_client_expiration_ms, 0);
+	cr_assert_eq(c.persistence_max_parked_bytes, 65536);
+	cr_assert_eq(c.persistence_max_pending_bytes, 256u << 20);
+	cr_assert_eq(c.persistence_max_size, 64ull << 30);
 	cr_assert_eq(c.log_level, LOG_NOTICE);
 }
 
@@ -390,21 +395,103 @@ Test(config, log_dest_stderr_and_file_as_in_mosquitto)
 	expect_load_error("log_dest stderr now\n", "takes no value");
 }
 
-Test(config, persistence_true_is_refused_until_persistence_exists)
+Test(config, persistence_is_on_by_default_and_can_be_turned_off)
 {
 	struct config c;
-	char path[64];
-	char want[400];
 	char err[512] = "";
 
-	config_defaults(&c);
-	cr_assert_eq(load_text(&c, "persistence true\n", err, sizeof(err), path,
-			       sizeof(path)), -ENOENT);
-	snprintf(want, sizeof(want), "%s:1: 'persistence true' is not supported yet", path);
-	cr_assert_eq(strncmp(err, want, strlen(want)), 0, "%s", err);
-	cr_assert_null(strchr(err, '\n'), "one line: %s", err);
+	cr_assert_eq(load(&c, "persistence true\n", err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.persistence);
+	cr_assert_eq(load(&c, "persistence false\n", err, sizeof(err)), 0, "%s", err);
 	cr_assert_not(c.persistence);
-	expect_set_error("persistence", "true", "not supported yet");
+	expect_load_error("persistence on\n", "'persistence' expects true or false, got 'on'");
+}
+
+Test(config, persistence_sync_takes_always_never_or_milliseconds)
+{
+	struct config c;
+	char err[256] = "";
+
+	config_defaults(&c);
+	set_ok(&c, "persistence_sync", "100");
+	cr_assert_eq(c.persistence_sync, PERSIST_SYNC_INTERVAL);
+	cr_assert_eq(c.persistence_sync_ms, 100);
+	set_ok(&c, "persistence_sync", "never");
+	cr_assert_eq(c.persistence_sync, PERSIST_SYNC_NEVER);
+	set_ok(&c, "persistence_sync", "1");
+	cr_assert_eq(c.persistence_sync_ms, 1);
+	set_ok(&c, "persistence_sync", "86400000");
+	cr_assert_eq(c.persistence_sync_ms, 86400000);
+	set_ok(&c, "persistence_sync", "always");
+	cr_assert_eq(c.persistence_sync, PERSIST_SYNC_ALWAYS);
+	cr_assert_eq(config_finalize(&c, err, sizeof(err)), 0, "%s", err);
+	expect_load_error("persistence_sync 0\n", ":1: 'persistence_sync' expects always, "
+			  "never or a number of milliseconds from 1 to 86400000, got '0'");
+	expect_load_error("persistence_sync 86400001\n", "got '86400001'");
+	expect_load_error("persistence_sync sometimes\n", "got 'sometimes'");
+	expect_load_error("persistence_sync 100ms\n", "got '100ms'");
+	expect_load_error("persistence_sync -5\n", "got '-5'");
+	expect_load_error("persistence_sync\n", "'persistence_sync' needs a value");
+	expect_load_error("persistence_sync always never\n", "but 'never' follows it");
+	/* A refused value leaves the previous setting. */
+	config_defaults(&c);
+	set_ok(&c, "persistence_sync", "250");
+	cr_assert_lt(config_set(&c, "persistence_sync", "x", err, sizeof(err)), 0);
+	cr_assert_eq(c.persistence_sync, PERSIST_SYNC_INTERVAL);
+	cr_assert_eq(c.persistence_sync_ms, 250);
+}
+
+Test(config, persistent_client_expiration_takes_mosquittos_units_and_seconds)
+{
+	static const struct { const char *v; uint64_t ms; } ok[] = {
+		{ "1s", 1000 }, { "90s", 90000 }, { "2h", 2 * 3600000ull },
+		{ "14d", 14 * 86400000ull }, { "1w", 7 * 86400000ull },
+		{ "2m", 60 * 86400000ull }, { "1y", 365 * 86400000ull },
+		{ "100y", 36500 * 86400000ull },
+	};
+	struct config c;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		config_defaults(&c);
+		set_ok(&c, "persistent_client_expiration", ok[i].v);
+		cr_assert_eq(c.persistent_client_expiration_ms, ok[i].ms, "%s", ok[i].v);
+	}
+	expect_load_error("persistent_client_expiration 14\n",
+			  ":1: 'persistent_client_expiration' expects a number followed by "
+			  "s, h, d, w, m (30 days) or y (365 days)");
+	expect_load_error("persistent_client_expiration 3x\n", "got '3x'");
+	expect_load_error("persistent_client_expiration d\n", "got 'd'");
+	expect_load_error("persistent_client_expiration 10ms\n", "got '10m'");
+	expect_load_error("persistent_client_expiration 0d\n", "from 1 before the unit, got '0'");
+	expect_load_error("persistent_client_expiration -1d\n", "got '-1'");
+	expect_load_error("persistent_client_expiration 1.5d\n", "got '1.5'");
+	expect_load_error("persistent_client_expiration 101y\n", "at most 100 years, got '101y'");
+	expect_load_error("persistent_client_expiration 99999999999999999999s\n",
+			  "at most 100 years");
+	expect_load_error("persistent_client_expiration\n", "needs a value");
+}
+
+Test(config, persistence_bounds_are_sizes)
+{
+	struct config c;
+	char err[256] = "";
+	long page = sysconf(_SC_PAGESIZE);
+
+	config_defaults(&c);
+	set_ok(&c, "persistence_max_parked_bytes", "1");
+	cr_assert_eq(c.persistence_max_parked_bytes, 1);
+	set_ok(&c, "persistence_max_pending_bytes", "4096");
+	cr_assert_eq(c.persistence_max_pending_bytes, 4096);
+	set_ok(&c, "persistence_max_size", "1048577");
+	cr_assert_eq(config_finalize(&c, err, sizeof(err)), 0, "%s", err);
+	/* Rounded up to a whole page for LMDB. */
+	cr_assert_eq(c.persistence_max_size, (size_t)((1048576 / page + 1) * page));
+	expect_load_error("persistence_max_parked_bytes 0\n", "must be from 1");
+	expect_load_error("persistence_max_pending_bytes 0\n", "must be from 1");
+	expect_load_error("persistence_max_pending_bytes 1M\n", "expects a number of bytes");
+	expect_load_error("persistence_max_size 1048575\n",
+			  "'persistence_max_size' must be from 1048576 to 1125899906842624");
+	expect_load_error("persistence_max_size 1125899906842625\n", "must be from 1048576");
 }
 
 Test(config, every_bad_line_of_a_file_is_reported)
@@ -416,12 +503,12 @@ Test(config, every_bad_line_of_a_file_is_reported)
 
 	config_defaults(&c);
 	cr_assert_eq(load_text(&c, "password_file /etc/p\nworkers 2\nbogus 1\n"
-			       "persistence true\nmax_connections x\n", err, sizeof(err),
+			       "persistence yes\nmax_connections x\n", err, sizeof(err),
 			       path, sizeof(path)), -ENOENT);
 	snprintf(want, sizeof(want),
 		 "%s:1: 'password_file' is a mosquitto option Petrel does not support yet\n"
 		 "%s:3: unknown option 'bogus'\n"
-		 "%s:4: 'persistence true' is not supported yet", path, path, path);
+		 "%s:4: 'persistence' expects true or false, got 'yes'", path, path, path);
 	cr_assert_eq(strncmp(err, want, strlen(want)), 0, "got:\n%s", err);
 	cr_assert_not_null(strstr(err, ":5: 'max_connections' expects a whole number"), "%s",
 			   err);
@@ -525,9 +612,9 @@ Test(config, include_dir_reads_its_conf_files_in_sorted_order)
 			  ":1: 'include_dir /nonexistent/petrel.d': No such file or directory");
 }
 
-/* Debian's stock file (the mosquitto package installs it): pid_file, persistence,
- * log_dest file and include_dir. Only "persistence true" must fail, on one line. */
-Test(config, debian_stock_mosquitto_conf_fails_only_on_persistence)
+/* Debian's stock file (the mosquitto package installs it): pid_file, persistence
+ * true, persistence_location, log_dest file and include_dir: all of it loads. */
+Test(config, debian_stock_mosquitto_conf_loads)
 {
 	static const char stock[] = "/etc/mosquitto/mosquitto.conf";
 	struct config c;
@@ -536,9 +623,9 @@ Test(config, debian_stock_mosquitto_conf_fails_only_on_persistence)
 	if (access(stock, R_OK) != 0)
 		cr_skip_test("%s not installed (Debian package mosquitto)", stock);
 	config_defaults(&c);
-	cr_assert_eq(config_load_file(&c, stock, err, sizeof(err)), -ENOENT, "%s", err);
-	cr_assert_not_null(strstr(err, "'persistence true' is not supported yet"), "%s", err);
-	cr_assert_null(strchr(err, '\n'), "more than one line:\n%s", err);
+	cr_assert_eq(config_load_file(&c, stock, err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.persistence);
+	cr_assert_str_eq(c.persistence_location, "/var/lib/mosquitto/");
 	cr_assert_str_eq(c.pid_file, "/run/mosquitto/mosquitto.pid");
 	cr_assert_str_eq(c.log_file, "/var/log/mosquitto/mosquitto.log");
 	cr_assert_not(c.log_stderr);
@@ -574,8 +661,7 @@ Test(config, unsupported_mosquitto_keys_are_refused_by_name)
 {
 	static const char *const keys[] = {
 		"password_file", "acl_file", "cafile", "certfile", "keyfile",
-		"require_certificate", "connection", "persistence_file",
-		"autosave_interval", "user", "sys_interval", "plugin",
+		"require_certificate", "connection", "user", "sys_interval", "plugin",
 		"plugin_opt_foo", "auth_opt_db", "message_size_limit", "tls_version",
 	};
 	struct config c;
@@ -638,6 +724,7 @@ Test(config, bad_booleans_are_refused)
 			  ":1: 'allow_anonymous' expects true or false, got 'yes'");
 	expect_load_error("retain_available 1\n", "expects true or false, got '1'");
 	expect_load_error("persistence TRUE\n", "expects true or false, got 'TRUE'");
+	expect_load_error("autosave_on_changes yes\n", "expects true or false, got 'yes'");
 }
 
 Test(config, missing_values_are_refused)
@@ -923,6 +1010,15 @@ Test(log, set_and_get_level)
 	cr_assert_eq(log_get_level(), LOG_ERR);
 }
 
+static unsigned count_char(const char *s, char ch)
+{
+	unsigned n = 0;
+
+	for (; *s != '\0'; s++)
+		n += *s == ch;
+	return n;
+}
+
 /* Runs <fn> with stderr sent to a temporary file; returns what was written
  * (malloc'd, caller frees). */
 static char *capture_stderr(void (*fn)(void))
@@ -1032,6 +1128,48 @@ Test(log, errno_is_preserved)
 {
 	free(capture_stderr(log_keeps_errno));
 	cr_assert_eq(errno_seen, EAGAIN);
+}
+
+/* ---- mosquitto's snapshot keys: accepted, one warning each ------------------------ */
+
+static char snapshot_path[64];
+static int snapshot_rc;
+static char snapshot_err[1024];
+
+static void load_snapshot_keys(void)
+{
+	struct config c;
+
+	config_defaults(&c);
+	log_set_level(LOG_NOTICE);
+	log_set_thread_name("main");
+	snapshot_rc = load_text(&c, "autosave_interval 1800\nautosave_on_changes false\n"
+				"persistence_file mosquitto.db\nworkers 2\n", snapshot_err,
+				sizeof(snapshot_err), snapshot_path, sizeof(snapshot_path));
+}
+
+Test(config, mosquitto_snapshot_keys_load_with_one_warning_each)
+{
+	char *out;
+	char want[200];
+
+	out = capture_stderr(load_snapshot_keys);
+	cr_assert_eq(snapshot_rc, 0, "%s", snapshot_err);
+	snprintf(want, sizeof(want), " warning: %s:1: 'autosave_interval' ignored: Petrel "
+		 "saves no snapshots, it commits every change", snapshot_path);
+	cr_assert_not_null(strstr(out, want), "%s", out);
+	snprintf(want, sizeof(want), " warning: %s:2: 'autosave_on_changes' ignored",
+		 snapshot_path);
+	cr_assert_not_null(strstr(out, want), "%s", out);
+	snprintf(want, sizeof(want), " warning: %s:3: 'persistence_file mosquitto.db' "
+		 "ignored: Petrel's store is the LMDB file data.mdb", snapshot_path);
+	cr_assert_not_null(strstr(out, want), "%s", out);
+	cr_assert_eq(count_char(out, '\n'), 3, "one line each:\n%s", out);
+	free(out);
+	/* A malformed value is still an error. */
+	expect_load_error("autosave_interval soon\n",
+			  "'autosave_interval' expects a whole number of seconds, got 'soon'");
+	expect_load_error("persistence_file\n", "'persistence_file' needs a value");
 }
 
 /* ---- DPDK data plane, our TCP, fault injection ------------------------------------ */
