@@ -655,13 +655,13 @@ static int port_setup(struct port *p, const struct config *cfg, char *err, size_
 	if (rc < 0)
 		return rc;
 	port_rx_intr_probe(p, conf.intr_conf.rxq != 0);
-	/* Once per port: the idle workers' latency depends on it (docs/operations.md). */
+	/* Once per port: the idle workers' latency depends on it (docs/operations.md).
+	 * Not "dpdk_port N (...): ", the prefix of the line that gives the MAC. */
 	if (p->info.rx_intr)
-		log_notice("dpdk_port %u (%s): RX interrupts wake idle workers", id,
-			   p->info.name);
+		log_notice("port %s: RX interrupts wake idle workers", p->info.name);
 	else
-		log_notice("dpdk_port %u (%s): no RX interrupts from %s; idle workers sleep "
-			   "1 ms at a time and poll", id, p->info.name, p->info.driver);
+		log_notice("port %s: no RX interrupts from %s; idle workers sleep 1 ms at "
+			   "a time and poll", p->info.name, p->info.driver);
 	port_link_wait(p);
 	return 0;
 }
