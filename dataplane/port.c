@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <rte_eal.h>
+#include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_jhash.h>
@@ -37,6 +38,8 @@
 #define PORT_BURST 32u
 #define PORT_LINK_WAIT_MS 3000
 #define PORT_POOL_CACHE 256u
+/* port_info.tx_kick: how long after a queue last sent the worker keeps kicking it. */
+#define PORT_TX_KICK_MS 100u
 
 struct port_worker {
 	struct rte_mempool *pool;
@@ -44,12 +47,16 @@ struct port_worker {
 	struct rte_ring *tx_ring;      /* single-queue: this worker's output for worker 0 */
 	unsigned lcore;
 	bool shared_pool;              /* <pool> is worker 0's (single-queue mode) */
+	uint64_t kick_until;           /* TSC: tx_kick its queue until then */
+	int rx_intr_fd;                /* its queue's RX interrupt, or -1 */
+	bool rx_intr_ops;              /* the PMD arms and disarms it (else always armed) */
 	struct port_stats stats;
 } cache_aligned;
 
 struct port {
 	struct port_info info;
 	unsigned nworkers;
+	uint64_t kick_tsc;             /* PORT_TX_KICK_MS in TSC cycles */
 	void (*wake)(void *arg, unsigned worker);
 	void *wake_arg;
 	char runtime_dir[256];         /* removed at close when petrel chose the prefix */
@@ -455,6 +462,9 @@ static void port_plan(struct port *p, const struct rte_eth_dev_info *di,
 	uint64_t tx = di->tx_offload_capa, rx = di->rx_offload_capa;
 
 	memset(conf, 0, sizeof(*conf));
+	/* Asked for on every port; port_queues drops it if the PMD refuses to start
+	 * with it, and port_rx_intr_probe checks what the PMD really gives. */
+	conf->intr_conf.rxq = 1;
 	p->info.nqueues = 1;
 	p->info.steering = false;
 	if (p->nworkers > 1) {
@@ -488,8 +498,9 @@ static void port_plan(struct port *p, const struct rte_eth_dev_info *di,
 	}
 }
 
-static int port_queues(struct port *p, const struct config *cfg,
-		       const struct rte_eth_conf *conf, char *err, size_t errlen)
+/* Configures the queues with <conf> and starts the port. */
+static int port_queues_start(struct port *p, const struct config *cfg,
+			     const struct rte_eth_conf *conf)
 {
 	uint16_t id = p->info.port_id;
 	uint16_t nrx = (uint16_t)(PORT_DESC < cfg->dpdk_mbufs / 4 ? PORT_DESC :
@@ -511,11 +522,70 @@ static int port_queues(struct port *p, const struct config *cfg,
 	}
 	if (rc == 0)
 		rc = rte_eth_dev_start(id);
+	return rc;
+}
+
+/* Starts the port with RX interrupts if <conf> asks for them and the PMD accepts
+ * them, else without (a PMD may refuse intr_conf.rxq at configure or start). */
+static int port_queues(struct port *p, const struct config *cfg,
+		       struct rte_eth_conf *conf, char *err, size_t errlen)
+{
+	uint16_t id = p->info.port_id;
+	int rc = port_queues_start(p, cfg, conf);
+
+	if (rc < 0 && conf->intr_conf.rxq) {
+		log_info("dpdk_port %u (%s): no start with RX interrupts (%s); starting "
+			 "without them", id, p->info.name, rte_strerror(-rc));
+		conf->intr_conf.rxq = 0;
+		rc = port_queues_start(p, cfg, conf);
+	}
 	if (rc < 0)
 		snprintf(err, errlen, "dpdk_port %u (%s): configuring %u queue pair%s: %s",
 			 id, p->info.name, p->info.nqueues, p->info.nqueues == 1 ? "" : "s",
 			 rte_strerror(-rc));
 	return rc;
+}
+
+/* Whether every queue of the started port has an RX interrupt: an event fd, and an
+ * enable that works or that the PMD does not need. DPDK 22.11: net_tap has them (the
+ * queue's own descriptor, no enable/disable op: always armed), net_af_xdp and
+ * net_memif do not (no interrupt vector on the device, no rx_queue_intr_* ops; memif's
+ * per-queue eventfds are its own, not ethdev's). All or nothing: a worker whose queue
+ * lacks one would sleep past its frames. */
+static void port_rx_intr_probe(struct port *p, bool requested)
+{
+	uint16_t id = p->info.port_id;
+	int level = rte_log_get_level(rte_eth_dev_logtype);
+	unsigned q;
+
+	p->info.rx_intr = false;
+	for (unsigned i = 0; i < p->nworkers; i++)
+		p->w[i].rx_intr_fd = -1;
+	if (!requested)
+		return;
+	/* ethdev logs an error for a port without interrupt vectors: here that is the
+	 * answer to our question, not a fault worth a line in the operator's log. */
+	if (level >= 0)
+		rte_log_set_level(rte_eth_dev_logtype, RTE_LOG_CRIT);
+	for (q = 0; q < p->info.nqueues; q++) {
+		int fd = rte_eth_dev_rx_intr_ctl_q_get_fd(id, (uint16_t)q);
+		int rc;
+
+		if (fd < 0)
+			break;
+		rc = rte_eth_dev_rx_intr_enable(id, (uint16_t)q);
+		if (rc == 0)
+			rte_eth_dev_rx_intr_disable(id, (uint16_t)q);
+		else if (rc != -ENOTSUP)
+			break;
+		p->w[q].rx_intr_fd = fd;
+		p->w[q].rx_intr_ops = rc == 0;
+	}
+	if (level >= 0)
+		rte_log_set_level(rte_eth_dev_logtype, (uint32_t)level);
+	p->info.rx_intr = q == p->info.nqueues;
+	for (unsigned i = 0; !p->info.rx_intr && i < p->nworkers; i++)
+		p->w[i].rx_intr_fd = -1;
 }
 
 /* Bounded wait for the link: a tap whose kernel side is not up yet, or a NIC still
@@ -564,6 +634,7 @@ static int port_setup(struct port *p, const struct config *cfg, char *err, size_
 	 * they would wait there for ever (the peer never ACKs them, so we never send
 	 * again). docs/operations.md "On AF_XDP". */
 	p->info.tx_kick = strcmp(di.driver_name, "net_af_xdp") == 0;
+	p->kick_tsc = rte_get_tsc_hz() / 1000u * PORT_TX_KICK_MS;
 	rte_eth_macaddr_get(id, &mac);
 	memcpy(p->info.mac, mac.addr_bytes, 6);
 	if (rte_eth_dev_get_mtu(id, &mtu) == 0 && mtu < 576) {
@@ -583,6 +654,14 @@ static int port_setup(struct port *p, const struct config *cfg, char *err, size_
 		rc = port_queues(p, cfg, &conf, err, errlen);
 	if (rc < 0)
 		return rc;
+	port_rx_intr_probe(p, conf.intr_conf.rxq != 0);
+	/* Once per port: the idle workers' latency depends on it (docs/operations.md).
+	 * Not "dpdk_port N (...): ", the prefix of the line that gives the MAC. */
+	if (p->info.rx_intr)
+		log_notice("port %s: RX interrupts wake idle workers", p->info.name);
+	else
+		log_notice("port %s: no RX interrupts from %s; idle workers sleep 1 ms at "
+			   "a time and poll", p->info.name, p->info.driver);
 	port_link_wait(p);
 	return 0;
 }
@@ -676,6 +755,23 @@ void port_set_wake(struct port *p, void (*fn)(void *arg, unsigned worker), void 
 	p->wake_arg = arg;
 }
 
+int port_rx_intr_fd(const struct port *p, unsigned w)
+{
+	return p->w[w].rx_intr_fd;
+}
+
+void port_rx_intr_enable(struct port *p, unsigned w)
+{
+	if (p->w[w].rx_intr_ops)
+		(void)rte_eth_dev_rx_intr_enable(p->info.port_id, (uint16_t)w);
+}
+
+void port_rx_intr_disable(struct port *p, unsigned w)
+{
+	if (p->w[w].rx_intr_ops)
+		(void)rte_eth_dev_rx_intr_disable(p->info.port_id, (uint16_t)w);
+}
+
 const struct port_stats *port_worker_stats(const struct port *p, unsigned w)
 {
 	return &p->w[w].stats;
@@ -751,6 +847,38 @@ static bool port_is_arp(const struct rte_mbuf *m)
 	return rte_pktmbuf_data_len(m) >= 14 && f[12] == 0x08 && f[13] == 0x06;
 }
 
+/* Queue <q> took frames: with port_info.tx_kick, its worker kicks it for a while. */
+static void port_sent(struct port *p, unsigned q)
+{
+	if (p->info.tx_kick)
+		p->w[q].kick_until = rte_get_tsc_cycles() + p->kick_tsc;
+}
+
+/* port_info.tx_kick (net_af_xdp): an empty burst, i.e. the PMD's kick_tx: completions
+ * reaped and a sendto on the socket. Why a burst's own kick is not always enough is
+ * not settled. What the sources say: the kernel's copy-mode sendto
+ * (__xsk_generic_xmit) sends at most 32 descriptors (TX_BATCH_SIZE, now
+ * max_tx_budget) and returns -EAGAIN with more left, as it does when the completion
+ * ring or the socket's send buffer is full; the PMD's kick_tx retries on EAGAIN,
+ * EBUSY and EINTR, so a burst should leave nothing behind. What we saw (Linux 6.18,
+ * DPDK 22.11.11, veth): without further kicks the flow test stalls every time with
+ * about 23 frames taken and never completed, no frame either way, and every sendto
+ * returning 0. Kicking on every loop turn cured it but made each empty poll a
+ * syscall, so a worker at low rates hardly slept; kicking at most every 50 us brought
+ * the stall back (1 run in 5). So: every turn, but only for PORT_TX_KICK_MS after the
+ * queue last took frames (13 runs of 13 pass); the stack's retransmissions and window
+ * probes are sends too and renew it, and an idle worker stops kicking. */
+static void port_kick(struct port *p, unsigned w, struct rte_mbuf **scratch)
+{
+	struct port_worker *pw = &p->w[w];
+
+	if (!p->info.tx_kick || w >= p->info.nqueues ||
+	    (int64_t)(rte_get_tsc_cycles() - pw->kick_until) >= 0)
+		return;
+	pw->stats.tx_kicks++;
+	(void)rte_eth_tx_burst(p->info.port_id, (uint16_t)w, scratch, 0);
+}
+
 /* Worker 0, single-queue: sends what the other workers queued for the port. */
 static void port_drain_output(struct port *p)
 {
@@ -763,6 +891,8 @@ static void port_drain_output(struct port *p)
 							 (uint16_t)n) : 0;
 
 		p->w[0].stats.tx_relayed += sent;
+		if (sent > 0)
+			port_sent(p, 0);
 		for (unsigned k = sent; k < n; k++) {
 			p->w[i].stats.tx_dropped++;
 			rte_pktmbuf_free(pkts[k]);
@@ -800,16 +930,7 @@ uint16_t port_rx(struct port *p, unsigned w, struct rte_mbuf **pkts, uint16_t n)
 								   n - kept, NULL));
 	if (p->info.steering && w == 0)
 		port_drain_output(p);
-	if (p->info.tx_kick && w < p->info.nqueues) {
-		/* An empty burst every turn: the PMD's wake-up (sendto) for frames still
-		 * in its ring, and its completions reaped, with nothing new to send. A
-		 * bounded number of turns after the last transmission was not enough
-		 * (the stall came back once in three runs): the kernel may refuse the
-		 * frames for a while (the veth's peer busy), so we cannot tell when the
-		 * ring is empty. One syscall per turn; an idle worker turns every 1 ms. */
-		(void)rte_eth_tx_burst(p->info.port_id, (uint16_t)(p->info.steering ? 0 : w),
-				       pkts + kept, 0);
-	}
+	port_kick(p, w, pkts + kept);
 	pw->stats.rx_frames += kept;
 	return kept;
 }
@@ -823,6 +944,8 @@ uint16_t port_tx(struct port *p, unsigned w, struct rte_mbuf **pkts, uint16_t n)
 		sent = rte_eth_tx_burst(p->info.port_id, (uint16_t)(p->info.steering ? 0 : w),
 					pkts, n);
 		pw->stats.tx_frames += sent;
+		if (sent > 0)
+			port_sent(p, p->info.steering ? 0 : w);
 		return sent;
 	}
 	{

@@ -111,32 +111,3 @@ void timer_wheel_run(struct timer_wheel *tw, uint64_t now)
 	}
 	tw->running = false;
 }
-
-uint64_t timer_wheel_next(const struct timer_wheel *tw, uint64_t now)
-{
-	uint64_t best = UINT64_MAX, start;
-
-	if (tw->armed == 0)
-		return UINT64_MAX;
-	/* Slots in tick order from the next one to run: the first timer due in the tick
-	 * its slot stands for is the earliest; timers a turn or more ahead are only
-	 * candidates. A past deadline waits in the next slot to run (timer_arm). */
-	for (uint64_t i = 0; i < TIMER_SLOTS; i++) {
-		uint64_t tick = tw->tick + i;
-		const struct timer *t;
-
-		cds_list_for_each_entry(t, &tw->slots[tick & (TIMER_SLOTS - 1)], link) {
-			uint64_t dt = tick_of_deadline(tw, t->expires);
-
-			if (dt < tw->tick)
-				dt = tw->tick;
-			if (dt < best)
-				best = dt;
-		}
-		if (best <= tick)
-			break;
-	}
-	assert(best != UINT64_MAX);
-	start = best * tw->tick_len;
-	return start > now ? start - now : 0;
-}

@@ -42,9 +42,15 @@
 /* Empty polls before the worker sleeps: about 100 us of spinning at typical cost per
  * empty poll, enough to ride out the gaps inside a burst of traffic. */
 #define DT_SPIN_POLLS 512
-/* Longest idle sleep, ms (epoll_wait's unit): the latency an idle worker adds to the
- * first frame after a quiet spell. */
+/* Longest idle sleep, ms (epoll_wait's unit), on a port without RX interrupts: the
+ * latency an idle worker adds to the first frame after a quiet spell. */
 #define DT_IDLE_SLEEP_MS 1
+/* ... and with them: a frame wakes the worker, so the bound is only for what has no
+ * wake-up of its own (net_timers: ARP ages and retries). */
+#define DT_INTR_SLEEP_MS 10
+/* epoll data of the worker's two descriptors. */
+#define DT_EV_WAKE 0u
+#define DT_EV_RX_INTR 1u
 
 struct dt_worker;
 
@@ -64,10 +70,13 @@ struct dt_worker {
 	struct faultinj *fi_rx, *fi_tx;
 	void *(*fn)(void *);           /* worker_main, run on the lcore */
 	struct transport_conn *dead;
-	int epfd;                      /* the wake eventfd, for idle sleeps */
+	int epfd;                      /* the wake eventfd (and RX interrupt), for sleeps */
+	int rx_intr_fd;                /* port_rx_intr_fd, or -1 */
 	unsigned idle_polls;
 	uint64_t tx_refused;           /* frames the port refused after fault injection */
 	uint64_t sleeps;
+	uint64_t rx_intr_wakeups;      /* sleeps a frame's RX interrupt ended */
+	uint64_t rx_intr_repolls;      /* sleeps the re-poll after arming called off */
 };
 
 /* The process's port and the totals each worker leaves at teardown (read at fini). */
@@ -80,7 +89,7 @@ struct dt_totals {
 	struct net_stats net;
 	struct port_stats port;
 	struct faultinj_stats fi[2];
-	uint64_t tx_refused, sleeps;
+	uint64_t tx_refused, sleeps, rx_intr_wakeups, rx_intr_repolls;
 };
 static struct dt_totals *dt_totals;
 
@@ -313,6 +322,8 @@ static void dt_log_totals(unsigned nworkers)
 #undef X
 	SUM(tx_refused, "tx_refused")
 	SUM(sleeps, "idle_sleeps")
+	SUM(rx_intr_wakeups, "rx_intr_wakeups")
+	SUM(rx_intr_repolls, "rx_intr_repolls")
 #undef SUM
 #define FI(field)                                                                      \
 	for (int d = 0; d < 2; d++) {                                                  \
@@ -420,14 +431,23 @@ static int dt_setup(struct worker *w)
 {
 	const struct config *cfg = &w->broker->cfg;
 	struct dt_worker *dw = calloc(1, sizeof(*dw));
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = DT_EV_WAKE };
+	struct epoll_event rx = { .events = EPOLLIN | EPOLLET, .data.u32 = DT_EV_RX_INTR };
 	int rc;
 
 	if (dw == NULL)
 		return -ENOMEM;
 	dw->w = w;
+	dw->rx_intr_fd = port_rx_intr_fd(dt_port, w->id);
 	dw->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (dw->epfd < 0 || epoll_ctl(dw->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	/* Edge-triggered: we never read it (port.h), so it reports each new frame's
+	 * wake-up rather than staying ready. */
+	if (dw->rx_intr_fd >= 0 &&
+	    epoll_ctl(dw->epfd, EPOLL_CTL_ADD, dw->rx_intr_fd, &rx) < 0) {
 		rc = -errno;
 		goto fail;
 	}
@@ -472,27 +492,68 @@ static void dt_join(struct worker *w)
 	rte_eal_wait_lcore(port_worker_lcore(dt_port, w->id));
 }
 
-/* Idle: sleep on the wake eventfd, RCU-offline, at most until the next TCP timer. */
-static void dt_sleep(struct dt_worker *dw, int timeout_ms, uint64_t now)
+/* A burst from the port (and ring), through the RX injector. */
+static uint16_t dt_receive(struct dt_worker *dw, struct rte_mbuf **pkts, uint64_t now)
+{
+	uint16_t n = port_rx(dt_port, dw->w->id, pkts, DT_BURST);
+
+	if (dw->fi_rx != NULL) {
+		n = faultinj_apply(dw->fi_rx, pkts, n, 2 * DT_BURST, now);
+		n = (uint16_t)(n + faultinj_flush(dw->fi_rx, pkts + n,
+						  (uint16_t)(2 * DT_BURST - n), now, false));
+	}
+	return n;
+}
+
+/* Idle: sleep on the wake eventfd and the queue's RX interrupt, RCU-offline, at most
+ * until the next TCP timer. With an interrupt, the l3fwd-power order: arm it, poll
+ * once more (a frame that came since the last poll raised none), sleep only if that
+ * found nothing, disarm on waking. Returns the frames the re-poll found (<pkts>, at
+ * most 2 * DT_BURST), for the caller to handle; 0 after a sleep. */
+static uint16_t dt_sleep(struct dt_worker *dw, int timeout_ms, uint64_t now,
+			 struct rte_mbuf **pkts)
 {
 	uint64_t next = tcp_next_timer_us(dw->ts, now);
-	int ms = timeout_ms < DT_IDLE_SLEEP_MS ? timeout_ms : DT_IDLE_SLEEP_MS;
-	struct epoll_event ev;
+	bool intr = dw->rx_intr_fd >= 0;
+	/* Held frames of a fault injector have no wake-up: poll as without. */
+	int cap = intr && dw->fi_rx == NULL && dw->fi_tx == NULL ? DT_INTR_SLEEP_MS :
+								   DT_IDLE_SLEEP_MS;
+	int ms = timeout_ms < cap ? timeout_ms : cap;
+	struct epoll_event ev[2];
+	uint16_t n;
+	int got;
 
 	if (next != UINT64_MAX && next / 1000u < (uint64_t)ms)
 		ms = (int)(next / 1000u);
 	if (ms <= 0 || port_rx_pending(dt_port, dw->w->id) > 0)
-		return;
+		return 0;
+	if (intr) {
+		port_rx_intr_enable(dt_port, dw->w->id);
+		n = dt_receive(dw, pkts, now);
+		if (n > 0) {
+			port_rx_intr_disable(dt_port, dw->w->id);
+			dw->rx_intr_repolls++;
+			return n;
+		}
+	}
 	dw->sleeps++;
 	rcu_thread_offline();
-	if (epoll_wait(dw->epfd, &ev, 1, ms) == 1) {
+	got = epoll_wait(dw->epfd, ev, 2, ms);
+	for (int i = 0; i < got; i++) {
 		uint64_t v;
 
+		if (ev[i].data.u32 == DT_EV_RX_INTR) {
+			dw->rx_intr_wakeups++;
+			continue;
+		}
 		/* EAGAIN: another turn took the wake-up already. */
 		if (read(dw->w->wake_fd, &v, sizeof(v)) < 0)
 			(void)v;
 	}
 	rcu_thread_online();
+	if (intr)
+		port_rx_intr_disable(dt_port, dw->w->id);
+	return 0;
 }
 
 static int dt_poll(struct worker *w, int timeout_ms)
@@ -502,12 +563,7 @@ static int dt_poll(struct worker *w, int timeout_ms)
 	uint64_t now = dt_now_us();
 	uint16_t n;
 
-	n = port_rx(dt_port, w->id, pkts, DT_BURST);
-	if (dw->fi_rx != NULL) {
-		n = faultinj_apply(dw->fi_rx, pkts, n, 2 * DT_BURST, now);
-		n = (uint16_t)(n + faultinj_flush(dw->fi_rx, pkts + n,
-						  (uint16_t)(2 * DT_BURST - n), now, false));
-	}
+	n = dt_receive(dw, pkts, now);
 	if (n > 0)
 		net_rx(dw->ni, pkts, n, now);
 	tcp_timers(dw->ts, now);
@@ -516,9 +572,14 @@ static int dt_poll(struct worker *w, int timeout_ms)
 		dw->idle_polls = 0;
 		return n;
 	}
-	if (++dw->idle_polls >= DT_SPIN_POLLS)
-		dt_sleep(dw, timeout_ms, now);
-	return 0;
+	if (++dw->idle_polls < DT_SPIN_POLLS)
+		return 0;
+	n = dt_sleep(dw, timeout_ms, now, pkts);
+	if (n > 0) {
+		dw->idle_polls = 0;
+		net_rx(dw->ni, pkts, n, now);
+	}
+	return n;
 }
 
 static int dt_output(struct transport_conn *tc)
@@ -597,6 +658,8 @@ static void dt_keep_totals(struct dt_worker *dw)
 	t->port = *ps;
 	t->tx_refused = dw->tx_refused;
 	t->sleeps = dw->sleeps;
+	t->rx_intr_wakeups = dw->rx_intr_wakeups;
+	t->rx_intr_repolls = dw->rx_intr_repolls;
 	if (dw->fi_rx != NULL)
 		t->fi[0] = *faultinj_stats(dw->fi_rx);
 	if (dw->fi_tx != NULL)

@@ -42,6 +42,7 @@ struct port_info {
 	bool tx_multi_seg;         /* the port sends mbuf chains (tcp_params.tx_chains) */
 	bool tx_kick;              /* frames taken may wait in the PMD until its next
 				      tx_burst (net_af_xdp): port_rx kicks it */
+	bool rx_intr;              /* every queue has an RX interrupt (port_rx_intr_fd) */
 	unsigned nqueues;          /* queue pairs configured: nworkers or 1 */
 	bool steering;             /* single-queue mode: worker 0 steers by hash */
 	bool link_up;              /* at the end of start-up's bounded wait */
@@ -57,7 +58,8 @@ struct port_info {
 	X(tx_frames)        /* frames the port (or worker 0's ring) took */            \
 	X(tx_relayed)       /* worker 0: other workers' frames it sent to the port */  \
 	X(tx_ring_full)     /* single-queue: output dropped, worker 0's ring full */   \
-	X(tx_dropped)       /* single-queue: this worker's output the port refused */
+	X(tx_dropped)       /* single-queue: this worker's output the port refused */ \
+	X(tx_kicks)         /* empty bursts to make the PMD send (port_info.tx_kick) */
 
 struct port_stats {
 #define X(name) uint64_t name;
@@ -100,6 +102,19 @@ uint16_t port_tx(struct port *p, unsigned w, struct rte_mbuf **pkts, uint16_t n)
 /* Frames waiting for worker <w> in its ring (single-queue mode, ARP copies): the
  * worker must not sleep while this is non-zero. */
 unsigned port_rx_pending(const struct port *p, unsigned w);
+
+/* RX interrupts, for idle sleeps (DPDK's l3fwd-power pattern). The event fd of worker
+ * <w>'s queue, or -1 when it has none (port_info.rx_intr false, or a worker without a
+ * queue in single-queue mode: port_set_wake wakes those). Watch it edge-triggered
+ * (EPOLLIN | EPOLLET) and never read it: on net_tap it is the queue's own descriptor,
+ * on a NIC an eventfd whose counter nobody needs. */
+int port_rx_intr_fd(const struct port *p, unsigned w);
+/* Before sleeping: arms <w>'s interrupt. The caller must then poll once more
+ * (port_rx) and sleep only if that finds nothing: a frame that came between the last
+ * poll and the arming raised no interrupt. No-op without an interrupt. */
+void port_rx_intr_enable(struct port *p, unsigned w);
+/* After waking: disarms it again, so a busy worker takes no interrupts. */
+void port_rx_intr_disable(struct port *p, unsigned w);
 
 const struct port_stats *port_worker_stats(const struct port *p, unsigned w);
 

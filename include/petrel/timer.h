@@ -45,10 +45,5 @@ void timer_cancel(struct timer_wheel *tw, struct timer *t);
 
 /* Runs every timer due at <now>. A callback may arm or cancel any timer. */
 void timer_wheel_run(struct timer_wheel *tw, uint64_t now);
-/* How long after <now> the next timer fires if the wheel is run then (0: at the next
- * run), or UINT64_MAX if none is armed: for the owner's idle sleep. Scans the slots
- * (and the timers in them until one due in this turn of the wheel is found), so call
- * it when about to sleep, not per event. */
-uint64_t timer_wheel_next(const struct timer_wheel *tw, uint64_t now);
 
 #endif

@@ -2,7 +2,7 @@
  * clocks: deadlines are met but never anticipated, cancel and re-arm, deadlines more
  * than one turn of the wheel away, callbacks that arm or cancel timers while the wheel
  * runs, crowded slots, and the armed count; a wheel in microseconds with a tick of
- * 100 or 1000 us (the TCP stack's), and timer_wheel_next for idle sleeps. */
+ * 100 or 1000 us (the TCP stack's). */
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -573,50 +573,5 @@ Test(timer, microsecond_wheel_fires_exactly_at_the_tick_when_run_every_microseco
 	cr_assert_eq(p.fired, 0, "fired at %llu", (unsigned long long)p.fired_at);
 	timer_wheel_run(&tw, 1200100);
 	cr_assert_eq(p.fired, 1);
-	timer_wheel_fini(&tw);
-}
-
-Test(timer, next_is_the_time_to_the_earliest_due_tick)
-{
-	const uint64_t t0 = 2000000;
-	struct probe a, b, c;
-
-	timer_wheel_init(&tw, t0, 100);
-	cr_assert_eq(timer_wheel_next(&tw, t0), UINT64_MAX, "nothing armed");
-	probe_init(&a, record);
-	probe_init(&b, record);
-	probe_init(&c, record);
-	/* b is two turns out in the slot right after now's; a is in this turn. */
-	probe_arm(&b, t0 + 2 * TIMER_SLOTS * 100 + 100);
-	cr_assert_eq(timer_wheel_next(&tw, t0), 2 * TIMER_SLOTS * 100 + 100);
-	probe_arm(&a, t0 + 5 * 100 + 30);	/* due when the tick at +600 begins */
-	cr_assert_eq(timer_wheel_next(&tw, t0), 600);
-	cr_assert_eq(timer_wheel_next(&tw, t0 + 250), 350);
-	probe_arm(&c, t0 + 50);
-	cr_assert_eq(timer_wheel_next(&tw, t0 + 10), 90);
-	/* Sleeping that long and running fires exactly the earliest. */
-	timer_wheel_run(&tw, t0 + 10 + 90);
-	cr_assert_eq(c.fired, 1);
-	cr_assert_eq(a.fired, 0);
-	cr_assert_eq(timer_wheel_next(&tw, t0 + 100), 500);
-	timer_cancel(&tw, &a.t);
-	cr_assert_eq(timer_wheel_next(&tw, t0 + 100), 2 * TIMER_SLOTS * 100);
-	/* Past its deadline (the owner slept too long): 0, fire at the next run. */
-	cr_assert_eq(timer_wheel_next(&tw, t0 + 3 * TIMER_SLOTS * 100), 0);
-	timer_cancel(&tw, &b.t);
-	cr_assert_eq(timer_wheel_next(&tw, t0), UINT64_MAX);
-	timer_wheel_fini(&tw);
-}
-
-Test(timer, next_on_the_millisecond_wheel)
-{
-	struct probe p;
-
-	timer_wheel_init(&tw, T0, TIMER_TICK_MS);
-	probe_init(&p, record);
-	probe_arm(&p, T0 + 1);	/* due when the next 50 ms tick begins */
-	cr_assert_eq(timer_wheel_next(&tw, T0), TIMER_TICK_MS);
-	probe_arm(&p, T0 + 30000);	/* 600 ticks */
-	cr_assert_eq(timer_wheel_next(&tw, T0 + 7), 30000 - 7);
 	timer_wheel_fini(&tw);
 }
