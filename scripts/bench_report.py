@@ -5,8 +5,8 @@
             [--set key=value ...]
         Appends one run to RESULTS (JSON lines): petrel-bench's JSON line LINE (empty
         or unparsable if the run failed) with the keys given by --set added, and with
-        --samples the store sizes sampled during the run (lines "ms bytes allocated")
-        as size_samples [[seconds, bytes, allocated bytes], ...].
+        --samples the store sizes sampled during the run (lines "ms bytes allocated
+        rss-kB") as size_samples [[seconds, bytes, allocated bytes, RSS kB], ...].
     bench_report.py summary --json LINE --label TEXT --primary KEY [--error TEXT]
         Prints one progress line for the run to stderr.
     bench_report.py search-next --results RESULTS --row ROW --broker B --variant V
@@ -55,14 +55,15 @@ INT_PREFIXES = ("mdb_",)
 
 
 def read_samples(path):
-    """[[seconds, bytes, allocated bytes], ...] from a size sampler's file."""
+    """[[seconds, bytes, allocated bytes, broker RSS kB], ...] from a size sampler's
+    file."""
     out = []
     try:
         with open(path) as f:
             for line in f:
                 parts = line.split()
-                if len(parts) == 3 and all(p.isdigit() for p in parts):
-                    out.append([int(parts[0]) / 1000.0, int(parts[1]), int(parts[2])])
+                if len(parts) == 4 and all(p.isdigit() for p in parts):
+                    out.append([int(parts[0]) / 1000.0] + [int(p) for p in parts[1:]])
     except OSError:
         pass
     return out

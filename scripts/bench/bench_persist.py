@@ -137,10 +137,14 @@ def sec_fanin(rp, name, bound_cell, loss_cell):
         g, r = runs[v], med[v]
         if not g.runs:
             continue
+        bound = bound_cell(r)
+        if v != "mem":
+            # Neither CPU full with a store: the publishers' windows wait for commits.
+            bound = bound.replace("flow control", "flow control (PUBACKs wait for commits)")
         w("| Petrel %s | %s | %s | %s | %s | %s | %s | %s | %d ok, %d failed |" % (
             label, fmt_metric("deliver_rate", val[v]),
             fmt_ratio(ratio(val[v], val["never"])), fmt_ratio(ratio(val[v], val["mem"])),
-            loss_cell(g, r, 1), bound_cell(r), store_cell(r), persist_counters(r),
+            loss_cell(g, r, 1), bound, store_cell(r), persist_counters(r),
             len(g.ok()), len(g.failures())))
     mv, gm, rm = mosq_persist_best(rp, name)
     if gm.runs or any(rp.g(name, "mosquitto", 1, v).runs for v in MOSQ_PERSIST):
@@ -208,7 +212,7 @@ def sec_startup(rp, sel):
 
 
 def size_samples(run):
-    s = [x for x in (run or {}).get("size_samples") or [] if len(x) == 3]
+    s = [x for x in (run or {}).get("size_samples") or [] if len(x) == 4]
     return sorted(s)
 
 
@@ -259,10 +263,11 @@ def sec_size(rp, sel, bound_cell, loss_cell):
             shown = samples[::step]
             if shown[-1] is not samples[-1]:
                 shown.append(samples[-1])
-            w("| time | data.mdb size | allocated on disk |")
-            w("|---:|---:|---:|")
-            for t, size, alloc in shown:
-                w("| %.0f s | %s | %s |" % (t, fmt_bytes(size), fmt_bytes(alloc)))
+            w("| time | data.mdb size | allocated on disk | Petrel's RSS |")
+            w("|---:|---:|---:|---:|")
+            for t, size, alloc, rss in shown:
+                w("| %.0f s | %s | %s | %s |" % (t, fmt_bytes(size), fmt_bytes(alloc),
+                                                 fmt_bytes(rss * 1024) if rss else "—"))
             w()
 
 

@@ -57,16 +57,19 @@ mdb_stats() {
 }
 
 # The store's size every size_every seconds into $tmp/size.samples, one line
-# "milliseconds-since-start file-bytes allocated-bytes", until size_sampler_stop.
+# "milliseconds-since-start file-bytes allocated-bytes broker-RSS-kB", until
+# size_sampler_stop.
 size_sampler_start() {
-	local f="$persist_dir/data.mdb" out="$tmp/size.samples" t0
+	local f="$persist_dir/data.mdb" out="$tmp/size.samples" t0 pid="$broker_pid"
 	: >"$out"
 	t0="$(date +%s%N)"
 	(
 		while :; do
 			if [[ -e $f ]]; then
 				read -r size blocks bsize < <(stat -c '%s %b %B' "$f")
-				echo "$((($(date +%s%N) - t0) / 1000000)) $size $((blocks * bsize))"
+				rss="$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)"
+				echo "$((($(date +%s%N) - t0) / 1000000)) $size $((blocks * bsize))" \
+					"${rss:-0}"
 			fi
 			sleep "$size_every"
 		done
