@@ -17,14 +17,16 @@
 sampler_pid=""
 
 # store_fresh <broker>: an empty persist_dir for the next run. mosquitto started as
-# root drops to its own user (mosquitto.conf(5), "user") before it saves, so that user
-# must be able to reach and write the directory.
+# root drops to the user "mosquitto" (or "nobody" if there is none) before it saves
+# (mosquitto.conf(5), "user"), so that user must be able to reach and write it.
 store_fresh() {
+	local user=mosquitto
 	rm -rf "$persist_dir"
 	mkdir -p "$persist_dir"
-	if [[ $1 == mosquitto* && $(id -u) -eq 0 ]] && id mosquitto >/dev/null 2>&1; then
+	if [[ $1 == mosquitto* && $(id -u) -eq 0 ]]; then
+		id "$user" >/dev/null 2>&1 || user=nobody
 		chmod 711 "$tmp" "$data_root"
-		chown mosquitto: "$persist_dir"
+		chown "$user" "$persist_dir"
 	fi
 }
 
