@@ -245,6 +245,7 @@ def sec_size(rp, sel, bound_cell, loss_cell):
         if r.get("error"):
             w("The run failed: %s." % r["error"])
             w()
+            continue
         samples = size_samples(r)
         ok, text = level_verdict(samples)
         w("Delivered %s over the run, lost / dup %s, bound by %s. After the run: "
@@ -333,6 +334,8 @@ def target_startup(rp):
         if best is None or (isnum(stored) and stored > (best[1] or 0)):
             best = (name, stored, r)
     if best is None:
+        if any(rp.g(n, "petrel", 1, "always").runs for n, _ in sel):
+            return [head + " **not established**: every Petrel start-up run failed."]
         return [head + " not measured."]
     name, stored, r = best
     ms = r.get("startup_ms")
