@@ -587,6 +587,7 @@ start_broker() {
 		fi
 		if net_link_up "$broker" && port_open "$port" "$broker"; then
 			broker_ready_ms="$((($(date +%s%N) - t0) / 1000000))"
+			broker_t0_ns="$t0"
 			return 0
 		fi
 		sleep "$start_poll_s"

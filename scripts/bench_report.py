@@ -46,7 +46,7 @@ import bench_data as bd  # noqa: E402
 import bench_md  # noqa: E402
 
 INT_KEYS = ("workers", "rep", "exit", "wall_s", "port", "step", "percent",
-            "sessions_wanted", "fill_ms", "startup_ms", "rss_started_kb", "session_present",
+            "sessions_wanted", "fill_ms", "startup_ms", "listen_ms", "rss_started_kb", "session_present",
             "store_file_bytes", "store_alloc_bytes", "loaded_sessions", "loaded_subs",
             "loaded_msgs", "loaded_retained")
 FLOAT_KEYS = ("offered_total", "load_ms")
