@@ -30,8 +30,9 @@
 #
 # A full run with the defaults takes about 23 to 25 minutes: some 230 runs of 4 to
 # 8 s (78 flat-out, 9 latency, up to 63 search steps, 24 curve points, 24 scaling,
-# 12 connection runs). The persistence rows add about 20 minutes (persist-size alone
-# runs 10; filling a million sessions takes a minute or two per broker). Run it on an
+# 12 connection runs). The persistence rows add about 25 minutes (persist-size alone
+# runs 10; filling a million sessions through a broker took 3 to 4 minutes per broker
+# at the 4,000 to 6,000 sessions/s of a trial on a busy machine). Run it on an
 # otherwise idle machine: the script warns when it is not. --quick takes about 7
 # minutes, plus about 3 for the persistence rows.
 #
