@@ -28,18 +28,43 @@
 # lossless QoS 1 rate and records p50/p99/p99.9 from each message's scheduled send
 # time. Selecting the curve row with --only runs its search row too.
 #
-# A full run with the defaults takes about 45 minutes: some 230 kernel-mode runs of
-# 4 to 8 s (78 flat-out, 9 latency, up to 63 search steps, 24 curve points, 24
-# scaling, 12 connection runs) and some 180 of the DPDK rows. Run it on an otherwise idle machine: the script warns when it
-# is not. --quick takes about 7 minutes.
+# A full run with the defaults takes about 45 minutes without the persistence rows:
+# some 230 kernel-mode runs of 4 to 8 s (78 flat-out, 9 latency, up to 63 search
+# steps, 24 curve points, 24 scaling, 12 connection runs) and some 180 of the DPDK
+# rows. The persistence rows add about 25 minutes (persist-size alone runs 10;
+# filling a million sessions through a broker took 3 to 4 minutes per broker at the
+# 4,000 to 6,000 sessions/s of a trial on a busy machine). Run it on an otherwise
+# idle machine: the script warns when it is not. --quick takes about 7 minutes, plus
+# about 3 for the persistence rows.
 #
 # Rows (names for --only): fanin-q0 fanin-q1 fanin-q2 fanout-q0-s8 fanout-q1-s8
 # fanout-q0-s100 fanout-q1-s100 pairs-q1 latency-q1 search-fanin-q0 search-fanin-q1
 # search-fanin-q2 curve-fanin-q1 conn offline scale-fanin-q1 scale-pairs-q1, and the
 # DPDK rows dpdk-fanin-q0 dpdk-fanin-q1 dpdk-fanin-q2 dpdk-fanout-q0-s8
 # dpdk-fanout-q1-s8 dpdk-fanout-q0-s100 dpdk-fanout-q1-s100 dpdk-pairs-q1
-# dpdk-latency-q1 dpdk-conn ('^dpdk-' selects them all; an unanchored 'fanin-q1'
-# selects fanin-q1 and dpdk-fanin-q1).
+# dpdk-latency-q1 dpdk-conn ('^dpdk-' selects them all), and the persistence rows
+# persist-fanin-q1 persist-startup-100k persist-startup-1m persist-size ('^persist-';
+# an unanchored 'fanin-q1' selects fanin-q1, dpdk-fanin-q1 and persist-fanin-q1).
+#
+# Persistence rows (issue 8; scripts/bench/bench_persist.sh runs the last three):
+#   persist-fanin-q1     fanin-q1 with a persistent subscriber (petrel-bench --clean
+#                        0), Petrel with persistence_sync always, 100 and never, and in
+#                        memory (persistence false), beside mosquitto with persistence
+#                        true (its autosave defaults), Nagle and TCP_NODELAY
+#   persist-startup-100k, persist-startup-1m
+#                        fills a broker with that many offline sessions (one QoS 1
+#                        subscription each) through petrel-bench conn --clean 0, in
+#                        chunks of at most 100,000, stops it (SIGTERM), then starts it
+#                        REPS times on that store: time until it accepts connections,
+#                        Petrel's own load time (its "store: loaded" line), bytes on
+#                        disk per session, RSS, and whether a session came back
+#   persist-size         a long QoS 1 fan-in (10 min; 60 s with --quick) into a
+#                        persistent subscriber that consumes, data.mdb's size sampled
+#                        every 10 s
+# Each persistence run gets an empty store directory of its own under the temporary
+# directory (PETREL_BENCH_DATA=dir puts them there instead: it must be a real disk,
+# not a tmpfs, for persistence_sync always to mean anything; the report names the
+# file system).
 #
 # DPDK rows: the scenario of the row of the same name, run by these broker variants
 # in turn (--variants narrows them):
@@ -73,7 +98,8 @@
 #                 go to bench/ beside it
 #
 # Environment: PETREL_BENCH_GEN=path runs that load generator instead of the one
-# built here (for testing this script), and skips building it.
+# built here (for testing this script), and skips building it. PETREL_BENCH_DATA=dir:
+# where the persistence rows' stores go (see above).
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -139,6 +165,19 @@ offline_n=100000
 search_steps=7
 search_budget=70
 search_duration=3
+# Persistence rows: stored sessions of the two start-up rows, the fill's chunk (one
+# generator run each: its conn phase must end within 100 s), starts per filled store
+# (reps), and the size row's length and sampling period.
+startup_small=100000
+startup_large=1000000
+fill_chunk=100000
+size_duration=600
+size_every=10
+# The stop and start bounds of a broker (start_broker, stop_broker); the start-up rows
+# raise them (a store of 1M sessions to load or save).
+stop_wait_s=5
+start_wait_s=10
+start_poll_s=0.05
 # The latency curve: percent of each broker's highest lossless rate.
 curve_fractions="10 50 80 95"
 if [[ $quick -eq 1 ]]; then
@@ -150,6 +189,9 @@ if [[ $quick -eq 1 ]]; then
 	search_steps=4
 	search_budget=25
 	search_duration=2
+	startup_small=10000
+	startup_large=100000
+	size_duration=60
 	[[ -n $out ]] || out="${TMPDIR:-/tmp}/petrel-bench-quick/benchmarks.md"
 fi
 [[ -n $out ]] || out="$PETREL_ROOT/docs/benchmarks.md"
@@ -205,21 +247,28 @@ fi
 # ---- brokers -------------------------------------------------------------------------
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/petrel-bench.XXXXXX")"
+# The persistence rows' stores: persist_dir, emptied before every run.
+if [[ -n ${PETREL_BENCH_DATA:-} && ! -d $PETREL_BENCH_DATA ]]; then
+	petrel_log "PETREL_BENCH_DATA=$PETREL_BENCH_DATA is not a directory"
+	exit 2
+fi
+data_root="$(mktemp -d "${PETREL_BENCH_DATA:-$tmp}/petrel-bench-data.XXXXXX")"
+persist_dir="$data_root/store"
 broker_pid=""
 broker_wrap=""
 gen_pid=""
 
-# Stops the running broker, if any: SIGTERM, then SIGKILL after 5 s.
+# Stops the running broker, if any: SIGTERM, then SIGKILL after stop_wait_s (5 s).
 stop_broker() {
 	local i
 	if [[ -n $broker_pid ]]; then
 		kill -TERM "$broker_pid" 2>/dev/null || true
-		for ((i = 0; i < 50; i++)); do
+		for ((i = 0; i < stop_wait_s * 10; i++)); do
 			kill -0 "$broker_pid" 2>/dev/null || break
 			sleep 0.1
 		done
 		if kill -0 "$broker_pid" 2>/dev/null; then
-			petrel_log "broker $broker_pid ignored SIGTERM for 5 s: SIGKILL"
+			petrel_log "broker $broker_pid ignored SIGTERM for $stop_wait_s s: SIGKILL"
 			kill -KILL "$broker_pid" 2>/dev/null || true
 		fi
 	fi
@@ -364,8 +413,9 @@ cleanup() {
 		wait "$gen_pid" 2>/dev/null || true
 	fi
 	stop_broker
+	size_sampler_stop
 	ns_remove
-	rm -rf "$tmp"
+	rm -rf "$data_root" "$tmp"
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -403,6 +453,21 @@ variant_conf() {
 	petrel/drop_new) echo "queue_full_policy drop_new" ;;
 	mosquitto/nagle) ;;
 	mosquitto/nodelay) echo "set_tcp_nodelay true" ;;
+	# Persistence (persist-* rows): the store in persist_dir, emptied before each run.
+	petrel/mem) printf '%s\n' "queue_full_policy backpressure" "persistence false" ;;
+	petrel/always | petrel/sync100 | petrel/never)
+		printf '%s\n' "queue_full_policy backpressure" "persistence true" \
+			"persistence_location $persist_dir" "persistence_sync ${2#sync}"
+		;;
+	# mosquitto's autosave defaults (autosave_interval 1800 s, autosave_on_changes
+	# false): it writes its file every 30 min and at exit, nothing in between.
+	mosquitto/persist_nagle)
+		printf '%s\n' "persistence true" "persistence_location $persist_dir/"
+		;;
+	mosquitto/persist_nodelay)
+		printf '%s\n' "persistence true" "persistence_location $persist_dir/" \
+			"set_tcp_nodelay true"
+		;;
 	*)
 		petrel_log "no such broker variant: $1/$2"
 		return 1
@@ -413,29 +478,33 @@ variant_conf() {
 # write_configs <port> [<petrel variant> [<mosquitto variant> [<address>]]]: the two
 # config files, the same limits for both brokers, then each variant's own lines. The
 # defaults are Petrel's queue_full_policy backpressure (its default), mosquitto's
-# Nagle (its default, set_tcp_nodelay false) and 127.0.0.1.
+# Nagle (its default, set_tcp_nodelay false) and 127.0.0.1. Persistence is off unless
+# the variant turns it on (persist-* rows).
 write_configs() {
 	local port="$1" pvariant="${2:-backpressure}" mvariant="${3:-nagle}"
-	local addr="${4:-127.0.0.1}"
+	local addr="${4:-127.0.0.1}" pconf mconf
+
+	pconf="$(variant_conf petrel "$pvariant")" || return 1
+	mconf="$(variant_conf mosquitto "$mvariant")" || return 1
 	cat >"$tmp/petrel.conf" <<EOF
 listener $port $addr
 allow_anonymous true
 max_inflight_messages 20
 max_queued_messages 1000
-persistence false
 max_connections -1
 EOF
-	variant_conf petrel "$pvariant" >>"$tmp/petrel.conf" || return 1
+	[[ $pconf == *"persistence "* ]] || echo "persistence false" >>"$tmp/petrel.conf"
+	[[ -z $pconf ]] || echo "$pconf" >>"$tmp/petrel.conf"
 	cat >"$tmp/mosquitto.conf" <<EOF
 listener $port $addr
 allow_anonymous true
 max_inflight_messages 20
 max_queued_messages 1000
-persistence false
 log_dest none
 max_connections -1
 EOF
-	variant_conf mosquitto "$mvariant" >>"$tmp/mosquitto.conf" || return 1
+	[[ $mconf == *"persistence "* ]] || echo "persistence false" >>"$tmp/mosquitto.conf"
+	[[ -z $mconf ]] || echo "$mconf" >>"$tmp/mosquitto.conf"
 }
 
 # The config lines that put Petrel on DPDK for <broker> (petrel-tap, petrel-afxdp):
@@ -469,11 +538,14 @@ broker_cmd() {
 }
 
 # start_broker <broker> <variant> <workers> <cpus> <port>: starts it and waits until
-# it accepts connections (at most 10 s). Sets broker_pid (the broker itself, for the
-# generator's RSS and CPU readings) and broker_wrap (its timeout wrapper).
+# it accepts connections (at most start_wait_s, 10 s). Sets broker_pid (the broker
+# itself, for the generator's RSS and CPU readings), broker_wrap (its timeout wrapper)
+# and broker_ready_ms (from just before its start until it accepted, probing every
+# start_poll_s).
 start_broker() {
 	local broker="$1" variant="$2" workers="$3" cpus="$4" port="$5" cmd i addr deadline
-	local conf="$tmp/${broker%%-*}.conf" log="$tmp/broker.log"
+	local conf="$tmp/${broker%%-*}.conf" log="$tmp/broker.log" t0
+	broker_ready_ms=""
 
 	addr="$(broker_host "$broker")"
 	if ! net_prepare "$broker"; then
@@ -492,6 +564,7 @@ start_broker() {
 	esac || { net_release; return 1; }
 	dpdk_conf "$broker" >>"$tmp/petrel.conf"
 	read -ra cmd <<<"$(broker_cmd "$broker" "$workers" "$cpus" "$conf")"
+	t0="$(date +%s%N)"
 	# The wrapper bounds a broker that this script, killed with SIGKILL, could not
 	# stop: no run, connection rows included, takes an hour.
 	timeout -k 5 3600 "${cmd[@]}" </dev/null >"$log" 2>&1 &
@@ -508,22 +581,29 @@ start_broker() {
 	fi
 	# 10 s (20 s for DPDK's EAL, its pools and its link): each probe may take up to
 	# 3 s in a namespace, so the bound is time, not a number of probes.
-	deadline=$((SECONDS + 10))
+	deadline=$((SECONDS + start_wait_s))
 	[[ $broker != petrel-tap && $broker != petrel-afxdp ]] || deadline=$((SECONDS + 20))
 	while [[ $SECONDS -lt $deadline ]]; do
 		if ! kill -0 "$broker_pid" 2>/dev/null; then
 			break
 		fi
 		if net_link_up "$broker" && port_open "$port" "$broker"; then
+			broker_ready_ms="$((($(date +%s%N) - t0) / 1000000))"
+			broker_t0_ns="$t0"
 			return 0
 		fi
-		sleep 0.05
+		sleep "$start_poll_s"
 	done
 	petrel_log "$broker did not accept connections on $addr:$port; its output:"
 	tail -n 20 "$log" >&2 || true
 	stop_broker
 	return 1
 }
+
+# ---- persistence rows ----------------------------------------------------------------
+
+# shellcheck source=scripts/bench/bench_persist.sh
+source "$PETREL_ROOT/scripts/bench/bench_persist.sh"
 
 # ---- rows ----------------------------------------------------------------------------
 
@@ -544,6 +624,12 @@ fanin8="fanin --publishers 8 --subscribers 1"
 ns_all="petrel-tap/backpressure/1 petrel-afxdp/backpressure/1 petrel-veth/backpressure/1"
 dpdk="petrel/backpressure/1 $ns_all mosquitto/nodelay/1 mosquitto-veth/nodelay/1"
 dpdkc="petrel/backpressure/1 $ns_all mosquitto/nagle/1 mosquitto-veth/nagle/1"
+# The persistence rows (bench_persist.sh): Petrel per persistence_sync and in memory,
+# mosquitto with persistence true (Nagle and TCP_NODELAY, the better one shown).
+persist="petrel/mem/1 petrel/always/1 petrel/sync100/1 petrel/never/1"
+persist+=" mosquitto/persist_nagle/1 mosquitto/persist_nodelay/1"
+pstart="petrel/always/1 mosquitto/persist_nagle/1"
+pfill="--clean 0 --source-range 127.0.0.1-127.0.0.254 $common"
 rows=(
 	"fanin-q0|throughput|deliver_rate|higher|fan-in QoS 0, 8 publishers -> 1 subscriber|$std|$fanin8 --qos 0 $common"
 	"fanin-q1|throughput|deliver_rate|higher|fan-in QoS 1, 8 publishers -> 1 subscriber|$policy|$fanin8 --qos 1 $common"
@@ -572,18 +658,28 @@ rows=(
 	"dpdk-pairs-q1|dpdk|deliver_rate|higher|16 pairs QoS 1, publisher i -> subscriber i|$dpdk|pairs --qos 1 --pairs 16 $common"
 	"dpdk-latency-q1|dpdk|lat_p99_us|lower|latency QoS 1, 8 publishers x 500 msg/s -> 1 subscriber|$dpdk|latency --qos 1 --publishers 8 --subscribers 1 --rate 500 $common"
 	"dpdk-conn|dpdk|connect_rate|higher|$conn_n connections (clean session), connects/s and memory per connection|$dpdkc|conn --connections $conn_n --clean 1 --source-range 127.0.0.1-127.0.0.16 $common"
+	"persist-fanin-q1|persist|deliver_rate|higher|fan-in QoS 1 into a persistent subscriber (clean 0), 8 publishers -> 1 subscriber|$persist|$fanin8 --qos 1 --clean 0 $common"
+	"persist-startup-100k|startup|startup_ms|lower|start-up with $startup_small stored sessions (1 QoS 1 subscription each)|$pstart|conn --connections $startup_small $pfill"
+	"persist-startup-1m|startup|startup_ms|lower|start-up with $startup_large stored sessions (1 QoS 1 subscription each)|$pstart|conn --connections $startup_large $pfill"
+	"persist-size|size|store_alloc_bytes|lower|store size over a ${size_duration} s fan-in QoS 1 into a persistent subscriber that consumes, 8 publishers -> 1 subscriber|petrel/always/1|$fanin8 --qos 1 --clean 0 --payload 64 --warmup $warmup --duration $size_duration --drain 5"
 )
 
 # Seconds a generator run may take before timeout stops it.
 gen_limit() {
 	case "$1" in
 	conn | offline | dpdk) echo 600 ;;
+	size) echo $((warmup + size_duration + 5 + 120)) ;;
 	*) echo $((warmup + duration + drain + 120)) ;;
 	esac
 }
 
 # Extra key=value pairs for the next run's record (search step, curve fraction).
 run_extra=()
+# Hooks of the next run (bench_persist.sh): functions called once its broker accepts
+# and once its generator ended, and a file of samples for its record.
+run_on_start=""
+run_on_end=""
+run_samples=""
 
 # run_one <row> <kind> <primary> <better> <title> <gen args> <broker> <variant>
 #         <workers> <broker cpus> <generator cpus or ""> <rep>: one run, one line in
@@ -592,7 +688,8 @@ run_one() {
 	local row="$1" kind="$2" primary="$3" better="$4" title="$5" gargs="$6"
 	local broker="$7" variant="$8" workers="$9" bcpus="${10}" gcpus="${11}" rep="${12}"
 	local port bcmd gcmd line rc=0 limit label err="" started last totals="" dtotals=""
-	local -a gen args
+	local stats="" vconf
+	local -a gen args samples=()
 
 	port="$(free_port)"
 	label="$row/$broker-$variant/w$workers/rep$rep"
@@ -609,6 +706,9 @@ run_one() {
 
 	started=$SECONDS
 	rm -f "$tmp/gen.out" "$tmp/gen.err"
+	vconf="$(variant_conf "$broker" "$variant" || true)"
+	# Every run with a store starts on an empty one.
+	[[ $vconf != *"persistence true"* ]] || store_fresh "$broker"
 	if ! start_broker "$broker" "$variant" "$workers" "$bcpus" "$port"; then
 		err="broker did not start"
 		rc=1
@@ -616,19 +716,25 @@ run_one() {
 	else
 		gen+=(--broker-pid "$broker_pid")
 		gcmd="timeout -k 5 $limit ${gen[*]}"
+		[[ -z $run_on_start ]] || "$run_on_start"
 		# In the background and waited for, so that a signal to this script is
 		# handled at once (cleanup stops the generator and the broker).
 		timeout -k 5 "$limit" "${gen[@]}" </dev/null >"$tmp/gen.out" 2>"$tmp/gen.err" &
 		gen_pid=$!
 		wait "$gen_pid" || rc=$?
 		gen_pid=""
+		[[ -z $run_on_end ]] || "$run_on_end"
 		line="$(cat "$tmp/gen.out")"
 		if ! kill -0 "$broker_pid" 2>/dev/null; then
 			err="broker died during the run"
 			[[ $rc -ne 0 ]] || rc=1
 			tail -n 20 "$tmp/broker.log" >&2 || true
 		fi
+		# A broker with a store writes what it still holds before it exits.
+		local saved_stop=$stop_wait_s
+		[[ $vconf != *"persistence true"* ]] || stop_wait_s=60
 		stop_broker
+		stop_wait_s=$saved_stop
 		# Petrel's own counters, logged at shutdown: where its drops happened.
 		if [[ $broker == petrel* ]]; then
 			totals="$(sed -n 's/.* notice: totals: //p' "$tmp/broker.log" | tail -n 1)"
@@ -639,6 +745,13 @@ run_one() {
 				"$tmp/broker.log" | tail -n 1)"
 		fi
 	fi
+	# The store the run left behind (persistence variants), read once the broker
+	# stopped.
+	if [[ $vconf == *"persistence true"* ]]; then
+		stats="$(store_stats) $(mdb_stats)"
+		petrel_log "  $label: store after the run: $stats"
+	fi
+	[[ -z $run_samples ]] || samples=(--samples "$run_samples")
 	gcmd="${gcmd:-timeout -k 5 $limit ${gen[*]} --broker-pid PID}"
 	if [[ $rc -ne 0 ]]; then
 		case "$rc" in
@@ -659,14 +772,16 @@ run_one() {
 	gcmd="${gcmd//"$ns_gen"/petrel-bench-gen}"
 	bcmd="${bcmd//"$ns_gen"/petrel-bench-gen}"
 	bcmd="${bcmd//"$ns_brk"/petrel-bench-brk}"
-	python3 "$report" append --file "$results" --json "$line" \
+	vconf="${vconf//"$persist_dir"/DATA}"
+	# shellcheck disable=SC2086 # $stats: key=value words
+	python3 "$report" append --file "$results" --json "$line" "${samples[@]}" \
 		--set row="$row" kind="$kind" primary="$primary" better="$better" \
 		title="$title" broker="$broker" variant="$variant" workers="$workers" \
 		rep="$rep" broker_cpus="$bcpus" gen_cpus="${gcpus:-any}" port="$port" \
-		variant_conf="$(variant_conf "$broker" "$variant" || true)" broker_totals="$totals" \
+		variant_conf="$vconf" broker_totals="$totals" \
 		dpdk_totals="$dtotals" dpdk_conf="$(dpdk_conf "$broker")" \
 		broker_cmd="$bcmd" gen_cmd="$gcmd" exit="$rc" error="$err" \
-		wall_s="$((SECONDS - started))" "${run_extra[@]}"
+		wall_s="$((SECONDS - started))" $stats "${run_extra[@]}"
 	python3 "$report" summary --json "$line" --label "$label" --primary "$primary" --kind "$kind" \
 		--error "$err" --wall "$((SECONDS - started))"
 	# A usage error is this script's mistake: no point running the other rows.
@@ -789,6 +904,17 @@ export BENCH_DATE BENCH_CPU BENCH_CORES BENCH_MEM BENCH_KERNEL BENCH_PETREL BENC
 export BENCH_GCC BENCH_REPS BENCH_QUICK BENCH_WARMUP BENCH_DURATION BENCH_DRAIN
 export BENCH_NOFILE BENCH_ONLY BENCH_VARIANTS BENCH_PETREL_CONF BENCH_MOSQUITTO_CONF BENCH_OS
 export BENCH_BUSY_PCT BENCH_OTHER_BROKERS
+export BENCH_PERSIST_FS BENCH_SIZE_DURATION BENCH_SIZE_EVERY BENCH_FILL_CHUNK BENCH_MDB_STAT
+# The file system the stores are on: on a tmpfs a sync costs nothing.
+BENCH_PERSIST_FS="$(df --output=fstype "$data_root" 2>/dev/null | tail -n 1 || true)"
+if [[ $BENCH_PERSIST_FS == tmpfs ]]; then
+	petrel_log "warning: the stores are on a tmpfs ($data_root): persistence_sync always" \
+		"costs nothing there; set PETREL_BENCH_DATA to a directory on a disk"
+fi
+BENCH_SIZE_DURATION="$size_duration"
+BENCH_SIZE_EVERY="$size_every"
+BENCH_FILL_CHUNK="$fill_chunk"
+BENCH_MDB_STAT="$(command -v mdb_stat || true)"
 export BENCH_SEARCH_STEPS BENCH_SEARCH_BUDGET BENCH_SEARCH_DURATION BENCH_CURVE_FRACTIONS
 BENCH_SEARCH_STEPS="$search_steps"
 BENCH_SEARCH_BUDGET="$search_budget"
@@ -857,6 +983,8 @@ for spec in "${rows[@]}"; do
 	case "$kind" in
 	search) run_search "$row" "$kind" "$primary" "$better" "$title" "$variants" "$gargs" ;;
 	curve) run_curve "$row" "$kind" "$primary" "$better" "$title" "$variants" "$gargs" ;;
+	startup) run_startup "$row" "$kind" "$primary" "$better" "$title" "$variants" "$gargs" ;;
+	size) run_size "$row" "$kind" "$primary" "$better" "$title" "$variants" "$gargs" ;;
 	*) run_reps "$row" "$kind" "$primary" "$better" "$title" "$variants" "$gargs" ;;
 	esac
 done

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """bench_report.py - the bookkeeping of scripts/bench.sh (Python 3 standard library).
 
-    bench_report.py append --file RESULTS --json LINE [--set key=value ...]
+    bench_report.py append --file RESULTS --json LINE [--samples FILE]
+            [--set key=value ...]
         Appends one run to RESULTS (JSON lines): petrel-bench's JSON line LINE (empty
-        or unparsable if the run failed) with the keys given by --set added.
+        or unparsable if the run failed) with the keys given by --set added, and with
+        --samples the store sizes sampled during the run (lines "ms bytes allocated
+        rss-kB") as size_samples [[seconds, bytes, allocated bytes, RSS kB], ...].
     bench_report.py summary --json LINE --label TEXT --primary KEY [--error TEXT]
         Prints one progress line for the run to stderr.
     bench_report.py search-next --results RESULTS --row ROW --broker B --variant V
@@ -42,8 +45,28 @@ sys.path.insert(0, os.path.join(HERE, "bench"))
 import bench_data as bd  # noqa: E402
 import bench_md  # noqa: E402
 
-INT_KEYS = ("workers", "rep", "exit", "wall_s", "port", "step", "percent")
-FLOAT_KEYS = ("offered_total",)
+INT_KEYS = ("workers", "rep", "exit", "wall_s", "port", "step", "percent",
+            "sessions_wanted", "fill_ms", "startup_ms", "listen_ms", "rss_started_kb", "session_present",
+            "store_file_bytes", "store_alloc_bytes", "loaded_sessions", "loaded_subs",
+            "loaded_msgs", "loaded_retained")
+FLOAT_KEYS = ("offered_total", "load_ms")
+# bench_persist.sh's LMDB figures (mdb_page_size, mdb_entries_sessions ...).
+INT_PREFIXES = ("mdb_",)
+
+
+def read_samples(path):
+    """[[seconds, bytes, allocated bytes, broker RSS kB], ...] from a size sampler's
+    file."""
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 4 and all(p.isdigit() for p in parts):
+                    out.append([int(parts[0]) / 1000.0] + [int(p) for p in parts[1:]])
+    except OSError:
+        pass
+    return out
 
 
 # ---- append / summary ----------------------------------------------------------------
@@ -71,7 +94,8 @@ def cmd_append(args):
         key, sep, value = kv.partition("=")
         if not sep:
             sys.exit("append: --set wants key=value, got %r" % kv)
-        if key in INT_KEYS and re.fullmatch(r"-?\d+", value):
+        if (key in INT_KEYS or key.startswith(INT_PREFIXES)) and \
+                re.fullmatch(r"-?\d+", value):
             value = int(value)
         elif key in FLOAT_KEYS:
             try:
@@ -79,6 +103,8 @@ def cmd_append(args):
             except ValueError:
                 pass
         extra[key] = value
+    if args.samples:
+        extra["size_samples"] = read_samples(args.samples)
     # Petrel's shutdown counters: kept whole, and its drops summed.
     totals = extra.pop("broker_totals", "")
     if totals:
@@ -155,6 +181,7 @@ def main():
     a = sub.add_parser("append")
     a.add_argument("--file", required=True)
     a.add_argument("--json", default="")
+    a.add_argument("--samples", default="")
     a.add_argument("--set", nargs="*")
     s = sub.add_parser("summary")
     s.add_argument("--json", default="")

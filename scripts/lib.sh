@@ -10,7 +10,8 @@ PETREL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Test: criterion; clients no one here wrote (libmosquitto, mosquitto_pub/sub, paho).
 # Sanitizers and fuzzing: clang, whose UBSan checks more than GCC's (pointer overflow),
 # and its runtimes, libFuzzer included (libclang-rt-14-dev).
-# Benchmark: the mosquitto broker as a reference, gnuplot for the plots.
+# Benchmark: the mosquitto broker as a reference, gnuplot for the plots, mdb_stat
+# (lmdb-utils) for what the persistence rows' stores hold.
 # DPDK data plane: DPDK (testpmd in dpdk-dev), the virtual PMDs the end-to-end tests
 # use (tap, AF_XDP, memif), iproute2 for their network namespaces.
 PETREL_DEBIAN_PACKAGES=(
@@ -30,6 +31,7 @@ PETREL_DEBIAN_PACKAGES=(
 	liblmdb-dev
 	libssl-dev
 	gnuplot-nox
+	lmdb-utils
 	libdpdk-dev
 	dpdk-dev
 	librte-net-tap23

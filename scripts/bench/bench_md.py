@@ -20,6 +20,7 @@ from bench_data import (LOWER_BETTER, METRIC_NAMES, MOSQ_VARIANTS,
                         offered_text, search_runs, step_verdict)
 from bench_plots import plots
 from bench_dpdk import sec_dpdk
+from bench_persist import sec_persist
 from bench_targets import sec_targets
 
 # A broker at this share of the cores it may use is the bound of its run.
@@ -747,6 +748,7 @@ def cmd_report(args):
                 sec_curve, sec_latency, sec_values, sec_scaling):
         sec(rp)
     sec_dpdk(rp, bound_cell, loss_cell, conn_cell)
+    sec_persist(rp, bound_cell, loss_cell)
     sec_targets(rp)
     sec_tail(rp, args.plots)
 

@@ -6,6 +6,7 @@ instead. Called by bench_md.py.
 
 from bench_data import (VARIANT_NAMES, any_loss, fmt_metric, fmt_num, fmt_ratio, isnum,
                         lossless_rate, mosq_best, mosq_best_lossless, offered_text, ratio)
+from bench_persist import persist_targets
 
 
 def lossless_pair(rp, name):
@@ -156,7 +157,9 @@ def target_loss(rp):
             share = " (%.1f %%)" % (100.0 * r["lost"] / exp) if isnum(exp) and exp else ""
             text = "`%s` %s -w %s rep %s: %s%s" % (name, variant, workers, r.get("rep"),
                                                  fmt_num(r["lost"]), share)
-            if variant == "backpressure" and isnum(r.get("qos")) and r["qos"] >= 1:
+            # Only drop_new may drop what it acknowledged; every other variant
+            # (backpressure, the persistence rows' ones) promises not to.
+            if variant != "drop_new" and isnum(r.get("qos")) and r["qos"] >= 1:
                 acked.append(text)
             elif r.get("kind") != "search":
                 # A search step above the lossless rate loses by design.
@@ -166,7 +169,8 @@ def target_loss(rp):
                    "`queue_full_policy backpressure` promises never to do: %s." %
                    "; ".join(acked))
     else:
-        out.append("- Petrel (backpressure) lost no acknowledged QoS 1/2 message in any run.")
+        out.append("- Petrel (backpressure, and the persistence variants) lost no "
+                   "acknowledged QoS 1/2 message in any run.")
     if other:
         out.append("- **Petrel lost messages** where its policy allows it (QoS 0, or "
                    "`drop_new`): %s." % "; ".join(other))
@@ -182,6 +186,6 @@ def sec_targets(rp):
       "for, that decides instead.")
     w()
     for line in (target_throughput(rp) + target_latency(rp) + target_memory(rp) +
-                 target_loss(rp)):
+                 persist_targets(rp) + target_loss(rp)):
         w(line)
     w()

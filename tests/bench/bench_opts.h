@@ -38,7 +38,7 @@ struct bench_opts {
 	uint32_t subscribers;
 	uint32_t pairs;
 	uint32_t connections;
-	bool clean;
+	bool clean;                  /* conn connections and subscribers; publishers: 1 */
 	uint32_t inflight;           /* QoS > 0 publisher window */
 	uint32_t conn_window;        /* conn: connects in flight at once, all threads */
 	double rate;                 /* messages/s per publisher, 0 = as fast as possible */

@@ -37,7 +37,9 @@ int bench_proto_connected(struct bench_thread *th, struct bench_conn *c)
 	idlen = bench_run_client_id(th->run, c, id, sizeof(id));
 	memset(&cn, 0, sizeof(cn));
 	cn.protocol_level = MQTT_PROTO_V311;
-	cn.clean_session = c->role != BENCH_ROLE_CONN || th->run->o->clean;
+	/* --clean 0 leaves stored sessions behind (conn) or makes the subscribers
+	 * persistent (their queues go to a broker's store); publishers keep none. */
+	cn.clean_session = c->role == BENCH_ROLE_PUB || th->run->o->clean;
 	cn.keep_alive = BENCH_KEEPALIVE_S;
 	cn.client_id.ptr = id;
 	cn.client_id.len = (uint16_t)idlen;

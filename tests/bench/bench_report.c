@@ -104,9 +104,10 @@ void bench_report_json(FILE *f, const struct bench_result *r)
 	fprintf(f, ",\"label\":");
 	bench_json_str(f, o->label);
 	fprintf(f, ",\"qos\":%u,\"payload\":%u,\"publishers\":%u,\"subscribers\":%u,"
-		"\"pairs\":%u,\"connections\":%u,\"threads\":%u,\"duration_s\":%.3f",
+		"\"pairs\":%u,\"connections\":%u,\"clean\":%d,\"threads\":%u,"
+		"\"duration_s\":%.3f",
 		o->qos, o->payload, r->publishers, r->subscribers, r->pairs, r->connections,
-		o->threads, r->duration_s);
+		o->clean ? 1 : 0, o->threads, r->duration_s);
 	fprintf(f, ",\"published\":%" PRIu64 ",\"delivered\":%" PRIu64
 		",\"pub_rate\":%.1f,\"deliver_rate\":%.1f",
 		r->published, r->delivered, r->pub_rate, r->deliver_rate);
