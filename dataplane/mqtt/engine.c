@@ -33,6 +33,7 @@ static int engine_attach(struct worker *w)
 		return -ENOMEM;
 	}
 	w->engine = mw;
+	expiry_init(w);
 	return 0;
 }
 
@@ -100,6 +101,7 @@ void engine_adopt_session(struct worker *w, struct session *s)
 void engine_drop_session(struct worker *w, struct session *s)
 {
 	engine_assert_owner(w, s);
+	expiry_session_remove(w, s);
 	if (!s->listed)
 		return;
 	s->listed = false;

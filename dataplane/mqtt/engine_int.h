@@ -14,6 +14,7 @@
 #include "petrel/compiler.h"
 #include "petrel/session.h"
 #include "petrel/worker.h"
+#include "mqtt/expiry.h"
 
 struct msg;
 struct mqtt_conn;
@@ -87,6 +88,7 @@ struct mqtt_worker {
 	struct cds_list_head sessions; /* sessions owned, online or not */
 	struct cds_list_head graveyard;/* conns closed this turn, freed at its end */
 	struct fanout_batch *fanout;   /* [nworkers] */
+	struct expiry expiry;          /* offline sessions, oldest first (expiry.c) */
 };
 
 /* Owner only, for the engine's functions that take a worker and a session: <w> runs on

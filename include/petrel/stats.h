@@ -71,6 +71,7 @@
 	X(persist_batches)      /* record batches pushed to the control plane */       \
 	X(persist_oom)          /* records not appended for want of memory: what       \
 	                           depended on them was not acknowledged */            \
+	X(sessions_expired)     /* offline sessions ended by persistent_client_expiration */\
 	X(loop_turns)           /* worker loop turns */                                \
 	X(loop_busy_turns)      /* of which the transport's poll found work */
 
