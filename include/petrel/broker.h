@@ -44,7 +44,11 @@ int broker_init(struct broker *b, const struct config *cfg,
 		const struct transport_ops *tops, const struct engine_ops *eops);
 /* Starts the worker threads. */
 int broker_start_workers(struct broker *b);
-/* Asks workers to stop, joins them, frees everything (the transport's process-wide
+/* Asks workers to stop and joins them: they close their connections and push their
+ * last persistence records on the way out. Main thread; a second call does nothing.
+ * The control plane is stopped after this and before broker_shutdown (main.c). */
+void broker_stop_workers(struct broker *b);
+/* broker_stop_workers (if not done yet), then frees everything (the transport's process-wide
  * fini last). Main thread. (Names differ
  * from the test harness's broker_start/broker_stop, which start a petrel process.) */
 void broker_shutdown(struct broker *b);
