@@ -133,19 +133,18 @@ void broker_stop_workers(struct broker *b)
 	atomic_store(&b->stopping, true);
 	for (unsigned i = 0; i < b->nworkers; i++)
 		worker_wake(b->workers[i]);
-	/* worker_join returns at once for a worker already joined. */
 	for (unsigned i = 0; i < b->nworkers; i++)
 		worker_join(b->workers[i]);
-}
-
-void broker_shutdown(struct broker *b)
-{
-	broker_stop_workers(b);
 	/* A takeover's order fence posts to a worker from a call_rcu callback
 	 * (mqtt/handover.c): let every pending one land before the queues are emptied. */
 	rcu_barrier();
 	for (unsigned i = 0; i < b->nworkers; i++)
 		worker_discard_inbound(b->workers[i]);
+}
+
+void broker_shutdown(struct broker *b)
+{
+	broker_stop_workers(b);
 
 	if (b->sessdir != NULL && b->nworkers > 0) {
 		rcu_register_thread();

@@ -34,6 +34,7 @@ static int refuse(struct mqtt_conn *c, uint8_t rc, const char *why)
 static int connect_finish(struct mqtt_conn *c, struct session *s, bool existed)
 {
 	struct worker *w = c->w;
+	uint64_t mark;
 	uint8_t ack[4];
 	bool present;
 
@@ -41,6 +42,12 @@ static int connect_finish(struct mqtt_conn *c, struct session *s, bool existed)
 	 * itself clean has nothing to resume either. */
 	present = existed && !s->clean && !c->pending.clean;
 	if (existed && !present) {
+		/* The store forgets it first: out of memory, nothing has changed. */
+		if (durable_session_discard(w, s) < 0) {
+			session_unref(s);
+			conn_close(c, CLOSE_NO_MEMORY);
+			return -1;
+		}
 		session_clear(w, s);
 		handover_cleared(s);
 	}
@@ -49,6 +56,13 @@ static int connect_finish(struct mqtt_conn *c, struct session *s, bool existed)
 	c->s = s;
 	c->state = CONN_ACTIVE;
 	conn_arm_keepalive(c);
+	mark = durable_mark(w);
+	if (!s->clean && durable_session_online(w, s) < 0) {
+		/* No CONNACK without the session record. The session stays, offline and
+		 * unstored; the next CONNECT stores it. */
+		conn_close(c, CLOSE_NO_MEMORY);
+		return -1;
+	}
 	w->stats.connect_accepted++;
 	log_info("%s: client '%s' connected (clean=%d, keepalive=%u, present=%d)",
 		 w->tops->peer(c->tc), s->client_id, s->clean, c->keep_alive, present);
@@ -60,8 +74,14 @@ static int connect_finish(struct mqtt_conn *c, struct session *s, bool existed)
 		conn_close(c, CLOSE_NO_MEMORY);
 		return -1;
 	}
-	if (present)
+	if (present) {
+		/* The CONNACK goes now; what is re-sent waits until the records of its
+		 * state are committed, the previous owner's included (ahead of ours in
+		 * the queue): a QoS 2 PUBLISH re-sent before its packet id is stored
+		 * could come again under another id after a crash. */
+		fence_after(c, mark);
 		session_resend(w, s);
+	}
 	session_pump(w, s);
 	return 0;
 }
@@ -214,6 +234,8 @@ void conn_detach_session(struct mqtt_conn *c)
 	flow_session_offline(w, s);
 	s->conn = NULL;
 	c->s = NULL;
+	if (!s->clean)
+		durable_session_offline(w, s);
 	if (s->clean) {
 		/* MQTT-3.1.2-6: a clean session lasts as long as its connection. */
 		sessdir_remove(w->broker->sessdir, s);

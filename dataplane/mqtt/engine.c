@@ -32,7 +32,9 @@ static int engine_attach(struct worker *w)
 		free(mw);
 		return -ENOMEM;
 	}
+	mw->self = w;
 	w->engine = mw;
+	fence_worker_init(w);
 	return 0;
 }
 
@@ -176,4 +178,5 @@ const struct engine_ops mqtt_engine_ops = {
 	.turn_end = engine_turn_end,
 	.teardown = engine_teardown,
 	.session_end = engine_session_end,
+	.committed = fence_committed,
 };

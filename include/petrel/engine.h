@@ -12,6 +12,7 @@
 #define PETREL_ENGINE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct session;

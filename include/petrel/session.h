@@ -128,6 +128,14 @@ struct session {
  * Returns NULL on allocation failure. */
 struct session *session_create(const char *client_id, size_t len, int owner);
 
+/* The store id of <s> (persist.h), 0 while it is not stored. Any worker (relaxed:
+ * a publisher that reads a stale value records its copy under an id the owner then
+ * corrects, mqtt/durable.c). */
+static inline uint64_t session_store_id(const struct session *s)
+{
+	return atomic_load_explicit(&s->store_id, memory_order_relaxed);
+}
+
 void session_ref(struct session *s);
 /* Takes a reference only if the session is still referenced (refcnt > 0): for readers
  * that found it under RCU. Returns false if it is being freed. */
