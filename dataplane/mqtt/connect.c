@@ -13,6 +13,7 @@
 #include "petrel/msg.h"
 #include "petrel/sessdir.h"
 #include "petrel/session.h"
+#include "mqtt/expiry.h"
 #include "mqtt/proto_int.h"
 
 /* CONNECT for an id whose session is ending elsewhere retries the lookup this often. */
@@ -54,6 +55,7 @@ static int connect_finish(struct mqtt_conn *c, struct session *s, bool existed)
 	s->clean = c->pending.clean;
 	s->conn = c;
 	c->s = s;
+	expiry_session_online(w, s);
 	c->state = CONN_ACTIVE;
 	conn_arm_keepalive(c);
 	mark = durable_mark(w);
@@ -195,7 +197,10 @@ void takeover_done(struct worker *w, struct wmsg_takeover *t)
 	if (session_owner(s) == (int)w->id)
 		engine_adopt_session(w, s);
 	if (c->state == CONN_CLOSED) {
-		/* The new client left while waiting; the session stays ours, offline. */
+		/* The new client left while waiting; the session stays ours, offline
+		 * since its previous connection went. */
+		if (session_owner(s) == (int)w->id && s->conn == NULL && !s->clean)
+			expiry_session_add(w, s);
 		session_unref(s);
 		cds_list_add_tail(&c->grave_link, &mqtt_worker(w)->graveyard);
 		return;
@@ -236,15 +241,22 @@ void conn_detach_session(struct mqtt_conn *c)
 	c->s = NULL;
 	if (!s->clean)
 		durable_session_offline(w, s);
-	if (s->clean) {
+	if (s->clean)
 		/* MQTT-3.1.2-6: a clean session lasts as long as its connection. */
-		sessdir_remove(w->broker->sessdir, s);
-		session_clear(w, s);
-		engine_drop_session(w, s);
-		atomic_store_explicit(&s->owner, SESSION_DEAD, memory_order_release);
-		handover_ended(w, s);
-	}
+		session_end_owned(w, s);
+	else
+		expiry_session_offline(w, s);
 	session_unref(s);
+}
+
+void session_end_owned(struct worker *w, struct session *s)
+{
+	engine_assert_owner(w, s);
+	sessdir_remove(w->broker->sessdir, s);
+	session_clear(w, s);
+	engine_drop_session(w, s);
+	atomic_store_explicit(&s->owner, SESSION_DEAD, memory_order_release);
+	handover_ended(w, s);
 }
 
 static bool utf8_id_char_ok(const struct mqtt_str *id)

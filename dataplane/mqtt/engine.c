@@ -35,6 +35,7 @@ static int engine_attach(struct worker *w)
 	mw->self = w;
 	w->engine = mw;
 	fence_worker_init(w);
+	expiry_init(w);
 	return 0;
 }
 
@@ -102,6 +103,7 @@ void engine_adopt_session(struct worker *w, struct session *s)
 void engine_drop_session(struct worker *w, struct session *s)
 {
 	engine_assert_owner(w, s);
+	expiry_session_remove(w, s);
 	if (!s->listed)
 		return;
 	s->listed = false;

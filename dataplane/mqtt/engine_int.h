@@ -15,6 +15,7 @@
 #include "petrel/session.h"
 #include "petrel/timer.h"
 #include "petrel/worker.h"
+#include "mqtt/expiry.h"
 
 struct msg;
 struct mqtt_conn;
@@ -98,6 +99,7 @@ struct mqtt_worker {
 	uint64_t appended;             /* change records appended (durable_note) */
 	unsigned parked;               /* conns not read for their fenced bytes */
 	struct timer pending_timer;    /* looks at pending_bytes while publishers wait */
+	struct expiry expiry;          /* offline sessions, oldest first (expiry.c) */
 };
 
 /* Owner only, for the engine's functions that take a worker and a session: <w> runs on

@@ -128,6 +128,10 @@ void takeover_done(struct worker *w, struct wmsg_takeover *t);
 void takeover_discard(struct wmsg_takeover *t);
 /* Unbinds <c> from its session and ends the session if it was a clean one. */
 void conn_detach_session(struct mqtt_conn *c);
+/* Ends <s>, owned by <w> and offline: out of the directory and the router, its
+ * messages dropped, owner SESSION_DEAD (a clean session's disconnect, expiry). The
+ * caller holds no RCU-protected pointer (session_clear). */
+void session_end_owned(struct worker *w, struct session *s);
 void conn_arm_keepalive(struct mqtt_conn *c);
 
 /* handover.c: order across a takeover (MQTT-4.6.0-6); every call on the owner's

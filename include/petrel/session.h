@@ -102,6 +102,11 @@ struct session {
 	 * the publisher's worker writes the entry records of its copies. */
 	atomic_uint_fast64_t store_id;
 	uint64_t offline_since_ms;       /* wall clock of the last disconnect; 0 online */
+	/* persistent_client_expiration (mqtt/expiry.c): the owner's list of its offline
+	 * cleanSession=0 sessions, oldest first; empty (linked to itself) while not on
+	 * it. <offline_mono_ms> is when it went offline on the workers' clock (now_ms). */
+	struct cds_list_head offline_link;
+	uint64_t offline_mono_ms;
 	char *client_id;                 /* NUL terminated */
 	uint16_t client_id_len;
 	struct mqtt_conn *conn;          /* NULL while offline */

@@ -75,6 +75,7 @@
 	                           persistence_max_parked_bytes */                     \
 	X(persist_pending_hold) /* publishers held back: records waiting for the store  \
 	                           over persistence_max_pending_bytes */               \
+	X(sessions_expired)     /* offline sessions ended by persistent_client_expiration */\
 	X(loop_turns)           /* worker loop turns */                                \
 	X(loop_busy_turns)      /* of which the transport's poll found work */
 
