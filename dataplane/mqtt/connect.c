@@ -239,13 +239,13 @@ void conn_detach_session(struct mqtt_conn *c)
 	flow_session_offline(w, s);
 	s->conn = NULL;
 	c->s = NULL;
-	if (!s->clean)
-		durable_session_offline(w, s);
-	if (s->clean)
+	if (s->clean) {
 		/* MQTT-3.1.2-6: a clean session lasts as long as its connection. */
 		session_end_owned(w, s);
-	else
+	} else {
+		durable_session_offline(w, s);
 		expiry_session_offline(w, s);
+	}
 	session_unref(s);
 }
 
