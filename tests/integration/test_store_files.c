@@ -20,7 +20,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-TestSuite(store_files, .fini = harness_fini, .timeout = 120);
+/* The directory of the running test, removed by the suite's fini also when an
+ * assertion ended the test early: no test leaves a directory behind. */
+static char store_files_top[64];
+
+static void store_files_fini(void)
+{
+	harness_fini();
+	if (store_files_top[0] != '\0')
+		harness_remove_tree(store_files_top);
+}
+
+TestSuite(store_files, .fini = store_files_fini, .timeout = 120);
 
 /* A refusal must come within this; the store is never waited for. */
 #define REFUSAL_MAX_MS 15000
@@ -37,6 +48,7 @@ static void store_dir_make(struct store_dir *d, bool mkdir_data)
 {
 	snprintf(d->top, sizeof(d->top), "%s", "/tmp/petrel-store-XXXXXX");
 	cr_assert_not_null(mkdtemp(d->top), "mkdtemp: %s", strerror(errno));
+	memcpy(store_files_top, d->top, sizeof(store_files_top));
 	snprintf(d->data, sizeof(d->data), "%s/data", d->top);
 	snprintf(d->mdb, sizeof(d->mdb), "%s/data.mdb", d->data);
 	snprintf(d->conf, sizeof(d->conf), "%s/petrel.conf", d->top);
