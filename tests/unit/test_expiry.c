@@ -226,7 +226,7 @@ Test(expiry, a_session_whose_taker_left_mid_takeover_still_expires)
 
 /* The cost is per expired session: with many offline and none due, each check looks
  * at the head only; when they all fall due, no turn ends more than EXPIRY_BATCH. */
-Test(expiry, a_check_looks_at_one_session_until_sessions_are_due, .timeout = 600)
+Test(expiry, a_check_looks_at_one_session_until_sessions_are_due)
 {
 	const unsigned n = 10000;
 	uint64_t looked, turns = 0;

@@ -464,7 +464,7 @@ Test(restore, offline_lists_are_ordered_by_offline_time)
 }
 
 /* Not a performance assertion: the figure is printed for the report. */
-Test(restore, a_hundred_thousand_sessions, .timeout = 600)
+Test(restore, a_hundred_thousand_sessions)
 {
 	const unsigned n = 100000, per_commit = 10000;
 	struct store *st = rt_store_open();
