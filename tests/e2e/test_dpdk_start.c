@@ -42,8 +42,9 @@ static void expect_refused(const char *conf, const char *flags, const char *need
 	int fd = mkstemp(path), st;
 
 	cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
-	cr_assert_eq(write(fd, no_store, strlen(no_store)), (ssize_t)strlen(no_store));
+	/* After <conf>: the refusals name its lines by number. */
 	cr_assert_eq(write(fd, conf, strlen(conf)), (ssize_t)strlen(conf));
+	cr_assert_eq(write(fd, no_store, strlen(no_store)), (ssize_t)strlen(no_store));
 	close(fd);
 	snprintf(cmd, sizeof(cmd), "'%s' --dpdk -c %s %s 2>&1", getenv("PETREL_BIN"), path,
 		 flags);
