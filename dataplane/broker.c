@@ -128,7 +128,7 @@ static void log_totals(const struct broker *b)
 	log_notice("totals:%s", off ? line : " none");
 }
 
-void broker_shutdown(struct broker *b)
+void broker_stop_workers(struct broker *b)
 {
 	atomic_store(&b->stopping, true);
 	for (unsigned i = 0; i < b->nworkers; i++)
@@ -140,6 +140,11 @@ void broker_shutdown(struct broker *b)
 	rcu_barrier();
 	for (unsigned i = 0; i < b->nworkers; i++)
 		worker_discard_inbound(b->workers[i]);
+}
+
+void broker_shutdown(struct broker *b)
+{
+	broker_stop_workers(b);
 
 	if (b->sessdir != NULL && b->nworkers > 0) {
 		rcu_register_thread();

@@ -214,9 +214,16 @@ void retain_destroy(struct retain_store *rs)
 
 int retain_set(struct retain_store *rs, struct msg *m)
 {
+	return retain_set_logged(rs, m, NULL, NULL);
+}
+
+int retain_set_logged(struct retain_store *rs, struct msg *m, retain_log_fn *log,
+		      void *arg)
+{
 	struct rs_unref *u;
 	struct rs_node *n, *last;
 	struct msg *old;
+	int rc = 0;
 
 	u = malloc(sizeof(*u));
 	if (u == NULL)
@@ -230,11 +237,20 @@ int retain_set(struct retain_store *rs, struct msg *m)
 			free(u);
 			goto out_unlock;
 		}
+		if (log != NULL && (rc = log(arg, m)) < 0) {
+			free(u);
+			goto out_unlock;
+		}
 		old = n->msg;
 		rcu_assign_pointer(n->msg, NULL);
 		atomic_fetch_sub_explicit(&rs->count, 1, memory_order_relaxed);
 		rs_prune(n);
 	} else {
+		/* Before the walk creates nodes: a refusal has nothing to undo. */
+		if (log != NULL && (rc = log(arg, m)) < 0) {
+			free(u);
+			goto out_unlock;
+		}
 		n = rs_walk(rs, m->topic, m->topic_len, true, &last);
 		if (n == NULL) {
 			rs_prune(last);	/* drop the empty nodes made so far */
@@ -257,7 +273,7 @@ int retain_set(struct retain_store *rs, struct msg *m)
 out_unlock:
 	rcu_read_unlock();
 	pthread_mutex_unlock(&rs->lock);
-	return 0;
+	return rc;
 }
 
 size_t retain_count(const struct retain_store *rs)

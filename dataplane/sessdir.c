@@ -1,5 +1,6 @@
 /* sessdir.c - client id -> session, a cds_lfht shared by all workers (see sessdir.h).
- * The hash is FNV-1a over the id; collisions are resolved by comparing ids. A listed
+ * The hash is FNV-1a over the id (sessdir_hash; start-up places stored sessions on
+ * workers by it); collisions are resolved by comparing ids. A listed
  * session has one directory entry, allocated here, which carries the table node and
  * the rcu_head that drops the directory's reference: struct session (a public header)
  * stays free of liburcu flavour types. */
@@ -28,7 +29,7 @@ struct sessdir_key {
 	size_t len;
 };
 
-static uint32_t id_hash(const char *id, size_t len)
+uint32_t sessdir_hash(const char *id, size_t len)
 {
 	uint32_t h = 2166136261u;
 
@@ -77,7 +78,7 @@ struct session *sessdir_lookup(struct sessdir *d, const char *client_id, size_t 
 	struct session *s = NULL;
 
 	rcu_read_lock();
-	cds_lfht_lookup(d->ht, id_hash(client_id, len), id_match, &key, &it);
+	cds_lfht_lookup(d->ht, sessdir_hash(client_id, len), id_match, &key, &it);
 	node = cds_lfht_iter_get_node(&it);
 	if (node != NULL) {
 		s = caa_container_of(node, struct sessdir_entry, node)->s;
@@ -100,7 +101,7 @@ int sessdir_insert(struct sessdir *d, struct session *s)
 	session_ref(s);
 	e->s = s;
 	rcu_read_lock();
-	got = cds_lfht_add_unique(d->ht, id_hash(s->client_id, s->client_id_len), id_match,
+	got = cds_lfht_add_unique(d->ht, sessdir_hash(s->client_id, s->client_id_len), id_match,
 				  &key, &e->node);
 	rcu_read_unlock();
 	if (got != &e->node) {

@@ -33,6 +33,7 @@ struct session *session_create(const char *client_id, size_t len, int owner)
 	atomic_init(&s->owner, owner);
 	atomic_init(&s->congested, false);
 	CDS_INIT_LIST_HEAD(&s->owner_link);
+	CDS_INIT_LIST_HEAD(&s->offline_link);
 	return s;
 }
 

@@ -18,6 +18,7 @@
 #include "petrel/budget.h"
 #include "petrel/engine.h"
 #include "petrel/log.h"
+#include "petrel/persist.h"
 #include "petrel/transport.h"
 #include "petrel/worker.h"
 
@@ -88,6 +89,10 @@ err_free:
 
 void worker_post(struct worker *dst, struct wmsg *m)
 {
+	/* The records the calling worker appended so far go to the control plane
+	 * before <dst> can see <m> and append its own that depend on them (persist.h
+	 * "Ordering": an ENTRY_PUT ahead of the subscriber's ENTRY_DEL on PUBACK). */
+	persist_push_current(dst->broker);
 	cds_wfcq_node_init(&m->node);
 	cds_wfcq_enqueue(&dst->inbound_head, &dst->inbound_tail, &m->node);
 	/* Pairs with the sleeper's store of <sleeping> before its emptiness check: one
@@ -149,12 +154,26 @@ void worker_turn(struct worker *w)
 
 	drain_inbound(w);
 	timer_wheel_run(&w->wheel, w->now_ms);
+	/* Commit notices: output that waited behind fences joins this turn's flush. */
+	persist_turn(w);
 	w->eops->turn_end(w);
+	/* The turn's records go now, so the control plane commits them while we
+	 * flush; and again after reap, for any a close appended there: the worker
+	 * never sleeps with an open batch. */
+	persist_push(w);
 	if (w->tops->flush != NULL)
 		w->tops->flush(w);
 	w->tops->reap(w);
+	persist_push(w);
 	worker_set_current(prev);
 	rcu_quiescent_state();
+}
+
+/* Work that must not wait for the poll timeout: inbound messages, the engine's own,
+ * a commit notice not yet handed to the engine. */
+static bool worker_has_work(struct worker *w)
+{
+	return !inbound_empty(w) || w->eops->busy(w) || persist_notice_pending(w);
 }
 
 static void worker_loop(struct worker *w)
@@ -164,12 +183,13 @@ static void worker_loop(struct worker *w)
 	while (!atomic_load_explicit(&b->stopping, memory_order_relaxed)) {
 		int timeout = 0;
 
-		if (inbound_empty(w) && !w->eops->busy(w)) {
+		if (!worker_has_work(w)) {
 			timeout = WORKER_IDLE_POLL_MS;
-			/* Pairs with worker_post and the engine's wake-ups (mqtt/flow.c):
-			 * they write, then exchange <sleeping>; we store it, then look. */
+			/* Pairs with worker_post, the engine's wake-ups (mqtt/flow.c) and
+			 * the control plane's commit notices (cplane.c): they write, then
+			 * exchange <sleeping>; we store it, then look. */
 			atomic_store(&w->sleeping, 1);
-			if (!inbound_empty(w) || w->eops->busy(w))
+			if (worker_has_work(w))
 				timeout = 0;
 		}
 		int work = w->tops->poll(w, timeout);
@@ -198,6 +218,9 @@ void worker_teardown(struct worker *w)
 		w->tops->flush(w);
 	w->tops->reap(w);
 	w->tops->teardown(w);
+	/* The last records (sessions gone offline) before the control plane's final
+	 * commit: cplane_stop runs after every worker was joined. */
+	persist_push(w);
 	timer_wheel_fini(&w->wheel);
 	worker_set_current(prev);
 }
@@ -291,6 +314,7 @@ void worker_destroy(struct worker *w)
 	if (w == NULL)
 		return;
 	w->eops->detach(w);
+	persist_worker_destroy(w);
 	close(w->wake_fd);
 	free(w);
 }

@@ -13,6 +13,7 @@
 #include "petrel/msg.h"
 #include "petrel/sessdir.h"
 #include "petrel/session.h"
+#include "mqtt/expiry.h"
 #include "mqtt/proto_int.h"
 
 /* CONNECT for an id whose session is ending elsewhere retries the lookup this often. */
@@ -34,6 +35,7 @@ static int refuse(struct mqtt_conn *c, uint8_t rc, const char *why)
 static int connect_finish(struct mqtt_conn *c, struct session *s, bool existed)
 {
 	struct worker *w = c->w;
+	uint64_t mark;
 	uint8_t ack[4];
 	bool present;
 
@@ -41,14 +43,28 @@ static int connect_finish(struct mqtt_conn *c, struct session *s, bool existed)
 	 * itself clean has nothing to resume either. */
 	present = existed && !s->clean && !c->pending.clean;
 	if (existed && !present) {
+		/* The store forgets it first: out of memory, nothing has changed. */
+		if (durable_session_discard(w, s) < 0) {
+			session_unref(s);
+			conn_close(c, CLOSE_NO_MEMORY);
+			return -1;
+		}
 		session_clear(w, s);
 		handover_cleared(s);
 	}
 	s->clean = c->pending.clean;
 	s->conn = c;
 	c->s = s;
+	expiry_session_online(w, s);
 	c->state = CONN_ACTIVE;
 	conn_arm_keepalive(c);
+	mark = durable_mark(w);
+	if (!s->clean && durable_session_online(w, s) < 0) {
+		/* No CONNACK without the session record. The session stays, offline and
+		 * unstored; the next CONNECT stores it. */
+		conn_close(c, CLOSE_NO_MEMORY);
+		return -1;
+	}
 	w->stats.connect_accepted++;
 	log_info("%s: client '%s' connected (clean=%d, keepalive=%u, present=%d)",
 		 w->tops->peer(c->tc), s->client_id, s->clean, c->keep_alive, present);
@@ -60,8 +76,14 @@ static int connect_finish(struct mqtt_conn *c, struct session *s, bool existed)
 		conn_close(c, CLOSE_NO_MEMORY);
 		return -1;
 	}
-	if (present)
+	if (present) {
+		/* The CONNACK goes now; what is re-sent waits until the records of its
+		 * state are committed, the previous owner's included (ahead of ours in
+		 * the queue): a QoS 2 PUBLISH re-sent before its packet id is stored
+		 * could come again under another id after a crash. */
+		fence_after(c, mark);
 		session_resend(w, s);
+	}
 	session_pump(w, s);
 	return 0;
 }
@@ -175,7 +197,10 @@ void takeover_done(struct worker *w, struct wmsg_takeover *t)
 	if (session_owner(s) == (int)w->id)
 		engine_adopt_session(w, s);
 	if (c->state == CONN_CLOSED) {
-		/* The new client left while waiting; the session stays ours, offline. */
+		/* The new client left while waiting; the session stays ours, offline
+		 * since its previous connection went. */
+		if (session_owner(s) == (int)w->id && s->conn == NULL && !s->clean)
+			expiry_session_add(w, s);
 		session_unref(s);
 		cds_list_add_tail(&c->grave_link, &mqtt_worker(w)->graveyard);
 		return;
@@ -216,13 +241,22 @@ void conn_detach_session(struct mqtt_conn *c)
 	c->s = NULL;
 	if (s->clean) {
 		/* MQTT-3.1.2-6: a clean session lasts as long as its connection. */
-		sessdir_remove(w->broker->sessdir, s);
-		session_clear(w, s);
-		engine_drop_session(w, s);
-		atomic_store_explicit(&s->owner, SESSION_DEAD, memory_order_release);
-		handover_ended(w, s);
+		session_end_owned(w, s);
+	} else {
+		expiry_session_offline(w, s);
+		durable_session_offline(w, s);
 	}
 	session_unref(s);
+}
+
+void session_end_owned(struct worker *w, struct session *s)
+{
+	engine_assert_owner(w, s);
+	sessdir_remove(w->broker->sessdir, s);
+	session_clear(w, s);
+	engine_drop_session(w, s);
+	atomic_store_explicit(&s->owner, SESSION_DEAD, memory_order_release);
+	handover_ended(w, s);
 }
 
 static bool utf8_id_char_ok(const struct mqtt_str *id)

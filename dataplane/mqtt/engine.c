@@ -32,7 +32,10 @@ static int engine_attach(struct worker *w)
 		free(mw);
 		return -ENOMEM;
 	}
+	mw->self = w;
 	w->engine = mw;
+	fence_worker_init(w);
+	expiry_init(w);
 	return 0;
 }
 
@@ -100,6 +103,7 @@ void engine_adopt_session(struct worker *w, struct session *s)
 void engine_drop_session(struct worker *w, struct session *s)
 {
 	engine_assert_owner(w, s);
+	expiry_session_remove(w, s);
 	if (!s->listed)
 		return;
 	s->listed = false;
@@ -176,4 +180,5 @@ const struct engine_ops mqtt_engine_ops = {
 	.turn_end = engine_turn_end,
 	.teardown = engine_teardown,
 	.session_end = engine_session_end,
+	.committed = fence_committed,
 };

@@ -13,7 +13,9 @@
 
 #include "petrel/compiler.h"
 #include "petrel/session.h"
+#include "petrel/timer.h"
 #include "petrel/worker.h"
+#include "mqtt/expiry.h"
 
 struct msg;
 struct mqtt_conn;
@@ -32,6 +34,10 @@ struct wmsg_target {
 	struct session *s;   /* reference held by the message */
 	uint8_t qos;         /* delivery QoS, already downgraded */
 	bool held;           /* the publisher is held back if the session is congested */
+	/* The store id under which the publishing worker appended this copy's
+	 * ENTRY_PUT (persist.h), 0 if none: the owner appends one itself when the
+	 * session is stored under another id by the time it arrives (durable.c). */
+	uint64_t sid;
 };
 
 struct wmsg_deliver {
@@ -82,11 +88,18 @@ struct mqtt_worker {
 
 	/* This worker only. */
 	struct cds_list_head conns cache_aligned; /* every mqtt_conn of this worker */
+	struct worker *self;           /* the worker this state belongs to */
 	struct cds_list_head dirty;    /* conns with output to flush */
 	struct cds_list_head paused;   /* conns paused by backpressure */
 	struct cds_list_head sessions; /* sessions owned, online or not */
 	struct cds_list_head graveyard;/* conns closed this turn, freed at its end */
 	struct fanout_batch *fanout;   /* [nworkers] */
+	/* Persistence (fence.c, durable.c). */
+	struct cds_list_head fenced;   /* conns with output behind a fence */
+	uint64_t appended;             /* change records appended (durable_note) */
+	unsigned parked;               /* conns not read for their fenced bytes */
+	struct timer pending_timer;    /* looks at pending_bytes while publishers wait */
+	struct expiry expiry;          /* offline sessions, oldest first (expiry.c) */
 };
 
 /* Owner only, for the engine's functions that take a worker and a session: <w> runs on

@@ -164,15 +164,18 @@ void flow_hold_publisher(struct mqtt_conn *c)
 	worker_assert_current(w);
 	if (s != NULL)
 		w->stats.backpressure_pause++;
-	else
+	else if (c->blocked_worker != NULL)
 		w->stats.worker_queue_hold++;
+	if (c->persist_held)
+		fence_pending_hold(c);
 	c->in_paused = true;
 	cds_list_add_tail(&c->paused_link, &mw->paused);
 	atomic_fetch_add(&mw->held_publishers, 1);
 	/* The owner may have cleared <congested> (the target worker drained its queue)
 	 * before it could see our count. */
 	if ((s != NULL && !atomic_load(&s->congested)) ||
-	    (c->blocked_worker != NULL && !worker_inbound_busy(c->blocked_worker)))
+	    (c->blocked_worker != NULL && !worker_inbound_busy(c->blocked_worker)) ||
+	    (c->persist_held && !fence_pending_over(w, true)))
 		atomic_store(&mw->recheck_paused, true);
 }
 
@@ -226,6 +229,7 @@ void flow_unhold(struct mqtt_conn *c)
 		c->blocked_on = NULL;
 	}
 	c->blocked_worker = NULL;
+	c->persist_held = false;
 }
 
 void flow_check_paused(struct worker *w)
@@ -243,6 +247,9 @@ void flow_check_paused(struct worker *w)
 		if (s != NULL && atomic_load(&s->congested) && session_owner(s) != SESSION_DEAD)
 			continue;
 		if (c->blocked_worker != NULL && worker_inbound_busy(c->blocked_worker))
+			continue;
+		/* persistence_max_pending_bytes: fence.c's timer raises the recheck. */
+		if (c->persist_held && fence_pending_over(w, true))
 			continue;
 		flow_unhold(c);
 		/* May hold it back again (re-added at the tail, seen again: bounded by

@@ -110,7 +110,7 @@ void handover_session(struct worker *w, struct session *s, unsigned to)
 }
 
 bool handover_hold(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
-		   bool held)
+		   bool held, uint64_t rec_sid)
 {
 	struct wmsg_deliver *d;
 
@@ -120,6 +120,7 @@ bool handover_hold(struct worker *w, struct session *s, struct msg *m, uint8_t q
 	d = malloc(sizeof(*d) + sizeof(d->t[0]));
 	if (d == NULL) {
 		w->stats.drop_no_memory++;
+		durable_copy_drop(w, rec_sid, m);
 		return true;
 	}
 	d->h.type = WMSG_DELIVER;
@@ -128,7 +129,8 @@ bool handover_hold(struct worker *w, struct session *s, struct msg *m, uint8_t q
 	d->counted = false;
 	d->n = 1;
 	session_ref(s);
-	d->t[0] = (struct wmsg_target){ s, qos, held };
+	/* Replayed through deliver_batch, which knows the copy is recorded. */
+	d->t[0] = (struct wmsg_target){ s, qos, held, rec_sid };
 	held_append(s, &d->h);
 	w->stats.handover_held++;
 	return true;

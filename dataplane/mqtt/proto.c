@@ -98,6 +98,7 @@ struct mqtt_conn *proto_accept(struct worker *w, struct transport_conn *tc)
 	CDS_INIT_LIST_HEAD(&c->dirty_link);
 	CDS_INIT_LIST_HEAD(&c->paused_link);
 	CDS_INIT_LIST_HEAD(&c->grave_link);
+	CDS_INIT_LIST_HEAD(&c->fenced_link);
 	cds_list_add(&c->link, &mqtt_worker(w)->conns);
 	timer_init(&c->timer, conn_timer_fired);
 	flow_conn_init(c);
@@ -154,19 +155,38 @@ void conn_output(struct mqtt_conn *c)
 
 size_t proto_out_len(const struct mqtt_conn *c)
 {
-	return c->out.bytes;
+	/* Bytes behind a fence wait for the store (fence.c): the transport sees the
+	 * stream up to the first one only. */
+	return fence_out_len(c);
 }
 
 int proto_out_view(const struct mqtt_conn *c, size_t off, struct tx_span *sp, int max)
 {
+	size_t len = proto_out_len(c), left;
+	int n;
+
+	if (off >= len)
+		return 0;
 	/* The queue's view hint is a cache, not state the caller can see: the const of
 	 * the contract holds for the bytes. <c> itself is never a const object. */
-	return outq_view((struct outq *)(uintptr_t)&c->out, off, sp, max);
+	n = outq_view((struct outq *)(uintptr_t)&c->out, off, sp, max);
+	left = len - off;
+	for (int i = 0; i < n; i++) {
+		if (sp[i].len >= left) {
+			sp[i].len = (uint32_t)left;
+			return i + 1;
+		}
+		left -= sp[i].len;
+	}
+	return n;
 }
 
 void proto_out_release(struct mqtt_conn *c, size_t n)
 {
 	worker_assert_current(c->w);
+	if (n > c->out.bytes)
+		n = c->out.bytes;
+	c->out_released += n;
 	outq_release(&c->out, n);
 	/* Room in the send buffer: the session may move more messages into its window
 	 * (session_send_new marks the connection for output; the engine's end of turn
@@ -185,10 +205,12 @@ void proto_span_release(void *ref)
 	msg_unref(ref);
 }
 
-/* Stops or resumes reading at the transport (takeover, held input full). */
+/* Stops or resumes reading at the transport (takeover, held input full, output
+ * parked behind fences). A parked connection resumes only when its fences open
+ * (fence.c), whoever else asks. */
 void conn_pause_read(struct mqtt_conn *c, bool paused)
 {
-	if (c->read_paused == paused || c->state == CONN_CLOSED)
+	if (c->read_paused == paused || c->state == CONN_CLOSED || (!paused && c->parked))
 		return;
 	c->read_paused = paused;
 	c->w->tops->pause_read(c->tc, paused);
@@ -371,6 +393,8 @@ static int process(struct mqtt_conn *c, const uint8_t *buf, size_t len, size_t *
 			return -1;
 		if (dispatch(c, &pkt) < 0)
 			return -1;
+		/* Its answer may be behind a fence: bounded per connection. */
+		fence_check_parked(c);
 	}
 	return 0;
 }
@@ -393,6 +417,7 @@ static int dispatch_held(struct mqtt_conn *c, bool all)
 		c->held_off += (size_t)n;
 		if (dispatch(c, &pkt) < 0)
 			return -1;
+		fence_check_parked(c);
 	}
 	if (held_pending(c) == 0) {
 		c->held_off = 0;
@@ -596,6 +621,7 @@ void conn_close(struct mqtt_conn *c, enum close_reason why)
 		c->in_dirty = false;
 	}
 	flow_unhold(c);
+	fence_conn_closed(c);
 	if (c->counted) {
 		atomic_fetch_sub(&w->broker->clients_connected, 1);
 		atomic_store_explicit(&w->broker->max_connections_logged, false,

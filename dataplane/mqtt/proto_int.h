@@ -44,6 +44,15 @@ enum close_reason {
 	CLOSE_OUTPUT_FULL,     /* unreleased control bytes over max_outgoing_control_bytes */
 };
 
+/* Output that must not go out before change records are committed (fence.c): the
+ * bytes from stream position <pos> on wait until batch <seq> of the connection's
+ * worker is committed. Positions count every byte ever queued on the connection
+ * (out_released + out.bytes is the end of the stream), so releases move nothing. */
+struct conn_fence {
+	uint64_t pos;
+	uint64_t seq;
+};
+
 /* CONNECT fields kept while a takeover is in progress. */
 struct pending_connect {
 	bool clean;
@@ -62,6 +71,12 @@ struct mqtt_conn {
 	bool freed_by_takeover;        /* closed while a takeover was pending */
 	bool takeover_pending;         /* a WMSG_TAKEOVER_REQ is out: keep memory */
 	bool counted;                  /* holds a max_connections slot */
+	bool in_fenced;                /* on its worker's fenced list */
+	bool parked;                   /* not read: fenced bytes over persistence_max_parked_bytes */
+	bool persist_held;             /* held back: persistence_max_pending_bytes */
+	uint8_t nfences;               /* fence[0] open first; later ones coalesce into [1] */
+	struct conn_fence fence[2];
+	uint64_t out_released;         /* stream bytes released by the transport so far */
 	struct msg *will;              /* reference; NULL if none */
 	struct session *blocked_on;    /* backpressure: reference; NULL if none */
 	struct worker *blocked_worker; /* its inbound queue was full; NULL if none */
@@ -84,6 +99,7 @@ struct mqtt_conn {
 	struct cds_list_head dirty_link;   /* mqtt_worker->dirty */
 	struct cds_list_head paused_link;  /* mqtt_worker->paused */
 	struct cds_list_head grave_link;   /* mqtt_worker->graveyard */
+	struct cds_list_head fenced_link;  /* mqtt_worker->fenced */
 };
 
 static inline const struct config *conn_cfg(const struct mqtt_conn *c)
@@ -112,6 +128,10 @@ void takeover_done(struct worker *w, struct wmsg_takeover *t);
 void takeover_discard(struct wmsg_takeover *t);
 /* Unbinds <c> from its session and ends the session if it was a clean one. */
 void conn_detach_session(struct mqtt_conn *c);
+/* Ends <s>, owned by <w> and offline: out of the directory and the router, its
+ * messages dropped, owner SESSION_DEAD (a clean session's disconnect, expiry). The
+ * caller holds no RCU-protected pointer (session_clear). */
+void session_end_owned(struct worker *w, struct session *s);
 void conn_arm_keepalive(struct mqtt_conn *c);
 
 /* handover.c: order across a takeover (MQTT-4.6.0-6); every call on the owner's
@@ -121,7 +141,7 @@ void handover_session(struct worker *w, struct session *s, unsigned to);
 /* While <s> waits for its fence: sets <m> at <qos> aside (or drops it, counted, without
  * memory) and returns true. Otherwise returns false: deliver now. */
 bool handover_hold(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
-		   bool held);
+		   bool held, uint64_t rec_sid);
 /* While <s> waits for its fence: keeps takeover request <t> until then, returns true. */
 bool handover_park(struct worker *w, struct session *s, struct wmsg_takeover *t);
 void handover_drained(struct worker *w, struct wmsg_handover *h);
@@ -136,16 +156,21 @@ void handover_discard_held(struct session *s);
 
 /* publish.c */
 int handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p);
-/* Routes <m> to every matching subscriber, storing it first if retained. <from> is the
- * publishing connection (for backpressure) or NULL (will). Worker thread, RCU online. */
-void broker_route(struct worker *w, struct msg *m, struct mqtt_conn *from);
-/* Delivers <m> to <s>, owned by <w>, at <qos> (already downgraded). */
+/* Routes <m> to every matching subscriber, storing it first if retained, and appends
+ * the change records of every copy for a stored session (ENTRY_PUT) and of the
+ * retained slot. <from> is the publishing connection (for backpressure) or NULL
+ * (will). Worker thread, RCU online. Returns 0, or -ENOMEM if a record could not be
+ * appended: the publisher must not be acknowledged (the copies went out regardless). */
+int broker_route(struct worker *w, struct msg *m, struct mqtt_conn *from);
+/* Delivers <m> to <s>, owned by <w>, at <qos> (already downgraded); a copy for a
+ * stored session gets its ENTRY_PUT here. */
 void session_deliver(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
 		     bool retain);
 /* The same, telling whether the publisher of <m> is held back while <s> is congested
- * (<held>): only then may the queue go over its limit, boundedly. */
+ * (<held>): only then may the queue go over its limit, boundedly. <rec_sid>: the store
+ * id under which this copy's ENTRY_PUT was already appended (0 = none). */
 void session_deliver_held(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
-			  bool retain, bool held);
+			  bool retain, bool held, uint64_t rec_sid);
 /* Delivers a retained copy of <m> to <s> because of a SUBSCRIBE (MQTT-3.3.1-6),
  * within the session's queue limits like any other message. */
 void session_deliver_retained(struct worker *w, struct session *s, struct msg *m,
@@ -169,7 +194,8 @@ int session_send_new(struct worker *w, struct session *s, struct msg *m, uint8_t
 		     bool retain);
 /* Re-sends inflight PUBLISH (DUP) and PUBREL on resume (MQTT-4.4.0-1). */
 void session_resend(struct worker *w, struct session *s);
-/* Sends an ack packet to the publisher; the one place persistence will hook into. */
+/* Queues an ack packet; one that waits for change records has its fence placed
+ * before (fence_after). Returns 0, or -1 with the connection closed. */
 int send_ack(struct mqtt_conn *c, enum mqtt_type type, uint16_t id);
 
 /* flow.c: congestion episodes, slow sessions, held-back publishers */
@@ -194,6 +220,70 @@ bool flow_worker_full(struct worker *w, struct worker *dst);
 /* <w> took <n> counted deliveries off its inbound queue; ends a full episode once
  * under half the limit, telling the workers holding publishers back. */
 void flow_worker_taken(struct worker *w, uint32_t n);
+
+/* durable.c: the change records of sessions and copies (persist.h). A session is
+ * stored while its store id is not 0 (cleanSession=0 with persistence on). */
+static inline bool durable_on(const struct worker *w)
+{
+	return w->persist != NULL;
+}
+
+/* Records <w> appended so far: an action that changes it appended some, and its
+ * acknowledgement waits behind a fence (fence_after). */
+static inline uint64_t durable_mark(const struct worker *w)
+{
+	return mqtt_worker(w)->appended;
+}
+
+/* Counts a successful append (<rc> is a persist_* result, passed through). */
+static inline int durable_note(struct worker *w, int rc)
+{
+	if (rc == 0)
+		mqtt_worker(w)->appended++;
+	return rc;
+}
+
+/* <s> (clean=0, owned by <w>) goes online on a CONNECT: a store id if it has none,
+ * SESSION_PUT. Returns 0 or -ENOMEM (the CONNECT is not acknowledged). */
+int durable_session_online(struct worker *w, struct session *s);
+/* cleanSession=1 discards stored <s>: SESSION_DEL, store id 0. Returns 0 or -ENOMEM
+ * (nothing changed). */
+int durable_session_discard(struct worker *w, struct session *s);
+/* <s> (clean=0) went offline (expiry_session_offline set offline_since_ms): its
+ * SESSION_PUT with that time. */
+void durable_session_offline(struct worker *w, struct session *s);
+/* ENTRY_PUT of a copy of <m> for the session stored under <sid>. Returns 0 or
+ * -ENOMEM. */
+int durable_copy_put(struct worker *w, uint64_t sid, struct msg *m, uint8_t qos,
+		     bool retain);
+/* A copy recorded under <sid> (not 0) was dropped: ENTRY_DEL. */
+void durable_copy_drop(struct worker *w, uint64_t sid, const struct msg *m);
+/* The retained slot of m->topic changes (broker_route): RETAIN_PUT or RETAIN_DEL
+ * appended and pushed under the retained store's writer lock. Sets *failed on ENOMEM
+ * (the change is then not made). */
+int durable_retain_set(struct worker *w, struct msg *m, bool *failed);
+
+/* fence.c: output held until change records are committed (persist.h) */
+/* Bytes of <c>'s output the transport may see: those before the first fence. */
+size_t fence_out_len(const struct mqtt_conn *c);
+/* If <c>'s worker appended change records since <mark> (durable_mark) that are not
+ * committed yet, output queued on <c> from now on waits for them. */
+void fence_after(struct mqtt_conn *c, uint64_t mark);
+/* After a packet of <c> was handled: stops reading <c> while its fenced bytes are
+ * over persistence_max_parked_bytes (resumed under half, by fence_committed). */
+void fence_check_parked(struct mqtt_conn *c);
+/* engine_ops.committed: opens the fences of <w>'s connections up to batch <seq>. */
+void fence_committed(struct worker *w, uint64_t seq);
+/* <c> closed: off the fenced list; its fenced bytes never go out. */
+void fence_conn_closed(struct mqtt_conn *c);
+/* persistence_max_pending_bytes: true while the records pushed and not yet applied
+ * are over the limit (<resume>: at or over half of it, the resume threshold). */
+bool fence_pending_over(const struct worker *w, bool resume);
+/* <c> is held back for pending bytes (flow_hold_publisher): counts it, logs the
+ * episode once, and looks at the pending bytes every tick until they drop. */
+void fence_pending_hold(struct mqtt_conn *c);
+/* Engine attach: the fenced list and the pending timer (the wheel's fini cancels it). */
+void fence_worker_init(struct worker *w);
 
 /* subscribe.c */
 int handle_subscribe(struct mqtt_conn *c, const struct mqtt_topic_list *l);

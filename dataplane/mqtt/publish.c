@@ -10,6 +10,7 @@
 #include "petrel/budget.h"
 #include "petrel/log.h"
 #include "petrel/msg.h"
+#include "petrel/persist.h"
 #include "petrel/retain.h"
 #include "petrel/router.h"
 #include "petrel/session.h"
@@ -22,10 +23,11 @@ struct route_ctx {
 	struct worker *w;
 	struct msg *m;
 	struct mqtt_conn *from;
+	bool oom;		/* a record could not be appended */
 };
 
 static int fanout_append(struct fanout_batch *fb, struct session *s, uint8_t qos,
-			 bool held)
+			 bool held, uint64_t sid)
 {
 	if (fb->n == fb->cap) {
 		uint32_t cap = fb->cap ? fb->cap * 2 : 16;
@@ -36,7 +38,7 @@ static int fanout_append(struct fanout_batch *fb, struct session *s, uint8_t qos
 		fb->t = n;
 		fb->cap = cap;
 	}
-	fb->t[fb->n++] = (struct wmsg_target){ s, qos, held };
+	fb->t[fb->n++] = (struct wmsg_target){ s, qos, held, sid };
 	return 0;
 }
 
@@ -52,6 +54,8 @@ static void route_one(void *arg, void *sub, uint8_t granted)
 	/* A publisher's connection is held back when it feeds a congested session; a
 	 * will (from == NULL) has no one to hold back. */
 	bool held = ctx->from != NULL;
+	/* QoS 0 is never stored, even queued for an offline session. */
+	uint64_t sid = qos > 0 && durable_on(w) ? session_store_id(s) : 0;
 
 	if (owner == SESSION_DEAD)
 		return;
@@ -59,15 +63,33 @@ static void route_one(void *arg, void *sub, uint8_t granted)
 	    atomic_load_explicit(&s->congested, memory_order_relaxed) && session_tryref(s))
 		ctx->from->blocked_on = s;
 	if (owner == (int)w->id) {
-		if (!handover_hold(w, s, ctx->m, qos, held))
-			session_deliver_held(w, s, ctx->m, qos, false, held);
+		/* The publisher's PUBACK covers this copy: recorded here, before it is
+		 * queued or sent (its ENTRY_STATE follows the ENTRY_PUT). */
+		if (sid != 0 && durable_copy_put(w, sid, ctx->m, qos, false) < 0) {
+			ctx->oom = true;
+			sid = 0;
+		}
+		if (!handover_hold(w, s, ctx->m, qos, held, sid))
+			session_deliver_held(w, s, ctx->m, qos, false, held, sid);
 		return;
 	}
 	if (!session_tryref(s))
 		return;
-	if (fanout_append(&mqtt_worker(w)->fanout[owner], s, qos, held) < 0) {
+	if (fanout_append(&mqtt_worker(w)->fanout[owner], s, qos, held, 0) < 0) {
 		w->stats.drop_no_memory++;
 		session_unref(s);
+		return;
+	}
+	/* Recorded by the publishing worker for a session another one owns: this
+	 * batch is pushed before the delivery is posted (worker_post), so the owner's
+	 * ENTRY_STATE and ENTRY_DEL come after it in the queue. */
+	if (sid != 0) {
+		struct fanout_batch *fb = &mqtt_worker(w)->fanout[owner];
+
+		if (durable_copy_put(w, sid, ctx->m, qos, false) < 0)
+			ctx->oom = true;
+		else
+			fb->t[fb->n - 1].sid = sid;
 	}
 }
 
@@ -109,8 +131,10 @@ void fanout_flush(struct worker *w, struct msg *m, struct mqtt_conn *from)
 		d = malloc(sizeof(*d) + fb->n * sizeof(d->t[0]));
 		if (d == NULL) {
 			w->stats.drop_no_memory += fb->n;
-			for (uint32_t j = 0; j < fb->n; j++)
+			for (uint32_t j = 0; j < fb->n; j++) {
+				durable_copy_drop(w, fb->t[j].sid, m);
 				session_unref(fb->t[j].s);
+			}
 			fb->n = 0;
 			continue;
 		}
@@ -128,27 +152,31 @@ void fanout_flush(struct worker *w, struct msg *m, struct mqtt_conn *from)
 	}
 }
 
-void broker_route(struct worker *w, struct msg *m, struct mqtt_conn *from)
+int broker_route(struct worker *w, struct msg *m, struct mqtt_conn *from)
 {
 	struct broker *b = w->broker;
-	struct route_ctx ctx = { w, m, from };
+	struct route_ctx ctx = { w, m, from, false };
+	bool rec_failed = false;
 
 	worker_assert_current(w);
 	/* MQTT-3.3.1-5: store (or, with an empty payload, delete) the retained copy.
 	 * Over memory_limit a new retained message is not kept (deleting always is);
-	 * it is still delivered to the subscribers of the moment. */
+	 * it is still delivered to the subscribers of the moment. With persistence
+	 * the change record is appended in the retained store's order (durable.c). */
 	if (m->retain && b->cfg.retain_available) {
 		if (m->payload_len > 0 && !budget_allows(0)) {
 			w->stats.retain_memory_refused++;
 			budget_note_refusal("retained messages are not stored");
-		} else if (retain_set(b->retain, m) < 0) {
+		} else if (durable_retain_set(w, m, &rec_failed) < 0) {
 			w->stats.drop_no_memory++;
+			ctx.oom |= rec_failed;
 		}
 	}
 	rcu_read_lock();
 	router_match(b->router, m->topic, m->topic_len, route_one, &ctx);
 	rcu_read_unlock();
 	fanout_flush(w, m, from);
+	return ctx.oom ? -ENOMEM : 0;
 }
 
 void deliver_batch(struct worker *w, struct wmsg_deliver *d)
@@ -163,9 +191,10 @@ void deliver_batch(struct worker *w, struct wmsg_deliver *d)
 		if (owner == (int)w->id) {
 			/* Forwarded ones are older than any held (handover.c). */
 			if (d->forwarded ||
-			    !handover_hold(w, s, d->m, d->t[i].qos, d->t[i].held))
+			    !handover_hold(w, s, d->m, d->t[i].qos, d->t[i].held,
+					   d->t[i].sid))
 				session_deliver_held(w, s, d->m, d->t[i].qos, false,
-						     d->t[i].held);
+						     d->t[i].held, d->t[i].sid);
 		} else if (owner == SESSION_DEAD) {
 			w->stats.drop_session_gone++;
 		} else {
@@ -214,14 +243,17 @@ static void queue_drop_log(struct session *s, const char *what)
 		   s->client_id, what);
 }
 
-/* Drops queued messages, oldest first, until <m> fits. Returns how many. */
-static uint64_t queue_evict_oldest(const struct config *cfg, struct session *s,
-				   const struct msg *m)
+/* Drops queued messages, oldest first, until <m> fits (and their stored entries).
+ * Returns how many. */
+static uint64_t queue_evict_oldest(struct worker *w, struct session *s, const struct msg *m)
 {
+	const struct config *cfg = &w->broker->cfg;
 	struct queued old;
 	uint64_t n = 0;
 
 	while (s->queue.len > 0 && queue_full(cfg, s, m) && msg_queue_pop(&s->queue, &old)) {
+		if (old.qos > 0)
+			durable_copy_drop(w, session_store_id(s), old.m);
 		msg_unref(old.m);
 		n++;
 	}
@@ -237,7 +269,7 @@ static bool slow_enqueue(struct worker *w, struct session *s, const struct msg *
 	switch (cfg->slow_subscriber_policy) {
 	case SLOW_DROP_OLDEST:
 		if (s->queue.len > 0) {
-			w->stats.drop_slow += queue_evict_oldest(cfg, s, m);
+			w->stats.drop_slow += queue_evict_oldest(w, s, m);
 			queue_drop_log(s, "slow subscriber, dropping oldest");
 			return true;
 		}
@@ -253,8 +285,9 @@ static bool slow_enqueue(struct worker *w, struct session *s, const struct msg *
 	return false;
 }
 
-/* Queues <m> for <s> under queue_full_policy. <held>: see session_deliver_held. */
-static void session_enqueue(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
+/* Queues <m> for <s> under queue_full_policy. <held>: see session_deliver_held.
+ * Returns false if <m> was dropped. */
+static bool session_enqueue(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
 			    bool retain, bool held)
 {
 	const struct config *cfg = &w->broker->cfg;
@@ -265,12 +298,12 @@ static void session_enqueue(struct worker *w, struct session *s, struct msg *m, 
 		 * them; the online ones are bounded per session and drain. */
 		w->stats.drop_memory_offline++;
 		budget_note_refusal("messages for offline sessions are dropped");
-		return;
+		return false;
 	}
 	if (queue_full(cfg, s, m)) {
 		if (cfg->queue_full_policy == QUEUE_FULL_BACKPRESSURE && online && s->slow) {
 			if (!slow_enqueue(w, s, m))
-				return;
+				return false;
 		} else if (cfg->queue_full_policy == QUEUE_FULL_BACKPRESSURE && online) {
 			/* Keep it and hold the publishers back (route_one), for at most
 			 * backpressure_timeout (flow.c). Only a message whose publisher
@@ -281,7 +314,7 @@ static void session_enqueue(struct worker *w, struct session *s, struct msg *m, 
 				w->stats.drop_queue_full++;
 				queue_drop_log(s, "dropping messages that hold no publisher "
 					       "back (wills, retained)");
-				return;
+				return false;
 			}
 			/* Its publisher was acknowledged: keep it. Past the limit come
 			 * at most one PUBLISH per publisher on this worker (it is held
@@ -289,7 +322,7 @@ static void session_enqueue(struct worker *w, struct session *s, struct msg *m, 
 			 * <congested>, which max_worker_inbound bounds (flow.c). */
 			w->stats.queue_overshoot++;
 		} else if (cfg->queue_full_policy == QUEUE_FULL_DROP_OLDEST && s->queue.len > 0) {
-			w->stats.drop_queue_oldest += queue_evict_oldest(cfg, s, m);
+			w->stats.drop_queue_oldest += queue_evict_oldest(w, s, m);
 			queue_drop_log(s, "dropping oldest");
 		} else {
 			if (cfg->max_queued_bytes > 0 && s->queue.len < cfg->max_queued_messages)
@@ -297,27 +330,29 @@ static void session_enqueue(struct worker *w, struct session *s, struct msg *m, 
 			else
 				w->stats.drop_queue_full++;
 			queue_drop_log(s, "dropping new messages");
-			return;
+			return false;
 		}
 	}
 	if (msg_queue_push(&s->queue, m, qos, retain) < 0) {
 		w->stats.drop_no_memory++;
-		return;
+		return false;
 	}
+	return true;
 }
 
 void session_deliver(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
 		     bool retain)
 {
-	session_deliver_held(w, s, m, qos, retain, false);
+	session_deliver_held(w, s, m, qos, retain, false, 0);
 }
 
 void session_deliver_held(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
-			  bool retain, bool held)
+			  bool retain, bool held, uint64_t rec_sid)
 {
 	const struct config *cfg = &w->broker->cfg;
 	struct mqtt_conn *c = s->conn;
 	bool online = c != NULL && c->state == CONN_ACTIVE;
+	uint64_t sid;
 
 	engine_assert_owner(w, s);
 	if (qos == 0) {
@@ -349,9 +384,17 @@ void session_deliver_held(struct worker *w, struct session *s, struct msg *m, ui
 			return;
 		}
 	}
+	/* A copy entering a stored session without its ENTRY_PUT (a will, a retained
+	 * copy, or a publisher that saw another store id): recorded by the owner. */
+	sid = qos > 0 && durable_on(w) ? session_store_id(s) : 0;
+	if (sid != 0 && rec_sid != sid && durable_copy_put(w, sid, m, qos, retain) < 0) {
+		w->stats.drop_no_memory++;
+		return;
+	}
 	if (online && s->queue.len == 0 && session_send_new(w, s, m, qos, retain) == 0)
 		return;
-	session_enqueue(w, s, m, qos, retain, held);
+	if (!session_enqueue(w, s, m, qos, retain, held))
+		durable_copy_drop(w, sid, m);
 }
 
 /* Under backpressure session_enqueue keeps every message for an online subscriber and
@@ -378,6 +421,8 @@ void session_deliver_retained(struct worker *w, struct session *s, struct msg *m
 int handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 {
 	struct worker *w = c->w;
+	uint64_t mark = durable_mark(w);
+	uint64_t sid = session_store_id(c->s);
 	struct msg *m;
 
 	worker_assert_current(c->w);
@@ -400,11 +445,35 @@ int handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 		conn_close(c, CLOSE_NO_MEMORY);
 		return -1;
 	}
-	broker_route(w, m, c);
+	if (p->qos == 2 && sid != 0 &&
+	    durable_note(w, persist_rel_put(w, sid, p->packet_id)) < 0) {
+		/* The same for the stored id: a resend after a crash would be routed
+		 * again, so no PUBREC without it. */
+		session_rel_remove(c->s, p->packet_id);
+		msg_unref(m);
+		conn_close(c, CLOSE_NO_MEMORY);
+		return -1;
+	}
+	if (broker_route(w, m, c) < 0) {
+		/* A copy or the retained slot went unrecorded: no acknowledgement. */
+		msg_unref(m);
+		conn_close(c, CLOSE_NO_MEMORY);
+		return -1;
+	}
 	msg_unref(m);
-	if ((c->blocked_on != NULL || c->blocked_worker != NULL) && !c->in_paused)
-		/* A subscriber's queue is over its limit: hold this publisher's next
-		 * packets back until it drains (flow.c); its acks still flow (proto.c). */
+	if (durable_mark(w) != mark) {
+		/* The ack waits until the records of every stored copy, the retained slot
+		 * and the QoS 2 id are committed (fence.c); a QoS 0 PUBLISH has none. */
+		if (p->qos > 0)
+			fence_after(c, mark);
+		if (!c->in_paused && fence_pending_over(w, false))
+			c->persist_held = true;
+	}
+	if ((c->blocked_on != NULL || c->blocked_worker != NULL || c->persist_held) &&
+	    !c->in_paused)
+		/* A subscriber's queue is over its limit, or the store is behind: hold
+		 * this publisher's next packets back until it drains (flow.c); its acks
+		 * still flow (proto.c). */
 		flow_hold_publisher(c);
 	if (p->qos == 1)
 		return send_ack(c, MQTT_PUBACK, p->packet_id);

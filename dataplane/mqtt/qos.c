@@ -10,11 +10,21 @@
  *   awaiting_rel until PUBREL, answered by PUBCOMP (see publish.c for method B).
  *
  * Packet ids are per session, never 0, never one still in flight (MQTT-2.3.1-2).
+ *
+ * A stored session (persist.h) records each step: ENTRY_STATE with the packet id when
+ * a message enters the window, ENTRY_STATE WAIT_PUBCOMP on PUBREC, ENTRY_DEL on PUBACK
+ * and PUBCOMP; a stored publisher's id awaiting PUBREL goes with REL_DEL. What must
+ * not reach the client before its record is committed waits behind a fence (fence.c):
+ * a QoS 2 PUBLISH (after a crash it is re-sent under the same id, never as a new
+ * message), the PUBREL, and the PUBCOMP (the id is free for the client's next
+ * message once it has it). A QoS 1 PUBLISH goes at once: a duplicate after a crash is
+ * QoS 1's promise anyway.
  */
 #include <errno.h>
 
 #include "petrel/log.h"
 #include "petrel/msg.h"
+#include "petrel/persist.h"
 #include "petrel/session.h"
 #include "mqtt/proto_int.h"
 
@@ -39,7 +49,10 @@ int session_send_new(struct worker *w, struct session *s, struct msg *m, uint8_t
 		     bool retain)
 {
 	struct mqtt_conn *c = s->conn;
+	uint64_t sid = durable_on(w) ? session_store_id(s) : 0;
+	uint64_t msg_id = 0;
 	struct inflight *e;
+	uint8_t state;
 	uint16_t id;
 
 	engine_assert_owner(w, s);
@@ -59,6 +72,19 @@ int session_send_new(struct worker *w, struct session *s, struct msg *m, uint8_t
 	e = inflight_add(&s->inflight, inflight_limit(w));
 	if (e == NULL)
 		return -ENOMEM;
+	state = qos == 1 ? INFLIGHT_WAIT_PUBACK : INFLIGHT_WAIT_PUBREC;
+	if (sid != 0) {
+		uint64_t mark = durable_mark(w);
+
+		msg_id = persist_msg_id(w, m);
+		if (durable_note(w, persist_entry_state(w, sid, msg_id, id, state)) < 0) {
+			/* It stays queued; the next pump tries again. */
+			inflight_remove(&s->inflight, e);
+			return -ENOMEM;
+		}
+		if (qos == 2)
+			fence_after(c, mark);
+	}
 	if (outq_push_publish(&c->out, m, qos, false, retain, id) < 0) {
 		inflight_remove(&s->inflight, e);
 		return -ENOMEM;
@@ -67,7 +93,8 @@ int session_send_new(struct worker *w, struct session *s, struct msg *m, uint8_t
 	e->packet_id = id;
 	e->qos = qos;
 	e->retain = retain;
-	e->state = qos == 1 ? INFLIGHT_WAIT_PUBACK : INFLIGHT_WAIT_PUBREC;
+	e->state = state;
+	e->msg_id = msg_id;
 	w->stats.publish_out++;
 	conn_mark_dirty(c);
 	return 0;
@@ -128,6 +155,23 @@ void session_resend(struct worker *w, struct session *s)
 	conn_mark_dirty(c);
 }
 
+/* The subscriber is done with the message of <e>: its stored entry goes. Returns 0,
+ * or -1 with the connection closed (out of memory: the entry stays in the window and
+ * in the store, and goes again on resume). */
+static int inflight_done(struct mqtt_conn *c, struct inflight *e)
+{
+	struct worker *w = c->w;
+	uint64_t sid = session_store_id(c->s);
+
+	if (sid != 0 && e->msg_id != 0 && durable_on(w) &&
+	    durable_note(w, persist_entry_del(w, sid, e->msg_id)) < 0) {
+		conn_close(c, CLOSE_NO_MEMORY);
+		return -1;
+	}
+	inflight_remove(&c->s->inflight, e);
+	return 0;
+}
+
 int handle_puback(struct mqtt_conn *c, uint16_t id)
 {
 	struct session *s = c->s;
@@ -137,7 +181,8 @@ int handle_puback(struct mqtt_conn *c, uint16_t id)
 		log_debug("client '%s': PUBACK for unknown id %u", s->client_id, id);
 		return 0;
 	}
-	inflight_remove(&s->inflight, e);
+	if (inflight_done(c, e) < 0)
+		return -1;
 	session_pump(c->w, s);
 	return 0;
 }
@@ -152,6 +197,19 @@ int handle_pubrec(struct mqtt_conn *c, uint16_t id)
 		return 0;
 	}
 	if (e->state == INFLIGHT_WAIT_PUBREC) {
+		struct worker *w = c->w;
+		uint64_t sid = session_store_id(s);
+		uint64_t mark = durable_mark(w);
+
+		/* Stored first: re-sent after a crash, the PUBREL must find the state
+		 * it announces, not the PUBLISH again (MQTT-4.3.3-1). */
+		if (sid != 0 && e->msg_id != 0 && durable_on(w) &&
+		    durable_note(w, persist_entry_state(w, sid, e->msg_id, id,
+							INFLIGHT_WAIT_PUBCOMP)) < 0) {
+			conn_close(c, CLOSE_NO_MEMORY);
+			return -1;
+		}
+		fence_after(c, mark);
 		/* The subscriber owns the message now; only the id remains ours. */
 		msg_unref(e->m);
 		e->m = NULL;
@@ -164,6 +222,19 @@ int handle_pubrec(struct mqtt_conn *c, uint16_t id)
 
 int handle_pubrel(struct mqtt_conn *c, uint16_t id)
 {
+	struct worker *w = c->w;
+	uint64_t sid = session_store_id(c->s);
+	uint64_t mark = durable_mark(w);
+
+	if (sid != 0 && durable_on(w) && session_rel_contains(c->s, id)) {
+		/* The PUBCOMP frees the id for the client's next message: after a
+		 * crash a stored id would make us drop that one as a resend. */
+		if (durable_note(w, persist_rel_del(w, sid, id)) < 0) {
+			conn_close(c, CLOSE_NO_MEMORY);
+			return -1;
+		}
+		fence_after(c, mark);
+	}
 	/* MQTT-4.3.3-2: PUBCOMP even for an id we no longer hold (a resent PUBREL). */
 	session_rel_remove(c->s, id);
 	return send_ack(c, MQTT_PUBCOMP, id);
@@ -178,7 +249,8 @@ int handle_pubcomp(struct mqtt_conn *c, uint16_t id)
 		log_debug("client '%s': PUBCOMP for unknown id %u", s->client_id, id);
 		return 0;
 	}
-	inflight_remove(&s->inflight, e);
+	if (inflight_done(c, e) < 0)
+		return -1;
 	session_pump(c->w, s);
 	return 0;
 }

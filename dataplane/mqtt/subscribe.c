@@ -15,6 +15,7 @@
 
 #include "petrel/log.h"
 #include "petrel/msg.h"
+#include "petrel/persist.h"
 #include "petrel/retain.h"
 #include "petrel/router.h"
 #include "petrel/session.h"
@@ -62,9 +63,10 @@ static int topic_list_check(struct mqtt_conn *c, const struct mqtt_topic_list *l
 	return 0;
 }
 
-/* Returns the SUBACK code for the <idx>th filter of the packet. */
+/* Returns the SUBACK code for the <idx>th filter of the packet. Sets *oom if the
+ * stored session's record could not be appended (the packet gets no SUBACK). */
 static uint8_t subscribe_one(struct mqtt_conn *c, const struct mqtt_str *f, uint8_t qos,
-			     size_t idx)
+			     size_t idx, bool *oom)
 {
 	struct worker *w = c->w;
 	const struct config *cfg = &w->broker->cfg;
@@ -103,6 +105,9 @@ static uint8_t subscribe_one(struct mqtt_conn *c, const struct mqtt_str *f, uint
 			router_unsubscribe(r, f->ptr, f->len, s);
 		return MQTT_SUBACK_FAILURE;
 	}
+	if (session_store_id(s) != 0 &&
+	    durable_note(w, persist_sub_put(w, session_store_id(s), f->ptr, f->len, qos)) < 0)
+		*oom = true;
 	return qos;
 }
 
@@ -143,6 +148,8 @@ int handle_subscribe(struct mqtt_conn *c, const struct mqtt_topic_list *l)
 	uint8_t *pkt;
 	struct mqtt_topic_iter it;
 	struct mqtt_str f;
+	uint64_t mark = durable_mark(w);
+	bool oom = false;
 	uint8_t qos;
 	size_t i = 0, n;
 
@@ -160,13 +167,15 @@ int handle_subscribe(struct mqtt_conn *c, const struct mqtt_topic_list *l)
 		c->s->sub_packet_logged = false;	/* the episode is over */
 	mqtt_topic_iter_init(&it, l);
 	while (mqtt_topic_iter_next(&it, &f, &qos)) {
-		codes[i] = subscribe_one(c, &f, qos, i);
+		codes[i] = subscribe_one(c, &f, qos, i, &oom);
 		/* Safe: router_subscribe holds no RCU pointer past its return. */
 		if (++i % SUBSCRIBE_CHUNK == 0)
 			worker_quiescent_point();
 	}
 
-	pkt = malloc(l->count + 8);
+	/* A stored session's SUBACK waits for its SUB_PUT records (fence.c). */
+	fence_after(c, mark);
+	pkt = oom ? NULL : malloc(l->count + 8);
 	n = pkt ? mqtt_encode_suback(pkt, l->count + 8, l->packet_id, codes, l->count) : 0;
 	if (n == 0 || conn_send(c, pkt, n) < 0) {
 		free(pkt);
@@ -186,9 +195,11 @@ int handle_subscribe(struct mqtt_conn *c, const struct mqtt_topic_list *l)
 
 int handle_unsubscribe(struct mqtt_conn *c, const struct mqtt_topic_list *l)
 {
+	struct worker *w = c->w;
 	struct session *s = c->s;
 	struct mqtt_topic_iter it;
 	struct mqtt_str f;
+	uint64_t mark = durable_mark(w);
 	uint8_t qos;
 	size_t i = 0;
 
@@ -199,12 +210,22 @@ int handle_unsubscribe(struct mqtt_conn *c, const struct mqtt_topic_list *l)
 	while (mqtt_topic_iter_next(&it, &f, &qos)) {
 		/* MQTT-3.10.4-5: UNSUBACK even if nothing matched. The session recorded
 		 * every filter the router holds for it, and removal cannot fail. */
-		if (session_sub_remove(s, f.ptr, f.len) == 0)
-			router_unsubscribe(c->w->broker->router, f.ptr, f.len, s);
+		if (session_sub_remove(s, f.ptr, f.len) == 0) {
+			router_unsubscribe(w->broker->router, f.ptr, f.len, s);
+			if (session_store_id(s) != 0 &&
+			    durable_note(w, persist_sub_del(w, session_store_id(s), f.ptr,
+							    f.len)) < 0) {
+				/* No UNSUBACK for a removal the store did not take. */
+				conn_close(c, CLOSE_NO_MEMORY);
+				return -1;
+			}
+		}
 		if (++i % SUBSCRIBE_CHUNK == 0)
 			worker_quiescent_point();
 	}
-	if (session_sub_count(s) < c->w->broker->cfg.max_subscriptions_per_client)
+	if (session_sub_count(s) < w->broker->cfg.max_subscriptions_per_client)
 		s->subs_limit_logged = false;	/* back under the limit */
+	/* A stored session's UNSUBACK waits for its SUB_DEL records (fence.c). */
+	fence_after(c, mark);
 	return send_ack(c, MQTT_UNSUBACK, l->packet_id);
 }

@@ -44,7 +44,12 @@ int broker_init(struct broker *b, const struct config *cfg,
 		const struct transport_ops *tops, const struct engine_ops *eops);
 /* Starts the worker threads. */
 int broker_start_workers(struct broker *b);
-/* Asks workers to stop, joins them, frees everything (the transport's process-wide
+/* Asks workers to stop, joins them and releases what was still posted to them; the
+ * workers and shared tables stay. With persistence, main calls it, then cplane_stop
+ * (the control plane writes the workers' commit notices until it ends), then
+ * broker_shutdown. Main thread; again (from broker_shutdown) it does nothing new. */
+void broker_stop_workers(struct broker *b);
+/* broker_stop_workers() if not done yet, then frees everything (the transport's process-wide
  * fini last). Main thread. (Names differ
  * from the test harness's broker_start/broker_stop, which start a petrel process.) */
 void broker_shutdown(struct broker *b);

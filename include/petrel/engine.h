@@ -12,6 +12,7 @@
 #define PETREL_ENGINE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct session;
@@ -58,8 +59,12 @@ struct store_load_stats;
 /* Start-up with persistence (dataplane/mqtt/restore.c): loads <st> into <b>, whose
  * workers exist but do not run yet: every stored session offline on worker
  * hash(client id) % nworkers with its subscriptions, queue, inflight window and
- * awaiting-PUBREL ids, and the retained messages. Logs what it loaded. Main thread.
- * Returns 0 or -errno with the reason in <err>. */
+ * awaiting-PUBREL ids, and the retained messages. Logs what it loaded. Main thread,
+ * registered with urcu-qsbr and online for the call (rcu_register_thread before,
+ * rcu_unregister_thread after): it writes the router, the session directory and the
+ * retain store as a worker does. <stats> (may be NULL) gets store_load's figures.
+ * Returns 0 or -errno with the reason in <err>; on failure what was loaded stays in
+ * <b> and goes with broker_shutdown. */
 int mqtt_restore(struct broker *b, struct store *st, struct store_load_stats *stats,
 		 char *err, size_t errlen);
 

@@ -105,7 +105,11 @@ struct persist_worker {
 	atomic_uint_fast64_t committed cache_aligned;
 	/* The worker's own. */
 	struct persist *p;
-	struct persist_batch *open;   /* NULL until a record is appended */
+	/* NULL until a record is appended; handed whole to the queue by persist_push, so
+	 * a push never allocates and cannot fail (a worker never sleeps on records it
+	 * could not push). */
+	struct persist_batch *open;
+	const struct msg *last_m;     /* the open batch counted this message's bytes */
 	uint64_t next_seq;            /* the seq the open batch has or will get */
 	uint64_t last_seq;            /* seq of the last record appended (0 = none yet) */
 	uint64_t seen;                /* committed as last told to the engine */
@@ -117,8 +121,16 @@ struct persist_worker {
  * still queued (none after an orderly stop). */
 int persist_create(struct persist **out, uint64_t max_sid, uint64_t max_msg_id);
 void persist_destroy(struct persist *p);
+/* <w>'s side (w->persist), batch seqs from 1. Main thread, before <w> runs. 0 or
+ * -ENOMEM. persist_worker_destroy: frees it with any open batch (worker_destroy calls
+ * it, after the control plane stopped: it writes <committed> and wakes <w>). */
 int persist_worker_create(struct worker *w, struct persist *p);
 void persist_worker_destroy(struct worker *w);
+/* Sets b->persist = <p> and gives every worker of <b> its side. broker_init() zeroes
+ * <b> and creates the workers before the store is loaded (mqtt_restore needs them),
+ * while persist_create needs the loaded ids: so main calls this after both, before
+ * the workers start. Main thread. Returns 0, or -ENOMEM with nothing attached. */
+int persist_attach(struct broker *b, struct persist *p);
 
 /* A new session store id. Any thread. */
 uint64_t persist_new_sid(struct persist *p);
@@ -158,6 +170,10 @@ void persist_push_current(struct broker *b);
 /* Once per loop turn, before the engine's turn_end: if the control plane committed
  * more since the last call, calls w->eops->committed(w, committed). */
 void persist_turn(struct worker *w);
+/* True when the control plane committed more than persist_turn last told the engine:
+ * the worker loop asks it before it sleeps and again after it advertised <sleeping>
+ * (the control plane stores <committed>, then exchanges <sleeping>: seq_cst both). */
+bool persist_notice_pending(struct worker *w);
 
 /* Control plane: takes every batch queued now, in order, into <out> (malloc'd array
  * of up to <max>). Returns how many. */
@@ -165,7 +181,7 @@ size_t persist_take(struct persist *p, struct persist_batch **out, size_t max);
 /* Frees <b> (drops its msg references). Any thread. */
 void persist_batch_free(struct persist_batch *b);
 
-/* Counters (stats.h names them): records appended, batches pushed, records lost to
- * ENOMEM. Per worker in worker_stats. */
+/* Counters (stats.h names them): persist_records appended, persist_batches pushed,
+ * persist_oom records lost to ENOMEM. Per worker in worker_stats. */
 
 #endif

@@ -19,6 +19,16 @@ void retain_destroy(struct retain_store *rs);
  * on <m>; the replaced message is released after a grace period. Returns 0 or -ENOMEM. */
 int retain_set(struct retain_store *rs, struct msg *m);
 
+/* Called by retain_set_logged under the store's writer lock, just before it changes
+ * the slot of m->topic (not when a delete finds nothing): what it records about the
+ * change (persistence: a change record, pushed at once) is thus in the order of the
+ * changes across all writers. A return < 0 leaves the store unchanged. */
+typedef int retain_log_fn(void *arg, struct msg *m);
+/* retain_set, calling <log> (if not NULL) as said. Returns 0, -ENOMEM, or what <log>
+ * returned. */
+int retain_set_logged(struct retain_store *rs, struct msg *m, retain_log_fn *log,
+		      void *arg);
+
 typedef void retain_match_fn(void *arg, struct msg *m);
 
 /* Calls <fn> for every retained message whose topic matches <filter> (a valid filter;

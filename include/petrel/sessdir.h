@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct session;
 struct sessdir;
@@ -25,5 +26,9 @@ void sessdir_remove(struct sessdir *d, struct session *s);
 /* Calls <fn> for every listed session (shutdown). Caller holds rcu_read_lock. */
 void sessdir_for_each(struct sessdir *d, void (*fn)(void *arg, struct session *s), void *arg);
 size_t sessdir_count(struct sessdir *d);
+
+/* The directory's hash of a client id (FNV-1a). Start-up places a stored session on
+ * worker sessdir_hash(id) % nworkers (mqtt/restore.c). Any thread. */
+uint32_t sessdir_hash(const char *client_id, size_t len);
 
 #endif

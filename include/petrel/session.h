@@ -102,6 +102,11 @@ struct session {
 	 * the publisher's worker writes the entry records of its copies. */
 	atomic_uint_fast64_t store_id;
 	uint64_t offline_since_ms;       /* wall clock of the last disconnect; 0 online */
+	/* persistent_client_expiration (mqtt/expiry.c): the owner's list of its offline
+	 * cleanSession=0 sessions, oldest first; empty (linked to itself) while not on
+	 * it. <offline_mono_ms> is when it went offline on the workers' clock (now_ms). */
+	struct cds_list_head offline_link;
+	uint64_t offline_mono_ms;
 	char *client_id;                 /* NUL terminated */
 	uint16_t client_id_len;
 	struct mqtt_conn *conn;          /* NULL while offline */
@@ -127,6 +132,14 @@ struct session {
 /* Creates a session for <client_id> owned by worker <owner>, refcnt 1 (the caller's).
  * Returns NULL on allocation failure. */
 struct session *session_create(const char *client_id, size_t len, int owner);
+
+/* The store id of <s> (persist.h), 0 while it is not stored. Any worker (relaxed:
+ * a publisher that reads a stale value records its copy under an id the owner then
+ * corrects, mqtt/durable.c). */
+static inline uint64_t session_store_id(const struct session *s)
+{
+	return atomic_load_explicit(&s->store_id, memory_order_relaxed);
+}
 
 void session_ref(struct session *s);
 /* Takes a reference only if the session is still referenced (refcnt > 0): for readers

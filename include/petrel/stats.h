@@ -67,6 +67,15 @@
 	                           of a connection's output waited for room */         \
 	X(in_buffer_bytes)      /* gauge: bytes allocated for partial input packets */ \
 	X(resend)               /* QoS 1/2 PUBLISH or PUBREL re-sent on resume */      \
+	X(persist_records)      /* change records appended for the store (persist.h) */\
+	X(persist_batches)      /* record batches pushed to the control plane */       \
+	X(persist_oom)          /* records not appended for want of memory: what       \
+	                           depended on them was not acknowledged */            \
+	X(persist_parked_pause) /* conns not read: output behind fences over           \
+	                           persistence_max_parked_bytes */                     \
+	X(persist_pending_hold) /* publishers held back: records waiting for the store  \
+	                           over persistence_max_pending_bytes */               \
+	X(sessions_expired)     /* offline sessions ended by persistent_client_expiration */\
 	X(loop_turns)           /* worker loop turns */                                \
 	X(loop_busy_turns)      /* of which the transport's poll found work */
 

@@ -4,17 +4,22 @@
  * come from the workers (persist.h) and are applied in batches, one write transaction
  * per group commit.
  *
- * Layout (a format version in the meta database; anything else is refused):
- *   meta      "format" -> u32 version, "created" -> wall clock
+ * Layout (a format version in the meta database; anything else is refused; the
+ * byte-level tables are in control/store_format.h):
+ *   meta      "format" -> u32 version, "created" -> wall clock,
+ *             "max_sid", "max_msg_id" -> the highest ids ever stored
  *   sessions  sid (u64 BE) -> offline_since_ms (u64), client id
- *   subs      sid + key(filter) -> qos, filter
+ *   subs      sid + key(filter) -> qos [, filter when hashed]
  *   entries   sid + msg_id (u64 BE) -> qos, retain, packet_id, state
  *   rels      sid + packet_id (u16 BE) -> (empty)
- *   msgs      msg_id -> refs (u32), qos, retain, topic length, topic, payload
- *   retained  key(topic) -> msg_id, topic
- * key(s) is s itself when short enough for an LMDB key, else a marker byte 0xff (never
- * in UTF-8) and its SHA-256, the full string in the value. A message record lives while
- * entries or the retained slot refer to it (its <refs>).
+ *   msgs      msg_id -> qos, retain, topic length, topic, payload
+ *   refs      msg_id -> u32 references (apart from msgs: a reference change never
+ *             rewrites a payload)
+ *   retained  key(topic) -> msg_id [, topic when hashed]
+ * key(s) is s itself when it has at most 480 bytes (and does not start with 0xff),
+ * else a marker byte 0xff (never in UTF-8) and its SHA-256, the full string in the
+ * value. A message record lives while entries or the retained slot refer to it (its
+ * <refs>).
  *
  * Refusals (store_open): one message naming the file and what to do, the files left
  * untouched: not a directory or not creatable; data.mdb not an LMDB file (garbage),
@@ -35,8 +40,10 @@ struct store;
 
 /* Opens (creating <dir> and an empty store if missing) and checks the store, with an
  * LMDB map of <map_size> bytes (persistence_max_size; 0 = 64 GiB): the largest the store
- * may grow. Returns 0, or -errno with the reason in <err> (one line, names the file and
- * what to do). */
+ * may grow (never less than what the file already holds). Returns 0, or -errno with
+ * the reason in <err> (one line, names the file and what to do): -EBUSY locked by
+ * another petrel, -EUCLEAN empty, truncated, garbage or another program's LMDB file,
+ * -ENOTSUP another format version, else the system's error (-ENOTDIR, -EACCES...). */
 int store_open(struct store **out, const char *dir, size_t map_size, char *err,
 	       size_t errlen);
 void store_close(struct store *st);

@@ -6,6 +6,7 @@
 #include <urcu-qsbr.h>
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
@@ -369,4 +370,55 @@ Test(retain, churn_prunes_empty_nodes_and_gives_memory_back)
 			      before.uordblks, after.uordblks);
 	retain_destroy(rs);
 	assert_no_leaks_rcu();
+}
+
+/* retain_set_logged: persistence records each change in the trie's order (its log
+ * runs under the writer lock, before the change), and a refused record leaves the
+ * slot as it was. */
+struct logged {
+	unsigned calls;
+	int rc;
+	size_t count_seen;      /* retain_count when the log ran: before the change */
+	struct retain_store *rs;
+};
+
+static int log_change(void *arg, struct msg *m)
+{
+	struct logged *l = arg;
+
+	(void)m;
+	l->calls++;
+	l->count_seen = retain_count(l->rs);
+	return l->rc;
+}
+
+Test(retain, the_log_runs_before_each_change_and_its_refusal_changes_nothing)
+{
+	struct retain_store *rs = retain_create();
+	struct logged l = { .rs = rs };
+	struct msg *m = mk("a/b", "x"), *del = mk("a/b", ""), *other = mk("a/c", "y");
+
+	cr_assert_eq(retain_set_logged(rs, m, log_change, &l), 0);
+	cr_assert_eq(l.calls, 1);
+	cr_assert_eq(l.count_seen, 0, "before the change");
+	cr_assert_eq(retain_count(rs), 1);
+
+	l.rc = -ENOMEM;
+	cr_assert_eq(retain_set_logged(rs, other, log_change, &l), -ENOMEM);
+	cr_assert_eq(retain_count(rs), 1, "refused: not stored");
+	cr_assert_eq(lookup(rs, "a/c").n, 0);
+	cr_assert_eq(retain_set_logged(rs, del, log_change, &l), -ENOMEM);
+	cr_assert_eq(lookup(rs, "a/b").n, 1, "refused: not deleted");
+
+	l.rc = 0;
+	l.calls = 0;
+	cr_assert_eq(retain_set_logged(rs, del, log_change, &l), 0);
+	cr_assert_eq(l.calls, 1);
+	cr_assert_eq(retain_count(rs), 0);
+	cr_assert_eq(retain_set_logged(rs, del, log_change, &l), 0);
+	cr_assert_eq(l.calls, 1, "a delete that finds nothing records nothing");
+	msg_unref(m);
+	msg_unref(del);
+	msg_unref(other);
+	retain_destroy(rs);
 }

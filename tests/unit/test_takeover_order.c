@@ -237,22 +237,14 @@ static void collect(struct client *cl)
 	cr_assert_eq(n, 0, "%s: undecodable output", cl->mc.id);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Turns every worker until <cl> has <want> messages (bounded: the fix's fence waits
  * for a grace period, which liburcu's call_rcu thread detects on its own time), then
  * a few turns more so that anything extra would show. */
 static void run_until(struct client *cl, unsigned want)
 {
-	uint64_t deadline = now_ms() + 10000;
+	uint64_t deadline = unit_now_ms() + 10000;
 
-	while (now_ms() < deadline) {
+	while (unit_now_ms() < deadline) {
 		mem_turn_all(&B);
 		collect(cl);
 		if (cl->n >= want)

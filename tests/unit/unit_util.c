@@ -6,6 +6,7 @@
 
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "unit_util.h"
@@ -121,4 +122,12 @@ void tsub_hold(void *p)
 void tsub_release(void *p)
 {
 	atomic_fetch_add(&((struct tsub *)p)->releases, 1);
+}
+
+uint64_t unit_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 /* Under ASan, fails the test if anything allocated so far is unreachable: LSan's own
  * report when the test process exits does not fail a criterion test. Each test runs
@@ -47,6 +48,9 @@ void unit_gp_waiter_start(struct unit_gp_waiter *g);
 bool unit_gp_waiter_done(struct unit_gp_waiter *g, int ms);
 /* Joins the waiter (after done, or after the test thread passed a quiescent state). */
 void unit_gp_waiter_stop(struct unit_gp_waiter *g);
+
+/* CLOCK_MONOTONIC in milliseconds, for the deadlines of bounded waits. */
+uint64_t unit_now_ms(void);
 
 /* A subscriber for the router suites: counts the router's hold() and release() calls
  * on it, atomically, since readers and call_rcu run on other threads. */
