@@ -83,7 +83,6 @@ static struct child children[MAX_CHILDREN];
 static pthread_mutex_t children_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
-static void remove_tree(const char *dir);
 static void dump_log_file(const char *path, pid_t pid);
 
 static void kill_all_children(void)
@@ -109,7 +108,7 @@ static void kill_all_children(void)
 			dump_log_file(ch->log_path, ch->pid);
 		}
 		if (ch->cleanup[0])
-			remove_tree(ch->cleanup);
+			harness_remove_tree(ch->cleanup);
 		memset(ch, 0, sizeof(*ch));
 	}
 	pthread_mutex_unlock(&children_mu);
@@ -277,7 +276,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return 0;
 }
 
-static void remove_tree(const char *dir)
+void harness_remove_tree(const char *dir)
 {
 	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -384,7 +383,7 @@ static void broker_spawn(struct broker *b)
 		if (child_try_reap(pid, &status)) {
 			broker_dump_log(b);
 			child_unregister(pid);
-			remove_tree(dir);
+			harness_remove_tree(dir);
 			b->pid = 0;
 			cr_assert_fail("broker %s exited during start-up (wait status 0x%x)", bin,
 				       (unsigned)status);
@@ -504,7 +503,7 @@ int broker_stop(struct broker *b)
 	dir_of(b->conf_path, dir, sizeof(dir));
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		/* Clean run: nothing to look at later. */
-		remove_tree(dir);
+		harness_remove_tree(dir);
 	} else {
 		fprintf(stderr, "[harness] broker ended with wait status 0x%x; files kept in %s\n",
 			(unsigned)status, dir);

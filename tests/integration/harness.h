@@ -294,6 +294,9 @@ bool bg_cmd_wait_output(struct bg_cmd *bc, const char *needle, int timeout_ms);
  * stdout to <out> like run_cmd and returns its exit status, or -1 on timeout. */
 int bg_cmd_finish(struct bg_cmd *bc, char *out, size_t cap);
 
+/* Removes <dir> and everything under it (rm -rf), e.g. a test's own store directory. */
+void harness_remove_tree(const char *dir);
+
 /* Milliseconds on a monotonic clock. */
 uint64_t now_ms(void);
 

@@ -90,8 +90,7 @@ Test(config_file, debian_stock_mosquitto_conf_runs)
 	cr_assert_neq(access(path[0], F_OK), 0, "pid_file must be removed at exit");
 	read_file(path[1], text, sizeof(text));
 	cr_assert_not_null(strstr(text, "stopped"), "log file:\n%s", text);
-	unlink(path[1]);
-	rmdir(dir);
+	harness_remove_tree(dir);
 }
 
 Test(config_file, log_dest_file_appends_and_stderr_adds_up)
