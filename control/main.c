@@ -22,6 +22,8 @@
 #include "petrel/transport.h"
 #include "petrel/worker.h"
 
+#include "main_store.h"
+
 #define PETREL_VERSION "0.1.0"
 
 static void usage(FILE *out)
@@ -154,10 +156,11 @@ int main(int argc, char **argv)
 	bool verbose = false, dpdk = false;
 	struct config cfg;
 	const struct transport_ops *tops;
+	struct main_store ms;
 	struct broker *b;
 	sigset_t sigs;
 	char err[8192];
-	int opt, sig;
+	int opt, sig, status;
 
 	while ((opt = getopt_long(argc, argv, "c:p:w:vh", opts, NULL)) != -1) {
 		switch (opt) {
@@ -203,29 +206,41 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	tops = transport_pick(&cfg);
-	if (tops == NULL)
+	/* The store first: a store petrel may not use stops it before a socket, a
+	 * thread or a DPDK port exists. */
+	if (main_store_open(&ms, &cfg) != 0)
 		return 1;
+	tops = transport_pick(&cfg);
+	if (tops == NULL) {
+		main_store_close(&ms, NULL);
+		return 1;
+	}
 	b = malloc(sizeof(*b));
 	if (b == NULL || broker_init(b, &cfg, tops, &mqtt_engine_ops) < 0) {
 		free(b);
+		main_store_close(&ms, NULL);
 		return 1;
 	}
-	if (cfg.pid_file[0] != '\0') {
+	status = main_store_start(&ms, b);
+	if (status == 0 && cfg.pid_file[0] != '\0') {
 		int rc = pid_file_write(cfg.pid_file);
 
 		if (rc < 0) {
 			log_err("pid_file %s: %s", cfg.pid_file, strerror(-rc));
-			broker_shutdown(b);
-			free(b);
-			return 1;
+			status = 1;
 		}
 	}
-	if (broker_start_workers(b) < 0) {
-		broker_shutdown(b);
-		free(b);
+	if (status == 0 && broker_start_workers(b) < 0) {
+		status = 1;
 		if (cfg.pid_file[0] != '\0')
 			unlink(cfg.pid_file);
+	}
+	if (status != 0) {
+		broker_stop_workers(b);
+		main_store_stop(&ms);
+		broker_shutdown(b);
+		main_store_close(&ms, b);
+		free(b);
 		return 1;
 	}
 	if (cfg.dataplane == DATAPLANE_DPDK)
@@ -248,11 +263,17 @@ int main(int argc, char **argv)
 		break;
 	}
 	log_notice("signal %d: shutting down", sig);
+	/* Workers first: they close their connections and push their last records
+	 * (sessions going offline); then the control plane commits and syncs them,
+	 * while the workers it notifies still exist. */
+	broker_stop_workers(b);
+	status = main_store_stop(&ms);
 	broker_shutdown(b);
+	main_store_close(&ms, b);
 	free(b);
 	if (cfg.pid_file[0] != '\0' && unlink(cfg.pid_file) < 0)
 		log_warn("pid_file %s: %s", cfg.pid_file, strerror(errno));
-	log_notice("stopped");
+	log_notice("%s", status == 0 ? "stopped" : "stopped, with the store's last changes lost");
 	log_close_file();
-	return 0;
+	return status;
 }

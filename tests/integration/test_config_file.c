@@ -90,6 +90,9 @@ Test(config_file, debian_stock_mosquitto_conf_runs)
 	cr_assert_neq(access(path[0], F_OK), 0, "pid_file must be removed at exit");
 	read_file(path[1], text, sizeof(text));
 	cr_assert_not_null(strstr(text, "stopped"), "log file:\n%s", text);
+	/* persistence true: the store is where the file's persistence_location says. */
+	snprintf(text, sizeof(text), "%s/data.mdb", path[2]);
+	cr_assert_eq(access(text, F_OK), 0, "no store at %s", text);
 	harness_remove_tree(dir);
 }
 
