@@ -29,9 +29,10 @@ TestSuite(persist_crash, .fini = harness_fini);
 #define CRASH_KILL_MAX_MS 2000      /* a round runs 0..this long before the kill */
 #define CRASH_DRAIN_MS 60000        /* the final drain's bound */
 #define CRASH_WINDOW 20
-/* Per publisher and round: keeps the offline subscriber's backlog, and so the final
- * drain, bounded however fast the broker is. */
-#define CRASH_ROUND_MAX 4000u
+/* Per publisher, messages per ms of the round at most: keeps the offline subscriber's
+ * backlog, and so the final drain, bounded however fast the broker is, while messages
+ * are still in flight whenever the kill comes. */
+#define CRASH_RATE_PER_MS 3u
 
 enum { T_Q1, T_Q2, T_N };           /* the publishers, by topic index */
 
@@ -202,11 +203,13 @@ Test(persist_crash, kill9_rounds_lose_no_acknowledged_message, .timeout = 240)
 		}
 
 		unsigned kill_ms = crash_rand(&rng) % (CRASH_KILL_MAX_MS + 1);
-		uint64_t kill_at = now_ms() + kill_ms;
+		uint64_t round_start = now_ms();
+		uint64_t kill_at = round_start + kill_ms;
 
 		while (now_ms() < kill_at) {
 			for (unsigned t = 0; t < T_N; t++) {
-				if (ppub_sent_count(&pubs[t]) - sent0[t] < CRASH_ROUND_MAX)
+				if (ppub_sent_count(&pubs[t]) - sent0[t] <
+				    CRASH_RATE_PER_MS * (uint32_t)(now_ms() - round_start))
 					ppub_step(&pubs[t]);
 				cr_assert(ppub_is_up(&pubs[t]), "round %u: publisher %s "
 					  "lost its connection before the kill", round, pubs[t].id);
