@@ -454,9 +454,9 @@ Test(persist, expiration_ends_offline_sessions_also_across_restart, .timeout = 9
 
 /* ---- 5. full disk ------------------------------------------------------------------ */
 
-#define FULL_TMPFS_SIZE "2m"
-#define FULL_FILLER_BYTES (512 * 1024)
-#define FULL_PAYLOAD 2000
+#define FULL_TMPFS_SIZE "1m"
+#define FULL_FILLER_BYTES (256 * 1024)
+#define FULL_PAYLOAD 200
 
 static char full_mnt[64];
 
@@ -509,7 +509,7 @@ static bool full_publish_until_stalled(struct ppub *pub, int ms)
 	return false;
 }
 
-/* persistence_location on a 2 MiB tmpfs: publishing stored messages fills it; the
+/* persistence_location on a 1 MiB tmpfs: publishing stored messages fills it; the
  * broker says why it stops acknowledging, the publisher waits, a cleanSession pair on
  * the same worker goes on; space freed -> acknowledgements resume; after a restart
  * every acknowledged message is delivered. */
