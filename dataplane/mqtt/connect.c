@@ -243,8 +243,8 @@ void conn_detach_session(struct mqtt_conn *c)
 		/* MQTT-3.1.2-6: a clean session lasts as long as its connection. */
 		session_end_owned(w, s);
 	} else {
-		expiry_session_offline(w, s);
 		durable_session_offline(w, s);
+		expiry_session_offline(w, s);
 	}
 	session_unref(s);
 }

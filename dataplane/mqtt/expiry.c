@@ -15,11 +15,9 @@
  * at start-up (expiry_session_restored). */
 #include <errno.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "petrel/broker.h"
 #include "petrel/log.h"
-#include "petrel/persist.h"
 #include "petrel/session.h"
 #include "mqtt/expiry.h"
 #include "mqtt/proto_int.h"
@@ -34,14 +32,6 @@ static uint64_t expiry_after_ms(const struct worker *w)
 	return w->broker->cfg.persistent_client_expiration_ms;
 }
 
-uint64_t expiry_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void expiry_arm(struct expiry *ex, uint64_t in_ms)
 {
 	timer_arm(&ex->w->wheel, &ex->timer, ex->w->now_ms + in_ms);
@@ -51,20 +41,15 @@ static void expiry_arm(struct expiry *ex, uint64_t in_ms)
  * of its own this worker appended), then as a clean session ends. */
 static void expiry_end(struct worker *w, struct session *s)
 {
-	uint64_t sid = atomic_load_explicit(&s->store_id, memory_order_relaxed);
-
 	w->stats.sessions_expired++;
 	log_notice("client '%s': offline for %llu s, session expired "
 		   "(persistent_client_expiration)", s->client_id,
 		   (unsigned long long)((w->now_ms - s->offline_mono_ms) / 1000u));
-	if (sid != 0) {
-		/* Out of memory, the record is lost (persist_oom counts it): the stored
-		 * session comes back at the next start and expires again then. */
-		if (persist_session_del(w, sid) < 0)
-			log_warn("client '%s': out of memory, expired session stays in the "
-				 "store until the next start", s->client_id);
-		atomic_store_explicit(&s->store_id, 0, memory_order_relaxed);
-	}
+	/* SESSION_DEL. Out of memory (persist_oom counts it) the session stays in the
+	 * store: it comes back at the next start, long offline, and expires again. */
+	if (durable_session_discard(w, s) < 0)
+		log_warn("client '%s': out of memory, the expired session stays in the "
+			 "store until the next start", s->client_id);
 	/* The list holds no reference, and the directory's and the router's go a grace
 	 * period after their removal, which session_clear may let pass: hold one. */
 	session_ref(s);
@@ -132,7 +117,6 @@ void expiry_session_add(struct worker *w, struct session *s)
 
 void expiry_session_offline(struct worker *w, struct session *s)
 {
-	s->offline_since_ms = expiry_wall_ms();
 	s->offline_mono_ms = w->now_ms;
 	expiry_session_add(w, s);
 }

@@ -34,14 +34,11 @@ struct expiry {
 	uint64_t looked;               /* sessions the timer looked at (tests: the cost) */
 };
 
-/* The wall clock in ms (CLOCK_REALTIME): what session.offline_since_ms holds and the
- * store keeps across restarts. Any thread. */
-uint64_t expiry_wall_ms(void);
-
 /* engine_attach: an empty list, the timer not armed. */
 void expiry_init(struct worker *w);
-/* <s> (cleanSession=0) just lost its connection: offline since now (wall clock in
- * offline_since_ms, the worker's clock in offline_mono_ms), onto the list. */
+/* <s> (cleanSession=0) just lost its connection: offline since now on the worker's
+ * clock (offline_mono_ms; durable_session_offline set the wall clock's), onto the
+ * list. */
 void expiry_session_offline(struct worker *w, struct session *s);
 /* <s> is offline on <w> since its offline_mono_ms (a takeover whose new connection
  * left before it was bound; start-up): onto the list in its place. */

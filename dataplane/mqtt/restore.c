@@ -23,16 +23,18 @@
  * A record that cannot be right (an empty client id, an invalid filter or topic, a
  * QoS over 2) is skipped with a warning rather than refusing the whole store; a
  * second session with a client id already loaded is skipped with its records. Runs
- * on the caller's thread (main), which must be an online urcu-qsbr reader: the
- * router, the directory and the retain store are written as any worker writes them,
- * and a quiescent state every RESTORE_CHUNK records lets their deferred frees and
- * the directory's resizes run during a long load. */
+ * on the caller's thread (main) as an online urcu-qsbr reader (registered for the
+ * call if it is not one already): the router, the directory and the retain store are
+ * written as any worker writes them (cds_lfht wants registered callers), and a
+ * quiescent state every RESTORE_CHUNK records lets their deferred frees and the
+ * directory's resizes run during a long load. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <urcu-qsbr.h>
 
 #include "petrel/broker.h"
 #include "petrel/engine.h"
@@ -329,6 +331,8 @@ int mqtt_restore(struct broker *b, struct store *st, struct store_load_stats *st
 		 char *err, size_t errlen)
 {
 	uint64_t t0 = restore_mono_us();
+	/* Main is no reader; a unit test's thread is one already, and online. */
+	bool reg = !rcu_read_ongoing();
 	struct store_load_stats local;
 	struct restore_ctx *ctx;
 	char lerr[512];
@@ -340,10 +344,12 @@ int mqtt_restore(struct broker *b, struct store *st, struct store_load_stats *st
 		snprintf(err, errlen, "store: out of memory");
 		return -ENOMEM;
 	}
+	if (reg)
+		rcu_register_thread();
 	if (stats == NULL)
 		stats = &local;
 	ctx->b = b;
-	ctx->now_wall_ms = expiry_wall_ms();
+	ctx->now_wall_ms = durable_wall_ms();
 	ctx->err = err;
 	ctx->errlen = errlen;
 	err[0] = '\0';
@@ -372,6 +378,8 @@ int mqtt_restore(struct broker *b, struct store *st, struct store_load_stats *st
 		log_warn("store: %" PRIu64 " records skipped (see above); they stay in %s",
 			 ctx->skipped_records, store_path(st));
 out:
+	if (reg)
+		rcu_unregister_thread();
 	free(ctx);
 	return rc;
 }

@@ -60,9 +60,10 @@ struct store_load_stats;
  * workers exist but do not run yet: every stored session offline on worker
  * hash(client id) % nworkers with its subscriptions, queue, inflight window and
  * awaiting-PUBREL ids, and the retained messages. Logs what it loaded. Main thread,
- * registered with urcu-qsbr and online for the call (rcu_register_thread before,
- * rcu_unregister_thread after): it writes the router, the session directory and the
- * retain store as a worker does. <stats> (may be NULL) gets store_load's figures.
+ * not a urcu-qsbr reader (it registers itself for the call, to write the router, the
+ * session directory and the retain store as a worker does), or an online one (a unit
+ * test's thread); never a registered offline one. <stats> (may be NULL) gets
+ * store_load's figures.
  * Returns 0 or -errno with the reason in <err>; on failure what was loaded stays in
  * <b> and goes with broker_shutdown. */
 int mqtt_restore(struct broker *b, struct store *st, struct store_load_stats *stats,
