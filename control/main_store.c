@@ -6,6 +6,7 @@
  * petrel exits. */
 #include "main_store.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -109,6 +110,25 @@ int main_store_stop(struct main_store *ms)
 	return 0;
 }
 
+/* The store's totals at shutdown, beside the workers' "totals:" line: what is kept
+ * and how large the file is (docs/operations.md "Bounds and their counters"). */
+static void main_store_log_totals(struct store *st)
+{
+	struct store_stats ss;
+	int rc = store_stats(st, &ss);
+
+	if (rc < 0) {
+		log_notice("store: %s closed (no totals: %s)", store_path(st), strerror(-rc));
+		return;
+	}
+	log_notice("store: %s closed: %" PRIu64 " sessions, %" PRIu64 " subscriptions, %"
+		   PRIu64 " queued or inflight, %" PRIu64 " messages, %" PRIu64 " retained; "
+		   "file %" PRIu64 " bytes, %" PRIu64 " in use; commits=%" PRIu64
+		   " commit_failures=%" PRIu64, store_path(st), ss.sessions, ss.subs,
+		   ss.entries, ss.msgs, ss.retained, ss.file_bytes, ss.used_bytes, ss.commits,
+		   ss.commit_failures);
+}
+
 void main_store_close(struct main_store *ms, struct broker *b)
 {
 	if (ms->p != NULL) {
@@ -118,7 +138,7 @@ void main_store_close(struct main_store *ms, struct broker *b)
 			b->persist = NULL;
 	}
 	if (ms->st != NULL) {
-		log_notice("store: %s closed", store_path(ms->st));
+		main_store_log_totals(ms->st);
 		store_close(ms->st);
 		ms->st = NULL;
 	}

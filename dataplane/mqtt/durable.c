@@ -15,6 +15,7 @@
  * (worker_post), so an owner's ENTRY_STATE/ENTRY_DEL never overtakes the ENTRY_PUT.
  */
 #include <errno.h>
+#include <time.h>
 
 #include "petrel/log.h"
 #include "petrel/msg.h"
@@ -23,12 +24,21 @@
 #include "petrel/session.h"
 #include "mqtt/proto_int.h"
 
+uint64_t durable_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 int durable_session_online(struct worker *w, struct session *s)
 {
 	uint64_t sid = session_store_id(s);
 	int rc;
 
 	engine_assert_owner(w, s);
+	s->offline_since_ms = 0;
 	if (!durable_on(w))
 		return 0;
 	if (sid == 0) {
@@ -68,6 +78,7 @@ void durable_session_offline(struct worker *w, struct session *s)
 	uint64_t sid = session_store_id(s);
 
 	engine_assert_owner(w, s);
+	s->offline_since_ms = durable_wall_ms();
 	if (sid == 0 || !durable_on(w))
 		return;
 	/* Out of memory, the store keeps it online: the load then takes it as offline

@@ -243,14 +243,15 @@ static inline int durable_note(struct worker *w, int rc)
 	return rc;
 }
 
+/* Wall clock (CLOCK_REALTIME) in ms: offline_since_ms survives a restart. */
+uint64_t durable_wall_ms(void);
 /* <s> (clean=0, owned by <w>) goes online on a CONNECT: a store id if it has none,
  * SESSION_PUT. Returns 0 or -ENOMEM (the CONNECT is not acknowledged). */
 int durable_session_online(struct worker *w, struct session *s);
 /* cleanSession=1 discards stored <s>: SESSION_DEL, store id 0. Returns 0 or -ENOMEM
  * (nothing changed). */
 int durable_session_discard(struct worker *w, struct session *s);
-/* <s> (clean=0) went offline (expiry_session_offline set offline_since_ms): its
- * SESSION_PUT with that time. */
+/* <s> (clean=0) goes offline now: offline_since_ms, SESSION_PUT with it. */
 void durable_session_offline(struct worker *w, struct session *s);
 /* ENTRY_PUT of a copy of <m> for the session stored under <sid>. Returns 0 or
  * -ENOMEM. */
