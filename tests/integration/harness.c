@@ -103,8 +103,8 @@ static void kill_all_children(void)
 		/* A broker still registered here means the test ended early, most likely
 		 * on a failed assertion: its log is the best clue. */
 		if (ch->log_path[0]) {
-			fprintf(stderr, "[harness] broker pid %d was still running at the end of "
-				"the test\n", (int)ch->pid);
+			fprintf(stderr, "[harness] broker pid %d was still %s at the end of the "
+				"test\n", (int)ch->pid, ch->reaped ? "registered (ended)" : "running");
 			dump_log_file(ch->log_path, ch->pid);
 		}
 		if (ch->cleanup[0])
@@ -316,47 +316,18 @@ void broker_start(struct broker *b, unsigned workers, const char *extra_config)
 	broker_start_opts(b, &o);
 }
 
-void broker_start_opts(struct broker *b, const struct broker_opts *o)
+/* Forks and execs the broker on b->conf_path with b->opts, its stderr in b->log_path,
+ * registers it for cleanup with its directory, and waits (<= 10 s) until it accepts
+ * connections. Asserts on failure (the directory is removed then). */
+static void broker_spawn(struct broker *b)
 {
-	const char *extra_config = o->extra_config;
-	unsigned workers = o->workers;
-
-	harness_init_once();
+	const struct broker_opts *o = &b->opts;
 	const char *bin = getenv("PETREL_BIN");
+	bool link_up = false;
+	char dir[256];
 
 	cr_assert(bin && bin[0], "PETREL_BIN is not set (meson test sets it to the petrel binary)");
-	memset(b, 0, sizeof(*b));
-	b->port = pick_free_port();
-	/* Each broker of a test gets its own tap (DPDK modes). */
-	static unsigned broker_serial;
-	unsigned serial = broker_serial++;
-	bool link_up = false;
-
-	char dir[] = "/tmp/petrel-it-XXXXXX";
-
-	cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-	snprintf(b->conf_path, sizeof(b->conf_path), "%s/petrel.conf", dir);
-	snprintf(b->log_path, sizeof(b->log_path), "%s/broker.log", dir);
-
-	FILE *conf = fopen(b->conf_path, "w");
-
-	cr_assert(conf, "cannot write %s: %s", b->conf_path, strerror(errno));
-	fprintf(conf, "listener %u 127.0.0.1\n", (unsigned)b->port);
-	/* persistence is on by default: every broker gets a store of its own. */
-	if (o->store_dir != NULL)
-		snprintf(b->store_dir, sizeof(b->store_dir), "%s", o->store_dir);
-	else
-		snprintf(b->store_dir, sizeof(b->store_dir), "%s/data", dir);
-	fprintf(conf, "persistence_location %s\n", b->store_dir);
-	harness_netns_config(conf, serial);
-	if (extra_config && extra_config[0]) {
-		size_t n = strlen(extra_config);
-
-		fputs(extra_config, conf);
-		if (extra_config[n - 1] != '\n')
-			fputc('\n', conf);
-	}
-	cr_assert(fclose(conf) == 0, "writing %s failed", b->conf_path);
+	dir_of(b->conf_path, dir, sizeof(dir));
 
 	int log_fd = open(b->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
@@ -369,7 +340,7 @@ void broker_start_opts(struct broker *b, const struct broker_opts *o)
 		(char *)(uintptr_t)bin, "-c", b->conf_path, "-w", workers_arg, "-v", NULL,
 	};
 
-	snprintf(workers_arg, sizeof(workers_arg), "%u", workers);
+	snprintf(workers_arg, sizeof(workers_arg), "%u", o->workers);
 	struct rlimit nofile = { .rlim_cur = o->nofile, .rlim_max = o->nofile };
 	cpu_set_t cpus;
 
@@ -401,6 +372,7 @@ void broker_start_opts(struct broker *b, const struct broker_opts *o)
 	}
 	close(log_fd);
 	b->pid = pid;
+	b->runs++;
 	child_register(pid, false, b->log_path, dir);
 
 	uint64_t deadline = now_ms() + START_WAIT_MS;
@@ -417,7 +389,7 @@ void broker_start_opts(struct broker *b, const struct broker_opts *o)
 				       (unsigned)status);
 		}
 		if (!link_up)
-			link_up = harness_netns_link(serial);
+			link_up = harness_netns_link(b->serial);
 		if (link_up && tcp_probe(b->port))
 			return;
 		if (now_ms() >= deadline)
@@ -429,26 +401,100 @@ void broker_start_opts(struct broker *b, const struct broker_opts *o)
 		       harness_host(), (unsigned)b->port, START_WAIT_MS);
 }
 
-int broker_stop(struct broker *b)
+void broker_start_opts(struct broker *b, const struct broker_opts *o)
+{
+	const char *extra_config = o->extra_config;
+
+	harness_init_once();
+	memset(b, 0, sizeof(*b));
+	b->opts = *o;
+	b->opts.extra_config = NULL;
+	b->port = pick_free_port();
+	/* Each broker of a test gets its own tap (DPDK modes). */
+	static unsigned broker_serial;
+	b->serial = broker_serial++;
+
+	char dir[] = "/tmp/petrel-it-XXXXXX";
+
+	cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+	snprintf(b->conf_path, sizeof(b->conf_path), "%s/petrel.conf", dir);
+	snprintf(b->log_path, sizeof(b->log_path), "%s/broker.log", dir);
+
+	FILE *conf = fopen(b->conf_path, "w");
+
+	cr_assert(conf, "cannot write %s: %s", b->conf_path, strerror(errno));
+	fprintf(conf, "listener %u 127.0.0.1\n", (unsigned)b->port);
+	/* persistence is on by default: every broker gets a store of its own. It lives
+	 * in <dir> with the config, so broker_restart finds it again. */
+	if (o->store_dir != NULL)
+		snprintf(b->store_dir, sizeof(b->store_dir), "%s", o->store_dir);
+	else
+		snprintf(b->store_dir, sizeof(b->store_dir), "%s/data", dir);
+	fprintf(conf, "persistence_location %s\n", b->store_dir);
+	harness_netns_config(conf, b->serial);
+	if (extra_config && extra_config[0]) {
+		size_t n = strlen(extra_config);
+
+		fputs(extra_config, conf);
+		if (extra_config[n - 1] != '\n')
+			fputc('\n', conf);
+	}
+	cr_assert(fclose(conf) == 0, "writing %s failed", b->conf_path);
+	broker_spawn(b);
+}
+
+void broker_restart(struct broker *b)
+{
+	int status;
+	char path[sizeof(b->log_path)];
+
+	cr_assert(b->runs > 0 && b->pid > 0, "broker_restart: the broker was never started");
+	cr_assert(child_try_reap(b->pid, &status), "broker_restart: pid %d still runs",
+		  (int)b->pid);
+	/* The ended process's entry goes; its directory is the new one's to clean up. */
+	child_unregister(b->pid);
+	snprintf(path, sizeof(path), "%s", b->conf_path);
+	char *slash = strrchr(path, '/');
+
+	cr_assert(slash != NULL);
+	snprintf(slash + 1, sizeof(path) - (size_t)(slash + 1 - path), "broker-%u.log",
+		 b->runs + 1);
+	memcpy(b->log_path, path, sizeof(b->log_path));
+	broker_spawn(b);
+}
+
+/* Sends <sig> unless the broker ended already and waits for it to end: <= 5 s after
+ * SIGTERM, then SIGKILL. Returns the wait status. The child stays registered (reaped),
+ * so its directory is removed at the end of the test unless someone takes it over. */
+static int broker_end(struct broker *b, int sig)
 {
 	int status = 0;
 
-	if (b->pid <= 0)
-		return -1;
-	if (!child_try_reap(b->pid, &status)) {
-		kill(b->pid, SIGTERM);
-		uint64_t deadline = now_ms() + STOP_WAIT_MS;
-		bool exited = false;
+	if (child_try_reap(b->pid, &status))
+		return status;
+	kill(b->pid, sig);
 
-		while (!(exited = child_try_reap(b->pid, &status)) && now_ms() < deadline)
-			sleep_ms(10);
-		if (!exited) {
+	uint64_t deadline = now_ms() + STOP_WAIT_MS;
+
+	while (!child_try_reap(b->pid, &status)) {
+		if (sig != SIGKILL && now_ms() >= deadline) {
 			fprintf(stderr, "[harness] broker pid %d ignored SIGTERM for %d ms, killing\n",
 				(int)b->pid, STOP_WAIT_MS);
 			kill(b->pid, SIGKILL);
-			waitpid(b->pid, &status, 0);
+			sig = SIGKILL;
 		}
+		sleep_ms(5);
 	}
+	return status;
+}
+
+int broker_stop(struct broker *b)
+{
+	if (b->pid <= 0)
+		return -1;
+
+	int status = broker_end(b, SIGTERM);
+
 	child_unregister(b->pid);
 	b->pid = 0;
 
@@ -470,6 +516,33 @@ void broker_stop_clean(struct broker *b)
 {
 	int st = broker_stop(b);
 
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "broker did not exit cleanly on SIGTERM (wait status 0x%x)", (unsigned)st);
+}
+
+void broker_kill(struct broker *b)
+{
+	int status;
+
+	cr_assert(b->pid > 0 && !child_try_reap(b->pid, &status),
+		  "broker_kill: the broker is not running");
+	status = broker_end(b, SIGKILL);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		  "broker_kill: wait status 0x%x", (unsigned)status);
+}
+
+int broker_stop_keep(struct broker *b)
+{
+	cr_assert(b->pid > 0, "broker_stop_keep: the broker was never started");
+	return broker_end(b, SIGTERM);
+}
+
+void broker_stop_keep_clean(struct broker *b)
+{
+	int st = broker_stop_keep(b);
+
+	if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+		broker_dump_log(b);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		  "broker did not exit cleanly on SIGTERM (wait status 0x%x)", (unsigned)st);
 }
@@ -1141,6 +1214,19 @@ void client_close(struct client *c)
 bool msg_payload_is(const struct rx_msg *m, const char *s)
 {
 	return m->payload_len == (int)strlen(s) && memcmp(m->payload, s, strlen(s)) == 0;
+}
+
+int msg_payload_int(const struct rx_msg *m)
+{
+	char s[16];
+	char *end;
+
+	if (m->payload_len <= 0 || m->payload_len >= (int)sizeof s)
+		return -1;
+	memcpy(s, m->payload, (size_t)m->payload_len);
+	s[m->payload_len] = '\0';
+	long v = strtol(s, &end, 10);
+	return *end == '\0' ? (int)v : -1;
 }
 
 /* ---- raw sockets ----------------------------------------------------------------- */

@@ -43,19 +43,6 @@ struct broker;
  * counter of the NULL-terminated <counters> (e.g. "tcp_syn_cookies_sent="). */
 void broker_stop_expect_dpdk_totals(struct broker *b, const char *const *counters);
 
-struct broker {
-	pid_t pid;
-	uint16_t port;
-	char conf_path[256];     /* config file written for this run */
-	char log_path[256];      /* broker's stderr goes here; dumped on failure */
-	char store_dir[256];     /* its persistence_location (see broker_opts.store_dir) */
-};
-
-/* Starts $PETREL_BIN on 127.0.0.1 (or DPDK: harness_dataplane) and a free port with "-w <workers>" and the given
- * extra config lines (may be NULL, e.g. "max_inflight_messages 2\nqueue_full_policy
- * drop_oldest\n"). Waits (<= 10 s) until the port accepts connections. Asserts on
- * failure. */
-void broker_start(struct broker *b, unsigned workers, const char *extra_config);
 /* Everything broker_start_opts can vary; zero-initialise and set what matters. */
 struct broker_opts {
 	unsigned workers;            /* "-w N"; 0 = the broker's default */
@@ -66,11 +53,29 @@ struct broker_opts {
 	int cpu;
 	/* persistence_location. NULL: "data" in the broker's own temporary directory,
 	 * removed with it after a clean stop, so no two brokers ever share a store and
-	 * no test leaves one behind. A test that restarts a broker on the same store
-	 * passes a directory of its own (and removes it). extra_config may still
+	 * no test leaves one behind; broker_restart starts it again on the same one.
+	 * extra_config may still
 	 * override it, or say "persistence false". */
 	const char *store_dir;
 };
+
+struct broker {
+	pid_t pid;
+	uint16_t port;
+	char conf_path[256];     /* config file written for this run */
+	char log_path[256];      /* broker's stderr goes here; dumped on failure */
+	char store_dir[256];     /* its persistence_location (see broker_opts.store_dir) */
+	/* What broker_restart needs to start the same broker again. */
+	struct broker_opts opts; /* as started (extra_config is in the config file) */
+	unsigned serial;         /* its port in the DPDK modes (harness_netns_config) */
+	unsigned runs;           /* processes started on this config so far */
+};
+
+/* Starts $PETREL_BIN on 127.0.0.1 (or DPDK: harness_dataplane) and a free port with "-w <workers>" and the given
+ * extra config lines (may be NULL, e.g. "max_inflight_messages 2\nqueue_full_policy
+ * drop_oldest\n"). Waits (<= 10 s) until the port accepts connections. Asserts on
+ * failure. */
+void broker_start(struct broker *b, unsigned workers, const char *extra_config);
 /* broker_start with the options above. */
 void broker_start_opts(struct broker *b, const struct broker_opts *o);
 /* SIGTERM, wait <= 5 s, then SIGKILL. Returns the exit status as waitpid gives it. */
@@ -81,6 +86,20 @@ void broker_stop_clean(struct broker *b);
 /* Stops the broker (SIGTERM) and asserts its shutdown totals line (logged at exit)
  * contains <counter> ("name=" or "name=value"), then that it exited cleanly. */
 void broker_stop_expect_total(struct broker *b, const char *counter);
+/* Persistence tests: end the broker without losing its files (config, log,
+ * persistence_location), then start it again on them. While ended, <pid> stays that of
+ * the ended process: broker_alive() is false, broker_stop() just cleans up, and the
+ * files are removed at the end of the test (harness_fini) if it is not restarted. */
+/* SIGKILL, as a crash would (nothing flushed, no shutdown). Asserts it was alive. */
+void broker_kill(struct broker *b);
+/* SIGTERM, wait <= 5 s (then SIGKILL); returns the wait status. Keeps the files. */
+int broker_stop_keep(struct broker *b);
+/* broker_stop_keep, asserting a clean exit (0). */
+void broker_stop_keep_clean(struct broker *b);
+/* Starts the ended broker again with the same config file, port, workers, data plane
+ * port and persistence_location; its stderr goes to a new log (broker-<run>.log,
+ * <log_path> names it). Waits <= 10 s until it accepts connections; asserts. */
+void broker_restart(struct broker *b);
 /* True while the broker process is alive (no crash). */
 bool broker_alive(struct broker *b);
 /* True if the broker log contains <needle>. */
@@ -178,6 +197,9 @@ struct client *connected_client(struct broker *b, const char *id, bool clean);
 void client_close(struct client *c);
 /* True if <m>'s payload is exactly the bytes of <s> (its NUL not included). */
 bool msg_payload_is(const struct rx_msg *m, const char *s);
+/* <m>'s payload read as a whole decimal number (sequence numbers), or -1 if it is
+ * anything else. */
+int msg_payload_int(const struct rx_msg *m);
 
 /* ---- raw sockets ----------------------------------------------------------------- */
 

@@ -14,20 +14,6 @@
 /* Kills any broker a failed assertion left running. */
 TestSuite(offline, .fini = harness_fini);
 
-/* Payloads are decimal sequence numbers; -1 for anything else. */
-static int msg_seq(const struct rx_msg *m)
-{
-	char s[16];
-	char *end;
-
-	if (m->payload_len <= 0 || m->payload_len >= (int)sizeof s)
-		return -1;
-	memcpy(s, m->payload, (size_t)m->payload_len);
-	s[m->payload_len] = '\0';
-	long v = strtol(s, &end, 10);
-	return *end == '\0' ? (int)v : -1;
-}
-
 /* Creates the persistent session <id> subscribed to <filter> at <qos>, then takes the
  * client offline with a clean DISCONNECT. */
 static void persistent_session_offline(struct broker *b, const char *id, const char *filter,
@@ -63,7 +49,7 @@ static int collect_seqs(struct client *c, int *seqs, int max, int quiet_ms)
 	uint64_t deadline = now_ms() + 10000;
 
 	while (n < max && now_ms() < deadline && client_wait_msg(c, &m, quiet_ms)) {
-		seqs[n] = msg_seq(&m);
+		seqs[n] = msg_payload_int(&m);
 		cr_assert_geq(seqs[n], 0, "unexpected payload on %s", m.topic);
 		n++;
 	}
@@ -95,7 +81,7 @@ static void check_offline_delivery(int qos)
 	/* The subscription is still live without resubscribing. */
 	cr_assert_eq(client_publish(pub, "off/t", "50", 2, qos, false), 0);
 	cr_assert(client_wait_msg(sub, &m, 3000), "live delivery after reconnect");
-	cr_assert_eq(msg_seq(&m), 50);
+	cr_assert_eq(msg_payload_int(&m), 50);
 	cr_assert_eq(m.qos, qos);
 
 	client_close(sub);
@@ -131,10 +117,10 @@ Test(offline, qos0_message_published_while_offline_not_delivered, .timeout = 30)
 	struct client *sub = connected_client(&b, "away", false);
 	cr_assert(client_session_present(sub));
 	cr_assert(client_wait_msg(sub, &m, 3000), "the QoS 1 message was queued");
-	cr_assert_eq(msg_seq(&m), 1, "a QoS 0 message was queued for an offline session");
+	cr_assert_eq(msg_payload_int(&m), 1, "a QoS 0 message was queued for an offline session");
 	cr_assert_eq(m.qos, 1);
 	cr_assert_not(client_wait_msg(sub, &m, 500), "a QoS 0 message was queued (seq %d)",
-		      msg_seq(&m));
+		      msg_payload_int(&m));
 
 	client_close(sub);
 	client_close(pub);
@@ -157,7 +143,7 @@ Test(offline, clean_session_reconnect_discards_queue_and_subscriptions, .timeout
 	cr_assert_not(client_session_present(sub), "cleanSession 1: session present 0 "
 		      "(MQTT-3.2.2-1)");
 	cr_assert_not(client_wait_msg(sub, &m, 500), "queued message %d delivered to a clean "
-		      "session", msg_seq(&m));
+		      "session", msg_payload_int(&m));
 	publish_seq(pub, "off/t", 10, 1, 1);
 	cr_assert_not(client_wait_msg(sub, &m, 500), "old subscription survived cleanSession 1");
 	client_close(sub);
