@@ -95,10 +95,10 @@ Test(dpdk_start, bad_address_stops_before_the_eal)
 {
 	expect_refused("dpdk_eal_args " EAL_BASE " --vdev=net_null0\n"
 		       "dpdk_address 198.18.0.255/24\n", "-w 1",
-		       ":3: 'dpdk_address': 198.18.0.255 is the network or broadcast "
+		       ":2: 'dpdk_address': 198.18.0.255 is the network or broadcast "
 		       "address of /24");
 	expect_refused("dpdk_address 198.18.0.1/40\n", "-w 1",
-		       ":2: 'dpdk_address': the prefix length must be from 1 to 32");
+		       ":1: 'dpdk_address': the prefix length must be from 1 to 32");
 	expect_refused("dpdk_address 198.18.0.1/24\ndpdk_gateway 10.0.0.1\n", "-w 1",
 		       "petrel: dpdk_gateway 10.0.0.1 is not on the link of dpdk_address "
 		       "198.18.0.1/24");
