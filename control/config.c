@@ -39,7 +39,7 @@ const char *const config_refused_keys[] = {
 	"message_size_limit", "password_file", "per_listener_settings",
 	"plugin",
 	"auth_plugin", "auth_plugin_deny_special_chars", "global_plugin", "psk_file",
-	"psk_hint", "retry_interval", "set_tcp_nodelay", "sys_interval",
+	"psk_hint", "retry_interval", "set_tcp_nodelay",
 	"upgrade_outgoing_qos", "user", "enable_control_api", "max_qos",
 	"max_topic_alias", "accept_protocol_versions",
 	/* listener */
@@ -503,4 +503,26 @@ int config_finalize(struct config *c, char *err, size_t errlen)
 			 "max_queued_bytes are both 0 (unlimited)",
 			 queue_full_policy_name(c->queue_full_policy));
 	return 0;
+}
+
+struct config_ref *config_ref_new(const struct config *c)
+{
+	struct config_ref *r = malloc(sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	atomic_init(&r->refs, 1);
+	r->cfg = *c;
+	return r;
+}
+
+void config_ref_get(struct config_ref *r)
+{
+	atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+}
+
+void config_ref_put(struct config_ref *r)
+{
+	if (r != NULL && atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1)
+		free(r);
 }

@@ -54,6 +54,7 @@ struct worker *worker_create(struct broker *b, unsigned id, const struct transpo
 	w->id = id;
 	w->cpu = worker_pick_cpu(id);
 	w->broker = b;
+	w->cfg = &b->cfg;
 	w->tops = t;
 	w->eops = e;
 	cds_wfcq_init(&w->inbound_head, &w->inbound_tail);
@@ -315,6 +316,17 @@ void worker_destroy(struct worker *w)
 		return;
 	w->eops->detach(w);
 	persist_worker_destroy(w);
+	config_ref_put(w->cfg_ref);
 	close(w->wake_fd);
 	free(w);
+}
+
+void worker_set_config(struct worker *w, struct config_ref *ref)
+{
+	struct config_ref *old = w->cfg_ref;
+
+	worker_assert_current(w);
+	w->cfg_ref = ref;
+	w->cfg = &ref->cfg;
+	config_ref_put(old);
 }

@@ -12,6 +12,9 @@ PETREL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # and its runtimes, libFuzzer included (libclang-rt-14-dev).
 # Benchmark: the mosquitto broker as a reference, gnuplot for the plots, mdb_stat
 # (lmdb-utils) for what the persistence rows' stores hold.
+# Control and observation (issue 9): libmicrohttpd serves metrics_listener, libsystemd's
+# sd_notify tells systemd the broker is ready (Type=notify), python3-prometheus-client
+# is the real Prometheus text parser the tests check `metrics` with.
 # DPDK data plane: DPDK (testpmd in dpdk-dev), the virtual PMDs the end-to-end tests
 # use (tap, AF_XDP, memif), iproute2 for their network namespaces.
 PETREL_DEBIAN_PACKAGES=(
@@ -30,6 +33,9 @@ PETREL_DEBIAN_PACKAGES=(
 	libjansson-dev
 	liblmdb-dev
 	libssl-dev
+	libmicrohttpd-dev
+	libsystemd-dev
+	python3-prometheus-client
 	gnuplot-nox
 	lmdb-utils
 	libdpdk-dev

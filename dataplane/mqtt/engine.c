@@ -27,7 +27,7 @@ static int engine_attach(struct worker *w)
 	CDS_INIT_LIST_HEAD(&mw->paused);
 	CDS_INIT_LIST_HEAD(&mw->sessions);
 	CDS_INIT_LIST_HEAD(&mw->graveyard);
-	mw->fanout = calloc(w->broker->cfg.workers, sizeof(*mw->fanout));
+	mw->fanout = calloc(w->cfg->workers, sizeof(*mw->fanout));
 	if (mw->fanout == NULL) {
 		free(mw);
 		return -ENOMEM;
@@ -45,7 +45,7 @@ static void engine_detach(struct worker *w)
 
 	if (mw == NULL)
 		return;
-	for (unsigned i = 0; i < w->broker->cfg.workers; i++)
+	for (unsigned i = 0; i < w->cfg->workers; i++)
 		free(mw->fanout[i].t);
 	free(mw->fanout);
 	free(mw);

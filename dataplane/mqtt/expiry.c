@@ -29,7 +29,7 @@ static struct expiry *expiry_of(struct worker *w)
 
 static uint64_t expiry_after_ms(const struct worker *w)
 {
-	return w->broker->cfg.persistent_client_expiration_ms;
+	return w->cfg->persistent_client_expiration_ms;
 }
 
 static void expiry_arm(struct expiry *ex, uint64_t in_ms)

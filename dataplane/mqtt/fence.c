@@ -180,7 +180,7 @@ void fence_conn_closed(struct mqtt_conn *c)
 bool fence_pending_over(const struct worker *w, bool resume)
 {
 	const struct persist *p = w->broker->persist;
-	size_t limit = w->broker->cfg.persistence_max_pending_bytes;
+	size_t limit = w->cfg->persistence_max_pending_bytes;
 	size_t pending;
 
 	if (p == NULL || limit == 0)
@@ -220,7 +220,7 @@ void fence_pending_hold(struct mqtt_conn *c)
 			 "messages are held back until it is under half (counted in "
 			 "persist_pending_hold; logged once per episode)",
 			 atomic_load(&w->broker->persist->pending_bytes),
-			 w->broker->cfg.persistence_max_pending_bytes);
+			 w->cfg->persistence_max_pending_bytes);
 	/* The control plane wakes only the workers whose batches it applied: this
 	 * worker looks for itself, once a tick, while it holds anyone back. */
 	if (!mw->pending_timer.armed)

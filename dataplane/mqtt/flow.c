@@ -71,7 +71,7 @@ void flow_congest(struct worker *w, struct session *s)
 		return;
 	atomic_store_explicit(&s->congested, true, memory_order_relaxed);
 	timer_arm(&w->wheel, &s->conn->flow_timer,
-		  w->now_ms + w->broker->cfg.backpressure_timeout);
+		  w->now_ms + w->cfg->backpressure_timeout);
 }
 
 void flow_slow_disconnect(struct worker *w, struct session *s)
@@ -125,7 +125,7 @@ void flow_conn_init(struct mqtt_conn *c)
 void flow_drained(struct worker *w, struct session *s)
 {
 	engine_assert_owner(w, s);
-	if (!queue_below_half(&w->broker->cfg, s))
+	if (!queue_below_half(w->cfg, s))
 		return;
 	if (atomic_load_explicit(&s->congested, memory_order_relaxed)) {
 		timer_cancel(&w->wheel, &s->conn->flow_timer);
@@ -152,7 +152,7 @@ void flow_session_offline(struct worker *w, struct session *s)
 static bool worker_inbound_busy(const struct worker *dst)
 {
 	return atomic_load(&mqtt_worker(dst)->inbound_deliveries) >=
-	       dst->broker->cfg.max_worker_inbound / 2;
+	       dst->broker->cfg.max_worker_inbound / 2;   /* restart-only: b->cfg */
 }
 
 void flow_hold_publisher(struct mqtt_conn *c)
@@ -187,7 +187,7 @@ void flow_hold_publisher(struct mqtt_conn *c)
  * for it. The overshoot is one PUBLISH per publisher, plus wills and forwards. */
 bool flow_worker_full(struct worker *w, struct worker *dst)
 {
-	const struct config *cfg = &w->broker->cfg;
+	const struct config *cfg = w->cfg;
 	struct mqtt_worker *mdst = mqtt_worker(dst);
 
 	worker_assert_current(w);
@@ -210,7 +210,7 @@ void flow_worker_taken(struct worker *w, uint32_t n)
 	worker_assert_current(w);
 	/* seq_cst: pairs with flow_hold_publisher, which counts itself held and then
 	 * reads <inbound_deliveries>. */
-	if (left < w->broker->cfg.max_worker_inbound / 2 && atomic_load(&mw->inbound_full) &&
+	if (left < w->cfg->max_worker_inbound / 2 && atomic_load(&mw->inbound_full) &&
 	    atomic_exchange(&mw->inbound_full, false))
 		flow_wake_holders(w);
 }

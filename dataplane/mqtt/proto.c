@@ -103,7 +103,7 @@ struct mqtt_conn *proto_accept(struct worker *w, struct transport_conn *tc)
 	timer_init(&c->timer, conn_timer_fired);
 	flow_conn_init(c);
 	timer_arm(&w->wheel, &c->timer,
-		  w->now_ms + (uint64_t)w->broker->cfg.connect_timeout * 1000u);
+		  w->now_ms + (uint64_t)w->cfg->connect_timeout * 1000u);
 	log_debug("%s: accepted", w->tops->peer(tc));
 	return c;
 }

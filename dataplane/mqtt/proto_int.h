@@ -104,7 +104,7 @@ struct mqtt_conn {
 
 static inline const struct config *conn_cfg(const struct mqtt_conn *c)
 {
-	return &c->w->broker->cfg;
+	return c->w->cfg;
 }
 
 /* proto.c */

@@ -163,7 +163,7 @@ int broker_route(struct worker *w, struct msg *m, struct mqtt_conn *from)
 	 * Over memory_limit a new retained message is not kept (deleting always is);
 	 * it is still delivered to the subscribers of the moment. With persistence
 	 * the change record is appended in the retained store's order (durable.c). */
-	if (m->retain && b->cfg.retain_available) {
+	if (m->retain && w->cfg->retain_available) {
 		if (m->payload_len > 0 && !budget_allows(0)) {
 			w->stats.retain_memory_refused++;
 			budget_note_refusal("retained messages are not stored");
@@ -247,7 +247,7 @@ static void queue_drop_log(struct session *s, const char *what)
  * Returns how many. */
 static uint64_t queue_evict_oldest(struct worker *w, struct session *s, const struct msg *m)
 {
-	const struct config *cfg = &w->broker->cfg;
+	const struct config *cfg = w->cfg;
 	struct queued old;
 	uint64_t n = 0;
 
@@ -264,7 +264,7 @@ static uint64_t queue_evict_oldest(struct worker *w, struct session *s, const st
  * true if <m> is to be queued. */
 static bool slow_enqueue(struct worker *w, struct session *s, const struct msg *m)
 {
-	const struct config *cfg = &w->broker->cfg;
+	const struct config *cfg = w->cfg;
 
 	switch (cfg->slow_subscriber_policy) {
 	case SLOW_DROP_OLDEST:
@@ -290,7 +290,7 @@ static bool slow_enqueue(struct worker *w, struct session *s, const struct msg *
 static bool session_enqueue(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
 			    bool retain, bool held)
 {
-	const struct config *cfg = &w->broker->cfg;
+	const struct config *cfg = w->cfg;
 	bool online = s->conn != NULL && s->conn->state == CONN_ACTIVE;
 
 	if (!online && !budget_allows(sizeof(struct queued))) {
@@ -349,7 +349,7 @@ void session_deliver(struct worker *w, struct session *s, struct msg *m, uint8_t
 void session_deliver_held(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
 			  bool retain, bool held, uint64_t rec_sid)
 {
-	const struct config *cfg = &w->broker->cfg;
+	const struct config *cfg = w->cfg;
 	struct mqtt_conn *c = s->conn;
 	bool online = c != NULL && c->state == CONN_ACTIVE;
 	uint64_t sid;
@@ -407,7 +407,7 @@ void session_deliver_held(struct worker *w, struct session *s, struct msg *m, ui
 void session_deliver_retained(struct worker *w, struct session *s, struct msg *m,
 			      uint8_t qos)
 {
-	const struct config *cfg = &w->broker->cfg;
+	const struct config *cfg = w->cfg;
 
 	if (qos > 0 && cfg->queue_full_policy == QUEUE_FULL_BACKPRESSURE &&
 	    queue_full(cfg, s, m)) {

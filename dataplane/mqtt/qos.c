@@ -42,7 +42,7 @@ int send_ack(struct mqtt_conn *c, enum mqtt_type type, uint16_t id)
 
 static uint32_t inflight_limit(const struct worker *w)
 {
-	return w->broker->cfg.max_inflight_messages;
+	return w->cfg->max_inflight_messages;
 }
 
 int session_send_new(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
@@ -56,7 +56,7 @@ int session_send_new(struct worker *w, struct session *s, struct msg *m, uint8_t
 	uint16_t id;
 
 	engine_assert_owner(w, s);
-	if (c->out.bytes > w->broker->cfg.max_outgoing_bytes)
+	if (c->out.bytes > w->cfg->max_outgoing_bytes)
 		return -ENOSPC;
 	if (qos == 0) {
 		/* A QoS 0 message that waited in the queue (queue_qos0_messages). */

@@ -69,7 +69,7 @@ static uint8_t subscribe_one(struct mqtt_conn *c, const struct mqtt_str *f, uint
 			     size_t idx, bool *oom)
 {
 	struct worker *w = c->w;
-	const struct config *cfg = &w->broker->cfg;
+	const struct config *cfg = w->cfg;
 	struct session *s = c->s;
 	struct router *r = w->broker->router;
 	bool exists;
@@ -163,7 +163,7 @@ int handle_subscribe(struct mqtt_conn *c, const struct mqtt_topic_list *l)
 			return -1;
 		}
 	}
-	if (l->count <= w->broker->cfg.max_filters_per_subscribe)
+	if (l->count <= w->cfg->max_filters_per_subscribe)
 		c->s->sub_packet_logged = false;	/* the episode is over */
 	mqtt_topic_iter_init(&it, l);
 	while (mqtt_topic_iter_next(&it, &f, &qos)) {
@@ -186,7 +186,7 @@ int handle_subscribe(struct mqtt_conn *c, const struct mqtt_topic_list *l)
 	}
 	free(pkt);
 
-	if (w->broker->cfg.retain_available)
+	if (w->cfg->retain_available)
 		subscribe_retained(c, l, codes);
 	if (codes != stack_codes)
 		free(codes);
@@ -223,7 +223,7 @@ int handle_unsubscribe(struct mqtt_conn *c, const struct mqtt_topic_list *l)
 		if (++i % SUBSCRIBE_CHUNK == 0)
 			worker_quiescent_point();
 	}
-	if (session_sub_count(s) < w->broker->cfg.max_subscriptions_per_client)
+	if (session_sub_count(s) < w->cfg->max_subscriptions_per_client)
 		s->subs_limit_logged = false;	/* back under the limit */
 	/* A stored session's UNSUBACK waits for its SUB_DEL records (fence.c). */
 	fence_after(c, mark);

@@ -5,6 +5,7 @@
 #define PETREL_CONFIG_H
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -77,6 +78,16 @@ struct config {
 	size_t persistence_max_pending_bytes; /* records queued for the control plane before publishers wait; default 256 MiB */
 	size_t persistence_max_size;      /* LMDB map size: the store's largest size; default 64 GiB */
 	char pid_file[PATH_MAX];          /* "" = none; written at start, removed at exit */
+	/* Control and observation (docs/operations.md "Control socket", issue 9). */
+	char control_socket[108];         /* Unix socket path (sun_path's size); "" = none; default "./petrel.sock" */
+	unsigned control_max_clients;     /* control connections at once; default 16 */
+	size_t control_max_line;          /* longest request line, bytes; default 65536 */
+	size_t control_max_output;        /* unsent reply bytes per control connection before it is closed; default 64 MiB */
+	unsigned control_idle_timeout;    /* seconds a control connection may stay silent with nothing pending; default 60 */
+	unsigned control_request_timeout; /* ms the control plane waits for the workers' answers; default 5000 */
+	unsigned sys_interval;            /* seconds between $SYS publications; 0 = none; default 10 */
+	char metrics_listener[64];        /* ADDR:PORT of the Prometheus endpoint; "" = off (default) */
+	unsigned metrics_max_clients;     /* HTTP connections at once on metrics_listener; default 16 */
 	unsigned max_subscriptions_per_client; /* filters per session; default 10000; 1..UINT_MAX */
 	unsigned max_filters_per_subscribe;    /* per SUBSCRIBE packet, rest get 0x80; default 1000 */
 	int log_level;                    /* enum log_level; default LOG_NOTICE */
@@ -151,6 +162,18 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
  * 0 = unlimited limits) and checks
  * consistency. Returns 0 or -EINVAL with a message in <err>. */
 int config_finalize(struct config *c, char *err, size_t errlen);
+
+/* A configuration shared by reference (reload, issue 9): the control plane makes one
+ * from the re-read file and posts it to every worker, which points worker->cfg at it
+ * and drops the one it had. The last reference frees it. Any thread. */
+struct config_ref {
+	atomic_uint refs;
+	struct config cfg;
+};
+/* A copy of <c> with one reference (the caller's), or NULL. */
+struct config_ref *config_ref_new(const struct config *c);
+void config_ref_get(struct config_ref *r);
+void config_ref_put(struct config_ref *r);
 
 const char *queue_full_policy_name(enum queue_full_policy p);
 const char *slow_policy_name(enum slow_policy p);

@@ -31,6 +31,36 @@ int cplane_start(struct cplane **out, struct broker *b, struct store *st);
  * last commit failed (logged: what was not stored). */
 int cplane_stop(struct cplane *cp);
 
+/* ---- issue 9: the control plane runs always (persistence or not) ---------------
+ * It also serves the control socket (ctl.h), samples the figures once a second and
+ * publishes $SYS (metrics.h), serves metrics_listener, and applies reloads. The
+ * pieces plug into its loop through these. Control plane thread unless said. */
+
+/* Calls <fn>(cp, arg, events) when <fd> is ready for <events> (EPOLLIN, ...). Returns
+ * 0 or -errno. cplane_unwatch before closing <fd>. */
+typedef void cplane_fd_fn(struct cplane *cp, void *arg, unsigned events);
+int cplane_watch(struct cplane *cp, int fd, unsigned events, cplane_fd_fn *fn, void *arg);
+int cplane_rewatch(struct cplane *cp, int fd, unsigned events);
+void cplane_unwatch(struct cplane *cp, int fd);
+
+struct broker *cplane_broker(const struct cplane *cp);
+/* NULL when persistence is off. */
+struct store *cplane_store(const struct cplane *cp);
+struct metrics *cplane_metrics(const struct cplane *cp);
+/* The configuration in force: the start one, then each reload's (owned by the
+ * control plane; workers have their own reference, worker->cfg). */
+const struct config *cplane_config(const struct cplane *cp);
+/* Makes <ref> (its reference taken) the control plane's configuration. */
+struct config_ref;
+void cplane_set_config(struct cplane *cp, struct config_ref *ref);
+/* What reload re-reads: the -c file (NULL: none, reload only re-applies the
+ * defaults) and the command line's overrides, as "key value" pairs applied after it. */
+const char *cplane_config_path(const struct cplane *cp);
+const char *const *cplane_overrides(const struct cplane *cp); /* key, value, ..., NULL */
+/* Any thread (main on SIGHUP): the control plane reloads at its next wake-up, as
+ * `petrelctl reload` does, logging what changed. */
+void cplane_request_reload(struct cplane *cp);
+
 /* Counters, read without locks by any thread (issue 9's status/metrics). */
 struct cplane_stats {
 	uint64_t commits;

@@ -1,4 +1,5 @@
-/* stats.h - per-worker counters. Each worker writes only its own struct (no atomics on
+/* stats.h - per-worker counters and a few gauges (marked; the owner raises and lowers
+ * them, a sum over workers is the broker's figure). Each worker writes only its own struct (no atomics on
  * the hot path); readers on other threads (the control plane, shutdown summary) read
  * them without locks and accept a value that is a few increments old. Every drop path
  * in the broker has its own counter. */
@@ -76,6 +77,13 @@
 	X(persist_pending_hold) /* publishers held back: records waiting for the store  \
 	                           over persistence_max_pending_bytes */               \
 	X(sessions_expired)     /* offline sessions ended by persistent_client_expiration */\
+	X(packets_in)           /* MQTT packets received, any type ($SYS messages/received) */\
+	X(packets_out)          /* MQTT packets sent, any type ($SYS messages/sent) */ \
+	X(publish_sys_denied)   /* PUBLISH from a client to a $SYS topic: acked, not   \
+	                           routed or retained (MQTT-4.7.2-1's SHOULD) */       \
+	X(sessions)             /* gauge: sessions this worker owns, online or not */  \
+	X(sessions_online)      /* gauge: of which with a connection bound */          \
+	X(admin_requests)       /* control plane requests answered (admin.h) */       \
 	X(loop_turns)           /* worker loop turns */                                \
 	X(loop_busy_turns)      /* of which the transport's poll found work */
 

@@ -71,6 +71,11 @@ struct worker {
 	unsigned id;
 	int cpu;                       /* pinned to this CPU; -1 = not pinned */
 	struct broker *broker;
+	/* The configuration this worker applies: &broker->cfg until a reload gives it
+	 * a config_ref of its own (worker_set_config). Keys that need a restart
+	 * (docs/configuration.md) are equal in both; read live limits only here. */
+	const struct config *cfg;
+	struct config_ref *cfg_ref;    /* NULL: cfg is &broker->cfg */
 	const struct transport_ops *tops;
 	void *transport;               /* the transport's per-worker state */
 	const struct engine_ops *eops;
@@ -111,6 +116,12 @@ void worker_join(struct worker *w);
 void worker_discard_inbound(struct worker *w);
 /* Frees the worker; its thread has ended. */
 void worker_destroy(struct worker *w);
+
+/* Reload: <w> applies <ref> from now on, taking over the caller's reference, and
+ * drops the configuration it had. Owner only (the engine's handler of the control
+ * plane's config message). */
+struct config_ref;
+void worker_set_config(struct worker *w, struct config_ref *ref);
 
 /* Queues <m> on <dst>'s inbound queue and wakes it if it sleeps. Any thread. */
 void worker_post(struct worker *dst, struct wmsg *m);

@@ -431,6 +431,9 @@ void broker_start_opts(struct broker *b, const struct broker_opts *o)
 	else
 		snprintf(b->store_dir, sizeof(b->store_dir), "%s/data", dir);
 	fprintf(conf, "persistence_location %s\n", b->store_dir);
+	/* Its own control socket too, beside its config (petrelctl -s b->ctl_path). */
+	snprintf(b->ctl_path, sizeof(b->ctl_path), "%s/ctl.sock", dir);
+	fprintf(conf, "control_socket %s\n", b->ctl_path);
 	harness_netns_config(conf, b->serial);
 	if (extra_config && extra_config[0]) {
 		size_t n = strlen(extra_config);

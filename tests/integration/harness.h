@@ -65,6 +65,7 @@ struct broker {
 	char conf_path[256];     /* config file written for this run */
 	char log_path[256];      /* broker's stderr goes here; dumped on failure */
 	char store_dir[256];     /* its persistence_location (see broker_opts.store_dir) */
+	char ctl_path[108];      /* its control_socket, in the same directory */
 	/* What broker_restart needs to start the same broker again. */
 	struct broker_opts opts; /* as started (extra_config is in the config file) */
 	unsigned serial;         /* its port in the DPDK modes (harness_netns_config) */

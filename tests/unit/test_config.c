@@ -661,7 +661,7 @@ Test(config, unsupported_mosquitto_keys_are_refused_by_name)
 {
 	static const char *const keys[] = {
 		"password_file", "acl_file", "cafile", "certfile", "keyfile",
-		"require_certificate", "connection", "user", "sys_interval", "plugin",
+		"require_certificate", "connection", "user", "plugin",
 		"plugin_opt_foo", "auth_opt_db", "message_size_limit", "tls_version",
 	};
 	struct config c;
