@@ -286,6 +286,10 @@ Test(ctl_protocol, bad_requests_get_errors_and_the_connection_carries_on)
 		 "unknown field 'colour' for 'clients'");
 	call_err(&c, "{\"cmd\":\"kick\"}", "bad_request", "\"client\"");
 	call_err(&c, "{\"cmd\":\"clients\",\"limit\":-3}", "bad_request", "\"limit\"");
+	call_err(&c, "{\"cmd\":\"subscriptions\",\"filter\":\"a/#/b\"}", "bad_request",
+		 "'a/#/b' is not a valid topic filter");
+	call_err(&c, "{\"cmd\":\"retained.delete\",\"topic\":\"a/+\"}", "bad_request",
+		 "'a/+' is not a valid topic name");
 	call_err(&c, "{\"cmd\":\"log.level\",\"level\":\"loud\"}", "bad_request",
 		 "unknown level 'loud'");
 	call_err(&c, "{\"cmd\":\"frobnicate\"}", "unknown_command",
