@@ -52,15 +52,6 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-const struct metrics_stat *metrics_stat_find(const char *name)
-{
-	for (size_t i = 0; i < metrics_nstats; i++) {
-		if (strcmp(metrics_stats[i].name, name) == 0)
-			return &metrics_stats[i];
-	}
-	return NULL;
-}
-
 /* One worker's counters, field by field, each an atomic relaxed load of a word its
  * owner writes with plain stores (stats.h accepts a value a few increments old). */
 static void read_worker_stats(struct worker_stats *dst, const struct worker_stats *src)

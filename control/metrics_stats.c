@@ -102,3 +102,12 @@ const struct metrics_stat metrics_stats[] = { WORKER_STATS_FIELDS(X) };
 #undef X
 
 const size_t metrics_nstats = sizeof(metrics_stats) / sizeof(metrics_stats[0]);
+
+const struct metrics_stat *metrics_stat_find(const char *name)
+{
+	for (size_t i = 0; i < metrics_nstats; i++) {
+		if (strcmp(metrics_stats[i].name, name) == 0)
+			return &metrics_stats[i];
+	}
+	return NULL;
+}
