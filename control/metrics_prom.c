@@ -11,6 +11,7 @@
 
 #include "petrel/broker.h"
 #include "petrel/cplane.h"
+#include "petrel/ctl.h"
 #include "petrel/router.h"
 #include "petrel/store.h"
 
@@ -179,6 +180,29 @@ static void field_families(FILE *f, const struct field_family *t, size_t n, cons
 			   *(const uint64_t *)(const void *)((const char *)src + t[i].offset));
 }
 
+#define CTL_FAMILY(n, t, f, h) { n, t, h, offsetof(struct ctl_stats, f) }
+static const struct field_family ctl_families[] = {
+	CTL_FAMILY("petrel_control_connections", "gauge", connections,
+		   "Control socket connections open"),
+	CTL_FAMILY("petrel_control_accepted_total", "counter", accepted,
+		   "Control socket connections accepted"),
+	CTL_FAMILY("petrel_control_requests_total", "counter", requests,
+		   "Control requests handled"),
+	CTL_FAMILY("petrel_control_bad_requests_total", "counter", bad_requests,
+		   "Control requests answered bad_request or unknown_command"),
+	CTL_FAMILY("petrel_control_refused_busy_total", "counter", refused_busy,
+		   "Control connections refused by control_max_clients"),
+	CTL_FAMILY("petrel_control_closed_too_long_total", "counter", closed_too_long,
+		   "Control connections closed for a line over control_max_line"),
+	CTL_FAMILY("petrel_control_closed_output_total", "counter", closed_output,
+		   "Control connections closed for unread replies over control_max_output"),
+	CTL_FAMILY("petrel_control_closed_idle_total", "counter", closed_idle,
+		   "Control connections closed by control_idle_timeout"),
+	CTL_FAMILY("petrel_control_request_timeouts_total", "counter", request_timeouts,
+		   "Control requests the workers did not answer in control_request_timeout"),
+};
+#undef CTL_FAMILY
+
 /* With persistence: the store's contents and the control plane's commits. */
 static void store_families(FILE *f, struct metrics *m)
 {
@@ -199,6 +223,14 @@ static void store_families(FILE *f, struct metrics *m)
 			       sizeof(store_families_table) / sizeof(store_families_table[0]), &ss);
 }
 
+static void control_families(FILE *f, struct metrics *m)
+{
+	struct ctl_stats cs;
+
+	ctl_stats_read(cplane_ctl(m->cp), &cs);
+	field_families(f, ctl_families, sizeof(ctl_families) / sizeof(ctl_families[0]), &cs);
+}
+
 char *metrics_prometheus(struct metrics *m, size_t *len)
 {
 	char *text = NULL;
@@ -213,6 +245,7 @@ char *metrics_prometheus(struct metrics *m, size_t *len)
 	worker_families(f, m);
 	message_families(f, m);
 	cpu_family(f, m);
+	control_families(f, m);
 	store_families(f, m);
 	failed = ferror(f) != 0;
 	if (fclose(f) != 0 || failed) {

@@ -116,7 +116,8 @@ static void sys_done(struct admin_call *call, void *arg)
 		if (m->sys_failed_logged)
 			log_notice("$SYS: publishing again");
 		m->sys_failed_logged = false;
-	} else if (!m->sys_failed_logged) {
+	} else if (status != -ECANCELED && !m->sys_failed_logged) {
+		/* (Cancelled: the broker is stopping.) */
 		log_warn("$SYS: worker 0 did not publish: %s", strerror(-status));
 		m->sys_failed_logged = true;
 	}
