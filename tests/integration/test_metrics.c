@@ -287,8 +287,8 @@ static int run_petrel(const char *config_lines, char *out, size_t cap)
 	snprintf(path, sizeof(path), "%s/petrel.conf", dir);
 	f = fopen(path, "w");
 	cr_assert_not_null(f);
-	fprintf(f, "listener 0 127.0.0.1\npersistence false\ncontrol_socket %s/ctl.sock\n%s",
-		dir, config_lines);
+	fprintf(f, "listener %u 127.0.0.1\npersistence false\ncontrol_socket %s/ctl.sock\n%s",
+		(unsigned)free_tcp_port(), dir, config_lines);
 	cr_assert_eq(fclose(f), 0);
 	snprintf(cmd, sizeof(cmd), "%s -w 1 -c %s 2>&1", bin, path);
 	rc = run_cmd(cmd, 20, out, cap);
