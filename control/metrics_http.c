@@ -172,6 +172,31 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_info("metrics_listener: %s", line);
 }
 
+/* Logs the address bound (the port the kernel picked for port 0 too). */
+static void log_listening(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+			port = ntohs(a->sin6_port);
+			log_notice("metrics on http://[%s]:%u/metrics", host, port);
+			return;
+		}
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		port = ntohs(a->sin_port);
+	}
+	log_notice("metrics on http://%s:%u/metrics", host, port);
+}
+
 /* Stops MHD and closes the listening socket exactly once: a quiesced daemon hands it
  * back, one that could not be quiesced closes it itself. */
 static void mhd_stop(struct metrics_http *h)
@@ -238,7 +263,7 @@ int metrics_http_start(struct metrics_http **out, struct cplane *cp, struct metr
 		goto err;
 	}
 	m->http = h;
-	log_notice("metrics on http://%s/metrics", listener);
+	log_listening(h->listen_fd);
 	*out = h;
 	return 0;
 
