@@ -146,10 +146,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return respond(conn, MHD_HTTP_OK, text, len, MHD_RESPMEM_MUST_FREE, NULL);
 }
 
+/* MHD keeps connections it could not finish in one run on a list of its own (its
+ * epoll is edge-triggered): a timeout of 0 says so, and nothing would wake us for
+ * them. A few runs more, bounded so scrapers cannot hold the control plane. */
+#define MHD_RUNS_MAX 8
+
 void metrics_http_run(struct metrics_http *h)
 {
-	if (h != NULL && h->d != NULL)
+	MHD_UNSIGNED_LONG_LONG timeout;
+
+	if (h == NULL || h->d == NULL)
+		return;
+	for (int i = 0; i < MHD_RUNS_MAX; i++) {
 		MHD_run(h->d);
+		if (MHD_get_timeout(h->d, &timeout) != MHD_YES || timeout > 0)
+			break;
+	}
 }
 
 static void on_ready(struct cplane *cp, void *arg, unsigned events)
