@@ -75,6 +75,14 @@ void ctl_reply_err(struct ctl_req *r, const char *code, const char *fmt, ...)
 ctl_cmd_fn ctl_cmd_status;        /* control/ctl_status.c */
 ctl_cmd_fn ctl_cmd_metrics;       /* control/ctl_status.c */
 ctl_cmd_fn ctl_cmd_reload;        /* control/ctl_reload.c */
+/* The reload of `reload` and SIGHUP (control/ctl_reload.c): reads the -c file and the
+ * command line's overrides again, applies the keys that may change live (to every
+ * worker through ADMIN_CONFIG, and to the control plane), logs one line naming what
+ * was applied and what needs a restart. Returns 0 with *<result> (if <result> is not
+ * NULL; the caller's reference) = {"applied": [{"key","from","to"}],
+ * "restart_needed": [...]}, or -errno with the file's error lines in <err> (also
+ * logged): nothing applied. Control plane thread. */
+int ctl_reload_run(struct cplane *cp, json_t **result, char *err, size_t errlen);
 ctl_cmd_fn ctl_cmd_store_stats;   /* control/ctl_store.c */
 ctl_cmd_fn ctl_cmd_store_compact; /* control/ctl_store.c */
 
