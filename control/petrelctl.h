@@ -59,6 +59,7 @@ struct fmt_table {
 	char **cells;            /* rows * ncols, the header first */
 	size_t rows, cap;
 };
+/* <headers>: ncols titles, or NULL for a table without a header row. */
 void fmt_table_init(struct fmt_table *t, unsigned ncols, const char *align,
 		    const char *const *headers);
 /* Appends a row of ncols cells (copied). */

@@ -145,7 +145,8 @@ void fmt_table_init(struct fmt_table *t, unsigned ncols, const char *align,
 	memset(t, 0, sizeof(*t));
 	t->ncols = ncols;
 	t->align = align;
-	fmt_table_row(t, headers);
+	if (headers)
+		fmt_table_row(t, headers);
 }
 
 void fmt_table_row(struct fmt_table *t, const char *const *cells)
@@ -469,23 +470,39 @@ void fmt_shutdown(json_t *r)
 	printf("petrel is shutting down\n");
 }
 
-/* Every member, one "key: value" line each; sizes for *_bytes. */
-void fmt_store_stats(json_t *r)
+/* Every member as a "key: value" row, sizes for *_bytes; an object's members as
+ * "object.member". */
+static void kv_members(struct fmt_table *t, json_t *o, const char *prefix)
 {
 	const char *key;
 	json_t *v;
 
-	json_object_foreach(r, key, v) {
-		char label[64], val[64];
+	json_object_foreach(o, key, v) {
+		char label[96], val[64];
+		const char *cells[2] = { label, val };
 		size_t n = strlen(key);
 
-		snprintf(label, sizeof(label), "%s:", key);
+		if (json_is_object(v)) {
+			snprintf(label, sizeof(label), "%s%s.", prefix, key);
+			kv_members(t, v, label);
+			continue;
+		}
+		snprintf(label, sizeof(label), "%s%s:", prefix, key);
 		if (json_is_number(v) && n > 6 && strcmp(key + n - 6, "_bytes") == 0)
 			fmt_bytes(json_number_value(v), val, sizeof(val));
 		else
 			num_text(v, val, sizeof(val));
-		kv(label, "%s", val);
+		fmt_table_row(t, cells);
 	}
+}
+
+void fmt_store_stats(json_t *r)
+{
+	struct fmt_table t;
+
+	fmt_table_init(&t, 2, "ll", NULL);
+	kv_members(&t, r, "");
+	fmt_table_print(&t, "");
 }
 
 void fmt_store_compact(json_t *r)

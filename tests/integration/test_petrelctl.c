@@ -561,7 +561,7 @@ Test(petrelctl, top_prints_the_frames_asked_for)
 	cr_assert_eq(ctl_count(o.out, "WORKER"), 2, "%s", o.out);
 	assert_line(o.out, "^connections 1, sessions 1 online 0 offline, subscriptions 0, "
 			   "retained 0$");
-	assert_line(o.out, "^ +WORKER +CPU% +BUSY% +CONNS +SESSIONS +MSG IN/S +MSG OUT/S$");
+	assert_line(o.out, "^WORKER +CPU% +BUSY% +CONNS +SESSIONS +MSG IN/S +MSG OUT/S$");
 	assert_line(o.out, "^ +1 +[0-9.]+ +[0-9.]+ +[01] +[01] +[0-9.]+k? +[0-9.]+k?$");
 	ctl_out_free(&o);
 
