@@ -323,3 +323,24 @@ Test(reload, sighup_reloads_the_same_way, .timeout = 60)
 	client_close(c1);
 	broker_stop_clean(&b);
 }
+
+/* The harness starts petrel with -v: the command line's debug level outlives a file
+ * that asks for less, as the command line's flags always win over the file. */
+Test(reload, the_command_line_log_level_wins_over_the_file, .timeout = 60)
+{
+	struct broker b;
+
+	broker_start(&b, 1, NULL);
+	conf_append(&b, "log_level error\n");
+	json_t *r = ctl_json(&b, "reload", NULL);
+	cr_expect_null(change_of(r, "applied", "log_level"), "%s",
+		       json_dumps(r, JSON_COMPACT));
+	json_decref(r);
+	int before = broker_log_count(&b, "debug: ");
+	struct client *c = connected_client(&b, "after-reload", true);
+	cr_expect(broker_wait_log(&b, "after-reload", 2000));
+	cr_expect_gt(broker_log_count(&b, "debug: "), before, "no debug line after the "
+		     "reload");
+	client_close(c);
+	broker_stop_clean(&b);
+}
