@@ -97,6 +97,31 @@ static json_t *store_settles_at(struct broker *b, const struct want_store *w,
 	return s;
 }
 
+/* `status` shows the store's figures too, and $SYS/broker/store/messages/count the
+ * message count (mosquitto's "messages held in the message store"), both equal to
+ * <w>. $SYS comes every sys_interval (1 s here): up to 5 tries. */
+static void status_and_sys_agree(struct broker *b, const struct want_store *w)
+{
+	json_t *st = ctl_json(b, "status", NULL), *store = json_object_get(st, "store");
+	char cmd[256], out[256], want[32];
+	int tries = 0;
+
+	cr_assert_not_null(store, "status has no store part with persistence on");
+	cr_assert(store_is(store, w), "status store part %s",
+		  json_dumps(store, JSON_COMPACT | JSON_SORT_KEYS));
+	json_decref(st);
+	snprintf(want, sizeof(want), "%lld\n", (long long)w->msgs);
+	snprintf(cmd, sizeof(cmd), "mosquitto_sub -h %s -p %u -t "
+		 "'$SYS/broker/store/messages/count' -C 1 -W 5", harness_host(),
+		 (unsigned)b->port);
+	do {
+		if (tries > 0)
+			usleep(1000 * 1000);
+		cr_assert_eq(run_cmd(cmd, 10, out, sizeof(out)), 0, "mosquitto_sub: %s", out);
+	} while (strcmp(out, want) != 0 && ++tries < 5);
+	cr_assert_str_eq(out, want, "$SYS/broker/store/messages/count");
+}
+
 /* Receives <n> messages and acknowledges them before returning (client_sync). */
 static void consume(struct client *c, int n, const char *who)
 {
@@ -122,7 +147,7 @@ Test(ctl_store, stats_count_exactly_what_the_clients_stored)
 	char id[32], topic[32], payload[32];
 	json_t *s;
 
-	broker_start(&b, 2, "max_queued_messages 0\n");
+	broker_start(&b, 2, "max_queued_messages 0\nsys_interval 1\n");
 	for (int i = 0; i < ST_SESSIONS; i++) {
 		snprintf(id, sizeof(id), "st-%d", i);
 		c = connected_client(&b, id, false);
@@ -184,6 +209,7 @@ Test(ctl_store, stats_count_exactly_what_the_clients_stored)
 	}
 	client_close(pub);
 	json_decref(store_settles_at(&b, &w, "after the retained messages were replaced"));
+	status_and_sys_agree(&b, &w);
 
 	/* The same figures after a compaction and across a restart. */
 	s = ctl_json(&b, "store", "compact", NULL);
