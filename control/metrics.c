@@ -278,30 +278,41 @@ static json_t *pair_json(uint64_t rx, uint64_t tx, double rx_s, double tx_s)
 			 "received_per_s", rx_s, "sent_per_s", tx_s);
 }
 
+json_t *metrics_store_stats_json(const struct store_stats *ss)
+{
+	return json_pack("{sI sI sI sI sI sI sI sI sI sI sI sI}",
+			 "sessions", (json_int_t)ss->sessions, "subs", (json_int_t)ss->subs,
+			 "entries", (json_int_t)ss->entries, "rels", (json_int_t)ss->rels,
+			 "retained", (json_int_t)ss->retained, "msgs", (json_int_t)ss->msgs,
+			 "file_bytes", (json_int_t)ss->file_bytes,
+			 "used_bytes", (json_int_t)ss->used_bytes,
+			 "map_bytes", (json_int_t)ss->map_bytes,
+			 "commits", (json_int_t)ss->commits,
+			 "commit_failures", (json_int_t)ss->commit_failures,
+			 "compactions", (json_int_t)ss->compactions);
+}
+
+/* `status`'s "store": the store's figures and, under "cplane", the control plane's
+ * commits. NULL without persistence. */
 static json_t *store_json(struct metrics *m)
 {
 	struct store *st = cplane_store(m->cp);
 	struct store_stats ss;
 	struct cplane_stats cs;
+	json_t *o;
 
 	if (st == NULL || store_stats(st, &ss) < 0)
 		return NULL;
 	cplane_stats_read(m->cp, &cs);
-	return json_pack("{sI sI sI sI sI sI sI sI sI sI sI s{sI sI sI sI sI sI}}",
-			 "sessions", (json_int_t)ss.sessions, "subs", (json_int_t)ss.subs,
-			 "entries", (json_int_t)ss.entries, "rels", (json_int_t)ss.rels,
-			 "retained", (json_int_t)ss.retained, "msgs", (json_int_t)ss.msgs,
-			 "file_bytes", (json_int_t)ss.file_bytes,
-			 "used_bytes", (json_int_t)ss.used_bytes,
-			 "map_bytes", (json_int_t)ss.map_bytes,
-			 "commits", (json_int_t)ss.commits,
-			 "commit_failures", (json_int_t)ss.commit_failures,
-			 "cplane",
-			 "commits", (json_int_t)cs.commits, "batches", (json_int_t)cs.batches,
-			 "records", (json_int_t)cs.records,
-			 "commit_failures", (json_int_t)cs.commit_failures,
-			 "syncs", (json_int_t)cs.syncs,
-			 "last_commit_us", (json_int_t)cs.last_commit_us);
+	o = metrics_store_stats_json(&ss);
+	if (o != NULL)
+		json_object_set_new(o, "cplane", json_pack(
+			"{sI sI sI sI sI sI}", "commits", (json_int_t)cs.commits,
+			"batches", (json_int_t)cs.batches, "records", (json_int_t)cs.records,
+			"commit_failures", (json_int_t)cs.commit_failures,
+			"syncs", (json_int_t)cs.syncs,
+			"last_commit_us", (json_int_t)cs.last_commit_us));
+	return o;
 }
 
 static json_t *drops_json(const struct metrics *m)
