@@ -116,6 +116,12 @@ static void down(struct metrics *m)
 	mem_broker_shutdown(&B);
 }
 
+/* <o>.<a>.<b> as an integer (0 if missing: the expectation then fails). */
+static json_int_t jint(const json_t *o, const char *a, const char *b)
+{
+	return json_integer_value(json_object_get(json_object_get(o, a), b));
+}
+
 static char *prom(struct metrics *m)
 {
 	size_t len;
@@ -162,14 +168,10 @@ Test(metrics, per_worker_samples_and_types)
 
 	st = metrics_status_json(m);
 	cr_assert_not_null(st);
-	cr_expect_eq(json_integer_value(json_object_get(json_object_get(st, "counters"),
-							"publish_in")), 12);
-	cr_expect_eq(json_integer_value(json_object_get(json_object_get(st, "messages"),
-							"received")), 12);
-	cr_expect_eq(json_integer_value(json_object_get(json_object_get(st, "sessions"),
-							"total")), 5);
-	cr_expect_eq(json_integer_value(json_object_get(json_object_get(st, "sessions"),
-							"offline")), 4);
+	cr_expect_eq(jint(st, "counters", "publish_in"), 12);
+	cr_expect_eq(jint(st, "messages", "received"), 12);
+	cr_expect_eq(jint(st, "sessions", "total"), 5);
+	cr_expect_eq(jint(st, "sessions", "offline"), 4);
 	cr_expect_null(json_object_get(st, "store"), "persistence is off");
 	json_decref(st);
 	down(m);
@@ -178,16 +180,16 @@ Test(metrics, per_worker_samples_and_types)
 Test(metrics, drops_by_reason_and_total)
 {
 	struct metrics *m = up("0.1.0");
-	json_t *st, *drops;
+	json_t *st;
 
 	B.workers[0]->stats.drop_queue_full = 3;
 	B.workers[1]->stats.drop_slow = 4;
 	st = metrics_status_json(m);
-	drops = json_object_get(st, "drops");
-	cr_expect_eq(json_integer_value(json_object_get(drops, "queue_full")), 3);
-	cr_expect_eq(json_integer_value(json_object_get(drops, "slow")), 4);
-	cr_expect_eq(json_integer_value(json_object_get(drops, "total")), 7);
-	cr_expect_null(json_object_get(drops, "drop_slow"), "names lose their drop_ prefix");
+	cr_expect_eq(jint(st, "drops", "queue_full"), 3);
+	cr_expect_eq(jint(st, "drops", "slow"), 4);
+	cr_expect_eq(jint(st, "drops", "total"), 7);
+	cr_expect_null(json_object_get(json_object_get(st, "drops"), "drop_slow"),
+		       "names lose their drop_ prefix");
 	json_decref(st);
 	down(m);
 }
