@@ -134,6 +134,11 @@ void metrics_destroy(struct metrics *m)
 	free(m);
 }
 
+static uint64_t sub0(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : 0;
+}
+
 /* The count behind each load figure, summed over workers. */
 static uint64_t load_count(const struct worker_stats *s, enum metrics_load_kind k)
 {
@@ -144,15 +149,7 @@ static uint64_t load_count(const struct worker_stats *s, enum metrics_load_kind 
 	case LOAD_BYTES_SENT: return s->bytes_out;
 	case LOAD_PUBLISH_RECEIVED: return s->publish_in;
 	case LOAD_PUBLISH_SENT: return s->publish_out;
-	case LOAD_PUBLISH_DROPPED: {
-		uint64_t n = 0;
-
-		for (size_t i = 0; i < metrics_nstats; i++) {
-			if (strncmp(metrics_stats[i].name, "drop_", 5) == 0)
-				n += metrics_stat_get(s, &metrics_stats[i]);
-		}
-		return n;
-	}
+	case LOAD_PUBLISH_DROPPED: return metrics_drops_total(s);
 	case LOAD_CONNECTIONS: return s->connect_accepted + s->connect_refused;
 	case LOAD_SOCKETS: return s->conn_accepted;
 	case LOAD_KINDS: break;
@@ -167,7 +164,8 @@ static void loads_update(struct metrics *m, double dt_s)
 	const struct worker_stats *now = &metrics_now(m)->sum, *prev = &metrics_prev(m)->sum;
 
 	for (int k = 0; k < LOAD_KINDS; k++) {
-		double per_min = (double)(load_count(now, k) - load_count(prev, k)) * 60.0 / dt_s;
+		double per_min = (double)sub0(load_count(now, k), load_count(prev, k)) * 60.0 /
+				 dt_s;
 
 		for (int j = 0; j < 3; j++) {
 			double e = exp(-dt_s / load_window_s[j]);
@@ -214,11 +212,6 @@ double metrics_rate(const struct metrics *m, const struct metrics_stat *st, int 
 	}
 	/* A gauge may fall; a counter read a few increments late may look like it did. */
 	return a >= b ? (double)(a - b) * 1e6 / (double)dt_us : 0;
-}
-
-static uint64_t sub0(uint64_t a, uint64_t b)
-{
-	return a > b ? a - b : 0;
 }
 
 uint64_t metrics_connections(const struct metrics *m, int worker)
@@ -317,22 +310,19 @@ static json_t *store_json(struct metrics *m)
 
 static json_t *drops_json(const struct metrics *m)
 {
+	const struct worker_stats *sum = &metrics_fresh(m)->sum;
 	json_t *o = json_object();
-	uint64_t total = 0;
 
 	if (o == NULL)
 		return NULL;
 	for (size_t i = 0; i < metrics_nstats; i++) {
 		const struct metrics_stat *st = &metrics_stats[i];
-		uint64_t v;
 
-		if (strncmp(st->name, "drop_", 5) != 0)
-			continue;
-		v = metrics_stat_get(&metrics_fresh(m)->sum, st);
-		total += v;
-		json_object_set_new(o, st->name + 5, json_integer((json_int_t)v));
+		if (metrics_stat_is_drop(st))
+			json_object_set_new(o, st->name + strlen("drop_"),
+					    json_integer((json_int_t)metrics_stat_get(sum, st)));
 	}
-	json_object_set_new(o, "total", json_integer((json_int_t)total));
+	json_object_set_new(o, "total", json_integer((json_int_t)metrics_drops_total(sum)));
 	return o;
 }
 
