@@ -625,6 +625,20 @@ static int key_dpdk_gateway(struct config *c, const struct config_key *k,
 	return rc < 0 ? rc : parse_ipv4(k->name, tok[0], &c->dpdk_gateway, err, errlen);
 }
 
+/* control_socket PATH | none: "" stores none (ctl_listen then binds nothing). */
+static int key_control_socket(struct config *c, const struct config_key *k,
+			      const char *value, struct config_src *src, char *err,
+			      size_t errlen)
+{
+	char tmp[PATH_MAX];
+
+	if (config_trim_copy(value, tmp, sizeof(tmp)) == 0 && strcmp(tmp, "none") == 0) {
+		c->control_socket[0] = '\0';
+		return 0;
+	}
+	return key_string(c, k, value, src, err, errlen);
+}
+
 /* ---- the table -------------------------------------------------------------------- */
 
 /* memory_limit: bytes, or "auto" for half of the RAM (resolved by config_finalize). */
@@ -784,8 +798,9 @@ const struct config_key config_keys[] = {
 	KEY_CUSTOM("include_dir", key_include_dir, 0, 0, NULL,
 		   "directory whose *.conf files are read, in sorted order"),
 	/* control and observation */
-	KEY_STRING(control_socket, "./petrel.sock",
-		   "Unix socket petrelctl talks to (mode 0600); none = no control socket"),
+	KEY_CUSTOM_FIELD(control_socket, char *, key_control_socket, 1,
+			 sizeof(((struct config *)0)->control_socket) - 1, "./petrel.sock",
+			 "Unix socket petrelctl talks to (mode 0600); none = no control socket"),
 	KEY_UINT(control_max_clients, 1, 4096, "16",
 		 "control connections at once; more are closed at once"),
 	KEY_SIZE(control_max_line, 64, 1 << 30, "65536",

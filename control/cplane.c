@@ -17,23 +17,36 @@
  * sync, notices at once, store_sync at most <ms> after the first unsynced commit
  * (checked after every commit and on the sleep's timeout, so a busy control plane
  * that never sleeps still syncs). never: the OS writes back when it likes; the
- * orderly stop syncs once in every mode. */
+ * orderly stop syncs once in every mode.
+ *
+ * Issue 9: the thread runs always, persistence or not. Besides the store's queue its
+ * epoll set holds the admin calls' reply eventfd, the control socket and its
+ * connections (ctl.c), metrics_listener (metrics_http.c) and a 1 s timerfd (the
+ * figures' sample, $SYS, the control connections' idle timeouts); each is a watch
+ * (cplane_watch) with its own handler. It never blocks on a worker or a client. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "petrel/broker.h"
 #include "petrel/cplane.h"
+#include "petrel/ctl.h"
 #include "petrel/log.h"
+#include "petrel/metrics.h"
 #include "petrel/persist.h"
 #include "petrel/store.h"
 #include "petrel/worker.h"
+
+#include "cplane_int.h"
 
 /* A failed commit is tried again after this long (cplane.h). */
 #define CPLANE_RETRY_MS 500
@@ -42,13 +55,41 @@
 #define CPLANE_MAX_BATCHES 65536u
 #define CPLANE_FIRST_BATCHES 256u
 
+/* Events taken per epoll_wait. */
+#define CPLANE_EVENTS 32
+
+struct cplane_watch {
+	cplane_fd_fn *fn;              /* NULL: not watched */
+	void *arg;
+};
+
 struct cplane {
 	struct broker *b;
-	struct persist *p;
+	struct persist *p;             /* NULL: persistence off */
 	struct store *st;
 	pthread_t thread;
 	int epfd;
+	int wake_fd;                   /* eventfd: stop, quiesce, reload requested */
+	int tick_fd;                   /* timerfd, every second */
 	atomic_bool stop;
+	atomic_bool reload_requested;
+	atomic_bool quiesce_requested;
+
+	/* Quiesce hand-shake with main. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool quiesced;
+
+	/* What plugs into the loop (cplane.h). */
+	struct cplane_watch *watches;  /* indexed by fd */
+	int nwatches;
+	struct admin_calls *calls;
+	struct ctl *ctl;
+	struct metrics *metrics;
+	struct metrics_http *http;
+	struct config_ref *cfg_ref;    /* NULL: the broker's start configuration */
+	const char *config_path;
+	const char *const *overrides;
 
 	/* The thread's own. */
 	struct persist_batch **held;   /* taken, not yet committed, in queue order */
@@ -74,7 +115,7 @@ static uint64_t cplane_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static uint64_t cplane_now_ms(void)
+uint64_t cplane_now_ms(void)
 {
 	return cplane_now_us() / 1000u;
 }
@@ -211,29 +252,96 @@ static int cplane_timeout(const struct cplane *cp)
 	return due <= now ? 0 : (int)PETREL_MIN(due - now, (uint64_t)CPLANE_RETRY_MS);
 }
 
-/* Sleeps until a worker pushes, cplane_stop, or <timeout_ms>. */
-static void cplane_sleep(struct cplane *cp, int timeout_ms)
+/* Sleeps until a watched fd is ready (a worker pushed, a reply came back, a control
+ * client wrote, the tick, cplane_stop) or <timeout_ms>, then runs the handlers. */
+static void cplane_wait(struct cplane *cp, int timeout_ms)
 {
+	struct epoll_event ev[CPLANE_EVENTS];
 	struct persist *p = cp->p;
-	struct epoll_event ev;
-	uint64_t v;
-	ssize_t r;
+	bool advertised = false;
+	int n;
 
 	/* While failing, pushes need not wake us: they wait for the retry anyway. */
-	if (!cp->failing) {
+	if (p != NULL && timeout_ms != 0 && !cp->failing) {
 		/* Pairs with persist_push: it enqueues, then exchanges the flag; we
 		 * store the flag, then look at the queue. */
 		atomic_store(&p->cplane_sleeping, 1);
-		if (!cds_wfcq_empty(&p->head, &p->tail) || atomic_load(&cp->stop)) {
-			atomic_store(&p->cplane_sleeping, 0);
-			return;
-		}
+		advertised = true;
+		if (!cds_wfcq_empty(&p->head, &p->tail))
+			timeout_ms = 0;
 	}
-	if (epoll_wait(cp->epfd, &ev, 1, timeout_ms) < 0 && errno != EINTR)
+	if (atomic_load(&cp->stop))
+		timeout_ms = 0;
+	n = epoll_wait(cp->epfd, ev, CPLANE_EVENTS, timeout_ms);
+	if (advertised)
+		atomic_store(&p->cplane_sleeping, 0);
+	if (n < 0 && errno != EINTR)
 		log_err("control plane: epoll_wait: %s", strerror(errno));
-	atomic_store(&p->cplane_sleeping, 0);
-	r = read(p->wake_fd, &v, sizeof(v));
-	(void)r;   /* EAGAIN: woken by the timeout */
+	for (int i = 0; i < n; i++) {
+		int fd = ev[i].data.fd;
+
+		/* An earlier handler may have unwatched it. */
+		if (fd < cp->nwatches && cp->watches[fd].fn != NULL)
+			cp->watches[fd].fn(cp, cp->watches[fd].arg, ev[i].events);
+	}
+}
+
+static void cplane_drain_fd(int fd)
+{
+	uint64_t v;
+	ssize_t r = read(fd, &v, sizeof(v));
+
+	(void)r;   /* EAGAIN: someone else's wake-up took it */
+}
+
+static void cplane_persist_woken(struct cplane *cp, void *arg, unsigned events)
+{
+	(void)arg;
+	(void)events;
+	cplane_drain_fd(cp->p->wake_fd);
+}
+
+static void cplane_woken(struct cplane *cp, void *arg, unsigned events)
+{
+	(void)arg;
+	(void)events;
+	cplane_drain_fd(cp->wake_fd);
+}
+
+static void cplane_tick(struct cplane *cp, void *arg, unsigned events)
+{
+	(void)arg;
+	(void)events;
+	cplane_drain_fd(cp->tick_fd);
+	if (cp->metrics != NULL)
+		metrics_tick(cp->metrics);
+	if (cp->ctl != NULL)
+		ctl_tick(cp->ctl);
+	admin_calls_tick(cp->calls, cplane_now_ms());
+}
+
+static void cplane_reload(struct cplane *cp)
+{
+	json_t *result = NULL;
+	char err[4096] = "";
+	int rc = ctl_reload_run(cp, &result, err, sizeof(err));
+
+	/* ctl_reload_run logs what it applied; a refusal is ours to log. */
+	if (rc < 0)
+		log_err("SIGHUP: reload failed, nothing applied: %s",
+			err[0] != '\0' ? err : strerror(-rc));
+	json_decref(result);
+}
+
+static void cplane_quiesce_now(struct cplane *cp)
+{
+	if (cp->ctl != NULL)
+		ctl_close_all(cp->ctl);
+	admin_calls_close(cp->calls);
+	pthread_mutex_lock(&cp->lock);
+	cp->quiesced = true;
+	pthread_cond_broadcast(&cp->cond);
+	pthread_mutex_unlock(&cp->lock);
 }
 
 /* cplane_stop: what is queued now is everything (the workers were joined). One
@@ -266,6 +374,22 @@ static void cplane_drain(struct cplane *cp)
 		cplane_sync(cp);
 }
 
+/* The store's part of a turn. Returns the sleep's timeout. */
+static int cplane_store_turn(struct cplane *cp)
+{
+	cplane_collect(cp);
+	if (cp->n > 0 && (!cp->failing || cplane_now_ms() >= cp->retry_at_ms)) {
+		cplane_commit(cp);
+		if (!cp->failing)
+			return 0;    /* more may have come while it synced */
+	}
+	if (cp->sync_at_ms != 0 && cplane_now_ms() >= cp->sync_at_ms) {
+		cplane_sync(cp);
+		return 0;
+	}
+	return cplane_timeout(cp);
+}
+
 static void *cplane_main(void *arg)
 {
 	struct cplane *cp = arg;
@@ -277,20 +401,15 @@ static void *cplane_main(void *arg)
 		bool stop = atomic_load(&cp->stop);
 
 		if (stop) {
-			cplane_drain(cp);
+			if (cp->p != NULL)
+				cplane_drain(cp);
 			break;
 		}
-		cplane_collect(cp);
-		if (cp->n > 0 && (!cp->failing || cplane_now_ms() >= cp->retry_at_ms)) {
-			cplane_commit(cp);
-			if (!cp->failing)
-				continue;    /* more may have come while it synced */
-		}
-		if (cp->sync_at_ms != 0 && cplane_now_ms() >= cp->sync_at_ms) {
-			cplane_sync(cp);
-			continue;
-		}
-		cplane_sleep(cp, cplane_timeout(cp));
+		if (atomic_exchange(&cp->quiesce_requested, false))
+			cplane_quiesce_now(cp);
+		if (atomic_exchange(&cp->reload_requested, false))
+			cplane_reload(cp);
+		cplane_wait(cp, cp->p != NULL ? cplane_store_turn(cp) : -1);
 	}
 	return NULL;
 }
@@ -299,53 +418,155 @@ static void cplane_free(struct cplane *cp)
 {
 	if (cp->epfd >= 0)
 		close(cp->epfd);
+	if (cp->wake_fd >= 0)
+		close(cp->wake_fd);
+	if (cp->tick_fd >= 0)
+		close(cp->tick_fd);
+	if (cp->cfg_ref != NULL)
+		config_ref_put(cp->cfg_ref);
+	pthread_mutex_destroy(&cp->lock);
+	pthread_cond_destroy(&cp->cond);
+	free(cp->watches);
 	free(cp->held);
 	free(cp->seq);
 	free(cp->touched);
 	free(cp);
 }
 
-int cplane_start(struct cplane **out, struct broker *b, struct store *st)
+/* The parts the loop serves, torn down in the reverse order of cplane_parts_up. */
+static void cplane_parts_down(struct cplane *cp)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
+	admin_calls_destroy(cp->calls);
+	cp->calls = NULL;
+	if (cp->ctl != NULL)
+		ctl_destroy(cp->ctl);
+	cp->ctl = NULL;
+	if (cp->http != NULL)
+		metrics_http_stop(cp->http);
+	cp->http = NULL;
+	if (cp->metrics != NULL)
+		metrics_destroy(cp->metrics);
+	cp->metrics = NULL;
+}
+
+static int cplane_parts_up(struct cplane *cp, const struct cplane_params *prm, char *err,
+			   size_t errlen)
+{
+	struct itimerspec second = { { 1, 0 }, { 1, 0 } };
+	int rc;
+
+	cp->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	cp->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (cp->wake_fd < 0 || cp->tick_fd < 0 ||
+	    timerfd_settime(cp->tick_fd, 0, &second, NULL) < 0)
+		goto fail_errno;
+	if ((rc = cplane_watch(cp, cp->wake_fd, EPOLLIN, cplane_woken, NULL)) < 0 ||
+	    (rc = cplane_watch(cp, cp->tick_fd, EPOLLIN, cplane_tick, NULL)) < 0 ||
+	    (cp->p != NULL && (rc = cplane_watch(cp, cp->p->wake_fd, EPOLLIN,
+						   cplane_persist_woken, NULL)) < 0))
+		goto fail;
+	cp->calls = admin_calls_create(cp);
+	if (cp->calls == NULL)
+		goto fail_errno;
+	if (prm->metrics_info != NULL) {
+		cp->metrics = metrics_create(cp, prm->metrics_info);
+		if (cp->metrics == NULL)
+			goto fail_errno;
+		rc = metrics_http_start(&cp->http, cp, cp->metrics, err, errlen);
+		if (rc < 0)
+			return rc;   /* its line is in <err> */
+	}
+	if (prm->ctl_fd >= 0) {
+		cp->ctl = ctl_create(cp, prm->ctl_fd);
+		if (cp->ctl == NULL)
+			goto fail_errno;
+	}
+	return 0;
+
+fail_errno:
+	rc = errno ? -errno : -ENOMEM;
+fail:
+	snprintf(err, errlen, "control plane: cannot start: %s", strerror(-rc));
+	return rc;
+}
+
+int cplane_start(struct cplane **out, const struct cplane_params *prm, char *err,
+		 size_t errlen)
+{
+	struct broker *b = prm->b;
+	unsigned nw = b->nworkers ? b->nworkers : 1;
 	struct cplane *cp;
 	int rc;
 
-	if (b->persist == NULL)
+	if ((prm->st != NULL) != (b->persist != NULL)) {
+		snprintf(err, errlen, "control plane: a store needs the persist queue");
 		return -EINVAL;
+	}
 	cp = calloc(1, sizeof(*cp));
-	if (cp == NULL)
+	if (cp == NULL) {
+		snprintf(err, errlen, "control plane: cannot start: %s", strerror(ENOMEM));
 		return -ENOMEM;
+	}
 	cp->b = b;
 	cp->p = b->persist;
-	cp->st = st;
-	cp->epfd = -1;
+	cp->st = prm->st;
+	cp->config_path = prm->config_path;
+	cp->overrides = prm->overrides;
+	cp->epfd = cp->wake_fd = cp->tick_fd = -1;
 	atomic_init(&cp->stop, false);
-	cp->cap = CPLANE_FIRST_BATCHES;
-	cp->held = malloc(cp->cap * sizeof(*cp->held));
-	cp->seq = calloc(b->nworkers ? b->nworkers : 1, sizeof(*cp->seq));
-	cp->touched = calloc(b->nworkers ? b->nworkers : 1, sizeof(*cp->touched));
-	if (cp->held == NULL || cp->seq == NULL || cp->touched == NULL) {
-		rc = -ENOMEM;
-		goto err_free;
+	atomic_init(&cp->reload_requested, false);
+	atomic_init(&cp->quiesce_requested, false);
+	pthread_mutex_init(&cp->lock, NULL);
+	pthread_cond_init(&cp->cond, NULL);
+	if (cp->p != NULL) {
+		cp->cap = CPLANE_FIRST_BATCHES;
+		cp->held = malloc(cp->cap * sizeof(*cp->held));
+		cp->seq = calloc(nw, sizeof(*cp->seq));
+		cp->touched = calloc(nw, sizeof(*cp->touched));
+		if (cp->held == NULL || cp->seq == NULL || cp->touched == NULL) {
+			rc = -ENOMEM;
+			snprintf(err, errlen, "control plane: cannot start: %s", strerror(-rc));
+			goto err_free;
+		}
 	}
 	cp->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (cp->epfd < 0 || epoll_ctl(cp->epfd, EPOLL_CTL_ADD, b->persist->wake_fd, &ev) < 0) {
+	if (cp->epfd < 0) {
 		rc = -errno;
+		snprintf(err, errlen, "control plane: cannot start: %s", strerror(-rc));
 		goto err_free;
 	}
+	rc = cplane_parts_up(cp, prm, err, errlen);
+	if (rc < 0)
+		goto err_free;
 	rc = pthread_create(&cp->thread, NULL, cplane_main, cp);
 	if (rc != 0) {
 		rc = -rc;
+		snprintf(err, errlen, "control plane: cannot start: %s", strerror(-rc));
 		goto err_free;
 	}
 	*out = cp;
 	return 0;
 
 err_free:
-	log_err("control plane: cannot start: %s", strerror(-rc));
+	cplane_parts_down(cp);
 	cplane_free(cp);
 	return rc;
+}
+
+void cplane_quiesce(struct cplane *cp)
+{
+	uint64_t one = 1;
+	ssize_t r;
+
+	if (cp == NULL)
+		return;
+	atomic_store(&cp->quiesce_requested, true);
+	r = write(cp->wake_fd, &one, sizeof(one));
+	(void)r;
+	pthread_mutex_lock(&cp->lock);
+	while (!cp->quiesced)
+		pthread_cond_wait(&cp->cond, &cp->lock);
+	pthread_mutex_unlock(&cp->lock);
 }
 
 int cplane_stop(struct cplane *cp)
@@ -358,12 +579,111 @@ int cplane_stop(struct cplane *cp)
 		return 0;
 	atomic_store(&cp->stop, true);
 	/* Unconditional: a failing control plane sleeps without advertising it. */
-	r = write(cp->p->wake_fd, &one, sizeof(one));
+	r = write(cp->wake_fd, &one, sizeof(one));
 	(void)r;
 	pthread_join(cp->thread, NULL);
 	rc = cp->last_rc;
+	cplane_parts_down(cp);
 	cplane_free(cp);
 	return rc;
+}
+
+void cplane_request_reload(struct cplane *cp)
+{
+	uint64_t one = 1;
+	ssize_t r;
+
+	atomic_store(&cp->reload_requested, true);
+	r = write(cp->wake_fd, &one, sizeof(one));
+	(void)r;
+}
+
+/* ---- the watch API and accessors (cplane.h) --------------------------------------- */
+
+int cplane_watch(struct cplane *cp, int fd, unsigned events, cplane_fd_fn *fn, void *arg)
+{
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+
+	if (fd < 0 || fn == NULL)
+		return -EINVAL;
+	if (fd >= cp->nwatches) {
+		int n = PETREL_MAX(PETREL_MAX(fd + 1, cp->nwatches * 2), 64);
+		struct cplane_watch *w = realloc(cp->watches, (size_t)n * sizeof(*w));
+
+		if (w == NULL)
+			return -ENOMEM;
+		memset(w + cp->nwatches, 0, (size_t)(n - cp->nwatches) * sizeof(*w));
+		cp->watches = w;
+		cp->nwatches = n;
+	}
+	if (epoll_ctl(cp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	cp->watches[fd].fn = fn;
+	cp->watches[fd].arg = arg;
+	return 0;
+}
+
+int cplane_rewatch(struct cplane *cp, int fd, unsigned events)
+{
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+
+	return epoll_ctl(cp->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+}
+
+void cplane_unwatch(struct cplane *cp, int fd)
+{
+	if (fd < 0 || fd >= cp->nwatches || cp->watches[fd].fn == NULL)
+		return;
+	epoll_ctl(cp->epfd, EPOLL_CTL_DEL, fd, NULL);
+	cp->watches[fd].fn = NULL;
+	cp->watches[fd].arg = NULL;
+}
+
+struct broker *cplane_broker(const struct cplane *cp)
+{
+	return cp->b;
+}
+
+struct store *cplane_store(const struct cplane *cp)
+{
+	return cp->st;
+}
+
+struct metrics *cplane_metrics(const struct cplane *cp)
+{
+	return cp->metrics;
+}
+
+struct ctl *cplane_ctl(const struct cplane *cp)
+{
+	return cp->ctl;
+}
+
+struct admin_calls *cplane_admin_calls(const struct cplane *cp)
+{
+	return cp->calls;
+}
+
+const struct config *cplane_config(const struct cplane *cp)
+{
+	return cp->cfg_ref != NULL ? &cp->cfg_ref->cfg : &cp->b->cfg;
+}
+
+void cplane_set_config(struct cplane *cp, struct config_ref *ref)
+{
+	if (cp->cfg_ref != NULL)
+		config_ref_put(cp->cfg_ref);
+	cp->cfg_ref = ref;
+}
+
+const char *cplane_config_path(const struct cplane *cp)
+{
+	return cp->config_path;
+}
+
+const char *const *cplane_overrides(const struct cplane *cp)
+{
+	return cp->overrides;
 }
 
 void cplane_stats_read(const struct cplane *cp, struct cplane_stats *out)

@@ -1,5 +1,12 @@
 /* main.c - the petrel binary: configuration (defaults < file < command line),
- * start-up, signal handling and orderly shutdown. Workers do everything else. */
+ * start-up, signal handling and orderly shutdown. Workers do everything else.
+ *
+ * Start-up order (docs/architecture.md "Control plane"): the store, the control
+ * socket (before any thread, DPDK's EAL included: the umask that makes it 0600 is
+ * process-wide), the transport, the broker, the store's load, the control plane,
+ * the workers, then READY=1 to systemd. Shutdown: STOPPING=1, the control plane
+ * stops posting to the workers, the workers stop, the control plane commits their
+ * last records and ends, the socket file goes. */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -9,12 +16,19 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "petrel/broker.h"
 #include "petrel/config.h"
+#include "petrel/cplane.h"
+#include "petrel/ctl.h"
 #include "petrel/engine.h"
 #include "petrel/log.h"
+#include "petrel/metrics.h"
 #ifdef PETREL_HAVE_DPDK
 #include "petrel/port.h"
 #include "petrel/transport_dpdk.h"
@@ -140,6 +154,36 @@ static int apply(struct config *cfg, const char *key, const char *value)
 	return 0;
 }
 
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The control plane: started over the loaded store, before the workers. Returns 0 or
+ * 1 (one line logged). */
+static int control_plane_start(struct cplane **cp, struct broker *b, struct store *st,
+			       int ctl_fd, const char *conf_path,
+			       const char *const *overrides)
+{
+	static struct metrics_info info = { .version = PETREL_VERSION };
+	struct cplane_params prm = {
+		.b = b, .st = st, .ctl_fd = ctl_fd, .config_path = conf_path,
+		.overrides = overrides, .metrics_info = &info,
+	};
+	char err[1024];
+
+	info.start_wall_ms = wall_ms();
+	if (cplane_start(cp, &prm, err, sizeof(err)) < 0) {
+		*cp = NULL;
+		log_err("%s", err);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -153,6 +197,10 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conf_path = NULL, *port = NULL, *workers = NULL;
+	const char *overrides[7];   /* key, value pairs of the command line, NULL */
+	unsigned noverrides = 0;
+	struct cplane *cp = NULL;
+	int ctl_fd = -1;
 	bool verbose = false, dpdk = false;
 	struct config cfg;
 	const struct transport_ops *tops;
@@ -190,6 +238,20 @@ int main(int argc, char **argv)
 	    (workers != NULL && apply(&cfg, "workers", workers) < 0) ||
 	    (dpdk && apply(&cfg, "dataplane", "dpdk") < 0))
 		return 1;
+	/* What a reload applies again after re-reading the file. */
+	if (port != NULL) {
+		overrides[noverrides++] = "port";
+		overrides[noverrides++] = port;
+	}
+	if (workers != NULL) {
+		overrides[noverrides++] = "workers";
+		overrides[noverrides++] = workers;
+	}
+	if (dpdk) {
+		overrides[noverrides++] = "dataplane";
+		overrides[noverrides++] = "dpdk";
+	}
+	overrides[noverrides] = NULL;
 	if (config_finalize(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "petrel: %s\n", err);
 		return 1;
@@ -205,23 +267,34 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Before any thread: jansson's hash seed (admin.h). */
+	json_object_seed(0);
 
 	/* The store first: a store petrel may not use stops it before a socket, a
 	 * thread or a DPDK port exists. */
 	if (main_store_open(&ms, &cfg) != 0)
 		return 1;
+	if (ctl_listen(&cfg, &ctl_fd, err, sizeof(err)) < 0) {
+		fprintf(stderr, "petrel: %s\n", err);
+		main_store_close(&ms, NULL);
+		return 1;
+	}
 	tops = transport_pick(&cfg);
 	if (tops == NULL) {
+		ctl_unlisten(&cfg, ctl_fd);
 		main_store_close(&ms, NULL);
 		return 1;
 	}
 	b = malloc(sizeof(*b));
 	if (b == NULL || broker_init(b, &cfg, tops, &mqtt_engine_ops) < 0) {
 		free(b);
+		ctl_unlisten(&cfg, ctl_fd);
 		main_store_close(&ms, NULL);
 		return 1;
 	}
 	status = main_store_start(&ms, b);
+	if (status == 0)
+		status = control_plane_start(&cp, b, ms.st, ctl_fd, conf_path, overrides);
 	if (status == 0 && cfg.pid_file[0] != '\0') {
 		int rc = pid_file_write(cfg.pid_file);
 
@@ -236,13 +309,17 @@ int main(int argc, char **argv)
 			unlink(cfg.pid_file);
 	}
 	if (status != 0) {
+		cplane_quiesce(cp);
 		broker_stop_workers(b);
-		main_store_stop(&ms);
+		main_store_stop(&ms, cp);
 		broker_shutdown(b);
 		main_store_close(&ms, b);
 		free(b);
+		ctl_unlisten(&cfg, ctl_fd);
 		return 1;
 	}
+	/* Listeners bound, workers running, the control socket served. */
+	sd_notify(0, "READY=1");
 	if (cfg.dataplane == DATAPLANE_DPDK)
 		log_notice("petrel %s listening on %u.%u.%u.%u:%u with %u worker%s (dpdk)",
 			   PETREL_VERSION, cfg.dpdk_ip >> 24, (cfg.dpdk_ip >> 16) & 255,
@@ -257,20 +334,25 @@ int main(int argc, char **argv)
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			log_notice("SIGHUP: reload is not supported yet, ignored");
+			log_notice("SIGHUP: reloading the configuration");
+			cplane_request_reload(cp);
 			continue;
 		}
 		break;
 	}
+	sd_notify(0, "STOPPING=1");
 	log_notice("signal %d: shutting down", sig);
-	/* Workers first: they close their connections and push their last records
-	 * (sessions going offline); then the control plane commits and syncs them,
-	 * while the workers it notifies still exist. */
+	/* The control plane posts nothing more to the workers (nothing is left on a
+	 * stopped worker's queue); the workers close their connections and push their
+	 * last records (sessions going offline); then the control plane commits and
+	 * syncs them, while the workers it notifies still exist. */
+	cplane_quiesce(cp);
 	broker_stop_workers(b);
-	status = main_store_stop(&ms);
+	status = main_store_stop(&ms, cp);
 	broker_shutdown(b);
 	main_store_close(&ms, b);
 	free(b);
+	ctl_unlisten(&cfg, ctl_fd);
 	if (cfg.pid_file[0] != '\0' && unlink(cfg.pid_file) < 0)
 		log_warn("pid_file %s: %s", cfg.pid_file, strerror(errno));
 	log_notice("%s", status == 0 ? "stopped" : "stopped, with the store's last changes lost");

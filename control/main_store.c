@@ -81,24 +81,17 @@ int main_store_start(struct main_store *ms, struct broker *b)
 		log_err("store: cannot attach the workers to the queue: %s", strerror(-rc));
 		return 1;
 	}
-	rc = cplane_start(&ms->cp, b, ms->st);
-	if (rc < 0) {
-		ms->cp = NULL;
-		log_err("store: cannot start the control-plane thread: %s", strerror(-rc));
-		return 1;
-	}
 	return 0;
 }
 
-int main_store_stop(struct main_store *ms)
+int main_store_stop(struct main_store *ms, struct cplane *cp)
 {
 	int rc;
 
-	if (ms->cp == NULL)
+	if (cp == NULL)
 		return 0;
-	rc = cplane_stop(ms->cp);
-	ms->cp = NULL;
-	if (rc < 0) {
+	rc = cplane_stop(cp);
+	if (rc < 0 && ms->st != NULL) {
 		/* cplane_stop logged what was not stored. An acknowledgement waits for
 		 * the commit of what it depends on, so what failed here was never
 		 * acknowledged, unless only the final sync of <ms>/never failed. */

@@ -7,10 +7,11 @@
  *                     used stops petrel before anything else starts
  *   (broker_init)
  *   main_store_start  mqtt_restore, persist_create, persist_attach (every worker's
- *                     side), cplane_start; the workers are not running yet
+ *                     side); the workers are not running yet
+ *   (cplane_start: main starts the control plane, persistence or not)
  *   (broker_start_workers)
  * Shutdown:
- *   (broker_stop_workers: every worker joined, its last batch pushed)
+ *   (cplane_quiesce, broker_stop_workers: every worker joined, its last batch pushed)
  *   main_store_stop   cplane_stop: applies and syncs everything queued
  *   (broker_shutdown)
  *   main_store_close  persist_destroy, store_close */
@@ -28,7 +29,6 @@ struct store;
 struct main_store {
 	struct store *st;       /* NULL: persistence off, or not opened */
 	struct persist *p;
-	struct cplane *cp;      /* running control plane, NULL once stopped */
 };
 
 /* Opens the store of <cfg> (creating persistence_location if missing). Returns 0, or
@@ -36,12 +36,13 @@ struct main_store {
  * which names the file and what to do; the files are left untouched. */
 int main_store_open(struct main_store *ms, const struct config *cfg);
 /* Loads the store into <b> (workers created, not running), creates the queue to the
- * control plane with ids counting on from the loaded ones, attaches every worker to
- * it and starts the control plane. Returns 0 or 1 (logged). */
+ * control plane with ids counting on from the loaded ones and attaches every worker
+ * to it. Returns 0 or 1 (logged). */
 int main_store_start(struct main_store *ms, struct broker *b);
-/* After every worker was joined: the control plane applies and syncs what is still
- * queued and ends. Returns 0, or 1 if that last commit failed (logged: what was lost). */
-int main_store_stop(struct main_store *ms);
+/* After every worker was joined: stops <cp> (NULL: not started), which applies and
+ * syncs what is still queued. Returns 0, or 1 if that last commit failed (logged:
+ * what was lost). */
+int main_store_stop(struct main_store *ms, struct cplane *cp);
 /* After broker_shutdown: frees the queue, closes the store. */
 void main_store_close(struct main_store *ms, struct broker *b);
 

@@ -55,6 +55,7 @@ static int connect_finish(struct mqtt_conn *c, struct session *s, bool existed)
 	s->clean = c->pending.clean;
 	s->conn = c;
 	c->s = s;
+	w->stats.sessions_online++;
 	expiry_session_online(w, s);
 	c->state = CONN_ACTIVE;
 	conn_arm_keepalive(c);
@@ -66,6 +67,7 @@ static int connect_finish(struct mqtt_conn *c, struct session *s, bool existed)
 		return -1;
 	}
 	w->stats.connect_accepted++;
+	c->connected_since_ms = durable_wall_ms();
 	log_info("%s: client '%s' connected (clean=%d, keepalive=%u, present=%d)",
 		 w->tops->peer(c->tc), s->client_id, s->clean, c->keep_alive, present);
 	/* 3.1.1 section 3.2.2.2: bit 0 of the acknowledge flags is Session Present. MQTT
@@ -239,6 +241,7 @@ void conn_detach_session(struct mqtt_conn *c)
 	flow_session_offline(w, s);
 	s->conn = NULL;
 	c->s = NULL;
+	w->stats.sessions_online--;
 	if (s->clean) {
 		/* MQTT-3.1.2-6: a clean session lasts as long as its connection. */
 		session_end_owned(w, s);

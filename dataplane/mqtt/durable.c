@@ -108,6 +108,7 @@ void durable_copy_drop(struct worker *w, uint64_t sid, const struct msg *m)
 struct retain_rec {
 	struct worker *w;
 	bool failed;
+	bool found;            /* a delete found a message (durable_retain_delete) */
 };
 
 /* retain_log_fn: under the retained store's writer lock. The push makes the queue's
@@ -136,7 +137,7 @@ static int retain_record(void *arg, struct msg *m)
 
 int durable_retain_set(struct worker *w, struct msg *m, bool *failed)
 {
-	struct retain_rec r = { w, false };
+	struct retain_rec r = { w, false, false };
 	int rc;
 
 	*failed = false;
@@ -145,4 +146,28 @@ int durable_retain_set(struct worker *w, struct msg *m, bool *failed)
 	rc = retain_set_logged(w->broker->retain, m, retain_record, &r);
 	*failed = r.failed;
 	return rc;
+}
+
+/* retain_log_fn of a delete: called only when the slot holds a message. */
+static int retain_delete_record(void *arg, struct msg *m)
+{
+	struct retain_rec *r = arg;
+
+	r->found = true;
+	return durable_on(r->w) ? retain_record(arg, m) : 0;
+}
+
+int durable_retain_delete(struct worker *w, const char *topic, size_t len)
+{
+	struct retain_rec r = { w, false, false };
+	struct msg *m = msg_create(topic, len, "", 0, 0, true);
+	int rc;
+
+	if (m == NULL)
+		return -ENOMEM;
+	rc = retain_set_logged(w->broker->retain, m, retain_delete_record, &r);
+	msg_unref(m);
+	if (rc < 0)
+		return rc;
+	return r.found ? 0 : -ENOENT;
 }

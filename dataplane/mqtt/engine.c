@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "petrel/admin.h"
 #include "petrel/broker.h"
 #include "petrel/engine.h"
 #include "petrel/session.h"
@@ -55,6 +56,10 @@ static void engine_detach(struct worker *w)
 void engine_handle(struct worker *w, struct wmsg *m)
 {
 	worker_assert_current(w);
+	if (m->type == WMSG_TYPE_ADMIN) {
+		admin_handle(w, caa_container_of(m, struct admin_msg, h));
+		return;
+	}
 	switch ((enum wmsg_type)m->type) {
 	case WMSG_DELIVER:
 		deliver_batch(w, caa_container_of(m, struct wmsg_deliver, h));
@@ -76,6 +81,10 @@ void engine_handle(struct worker *w, struct wmsg *m)
 
 void engine_discard(struct wmsg *m)
 {
+	if (m->type == WMSG_TYPE_ADMIN) {
+		admin_discard(caa_container_of(m, struct admin_msg, h));
+		return;
+	}
 	switch ((enum wmsg_type)m->type) {
 	case WMSG_DELIVER:
 		deliver_discard(caa_container_of(m, struct wmsg_deliver, h));
@@ -97,6 +106,7 @@ void engine_adopt_session(struct worker *w, struct session *s)
 	if (s->listed)
 		return;
 	s->listed = true;
+	w->stats.sessions++;
 	cds_list_add_tail(&s->owner_link, &mqtt_worker(w)->sessions);
 }
 
@@ -107,6 +117,7 @@ void engine_drop_session(struct worker *w, struct session *s)
 	if (!s->listed)
 		return;
 	s->listed = false;
+	w->stats.sessions--;
 	cds_list_del(&s->owner_link);
 	CDS_INIT_LIST_HEAD(&s->owner_link);
 }

@@ -17,6 +17,7 @@
 #include "petrel/worker.h"
 #include "mqtt/expiry.h"
 
+struct admin_msg;
 struct msg;
 struct mqtt_conn;
 
@@ -120,8 +121,15 @@ static inline struct mqtt_worker *mqtt_worker(const struct worker *w)
 void engine_handle(struct worker *w, struct wmsg *m);
 /* Shutdown, every worker stopped: releases what <m> holds without acting on it. */
 void engine_discard(struct wmsg *m);
-/* Sessions <w> owns (list bookkeeping; both idempotent). Owner only. */
+/* Sessions <w> owns (list bookkeeping and the sessions gauge; both idempotent).
+ * Owner only. */
 void engine_adopt_session(struct worker *w, struct session *s);
 void engine_drop_session(struct worker *w, struct session *s);
+
+/* admin.c: the control plane's requests (admin.h, WMSG_TYPE_ADMIN). */
+/* Answers <m> on <w>'s thread and hands it back (admin_reply). */
+void admin_handle(struct worker *w, struct admin_msg *m);
+/* Shutdown: hands <m> back unanswered (status -ECANCELED). */
+void admin_discard(struct admin_msg *m);
 
 #endif

@@ -28,6 +28,7 @@ static const char *reason_name(enum close_reason why)
 	case CLOSE_NO_MEMORY: return "out of memory";
 	case CLOSE_SLOW: return "slow subscriber";
 	case CLOSE_OUTPUT_FULL: return "not reading its output";
+	case CLOSE_KICKED: return "kicked by the operator";
 	}
 	return "?";
 }
@@ -133,8 +134,10 @@ int conn_send(struct mqtt_conn *c, const void *pkt, size_t len)
 		return -ENOBUFS;
 	}
 	rc = outq_push_bytes(&c->out, pkt, len);
-	if (rc == 0)
+	if (rc == 0) {
+		c->w->stats.packets_out++;
 		conn_mark_dirty(c);
+	}
 	return rc;
 }
 
@@ -366,6 +369,8 @@ static int process(struct mqtt_conn *c, const uint8_t *buf, size_t len, size_t *
 		}
 		off += (size_t)n;
 		*used = off;
+		/* Counted once, here: a held packet is decoded again when replayed. */
+		c->w->stats.packets_in++;
 		/* MQTT-3.1.2-24 counts Control Packets: only a whole one is a sign of
 		 * life, not a byte of one that never ends. */
 		c->last_rx_ms = c->w->now_ms;

@@ -42,6 +42,8 @@ enum close_reason {
 	CLOSE_NO_MEMORY,
 	CLOSE_SLOW,            /* slow_subscriber_policy disconnect */
 	CLOSE_OUTPUT_FULL,     /* unreleased control bytes over max_outgoing_control_bytes */
+	CLOSE_KICKED,          /* the operator's kick (admin.h): as a lost connection, the
+	                          will goes out */
 };
 
 /* Output that must not go out before change records are committed (fence.c): the
@@ -74,6 +76,7 @@ struct mqtt_conn {
 	bool in_fenced;                /* on its worker's fenced list */
 	bool parked;                   /* not read: fenced bytes over persistence_max_parked_bytes */
 	bool persist_held;             /* held back: persistence_max_pending_bytes */
+	bool sys_denied_logged;        /* a PUBLISH to $SYS was refused and logged */
 	uint8_t nfences;               /* fence[0] open first; later ones coalesce into [1] */
 	struct conn_fence fence[2];
 	uint64_t out_released;         /* stream bytes released by the transport so far */
@@ -82,6 +85,7 @@ struct mqtt_conn {
 	struct worker *blocked_worker; /* its inbound queue was full; NULL if none */
 	struct pending_connect pending;
 	uint64_t last_rx_ms;           /* last whole packet decoded (MQTT-3.1.2-24) */
+	uint64_t connected_since_ms;   /* wall clock of its CONNACK 0; 0 before */
 	uint64_t qos0_drop_ms;         /* last drop_qos0_slow: episodes are runs of them */
 	struct timer timer;            /* connect timeout, then keep-alive */
 	struct timer flow_timer;       /* as a subscriber: backpressure_timeout (flow.c) */
@@ -175,6 +179,11 @@ void session_deliver_held(struct worker *w, struct session *s, struct msg *m, ui
  * within the session's queue limits like any other message. */
 void session_deliver_retained(struct worker *w, struct session *s, struct msg *m,
 			      uint8_t qos);
+/* A message from the broker itself ($SYS, admin.h ADMIN_SYS_PUBLISH): <m> (retained,
+ * QoS 0) replaces the retained slot of its topic with no change record, and goes to
+ * the subscribers of the moment as broker_route sends a will. Returns 0 or -ENOMEM
+ * (not retained; delivered regardless). */
+int broker_route_sys(struct worker *w, struct msg *m);
 void deliver_batch(struct worker *w, struct wmsg_deliver *d);
 /* Shutdown, every worker stopped: releases what <d> holds without delivering. */
 void deliver_discard(struct wmsg_deliver *d);
@@ -263,6 +272,10 @@ void durable_copy_drop(struct worker *w, uint64_t sid, const struct msg *m);
  * appended and pushed under the retained store's writer lock. Sets *failed on ENOMEM
  * (the change is then not made). */
 int durable_retain_set(struct worker *w, struct msg *m, bool *failed);
+/* Deletes the retained message of <topic> as a zero-length retained PUBLISH would
+ * (RETAIN_DEL appended), delivering nothing. Returns 0, -ENOENT when none was stored,
+ * or -ENOMEM (nothing changed). */
+int durable_retain_delete(struct worker *w, const char *topic, size_t len);
 
 /* fence.c: output held until change records are committed (persist.h) */
 /* Bytes of <c>'s output the transport may see: those before the first fence. */

@@ -152,9 +152,19 @@ void fanout_flush(struct worker *w, struct msg *m, struct mqtt_conn *from)
 	}
 }
 
+/* Every matching session gets ctx->m: this worker's at once, the others' batched. */
+static void route_to_subscribers(struct route_ctx *ctx)
+{
+	struct worker *w = ctx->w;
+
+	rcu_read_lock();
+	router_match(w->broker->router, ctx->m->topic, ctx->m->topic_len, route_one, ctx);
+	rcu_read_unlock();
+	fanout_flush(w, ctx->m, ctx->from);
+}
+
 int broker_route(struct worker *w, struct msg *m, struct mqtt_conn *from)
 {
-	struct broker *b = w->broker;
 	struct route_ctx ctx = { w, m, from, false };
 	bool rec_failed = false;
 
@@ -172,11 +182,23 @@ int broker_route(struct worker *w, struct msg *m, struct mqtt_conn *from)
 			ctx.oom |= rec_failed;
 		}
 	}
-	rcu_read_lock();
-	router_match(b->router, m->topic, m->topic_len, route_one, &ctx);
-	rcu_read_unlock();
-	fanout_flush(w, m, from);
+	route_to_subscribers(&ctx);
 	return ctx.oom ? -ENOMEM : 0;
+}
+
+int broker_route_sys(struct worker *w, struct msg *m)
+{
+	struct route_ctx ctx = { w, m, NULL, false };
+	int rc;
+
+	worker_assert_current(w);
+	/* No record: $SYS figures describe this run only, and the next one publishes
+	 * its own within sys_interval. */
+	rc = retain_set(w->broker->retain, m);
+	if (rc < 0)
+		w->stats.drop_no_memory++;
+	route_to_subscribers(&ctx);
+	return rc;
 }
 
 void deliver_batch(struct worker *w, struct wmsg_deliver *d)
@@ -376,6 +398,7 @@ void session_deliver_held(struct worker *w, struct session *s, struct msg *m, ui
 				return;
 			}
 			w->stats.publish_out++;
+			w->stats.packets_out++;
 			conn_mark_dirty(c);
 			return;
 		}
@@ -418,6 +441,34 @@ void session_deliver_retained(struct worker *w, struct session *s, struct msg *m
 	session_deliver(w, s, m, qos, true);
 }
 
+/* "$SYS" or under "$SYS/": the broker's own topics (MQTT-4.7.2-1). */
+static bool topic_is_sys(const char *topic, size_t len)
+{
+	return len >= 4 && memcmp(topic, "$SYS", 4) == 0 && (len == 4 || topic[4] == '/');
+}
+
+/* A client's PUBLISH to $SYS: acknowledged per its QoS as any other, so a client
+ * does not retry it for ever, but routed and retained nowhere (only the broker
+ * writes there: admin.h ADMIN_SYS_PUBLISH). A resent QoS 2 one is acknowledged
+ * again; its PUBREL gets PUBCOMP like an id we no longer hold (MQTT-4.3.3-2). */
+static int deny_sys_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
+{
+	c->w->stats.publish_sys_denied++;
+	if (!c->sys_denied_logged) {
+		c->sys_denied_logged = true;
+		log_notice("%s (%s): PUBLISH to '%.*s' refused: clients may not publish "
+			   "to $SYS (acknowledged, not delivered; counted in "
+			   "publish_sys_denied, logged once per connection)",
+			   c->w->tops->peer(c->tc), c->s->client_id, (int)p->topic.len,
+			   p->topic.ptr);
+	}
+	if (p->qos == 1)
+		return send_ack(c, MQTT_PUBACK, p->packet_id);
+	if (p->qos == 2)
+		return send_ack(c, MQTT_PUBREC, p->packet_id);
+	return 0;
+}
+
 int handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 {
 	struct worker *w = c->w;
@@ -427,6 +478,8 @@ int handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 
 	worker_assert_current(c->w);
 	w->stats.publish_in++;
+	if (topic_is_sys(p->topic.ptr, p->topic.len))
+		return deny_sys_publish(c, p);
 	if (p->qos == 2 && session_rel_contains(c->s, p->packet_id)) {
 		/* MQTT 4.3.3 method B: the id awaits PUBREL, so this is a resend of a
 		 * message already routed. Acknowledge again, deliver nothing. */

@@ -63,6 +63,7 @@ int session_send_new(struct worker *w, struct session *s, struct msg *m, uint8_t
 		if (outq_push_publish(&c->out, m, 0, false, retain, 0) < 0)
 			return -ENOMEM;
 		w->stats.publish_out++;
+		w->stats.packets_out++;
 		conn_mark_dirty(c);
 		return 0;
 	}
@@ -96,6 +97,7 @@ int session_send_new(struct worker *w, struct session *s, struct msg *m, uint8_t
 	e->state = state;
 	e->msg_id = msg_id;
 	w->stats.publish_out++;
+	w->stats.packets_out++;
 	conn_mark_dirty(c);
 	return 0;
 }
@@ -150,6 +152,8 @@ void session_resend(struct worker *w, struct session *s)
 		}
 		if (rc < 0)
 			w->stats.drop_no_memory++;
+		else
+			w->stats.packets_out++;
 		w->stats.resend++;
 	}
 	conn_mark_dirty(c);

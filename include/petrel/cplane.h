@@ -17,15 +17,36 @@
 #ifndef PETREL_CPLANE_H
 #define PETREL_CPLANE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct broker;
 struct cplane;
+struct ctl;
+struct metrics;
+struct metrics_info;
 struct store;
 
-/* Starts the thread over <b>->persist and <st> (both outlive it). Main thread, after
- * the store was loaded and before the workers start. Returns 0 or -errno. */
-int cplane_start(struct cplane **out, struct broker *b, struct store *st);
+/* What the control plane is started with; everything outlives it. */
+struct cplane_params {
+	struct broker *b;
+	struct store *st;                  /* NULL: persistence off (b->persist NULL too) */
+	int ctl_fd;                        /* ctl_listen's socket (taken over), or -1 */
+	const char *config_path;           /* the -c file, or NULL */
+	const char *const *overrides;      /* command line: key, value, ..., NULL; or NULL */
+	const struct metrics_info *metrics_info;
+};
+
+/* Starts the thread: the store's group commits when <p->st> is set, the control
+ * socket, the figures, metrics_listener. Main thread, after the store was loaded and
+ * before the workers start. Returns 0, or -errno with one line in <err> (e.g. the
+ * metrics_listener that cannot bind): main stops with it. */
+int cplane_start(struct cplane **out, const struct cplane_params *p, char *err,
+		 size_t errlen);
+/* Main, before the workers are stopped: the control plane closes the control socket's
+ * connections and posts no more admin messages (so none is left on a stopped worker's
+ * queue); the store's commits go on. Waits until it has done so. */
+void cplane_quiesce(struct cplane *cp);
 /* Orderly stop, after every worker was joined (their last batches pushed): applies
  * and syncs everything still queued, then ends the thread. Returns 0, or -errno if the
  * last commit failed (logged: what was not stored). */
@@ -47,6 +68,8 @@ struct broker *cplane_broker(const struct cplane *cp);
 /* NULL when persistence is off. */
 struct store *cplane_store(const struct cplane *cp);
 struct metrics *cplane_metrics(const struct cplane *cp);
+/* NULL when control_socket is none. */
+struct ctl *cplane_ctl(const struct cplane *cp);
 /* The configuration in force: the start one, then each reload's (owned by the
  * control plane; workers have their own reference, worker->cfg). */
 const struct config *cplane_config(const struct cplane *cp);

@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct config;
 struct cplane;
@@ -43,8 +44,34 @@ void ctl_unlisten(const struct config *cfg, int fd);
 struct ctl *ctl_create(struct cplane *cp, int listen_fd);
 /* Closes every connection; requests still waiting for workers are answered nowhere. */
 void ctl_destroy(struct ctl *c);
-/* Once a second: idle timeouts. */
+/* Once a second: idle timeouts, the end of a limit's log episode. */
 void ctl_tick(struct ctl *c);
+/* Main's quiesce: answers nothing more, closes every connection (flushing what it
+ * can without waiting), stops accepting. ctl_destroy still follows. */
+void ctl_close_all(struct ctl *c);
+
+/* The server's counters (metrics): read without locks by any thread. Each limit
+ * counts the connections it closed or refused; each is logged once per episode (a
+ * first occurrence, then quiet until a minute passes without one). */
+struct ctl_stats {
+	uint64_t connections;          /* open now */
+	uint64_t accepted;
+	uint64_t requests;             /* lines handled (answered or pending) */
+	uint64_t bad_requests;         /* answered bad_request / unknown_command */
+	uint64_t refused_busy;         /* control_max_clients */
+	uint64_t closed_too_long;      /* control_max_line */
+	uint64_t closed_output;        /* control_max_output */
+	uint64_t closed_idle;          /* control_idle_timeout */
+	uint64_t request_timeouts;     /* control_request_timeout (answered timeout) */
+};
+/* <c> may be NULL (control_socket none): all zero. */
+void ctl_stats_read(const struct ctl *c, struct ctl_stats *out);
+
+/* Reload (control/ctl_reload.c): re-reads the configuration and applies it (cplane.h
+ * cplane_request_reload, the reload command). Returns 0 with *result {"applied",
+ * "restart_needed"}, or -errno with the lines of errors in <err> (nothing applied).
+ * Control plane thread. */
+int ctl_reload_run(struct cplane *cp, json_t **result, char *err, size_t errlen);
 
 /* ---- commands ------------------------------------------------------------------ */
 

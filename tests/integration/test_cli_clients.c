@@ -146,3 +146,33 @@ Test(cli_clients, mosquitto_pub_l_lines_are_delivered_in_order)
 	free(out);
 	broker_stop_clean(&b);
 }
+
+/* MQTT-4.7.2-1: $SYS belongs to the broker. mosquitto_pub's QoS 1 retained PUBLISH to
+ * $SYS/x is acknowledged (it exits 0) but reaches no subscriber and is not retained:
+ * a message published after it on another topic comes first and alone. The broker's
+ * own $SYS publications are off (sys_interval 0) so that nothing else arrives there. */
+Test(cli_clients, mosquitto_pub_to_sys_is_acknowledged_but_not_delivered)
+{
+	struct broker b;
+	struct bg_cmd sub;
+	char cmd[256], out[4096];
+	int rc;
+
+	broker_start(&b, 2, "sys_interval 0\n");
+	start_sub(&sub, &b, "$SYS/#' -t 'cli/after", 1, 1, 5);
+	run_pub(&b, "-r -q 1 -t '$SYS/x' -m 'forged'");
+	run_pub(&b, "-q 1 -t cli/after -m 'marker'");
+	rc = bg_cmd_finish(&sub, out, sizeof(out));
+	cr_assert_eq(rc, 0, "mosquitto_sub exited with %d; output:\n%s", rc, out);
+	cr_assert(strstr(out, "MSG|cli/after|1|marker\n"), "no marker; output:\n%s", out);
+	cr_assert_null(strstr(out, "forged"), "the $SYS message was delivered:\n%s", out);
+
+	/* Nor retained: a later subscriber gets nothing within 2 s (-W: exit 27). */
+	snprintf(cmd, sizeof(cmd), "mosquitto_sub -h %s -p %u -t '$SYS/x' -C 1 -W 2",
+		 harness_host(), (unsigned)b.port);
+	rc = run_cmd(cmd, 10, out, sizeof(out));
+	cr_assert_str_eq(out, "", "a retained $SYS message was kept: %s", out);
+	cr_assert_neq(rc, 0);
+	cr_assert(broker_log_contains(&b, "clients may not publish to $SYS"));
+	broker_stop_clean(&b);
+}

@@ -63,7 +63,10 @@ static void up(enum persist_sync sync, unsigned sync_ms)
 
 static void cplane_up(void)
 {
-	cr_assert_eq(cplane_start(&CP, &B, ST), 0);
+	struct cplane_params prm = { .b = &B, .st = ST, .ctl_fd = -1 };
+	char err[256];
+
+	cr_assert_eq(cplane_start(&CP, &prm, err, sizeof(err)), 0, "cplane: %s", err);
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
