@@ -817,6 +817,8 @@ const struct config_key config_keys[] = {
 		   "ADDR:PORT serving Prometheus metrics over HTTP; unset = off"),
 	KEY_UINT(metrics_max_clients, 1, 1024, "16",
 		 "HTTP connections at once on metrics_listener"),
+	KEY_UINT(metrics_timeout, 1, 3600, "10",
+		 "seconds an idle HTTP connection on metrics_listener stays open"),
 	/* logging */
 	KEY_CUSTOM("log_level", key_log_level, 0, 0, "notice",
 		   "most verbose level printed: error, warning, notice, info, debug"),

@@ -88,6 +88,7 @@ struct config {
 	unsigned sys_interval;            /* seconds between $SYS publications; 0 = none; default 10 */
 	char metrics_listener[64];        /* ADDR:PORT of the Prometheus endpoint; "" = off (default) */
 	unsigned metrics_max_clients;     /* HTTP connections at once on metrics_listener; default 16 */
+	unsigned metrics_timeout;         /* seconds an HTTP connection on metrics_listener may stay idle; default 10 */
 	unsigned max_subscriptions_per_client; /* filters per session; default 10000; 1..UINT_MAX */
 	unsigned max_filters_per_subscribe;    /* per SUBSCRIBE packet, rest get 0x80; default 1000 */
 	int log_level;                    /* enum log_level; default LOG_NOTICE */

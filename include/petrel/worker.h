@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 #include <urcu/wfcqueue.h>
 
 #include "petrel/compiler.h"
@@ -89,6 +90,13 @@ struct worker {
 	struct timer_wheel wheel;
 
 	struct persist_worker *persist; /* NULL when persistence is off (persist.h) */
+
+	/* The thread's CPU-time clock (pthread_getcpuclockid), for the control plane's
+	 * per-worker CPU figures (metrics.h). Written once by the worker's own thread
+	 * as it starts (kernel pthread or DPDK lcore alike), then <cpu_clock_set> is
+	 * stored with release; a reader loads the flag (acquire) before the clock. */
+	clockid_t cpu_clock;
+	atomic_bool cpu_clock_set;
 
 	struct worker_stats stats;
 };

@@ -1,0 +1,357 @@
+/* test_metrics.c - the figures a running broker gives (metrics.h): `metrics` over the
+ * control socket and GET /metrics on metrics_listener, both parsed by the official
+ * Prometheus parser (python3-prometheus-client); the counts equal the traffic the test
+ * made with libmosquitto clients; `status` agrees; the HTTP endpoint's limits (404,
+ * 405, metrics_max_clients, metrics_timeout) and its bind failure; the Grafana
+ * dashboard in docs/ queries only metrics a live broker serves. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "metrics_client.h"
+
+TestSuite(metrics, .fini = harness_fini);
+
+#define NMSG 25
+#define PAYLOAD_LEN 100
+
+/* Starts <b> with metrics_listener on a free port (returned) and <extra> lines. */
+static uint16_t start_with_listener(struct broker *b, unsigned workers, const char *extra)
+{
+	uint16_t port = free_tcp_port();
+	char conf[512];
+
+	snprintf(conf, sizeof(conf), "metrics_listener 127.0.0.1:%u\n%s", (unsigned)port,
+		 extra != NULL ? extra : "");
+	broker_start(b, workers, conf);
+	return port;
+}
+
+/* The known traffic: "sub" (clean) subscribes to m/# at QoS 1; "pub" publishes NMSG
+ * messages of PAYLOAD_LEN bytes at QoS 1 to m/0 .. m/NMSG-1, the first retained; a
+ * persistent "gone" connects and disconnects. Returns once sub has every message. */
+static void make_traffic(struct broker *b, struct client **sub, struct client **pub)
+{
+	char payload[PAYLOAD_LEN], topic[32];
+	struct rx_msg m;
+
+	memset(payload, 'x', sizeof(payload));
+	client_close(connected_client(b, "gone", false));
+	*sub = connected_client(b, "sub", true);
+	cr_assert_eq(client_subscribe(*sub, "m/#", 1), 1);
+	*pub = connected_client(b, "pub", true);
+	for (int i = 0; i < NMSG; i++) {
+		snprintf(topic, sizeof(topic), "m/%d", i);
+		cr_assert_eq(client_publish(*pub, topic, payload, PAYLOAD_LEN, 1, i == 0), 0);
+	}
+	for (int i = 0; i < NMSG; i++)
+		cr_assert(client_wait_msg(*sub, &m, 5000), "message %d of %d delivered", i, NMSG);
+	/* libmosquitto's PUBACKs for those: handled before this round trip ends. */
+	cr_assert_eq(client_sync(*sub), 0);
+}
+
+/* Every family is typed (HELP/TYPE lines were there) and named petrel_*. */
+static void assert_families_typed(const json_t *parsed)
+{
+	json_t *fams = json_object_get(parsed, "families"), *type;
+	const char *name;
+
+	cr_assert_gt(json_object_size(fams), 50, "expected every stat as a family");
+	json_object_foreach(fams, name, type) {
+		cr_assert_eq(strncmp(name, "petrel_", 7), 0, "family %s", name);
+		cr_assert_str_neq(json_string_value(type), "unknown",
+				  "family %s has no TYPE line", name);
+	}
+}
+
+Test(metrics, control_socket_text_parses_and_counts_the_traffic, .timeout = 60)
+{
+	struct client *sub, *pub;
+	struct broker b;
+	json_t *p;
+	char *text;
+	/* A QoS 1 PUBLISH to m/N: fixed header 2, topic 2 + 3 or 4, packet id 2, payload. */
+	double min_bytes = NMSG * (2 + 2 + 3 + 2 + PAYLOAD_LEN);
+
+	broker_start(&b, 2, NULL);
+	make_traffic(&b, &sub, &pub);
+	text = ctl_metrics_text(&b);
+	p = prom_parse_ok(text);
+	assert_families_typed(p);
+
+	cr_expect_eq(prom_sum(p, "petrel_publish_in_total"), NMSG);
+	cr_expect_eq(prom_sum(p, "petrel_messages_received_total"), NMSG);
+	cr_expect_eq(prom_sum(p, "petrel_publish_out_total"), NMSG);
+	cr_expect_eq(prom_sum(p, "petrel_connect_accepted_total"), 3);
+	cr_expect_eq(prom_sum(p, "petrel_connect_refused_total"), 0);
+	cr_expect_eq(prom_sum(p, "petrel_drop_queue_full_total"), 0);
+	cr_expect_geq(prom_sum(p, "petrel_bytes_in_total"), min_bytes);
+	cr_expect_geq(prom_sum(p, "petrel_bytes_out_total"), min_bytes);
+	cr_expect_eq(prom_sum(p, "petrel_connections"), 2, "sub and pub are connected");
+	cr_expect_eq(prom_sum(p, "petrel_clients_connected"), 2);
+	cr_expect_eq(prom_sum(p, "petrel_sessions"), 3, "sub, pub and the offline gone");
+	cr_expect_eq(prom_sum(p, "petrel_sessions_online"), 2);
+	cr_expect_eq(prom_sum(p, "petrel_subscriptions"), 1);
+	cr_expect_eq(prom_sum(p, "petrel_retained_messages"), 1);
+	cr_expect_eq(prom_sum(p, "petrel_workers"), 2);
+	cr_expect_eq(prom_value(p, "petrel_info", "version", "0.1.0"), 1);
+	cr_expect_eq(prom_value(p, "petrel_info", "mode", "kernel"), 1);
+	/* One sample per worker, labelled. */
+	cr_expect_geq(prom_value(p, "petrel_publish_in_total", "worker", "0"), 0);
+	cr_expect_geq(prom_value(p, "petrel_publish_in_total", "worker", "1"), 0);
+	cr_expect_gt(prom_value(p, "petrel_worker_cpu_seconds_total", "worker", "0"), 0);
+	cr_expect_gt(prom_value(p, "petrel_worker_cpu_seconds_total", "worker", "1"), 0);
+	cr_expect_geq(prom_sum(p, "petrel_uptime_seconds"), 0);
+	/* Persistence is on in the harness: the store's families are there. */
+	cr_expect_geq(prom_sum(p, "petrel_store_commits_total"), 1);
+	cr_expect_eq(prom_sum(p, "petrel_store_sessions"), 1, "only gone is persistent");
+
+	json_decref(p);
+	free(text);
+	client_close(pub);
+	client_close(sub);
+	broker_stop_clean(&b);
+}
+
+Test(metrics, status_agrees_with_the_traffic, .timeout = 60)
+{
+	struct client *sub, *pub;
+	struct broker b;
+	json_t *st, *pw;
+
+	broker_start(&b, 2, NULL);
+	make_traffic(&b, &sub, &pub);
+	/* Two ticks, so the per-worker CPU share has two samples to compare. */
+	usleep(2200 * 1000);
+	st = ctl_result(&b, "{\"cmd\":\"status\"}");
+
+	cr_expect_str_eq(json_string_value(json_object_get(st, "version")), "0.1.0");
+	cr_expect_str_eq(json_string_value(json_object_get(st, "mode")), "kernel");
+	cr_expect_eq(json_integer_value(json_object_get(st, "workers")), 2);
+	cr_expect_eq(json_integer_value(json_object_get(st, "connections")), 2);
+	cr_expect_eq(json_integer_value(json_object_get(json_object_get(st, "sessions"),
+							"online")), 2);
+	cr_expect_eq(json_integer_value(json_object_get(json_object_get(st, "sessions"),
+							"offline")), 1);
+	cr_expect_eq(json_integer_value(json_object_get(json_object_get(st, "sessions"),
+							"total")), 3);
+	cr_expect_eq(json_integer_value(json_object_get(st, "subscriptions")), 1);
+	cr_expect_eq(json_integer_value(json_object_get(st, "retained")), 1);
+	cr_expect_eq(json_integer_value(json_object_get(json_object_get(st, "messages"),
+							"received")), NMSG);
+	cr_expect_eq(json_integer_value(json_object_get(json_object_get(st, "messages"),
+							"sent")), NMSG);
+	cr_expect(json_is_number(json_object_get(json_object_get(st, "messages"),
+						 "received_per_s")));
+	cr_expect_eq(json_integer_value(json_object_get(json_object_get(st, "drops"),
+							"total")), 0);
+	cr_expect(json_is_integer(json_object_get(json_object_get(st, "drops"),
+						  "queue_full")));
+	cr_expect_eq(json_integer_value(json_object_get(json_object_get(st, "counters"),
+							"publish_in")), NMSG);
+	cr_expect(json_is_object(json_object_get(st, "store")), "persistence is on");
+	pw = json_object_get(st, "per_worker");
+	cr_assert_eq(json_array_size(pw), 2);
+	for (size_t i = 0; i < 2; i++) {
+		json_t *w = json_array_get(pw, i);
+		double cpu = json_number_value(json_object_get(w, "cpu_percent"));
+
+		cr_expect_eq(json_integer_value(json_object_get(w, "id")), (json_int_t)i);
+		cr_expect(json_is_number(json_object_get(w, "cpu_percent")),
+			  "worker %zu's CPU clock was read", i);
+		cr_expect(cpu >= 0 && cpu <= 100.5, "cpu_percent %f", cpu);
+		cr_expect(json_is_number(json_object_get(w, "busy_percent")));
+	}
+
+	json_decref(st);
+	client_close(pub);
+	client_close(sub);
+	broker_stop_clean(&b);
+}
+
+Test(metrics, http_serves_the_same_families_as_the_control_socket, .timeout = 60)
+{
+	struct client *sub, *pub;
+	struct broker b;
+	char *head, *body, *text, *fams_http, *fams_ctl;
+	json_t *ph, *pc;
+	uint16_t port = start_with_listener(&b, 2, NULL);
+
+	make_traffic(&b, &sub, &pub);
+	cr_assert_eq(http_request(port, "GET", "/metrics", &head, &body), 200, "%s", head);
+	cr_expect(strstr(head, "Content-Type: text/plain; version=0.0.4") != NULL, "%s", head);
+	text = ctl_metrics_text(&b);
+	ph = prom_parse_ok(body);
+	pc = prom_parse_ok(text);
+	assert_families_typed(ph);
+	fams_http = prom_family_list(ph);
+	fams_ctl = prom_family_list(pc);
+	cr_expect_str_eq(fams_http, fams_ctl);
+	cr_expect_eq(prom_sum(ph, "petrel_publish_in_total"), NMSG);
+	cr_expect_eq(prom_sum(ph, "petrel_publish_in_total"),
+		     prom_sum(pc, "petrel_publish_in_total"));
+	free(head);
+	free(body);
+
+	/* HEAD: the headers of GET. */
+	cr_expect_eq(http_request(port, "HEAD", "/metrics", NULL, NULL), 200);
+	/* Anything else: 404 for another path, 405 for another method. */
+	cr_expect_eq(http_request(port, "GET", "/", NULL, NULL), 404);
+	cr_expect_eq(http_request(port, "GET", "/metrics/x", NULL, NULL), 404);
+	cr_expect_eq(http_request(port, "GET", "/metricsx", NULL, NULL), 404);
+	cr_expect_eq(http_request(port, "POST", "/metrics", &head, NULL), 405);
+	cr_expect(strstr(head, "Allow: GET, HEAD") != NULL, "%s", head);
+	free(head);
+	cr_expect_eq(http_request(port, "DELETE", "/metrics", NULL, NULL), 405);
+	/* Still serving. */
+	cr_expect_eq(http_request(port, "GET", "/metrics", NULL, NULL), 200);
+
+	json_decref(ph);
+	json_decref(pc);
+	free(fams_http);
+	free(fams_ctl);
+	free(text);
+	client_close(pub);
+	client_close(sub);
+	broker_stop_clean(&b);
+}
+
+static int tcp_connect(uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* metrics_max_clients: the connection beyond it is closed unanswered; once one
+ * leaves, a scrape is served again. The MQTT side carries on meanwhile. */
+Test(metrics, http_connection_limit, .timeout = 60)
+{
+	struct broker b;
+	uint16_t port = start_with_listener(&b, 1, "metrics_max_clients 2\n");
+	int idle[2], status = -1;
+
+	for (int i = 0; i < 2; i++)
+		idle[i] = tcp_connect(port);
+	usleep(200 * 1000);
+	cr_expect_eq(http_request(port, "GET", "/metrics", NULL, NULL), -1,
+		     "a third connection must be refused while two are open");
+	client_close(connected_client(&b, "mqtt", true));
+	close(idle[0]);
+	for (int i = 0; i < 30 && status != 200; i++) {
+		usleep(100 * 1000);
+		status = http_request(port, "GET", "/metrics", NULL, NULL);
+	}
+	cr_expect_eq(status, 200, "served again once a connection left");
+	close(idle[1]);
+	broker_stop_clean(&b);
+}
+
+/* metrics_timeout: a connection that sends nothing is closed. */
+Test(metrics, http_idle_connection_times_out, .timeout = 60)
+{
+	struct broker b;
+	uint16_t port = start_with_listener(&b, 1, "metrics_timeout 1\n");
+	int fd = tcp_connect(port);
+	uint64_t t0 = now_ms();
+
+	cr_expect(raw_wait_closed(fd, 5000), "idle HTTP connection still open after 5 s");
+	cr_expect_geq(now_ms() - t0, 800, "closed before its timeout");
+	close(fd);
+	cr_expect_eq(http_request(port, "GET", "/metrics", NULL, NULL), 200);
+	broker_stop_clean(&b);
+}
+
+/* Runs petrel on a config of its own (no harness broker: it must not start). Returns
+ * the exit status; <out> gets its stdout and stderr. */
+static int run_petrel(const char *config_lines, char *out, size_t cap)
+{
+	const char *bin = getenv("PETREL_BIN");
+	char dir[] = "/tmp/petrel-metrics-XXXXXX", path[256], cmd[1024];
+	FILE *f;
+	int rc;
+
+	cr_assert_not_null(bin);
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/petrel.conf", dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "listener 0 127.0.0.1\npersistence false\ncontrol_socket %s/ctl.sock\n%s",
+		dir, config_lines);
+	cr_assert_eq(fclose(f), 0);
+	snprintf(cmd, sizeof(cmd), "%s -w 1 -c %s 2>&1", bin, path);
+	rc = run_cmd(cmd, 20, out, cap);
+	harness_remove_tree(dir);
+	return rc;
+}
+
+Test(metrics, listener_that_cannot_bind_stops_the_broker, .timeout = 60)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char conf[128], want[128], out[8192];
+
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(fd, 1), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	snprintf(conf, sizeof(conf), "metrics_listener 127.0.0.1:%u\n", ntohs(a.sin_port));
+	snprintf(want, sizeof(want), "metrics_listener 127.0.0.1:%u: Address already in use",
+		 ntohs(a.sin_port));
+	cr_expect_eq(run_petrel(conf, out, sizeof(out)), 1, "exit status; output:\n%s", out);
+	cr_expect(strstr(out, want) != NULL, "want \"%s\" in:\n%s", want, out);
+	close(fd);
+
+	cr_expect_eq(run_petrel("metrics_listener localhost\n", out, sizeof(out)), 1, "%s", out);
+	cr_expect(strstr(out, "metrics_listener localhost: not ADDR:PORT") != NULL, "%s", out);
+}
+
+/* docs/grafana-petrel.json: valid JSON, a Prometheus datasource variable, and every
+ * petrel_* metric its queries use is served by a live broker (with persistence). */
+Test(metrics, grafana_dashboard_queries_served_metrics, .timeout = 60)
+{
+	const char *src = getenv("PETREL_TEST_SRC");
+	char path[512], *body;
+	struct broker b;
+	json_error_t err;
+	json_t *dash, *vars, *v, *parsed;
+	bool has_ds = false;
+	size_t i;
+	int rc;
+
+	cr_assert_not_null(src);
+	snprintf(path, sizeof(path), "%s/../../docs/grafana-petrel.json", src);
+	dash = json_load_file(path, 0, &err);
+	cr_assert_not_null(dash, "%s:%d: %s", path, err.line, err.text);
+	cr_expect(json_is_integer(json_object_get(dash, "schemaVersion")));
+	cr_expect_gt(json_array_size(json_object_get(dash, "panels")), 5);
+	vars = json_object_get(json_object_get(dash, "templating"), "list");
+	json_array_foreach(vars, i, v) {
+		if (strcmp(json_string_value(json_object_get(v, "type")), "datasource") == 0 &&
+		    strcmp(json_string_value(json_object_get(v, "query")), "prometheus") == 0)
+			has_ds = true;
+	}
+	cr_expect(has_ds, "no Prometheus datasource variable");
+	json_decref(dash);
+
+	uint16_t port = start_with_listener(&b, 2, NULL);
+
+	cr_assert_eq(http_request(port, "GET", "/metrics", NULL, &body), 200);
+	parsed = prom_parse(body, path, &rc);
+	cr_expect_eq(rc, 0, "the dashboard queries metrics /metrics does not serve (exit %d)",
+		     rc);
+	json_decref(parsed);
+	free(body);
+	broker_stop_clean(&b);
+}
