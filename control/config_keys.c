@@ -880,3 +880,20 @@ const char *queue_full_policy_name(enum queue_full_policy p)
 		return queue_full_policy_words[p];
 	return "unknown";
 }
+
+/* The field type behind a generic setter; config_reload.c renders and copies fields by
+ * it. A key with a setter of its own is CONFIG_KIND_CUSTOM. */
+enum config_key_kind config_key_kind(const struct config_key *k)
+{
+	if (k->set == key_bool)
+		return CONFIG_KIND_BOOL;
+	if (k->set == key_whole)
+		return k->min < 0 ? CONFIG_KIND_INT : CONFIG_KIND_UINT;
+	if (k->set == key_size)
+		return CONFIG_KIND_SIZE;
+	if (k->set == key_string)
+		return CONFIG_KIND_STRING;
+	if (k->set == key_enum)
+		return CONFIG_KIND_ENUM;
+	return CONFIG_KIND_CUSTOM;
+}
