@@ -266,7 +266,7 @@ void fmt_status(json_t *r)
 	drops_text(r, drops, sizeof(drops));
 	kv("drops:", "%s", drops);
 	if (store)
-		kv("store:", "%s file, %s used, %.0f sessions, %.0f messages, %.0f retained",
+		kv("store:", "%s file (%s used); sessions %.0f, messages %.0f, retained %.0f",
 		   fmt_bytes(fmt_num(store, "file_bytes"), a, sizeof(a)),
 		   fmt_bytes(fmt_num(store, "used_bytes"), b, sizeof(b)),
 		   fmt_num(store, "sessions"), fmt_num(store, "msgs"),

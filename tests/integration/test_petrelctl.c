@@ -145,7 +145,10 @@ Test(petrelctl, status_counts_what_the_clients_did)
 	assert_line(o.out, "^messages out: +5 \\([0-9.]+k?/s\\)$");
 	assert_line(o.out, "^bytes in: +[0-9.]+ (B|KiB) \\([0-9.]+ (B|KiB)/s\\)$");
 	assert_line(o.out, "^drops: +0$");
-	assert_line(o.out, "^store: +[0-9.]+ (B|KiB|MiB) file");
+	/* The offline session; six message bodies: the five queued for it and the
+	 * retained one; that retained topic. */
+	assert_line(o.out, "^store: +[0-9.]+ (B|KiB|MiB) file \\([0-9.]+ (B|KiB|MiB) used\\); "
+			   "sessions 1, messages 6, retained 1$");
 	ctl_out_free(&o);
 
 	client_close(pub);
