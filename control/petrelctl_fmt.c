@@ -323,7 +323,10 @@ void fmt_session(json_t *r)
 	kv("address:", "%s", str_or(r, "address", "-"));
 	kv("protocol:", "%s", str_or(r, "protocol", "-"));
 	kv("clean session:", "%s", num_text(json_object_get(r, "clean"), a, sizeof(a)));
-	kv("keep-alive:", "%.0f s", fmt_num(r, "keepalive"));
+	if (json_is_number(json_object_get(r, "keepalive")))
+		kv("keep-alive:", "%.0f s", fmt_num(r, "keepalive"));
+	else
+		kv("keep-alive:", "-");
 	kv(online ? "connected since:" : "offline since:", "%s (%s ago)",
 	   time_text(json_object_get(r, online ? "connected_since" : "offline_since"),
 		     a, sizeof(a)),
