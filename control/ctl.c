@@ -323,7 +323,7 @@ static void ctl_conn_request(struct ctl_conn *conn, const char *line, size_t len
 	}
 	r->conn = conn;
 	conn->pending = r;
-	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	req = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (req == NULL) {
 		ctl_reply_err(r, "bad_request", "bad JSON at column %d: %s", jerr.column,
 			      jerr.text);

@@ -170,7 +170,8 @@ static void merge_lists(struct admin_call *call, struct cmd_call *cc, const char
 		v[i] = json_array_get(all, i);
 	sort_key = key;
 	sort_key2 = cc->sort2;
-	qsort(v, n, sizeof(*v), entry_cmp);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), entry_cmp);
 	if (cc->limit > 0 && (json_int_t)n > cc->limit)
 		n = (size_t)cc->limit;
 	for (size_t i = 0; i < n; i++)

@@ -494,6 +494,9 @@ max_queued_messages 1000
 max_connections -1
 EOF
 	[[ $pconf == *"persistence "* ]] || echo "persistence false" >>"$tmp/petrel.conf"
+	# No control socket: the default ./petrel.sock would be shared with whatever
+	# runs in the same directory.
+	echo "control_socket none" >>"$tmp/petrel.conf"
 	[[ -z $pconf ]] || echo "$pconf" >>"$tmp/petrel.conf"
 	cat >"$tmp/mosquitto.conf" <<EOF
 listener $port $addr

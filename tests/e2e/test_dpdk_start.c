@@ -36,9 +36,10 @@ static void expect_refused(const char *conf, const char *flags, const char *need
 	char path[] = "/tmp/petrel-dpdk-start-XXXXXX";
 	char cmd[1024], out[8192];
 	uint64_t t0;
-	/* These refusals are about DPDK: no store, so nothing is created in the
-	 * test's working directory (persistence is on by default, in ./data). */
-	static const char no_store[] = "persistence false\n";
+	/* These refusals are about DPDK: no store and no control socket, so nothing
+	 * is created in the test's working directory (persistence is on by default,
+	 * in ./data; the control socket is ./petrel.sock). */
+	static const char no_store[] = "persistence false\ncontrol_socket none\n";
 	int fd = mkstemp(path), st;
 
 	cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));

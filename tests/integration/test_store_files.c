@@ -136,7 +136,10 @@ static int run_petrel(struct store_dir *d, const char *location, char *out, size
 	uint64_t t0;
 	int st;
 
-	snprintf(text, sizeof(text), "persistence_location %s\n", location);
+	/* No control socket: should the store be accepted, the default ./petrel.sock
+	 * would be shared with whatever runs beside. */
+	snprintf(text, sizeof(text), "persistence_location %s\ncontrol_socket none\n",
+		 location);
 	write_bytes(d->conf, text, strlen(text));
 	snprintf(cmd, sizeof(cmd), "'%s' -c %s -p 0 -w 1 2>&1", getenv("PETREL_BIN"),
 		 d->conf);
