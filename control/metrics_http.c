@@ -159,6 +159,9 @@ static void on_ready(struct cplane *cp, void *arg, unsigned events)
 	metrics_http_run(arg);
 }
 
+/* MHD's own messages (why it refused or closed a connection), at info level. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[256];

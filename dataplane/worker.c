@@ -224,6 +224,7 @@ void worker_teardown(struct worker *w)
 	 * commit: cplane_stop runs after every worker was joined. */
 	persist_push(w);
 	timer_wheel_fini(&w->wheel);
+	w->torn_down = true;
 	worker_set_current(prev);
 }
 

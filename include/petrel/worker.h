@@ -84,6 +84,7 @@ struct worker {
 	int wake_fd;                   /* eventfd, written when <sleeping> */
 	pthread_t thread;
 	bool started;
+	bool torn_down;                /* worker_teardown ran (broker_shutdown checks) */
 
 	uint64_t now_us;               /* transport's monotonic clock, read once per turn */
 	uint64_t now_ms;               /* now_us / 1000: the keep-alive wheel's unit */

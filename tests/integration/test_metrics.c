@@ -287,8 +287,8 @@ static int run_petrel(const char *config_lines, char *out, size_t cap)
 	snprintf(path, sizeof(path), "%s/petrel.conf", dir);
 	f = fopen(path, "w");
 	cr_assert_not_null(f);
-	fprintf(f, "listener 0 127.0.0.1\npersistence false\ncontrol_socket %s/ctl.sock\n%s",
-		dir, config_lines);
+	fprintf(f, "listener %u 127.0.0.1\npersistence false\ncontrol_socket %s/ctl.sock\n%s",
+		(unsigned)free_tcp_port(), dir, config_lines);
 	cr_assert_eq(fclose(f), 0);
 	snprintf(cmd, sizeof(cmd), "%s -w 1 -c %s 2>&1", bin, path);
 	rc = run_cmd(cmd, 20, out, cap);
@@ -353,5 +353,41 @@ Test(metrics, grafana_dashboard_queries_served_metrics, .timeout = 60)
 		     rc);
 	json_decref(parsed);
 	free(body);
+	broker_stop_clean(&b);
+}
+
+/* docs/operations.md lists every family a broker with persistence serves. */
+Test(metrics, operations_md_lists_every_family, .timeout = 60)
+{
+	const char *src = getenv("PETREL_TEST_SRC");
+	char path[512], want[160];
+	struct broker b;
+	json_t *parsed, *samples, *s;
+	char *doc, *text;
+	size_t i, len;
+	FILE *f;
+
+	cr_assert_not_null(src);
+	snprintf(path, sizeof(path), "%s/../../docs/operations.md", src);
+	f = fopen(path, "r");
+	cr_assert_not_null(f, "%s", path);
+	doc = malloc(1u << 20);
+	cr_assert_not_null(doc);
+	len = fread(doc, 1, (1u << 20) - 1, f);
+	doc[len] = '\0';
+	fclose(f);
+
+	broker_start(&b, 1, NULL);
+	text = ctl_metrics_text(&b);
+	parsed = prom_parse_ok(text);
+	samples = json_object_get(parsed, "samples");
+	json_array_foreach(samples, i, s) {
+		snprintf(want, sizeof(want), "| `%s` |",
+			 json_string_value(json_object_get(s, "name")));
+		cr_expect(strstr(doc, want) != NULL, "docs/operations.md does not list %s", want);
+	}
+	json_decref(parsed);
+	free(text);
+	free(doc);
 	broker_stop_clean(&b);
 }
