@@ -615,6 +615,26 @@ Test(petrelctl, top_prints_the_frames_asked_for)
 	broker_stop_clean(&b);
 }
 
+/* On a terminal each frame starts by homing the cursor and clearing the screen.
+ * script(1) gives petrelctl a pseudo-terminal as stdout. */
+Test(petrelctl, top_on_a_terminal_redraws_the_screen)
+{
+	struct broker b;
+	char cmd[512], *out = malloc(65536);
+	int rc;
+
+	if (access("/usr/bin/script", X_OK) != 0)
+		cr_skip_test("no /usr/bin/script (util-linux) to run petrelctl on a pty");
+	broker_start(&b, 1, NULL);
+	snprintf(cmd, sizeof(cmd), "/usr/bin/script -qec '%s -s %s top -n 2 -d 0.2' /dev/null",
+		 getenv("PETRELCTL_BIN"), b.ctl_path);
+	rc = run_cmd(cmd, 30, out, 65536);
+	cr_assert_eq(rc, 0, "%s: exit %d: %s", cmd, rc, out);
+	cr_assert_eq(ctl_count(out, "\033[H\033[2Jpetrel 0.1.0 - "), 2, "%s", out);
+	free(out);
+	broker_stop_clean(&b);
+}
+
 Test(petrelctl, shutdown_stops_the_broker)
 {
 	struct broker b;
@@ -755,7 +775,7 @@ Test(petrelctl, a_broker_that_never_answers_times_out)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ctl_out o;
 	uint64_t t0, took;
-	int fd;
+	int fd, filler[2];
 
 	/* Listening, never accepting: connect and send succeed, no answer comes. */
 	cr_assert(mkdtemp(dir));
@@ -773,6 +793,26 @@ Test(petrelctl, a_broker_that_never_answers_times_out)
 	expect_error(&o, 1, "petrelctl: broker did not answer within 1 s");
 	cr_assert(took >= 900 && took < 5000, "gave up after %llu ms", (unsigned long long)took);
 	ctl_out_free(&o);
+
+	/* A backlog that is full: connect() itself waits, for -t and no longer. The
+	 * listener above already holds petrelctl's connection and ours. */
+	cr_assert_eq(listen(fd, 0), 0);
+	for (int i = 0; i < 2; i++) {
+		filler[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		connect(filler[i], (struct sockaddr *)&sa, sizeof(sa));
+	}
+	{
+		const char *argv[] = { "-s", sa.sun_path, "-t", "1", "status", NULL };
+
+		t0 = now_ms();
+		ctl_exec(&o, argv, 30, -1);
+		took = now_ms() - t0;
+	}
+	expect_error(&o, 1, "petrelctl: broker did not answer within 1 s");
+	cr_assert(took >= 900 && took < 5000, "gave up after %llu ms", (unsigned long long)took);
+	ctl_out_free(&o);
+	close(filler[0]);
+	close(filler[1]);
 	close(fd);
 	unlink(sa.sun_path);
 	rmdir(dir);
