@@ -352,6 +352,36 @@ Test(admin, clients_match_the_pattern_sorted_and_limited_with_the_total)
 	broker_down();
 }
 
+/* The bounded selection keeps exactly the first <limit> ids whatever the order the
+ * sessions were made in: ids from a fixed shuffle, every limit from 1 to N+1. */
+Test(admin, clients_limit_keeps_the_first_ids_in_order)
+{
+	enum { N = 40 };
+	struct mem_client c[N];
+	static char ids[N][16];
+
+	broker_up();
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "id-%02u", (i * 17) % N);   /* 17 coprime to 40 */
+		mem_client_connect(&c[i], &B, W0, ids[i], true);
+	}
+	for (int limit = 1; limit <= N + 1; limit++) {
+		struct admin_msg *m = ask(W0, ADMIN_CLIENTS, json_pack("{s:i}", "limit", limit));
+		size_t n = limit < N ? (size_t)limit : N;
+		const json_t *a = listed(m, "clients", N, n);
+
+		for (size_t i = 0; i < n; i++) {
+			char want[16];
+
+			snprintf(want, sizeof(want), "id-%02zu", i);
+			cr_assert_str_eq(get_str(json_array_get(a, i), "client"), want,
+					 "limit %d, item %zu", limit, i);
+		}
+		done(m);
+	}
+	broker_down();
+}
+
 /* ---- ADMIN_SESSION_SHOW ---------------------------------------------------------------- */
 
 Test(admin, session_show_online_then_offline_on_its_owner_only)
