@@ -19,7 +19,7 @@
 #include "ctl_client.h"
 #include "harness.h"
 
-TestSuite(reload, .fini = harness_fini);
+TestSuite(reload, .fini = harness_fini, .timeout = 60);
 
 /* Appends <lines> to the broker's config file: later lines win. */
 static void conf_append(struct broker *b, const char *lines)
@@ -91,7 +91,7 @@ static void expect_exchange(struct client *pub, struct client *sub, const char *
 	cr_expect(msg_payload_is(&m, "still here"));
 }
 
-Test(reload, max_connections_lowered_refuses_the_next_connect, .timeout = 60)
+Test(reload, max_connections_lowered_refuses_the_next_connect)
 {
 	struct broker b;
 	char line[512];
@@ -135,7 +135,7 @@ Test(reload, max_connections_lowered_refuses_the_next_connect, .timeout = 60)
 	broker_stop_clean(&b);
 }
 
-Test(reload, max_packet_size_lowered_closes_a_bigger_packet, .timeout = 60)
+Test(reload, max_packet_size_lowered_closes_a_bigger_packet)
 {
 	static char big[1000];
 	struct broker b;
@@ -196,7 +196,7 @@ static int offline_round(struct broker *b, struct client *pub, int n)
 	return got;
 }
 
-Test(reload, queue_limits_change_what_a_new_publish_does, .timeout = 60)
+Test(reload, queue_limits_change_what_a_new_publish_does)
 {
 	struct broker b;
 
@@ -232,7 +232,7 @@ static bool port_open(uint16_t port)
 	return ok;
 }
 
-Test(reload, a_restart_key_is_reported_and_not_applied, .timeout = 60)
+Test(reload, a_restart_key_is_reported_and_not_applied)
 {
 	struct broker b;
 	char line[128], from[64], to[64];
@@ -270,7 +270,7 @@ Test(reload, a_restart_key_is_reported_and_not_applied, .timeout = 60)
 	broker_stop_clean(&b);
 }
 
-Test(reload, a_bad_file_changes_nothing, .timeout = 60)
+Test(reload, a_bad_file_changes_nothing)
 {
 	struct broker b;
 	struct ctl_out o;
@@ -296,7 +296,7 @@ Test(reload, a_bad_file_changes_nothing, .timeout = 60)
 	broker_stop_clean(&b);
 }
 
-Test(reload, sighup_reloads_the_same_way, .timeout = 60)
+Test(reload, sighup_reloads_the_same_way)
 {
 	struct broker b;
 	char line[512];
@@ -321,5 +321,26 @@ Test(reload, sighup_reloads_the_same_way, .timeout = 60)
 	cr_expect_eq(rc, 3, "after SIGHUP a second client got CONNACK %d", rc);
 	cr_expect(client_is_connected(c1));
 	client_close(c1);
+	broker_stop_clean(&b);
+}
+
+/* The harness starts petrel with -v: the command line's debug level outlives a file
+ * that asks for less, as the command line's flags always win over the file. */
+Test(reload, the_command_line_log_level_wins_over_the_file)
+{
+	struct broker b;
+
+	broker_start(&b, 1, NULL);
+	conf_append(&b, "log_level error\n");
+	json_t *r = ctl_json(&b, "reload", NULL);
+	cr_expect_null(change_of(r, "applied", "log_level"), "%s",
+		       json_dumps(r, JSON_COMPACT));
+	json_decref(r);
+	int before = broker_log_count(&b, "debug: ");
+	struct client *c = connected_client(&b, "after-reload", true);
+	cr_expect(broker_wait_log(&b, "after-reload", 2000));
+	cr_expect_gt(broker_log_count(&b, "debug: "), before, "no debug line after the "
+		     "reload");
+	client_close(c);
 	broker_stop_clean(&b);
 }

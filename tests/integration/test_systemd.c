@@ -38,7 +38,7 @@ static void systemd_fini(void)
 		harness_remove_tree(tmpdir);
 }
 
-TestSuite(systemd, .fini = systemd_fini);
+TestSuite(systemd, .fini = systemd_fini, .timeout = 120);
 
 static void make_tmpdir(void)
 {
@@ -102,7 +102,7 @@ static int verify(const char *text, char *out, size_t cap)
 	return run_cmd(cmd, 60, out, cap);
 }
 
-Test(systemd, the_unit_passes_systemd_analyze_verify, .timeout = 120)
+Test(systemd, the_unit_passes_systemd_analyze_verify)
 {
 	static char unit[16384], broken[16384], out[8192];
 	const char *bin = getenv("PETREL_BIN");
@@ -179,7 +179,7 @@ static bool wait_notify(int fd, const char *want, char *seen, size_t cap, int ti
 	return false;
 }
 
-Test(systemd, exec_start_notifies_ready_and_stopping, .timeout = 120)
+Test(systemd, exec_start_notifies_ready_and_stopping)
 {
 	static char text[16384], line[1024], conf[4096], seen[8192];
 	char conf_path[128], sock_path[96], log_path[128], *argv[16];

@@ -69,6 +69,7 @@ static const struct sample restart_samples[] = {
 	{ "control_socket /tmp/other.sock", "control_socket", "/tmp/other.sock" },
 	{ "metrics_listener 127.0.0.1:9999", "metrics_listener", "127.0.0.1:9999" },
 	{ "metrics_max_clients 3", "metrics_max_clients", "3" },
+	{ "metrics_timeout 5", "metrics_timeout", "5" },
 	{ "log_dest file /tmp/petrel-reload.log", "log_dest", "file /tmp/petrel-reload.log" },
 #ifdef PETREL_HAVE_DPDK
 	{ "dataplane dpdk", "dataplane", "dpdk" },
