@@ -73,6 +73,14 @@ static bool has_line(const char *text, const char *re)
 		expect_ok(o, #__VA_ARGS__);                                            \
 	} while (0)
 
+/* A DISCONNECT is handled by the client's worker after client_close returns: wait
+ * until the broker counts <n> offline sessions before asking about them. */
+static void wait_offline(struct broker *b, json_int_t n)
+{
+	cr_assert_eq(ctl_wait_status(b, "sessions.offline", n, 5000), n,
+		     "%lld offline sessions never showed", (long long)n);
+}
+
 static void publish_n(struct client *c, const char *topic, int n, int qos)
 {
 	for (int i = 0; i < n; i++) {
@@ -105,6 +113,7 @@ Test(petrelctl, status_counts_what_the_clients_did)
 	off = connected_client(&b, "ctl-off", false);
 	cr_assert_eq(client_subscribe(off, "t/#", 1), 1);
 	client_close(off);
+	wait_offline(&b, 1);
 	sub = connected_client(&b, "ctl-sub", true);
 	cr_assert_eq(client_subscribe(sub, "t/#", 1), 1);
 	cr_assert_eq(client_subscribe(sub, "x/y", 0), 0);
@@ -206,6 +215,7 @@ Test(petrelctl, clients_lists_the_sessions_a_pattern_matches)
 
 	/* pump-1 offline: a persistent session, listed with its state. */
 	client_close(p1);
+	wait_offline(&b, 1);
 	ctl_ok(&o, &b, "clients", "pump-*");
 	assert_line(o.out, "^pump-1 +[01] +offline +- ");
 	ctl_out_free(&o);
@@ -241,6 +251,7 @@ Test(petrelctl, session_show_counts_what_an_offline_session_has_queued)
 	ctl_out_free(&o);
 
 	client_close(off);
+	wait_offline(&b, 1);
 	pub = connected_client(&b, "ctl-qpub", true);
 	publish_n(pub, "q/x", 3, 1);
 	publish_n(pub, "z", 2, 0);
@@ -349,6 +360,7 @@ Test(petrelctl, kick_disconnects_the_client_and_its_will_goes_out)
 	/* An offline session has no connection to close: the broker's error. */
 	off = connected_client(&b, "sleeper", false);
 	client_close(off);
+	wait_offline(&b, 1);
 	ctl_run(&o, b.ctl_path, "kick", "sleeper", NULL);
 	cr_assert_eq(o.status, 1, "stderr: %s", o.err);
 	assert_line(o.err, "^petrelctl: .*sleeper.*$");
