@@ -564,6 +564,10 @@ Test(petrelctl, store_stats_and_compact)
 	ctl_ok(&o, &b, "store", "compact");
 	assert_line(o.out, "^compacted: [0-9.]+ (B|KiB|MiB) -> [0-9.]+ (B|KiB|MiB) in [0-9]+ ms$");
 	ctl_out_free(&o);
+	r = ctl_json(&b, "store", "compact", NULL);
+	cr_assert(ctl_int(r, "after_bytes") > 0);
+	cr_assert(ctl_int(r, "after_bytes") <= ctl_int(r, "before_bytes"));
+	json_decref(r);
 	r = ctl_json(&b, "store", "stats", NULL);
 	cr_assert_eq(ctl_int(r, "sessions"), 2, "compact keeps every session");
 	json_decref(r);
