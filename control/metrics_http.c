@@ -146,10 +146,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return respond(conn, MHD_HTTP_OK, text, len, MHD_RESPMEM_MUST_FREE, NULL);
 }
 
+/* MHD keeps connections it could not finish in one run on a list of its own (its
+ * epoll is edge-triggered): a timeout of 0 says so, and nothing would wake us for
+ * them. A few runs more, bounded so scrapers cannot hold the control plane. */
+#define MHD_RUNS_MAX 8
+
 void metrics_http_run(struct metrics_http *h)
 {
-	if (h != NULL && h->d != NULL)
+	MHD_UNSIGNED_LONG_LONG timeout;
+
+	if (h == NULL || h->d == NULL)
+		return;
+	for (int i = 0; i < MHD_RUNS_MAX; i++) {
 		MHD_run(h->d);
+		if (MHD_get_timeout(h->d, &timeout) != MHD_YES || timeout > 0)
+			break;
+	}
 }
 
 static void on_ready(struct cplane *cp, void *arg, unsigned events)
@@ -170,6 +182,31 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	line[strcspn(line, "\n")] = '\0';
 	log_info("metrics_listener: %s", line);
+}
+
+/* Logs the address bound (the port the kernel picked for port 0 too). */
+static void log_listening(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+			port = ntohs(a->sin6_port);
+			log_notice("metrics on http://[%s]:%u/metrics", host, port);
+			return;
+		}
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		port = ntohs(a->sin_port);
+	}
+	log_notice("metrics on http://%s:%u/metrics", host, port);
 }
 
 /* Stops MHD and closes the listening socket exactly once: a quiesced daemon hands it
@@ -238,7 +275,7 @@ int metrics_http_start(struct metrics_http **out, struct cplane *cp, struct metr
 		goto err;
 	}
 	m->http = h;
-	log_notice("metrics on http://%s/metrics", listener);
+	log_listening(h->listen_fd);
 	*out = h;
 	return 0;
 

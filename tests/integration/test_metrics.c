@@ -22,16 +22,30 @@ TestSuite(metrics, .fini = harness_fini);
 #define NMSG 25
 #define PAYLOAD_LEN 100
 
-/* Starts <b> with metrics_listener on a free port (returned) and <extra> lines. */
+/* Starts <b> with metrics_listener on port 0 (the kernel picks; no race with another
+ * test for a "free" port) and <extra> lines. Returns the port, read from the log. */
 static uint16_t start_with_listener(struct broker *b, unsigned workers, const char *extra)
 {
-	uint16_t port = free_tcp_port();
-	char conf[512];
+	static const char needle[] = "metrics on http://127.0.0.1:";
+	char conf[512], line[512];
+	unsigned port = 0;
+	FILE *f;
 
-	snprintf(conf, sizeof(conf), "metrics_listener 127.0.0.1:%u\n%s", (unsigned)port,
+	snprintf(conf, sizeof(conf), "metrics_listener 127.0.0.1:0\n%s",
 		 extra != NULL ? extra : "");
 	broker_start(b, workers, conf);
-	return port;
+	cr_assert(broker_wait_log(b, needle, 5000), "no \"%s\" in the log", needle);
+	f = fopen(b->log_path, "r");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		const char *at = strstr(line, needle);
+
+		if (at != NULL)
+			port = (unsigned)strtoul(at + sizeof(needle) - 1, NULL, 10);
+	}
+	fclose(f);
+	cr_assert(port > 0 && port < 65536);
+	return (uint16_t)port;
 }
 
 /* The known traffic: "sub" (clean) subscribes to m/# at QoS 1; "pub" publishes NMSG
@@ -315,6 +329,15 @@ Test(metrics, listener_that_cannot_bind_stops_the_broker, .timeout = 60)
 
 	cr_expect_eq(run_petrel("metrics_listener localhost\n", out, sizeof(out)), 1, "%s", out);
 	cr_expect(strstr(out, "metrics_listener localhost: not ADDR:PORT") != NULL, "%s", out);
+}
+
+Test(metrics, ipv6_listener, .timeout = 60)
+{
+	struct broker b;
+
+	broker_start(&b, 1, "metrics_listener [::1]:0\n");
+	cr_expect(broker_wait_log(&b, "metrics on http://[::1]:", 5000));
+	broker_stop_clean(&b);
 }
 
 /* docs/grafana-petrel.json: valid JSON, a Prometheus datasource variable, and every
