@@ -8,6 +8,7 @@
 #include "petrel/cplane.h"
 #include "petrel/ctl.h"
 #include "petrel/log.h"
+#include "petrel/metrics.h"
 #include "petrel/store.h"
 
 static struct store *ctl_store_or_reply(struct cplane *cp, struct ctl_req *r)
@@ -33,19 +34,7 @@ void ctl_cmd_store_stats(struct cplane *cp, struct ctl_req *r, json_t *req)
 			      store_path(st), strerror(-rc));
 		return;
 	}
-	ctl_reply_ok(r, json_pack("{sI sI sI sI sI sI sI sI sI sI sI sI}",
-				  "sessions", (json_int_t)ss.sessions,
-				  "subs", (json_int_t)ss.subs,
-				  "entries", (json_int_t)ss.entries,
-				  "rels", (json_int_t)ss.rels,
-				  "retained", (json_int_t)ss.retained,
-				  "msgs", (json_int_t)ss.msgs,
-				  "file_bytes", (json_int_t)ss.file_bytes,
-				  "used_bytes", (json_int_t)ss.used_bytes,
-				  "map_bytes", (json_int_t)ss.map_bytes,
-				  "commits", (json_int_t)ss.commits,
-				  "commit_failures", (json_int_t)ss.commit_failures,
-				  "compactions", (json_int_t)ss.compactions));
+	ctl_reply_ok(r, metrics_store_stats_json(&ss));
 }
 
 void ctl_cmd_store_compact(struct cplane *cp, struct ctl_req *r, json_t *req)

@@ -134,6 +134,11 @@ void metrics_destroy(struct metrics *m)
 	free(m);
 }
 
+static uint64_t sub0(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : 0;
+}
+
 /* The count behind each load figure, summed over workers. */
 static uint64_t load_count(const struct worker_stats *s, enum metrics_load_kind k)
 {
@@ -144,15 +149,7 @@ static uint64_t load_count(const struct worker_stats *s, enum metrics_load_kind 
 	case LOAD_BYTES_SENT: return s->bytes_out;
 	case LOAD_PUBLISH_RECEIVED: return s->publish_in;
 	case LOAD_PUBLISH_SENT: return s->publish_out;
-	case LOAD_PUBLISH_DROPPED: {
-		uint64_t n = 0;
-
-		for (size_t i = 0; i < metrics_nstats; i++) {
-			if (strncmp(metrics_stats[i].name, "drop_", 5) == 0)
-				n += metrics_stat_get(s, &metrics_stats[i]);
-		}
-		return n;
-	}
+	case LOAD_PUBLISH_DROPPED: return metrics_drops_total(s);
 	case LOAD_CONNECTIONS: return s->connect_accepted + s->connect_refused;
 	case LOAD_SOCKETS: return s->conn_accepted;
 	case LOAD_KINDS: break;
@@ -167,7 +164,8 @@ static void loads_update(struct metrics *m, double dt_s)
 	const struct worker_stats *now = &metrics_now(m)->sum, *prev = &metrics_prev(m)->sum;
 
 	for (int k = 0; k < LOAD_KINDS; k++) {
-		double per_min = (double)(load_count(now, k) - load_count(prev, k)) * 60.0 / dt_s;
+		double per_min = (double)sub0(load_count(now, k), load_count(prev, k)) * 60.0 /
+				 dt_s;
 
 		for (int j = 0; j < 3; j++) {
 			double e = exp(-dt_s / load_window_s[j]);
@@ -214,11 +212,6 @@ double metrics_rate(const struct metrics *m, const struct metrics_stat *st, int 
 	}
 	/* A gauge may fall; a counter read a few increments late may look like it did. */
 	return a >= b ? (double)(a - b) * 1e6 / (double)dt_us : 0;
-}
-
-static uint64_t sub0(uint64_t a, uint64_t b)
-{
-	return a > b ? a - b : 0;
 }
 
 uint64_t metrics_connections(const struct metrics *m, int worker)
@@ -278,50 +271,58 @@ static json_t *pair_json(uint64_t rx, uint64_t tx, double rx_s, double tx_s)
 			 "received_per_s", rx_s, "sent_per_s", tx_s);
 }
 
+json_t *metrics_store_stats_json(const struct store_stats *ss)
+{
+	return json_pack("{sI sI sI sI sI sI sI sI sI sI sI sI}",
+			 "sessions", (json_int_t)ss->sessions, "subs", (json_int_t)ss->subs,
+			 "entries", (json_int_t)ss->entries, "rels", (json_int_t)ss->rels,
+			 "retained", (json_int_t)ss->retained, "msgs", (json_int_t)ss->msgs,
+			 "file_bytes", (json_int_t)ss->file_bytes,
+			 "used_bytes", (json_int_t)ss->used_bytes,
+			 "map_bytes", (json_int_t)ss->map_bytes,
+			 "commits", (json_int_t)ss->commits,
+			 "commit_failures", (json_int_t)ss->commit_failures,
+			 "compactions", (json_int_t)ss->compactions);
+}
+
+/* `status`'s "store": the store's figures and, under "cplane", the control plane's
+ * commits. NULL without persistence. */
 static json_t *store_json(struct metrics *m)
 {
 	struct store *st = cplane_store(m->cp);
 	struct store_stats ss;
 	struct cplane_stats cs;
+	json_t *o;
 
 	if (st == NULL || store_stats(st, &ss) < 0)
 		return NULL;
 	cplane_stats_read(m->cp, &cs);
-	return json_pack("{sI sI sI sI sI sI sI sI sI sI sI s{sI sI sI sI sI sI}}",
-			 "sessions", (json_int_t)ss.sessions, "subs", (json_int_t)ss.subs,
-			 "entries", (json_int_t)ss.entries, "rels", (json_int_t)ss.rels,
-			 "retained", (json_int_t)ss.retained, "msgs", (json_int_t)ss.msgs,
-			 "file_bytes", (json_int_t)ss.file_bytes,
-			 "used_bytes", (json_int_t)ss.used_bytes,
-			 "map_bytes", (json_int_t)ss.map_bytes,
-			 "commits", (json_int_t)ss.commits,
-			 "commit_failures", (json_int_t)ss.commit_failures,
-			 "cplane",
-			 "commits", (json_int_t)cs.commits, "batches", (json_int_t)cs.batches,
-			 "records", (json_int_t)cs.records,
-			 "commit_failures", (json_int_t)cs.commit_failures,
-			 "syncs", (json_int_t)cs.syncs,
-			 "last_commit_us", (json_int_t)cs.last_commit_us);
+	o = metrics_store_stats_json(&ss);
+	if (o != NULL)
+		json_object_set_new(o, "cplane", json_pack(
+			"{sI sI sI sI sI sI}", "commits", (json_int_t)cs.commits,
+			"batches", (json_int_t)cs.batches, "records", (json_int_t)cs.records,
+			"commit_failures", (json_int_t)cs.commit_failures,
+			"syncs", (json_int_t)cs.syncs,
+			"last_commit_us", (json_int_t)cs.last_commit_us));
+	return o;
 }
 
 static json_t *drops_json(const struct metrics *m)
 {
+	const struct worker_stats *sum = &metrics_fresh(m)->sum;
 	json_t *o = json_object();
-	uint64_t total = 0;
 
 	if (o == NULL)
 		return NULL;
 	for (size_t i = 0; i < metrics_nstats; i++) {
 		const struct metrics_stat *st = &metrics_stats[i];
-		uint64_t v;
 
-		if (strncmp(st->name, "drop_", 5) != 0)
-			continue;
-		v = metrics_stat_get(&metrics_fresh(m)->sum, st);
-		total += v;
-		json_object_set_new(o, st->name + 5, json_integer((json_int_t)v));
+		if (metrics_stat_is_drop(st))
+			json_object_set_new(o, st->name + strlen("drop_"),
+					    json_integer((json_int_t)metrics_stat_get(sum, st)));
 	}
-	json_object_set_new(o, "total", json_integer((json_int_t)total));
+	json_object_set_new(o, "total", json_integer((json_int_t)metrics_drops_total(sum)));
 	return o;
 }
 

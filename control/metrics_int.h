@@ -27,6 +27,10 @@ extern const size_t metrics_nstats;
 const char *metrics_stat_help(const struct metrics_stat *st);
 /* Raised and lowered by its owner (stats.h "gauge:"); else a counter. */
 bool metrics_stat_is_gauge(const struct metrics_stat *st);
+/* A message dropped for a reason of its own (stats.h drop_*): status's "drops". */
+bool metrics_stat_is_drop(const struct metrics_stat *st);
+/* Every drop_* counter of <ws> added up ($SYS publish/messages/dropped). */
+uint64_t metrics_drops_total(const struct worker_stats *ws);
 
 static inline uint64_t metrics_stat_get(const struct worker_stats *ws,
 					const struct metrics_stat *st)

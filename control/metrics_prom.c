@@ -157,6 +157,7 @@ static const struct field_family cplane_families[] = {
 #undef CPLANE_FAMILY
 
 #define STORE_FAMILY(n, f, h) { n, "gauge", h, offsetof(struct store_stats, f) }
+#define STORE_COUNTER(n, f, h) { n, "counter", h, offsetof(struct store_stats, f) }
 static const struct field_family store_families_table[] = {
 	STORE_FAMILY("petrel_store_sessions", sessions, "Sessions in the store"),
 	STORE_FAMILY("petrel_store_subscriptions", subs, "Subscriptions in the store"),
@@ -170,8 +171,11 @@ static const struct field_family store_families_table[] = {
 	STORE_FAMILY("petrel_store_used_bytes", used_bytes, "Store pages in use, bytes"),
 	STORE_FAMILY("petrel_store_map_bytes", map_bytes,
 		     "Largest size of the store (persistence_max_size)"),
+	STORE_COUNTER("petrel_store_compactions_total", compactions,
+		      "Store compactions (petrelctl store compact) since start"),
 };
 #undef STORE_FAMILY
+#undef STORE_COUNTER
 
 static void field_families(FILE *f, const struct field_family *t, size_t n, const void *src)
 {

@@ -111,3 +111,19 @@ const struct metrics_stat *metrics_stat_find(const char *name)
 	}
 	return NULL;
 }
+
+bool metrics_stat_is_drop(const struct metrics_stat *st)
+{
+	return strncmp(st->name, "drop_", 5) == 0;
+}
+
+uint64_t metrics_drops_total(const struct worker_stats *ws)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < metrics_nstats; i++) {
+		if (metrics_stat_is_drop(&metrics_stats[i]))
+			n += metrics_stat_get(ws, &metrics_stats[i]);
+	}
+	return n;
+}

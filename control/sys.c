@@ -56,17 +56,6 @@ static void add_loads(json_t *list, const struct metrics *m)
 	}
 }
 
-static uint64_t drops(const struct worker_stats *s)
-{
-	uint64_t n = 0;
-
-	for (size_t i = 0; i < metrics_nstats; i++) {
-		if (strncmp(metrics_stats[i].name, "drop_", 5) == 0)
-			n += metrics_stat_get(s, &metrics_stats[i]);
-	}
-	return n;
-}
-
 /* The whole set, mosquitto's meanings: clients/total counts every session the broker
  * knows (connected or persistent and offline), messages/... every MQTT packet,
  * publish/messages/... PUBLISH packets only. */
@@ -93,7 +82,7 @@ static json_t *sys_messages(struct metrics *m)
 	add_u64(list, "messages/sent", s->packets_out);
 	add_u64(list, "publish/messages/received", s->publish_in);
 	add_u64(list, "publish/messages/sent", s->publish_out);
-	add_u64(list, "publish/messages/dropped", drops(s));
+	add_u64(list, "publish/messages/dropped", metrics_drops_total(s));
 	add_u64(list, "bytes/received", s->bytes_in);
 	add_u64(list, "bytes/sent", s->bytes_out);
 	add_loads(list, m);

@@ -12,7 +12,8 @@
 #include "harness.h"
 #include "metrics_client.h"
 
-TestSuite(sys, .fini = harness_fini);
+/* The timeout on the suite (see test_metrics.c). */
+TestSuite(sys, .fini = harness_fini, .timeout = 90);
 
 #define SUB_OUT_MAX (1u << 20)
 
@@ -97,7 +98,7 @@ static const struct {
 
 /* Known traffic, then mosquitto_sub reads $SYS/broker/# for 3 s (sys_interval 1: it
  * sees the retained set, then at least two new ones that count it as a client). */
-Test(sys, values_match_the_traffic, .timeout = 90)
+Test(sys, values_match_the_traffic)
 {
 	struct client *sub, *pub;
 	struct rx_msg m;
@@ -143,7 +144,7 @@ Test(sys, values_match_the_traffic, .timeout = 90)
 }
 
 /* As mosquitto, the first set goes out at start, not one interval later. */
-Test(sys, first_publication_comes_soon_after_start, .timeout = 60)
+Test(sys, first_publication_comes_soon_after_start)
 {
 	struct broker b;
 	char buf[128], *out;
@@ -156,7 +157,7 @@ Test(sys, first_publication_comes_soon_after_start, .timeout = 60)
 	broker_stop_clean(&b);
 }
 
-Test(sys, interval_zero_publishes_nothing, .timeout = 60)
+Test(sys, interval_zero_publishes_nothing)
 {
 	struct broker b;
 	char *out;
@@ -170,7 +171,7 @@ Test(sys, interval_zero_publishes_nothing, .timeout = 60)
 
 /* MQTT-4.7.2-1: $SYS is the broker's. A client's PUBLISH there is acknowledged per its
  * QoS, but neither delivered nor retained, and counted. */
-Test(sys, client_publish_into_sys_is_not_delivered, .timeout = 60)
+Test(sys, client_publish_into_sys_is_not_delivered)
 {
 	struct client *watcher, *pub, *late;
 	struct rx_msg m;
