@@ -290,6 +290,16 @@ void admin_calls_tick(struct admin_calls *ac, uint64_t now_ms)
 	}
 }
 
+uint64_t admin_calls_next_deadline(const struct admin_calls *ac)
+{
+	uint64_t due = 0;
+
+	for (const struct admin_call *call = ac->live; call != NULL; call = call->next)
+		if (call->sent && !call->finished && (due == 0 || call->deadline_ms < due))
+			due = call->deadline_ms;
+	return due;
+}
+
 void admin_calls_close(struct admin_calls *ac)
 {
 	ac->closed = true;

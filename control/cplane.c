@@ -23,7 +23,8 @@
  * epoll set holds the admin calls' reply eventfd, the control socket and its
  * connections (ctl.c), metrics_listener (metrics_http.c) and a 1 s timerfd (the
  * figures' sample, $SYS, the control connections' idle timeouts); each is a watch
- * (cplane_watch) with its own handler. It never blocks on a worker or a client. */
+ * (cplane_watch) with its own handler. The sleep also ends at the next admin call's
+ * deadline (control_request_timeout). It never blocks on a worker or a client. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -317,19 +318,15 @@ static void cplane_tick(struct cplane *cp, void *arg, unsigned events)
 		metrics_tick(cp->metrics);
 	if (cp->ctl != NULL)
 		ctl_tick(cp->ctl);
-	admin_calls_tick(cp->calls, cplane_now_ms());
 }
 
+/* SIGHUP: ctl_reload_run logs what it applied, or why nothing was. */
 static void cplane_reload(struct cplane *cp)
 {
 	json_t *result = NULL;
 	char err[4096] = "";
-	int rc = ctl_reload_run(cp, &result, err, sizeof(err));
 
-	/* ctl_reload_run logs what it applied; a refusal is ours to log. */
-	if (rc < 0)
-		log_err("SIGHUP: reload failed, nothing applied: %s",
-			err[0] != '\0' ? err : strerror(-rc));
+	ctl_reload_run(cp, &result, err, sizeof(err));
 	json_decref(result);
 }
 
@@ -390,6 +387,18 @@ static int cplane_store_turn(struct cplane *cp)
 	return cplane_timeout(cp);
 }
 
+/* <timeout_ms>, shortened to the next admin call deadline. */
+static int cplane_calls_timeout(const struct cplane *cp, int timeout_ms)
+{
+	uint64_t due = admin_calls_next_deadline(cp->calls), now = cplane_now_ms();
+	int left;
+
+	if (due == 0 || timeout_ms == 0)
+		return timeout_ms;
+	left = due <= now ? 0 : (int)PETREL_MIN(due - now, (uint64_t)INT32_MAX);
+	return timeout_ms < 0 ? left : PETREL_MIN(timeout_ms, left);
+}
+
 static void *cplane_main(void *arg)
 {
 	struct cplane *cp = arg;
@@ -409,7 +418,9 @@ static void *cplane_main(void *arg)
 			cplane_quiesce_now(cp);
 		if (atomic_exchange(&cp->reload_requested, false))
 			cplane_reload(cp);
-		cplane_wait(cp, cp->p != NULL ? cplane_store_turn(cp) : -1);
+		cplane_wait(cp, cplane_calls_timeout(cp,
+					cp->p != NULL ? cplane_store_turn(cp) : -1));
+		admin_calls_tick(cp->calls, cplane_now_ms());
 	}
 	return NULL;
 }

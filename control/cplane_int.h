@@ -14,6 +14,9 @@ struct admin_calls *admin_calls_create(struct cplane *cp);
 struct admin_calls *cplane_admin_calls(const struct cplane *cp);
 /* Once a second: calls past control_request_timeout finish (timed out). */
 void admin_calls_tick(struct admin_calls *ac, uint64_t now_ms);
+/* The earliest deadline of a call in flight (monotonic ms), or 0 for none: the
+ * control plane wakes for it, so a timeout shorter than the tick is kept. */
+uint64_t admin_calls_next_deadline(const struct admin_calls *ac);
 /* Quiesce: no message is posted from now on (a call sent later finishes at once with
  * every part -ECANCELED). */
 void admin_calls_close(struct admin_calls *ac);

@@ -39,6 +39,7 @@
 
 struct ctl_episode {
 	const char *what;
+	enum log_level level;          /* of its first line */
 	uint64_t last_ms, count;
 	bool active;
 };
@@ -98,8 +99,8 @@ static void episode_hit(struct ctl_episode *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	log_warn("control socket: %s (further ones are counted, not logged, until a "
-		 "minute passes without one)", line);
+	log_msg(e->level, "control socket: %s (further ones are counted, not logged, "
+		"until a minute passes without one)", line);
 }
 
 static void episode_tick(struct ctl_episode *e, uint64_t now_ms)
@@ -561,6 +562,10 @@ struct ctl *ctl_create(struct cplane *cp, int listen_fd)
 		return NULL;
 	c->cp = cp;
 	c->listen_fd = listen_fd;
+	c->busy.level = c->too_long.level = c->output.level = LOG_WARN;
+	c->timeout.level = c->no_fds.level = LOG_WARN;
+	/* A client that goes quiet is ordinary (a forgotten nc), not a warning. */
+	c->idle.level = LOG_NOTICE;
 	c->busy.what = "refused for control_max_clients";
 	c->too_long.what = "closed for control_max_line";
 	c->output.what = "closed for control_max_output";

@@ -28,7 +28,7 @@
 struct reload_wait {
 	struct ctl_req *req;        /* the request to answer; NULL: SIGHUP */
 	json_t *result;             /* {"applied", "restart_needed"} */
-	struct config_ref *ref;     /* during admin_call_send only */
+	struct config_ref *ref;     /* read by reload_ref_for during admin_call_send */
 };
 
 static json_t *change_json(const struct config_change *ch)
@@ -102,38 +102,40 @@ static void log_errors(const char *err)
 	log_err("reload: nothing applied");
 }
 
-static void reload_finish(struct reload_wait *w, bool timed_out, const char *late)
+/* Answers the request (if any) and frees <w>. <bad>: a worker's part that failed
+ * (NULL: every worker runs the new configuration). */
+static void reload_finish(struct reload_wait *w, const struct admin_msg *bad)
 {
-	if (w->req != NULL) {
-		if (timed_out)
-			ctl_reply_err(w->req, "timeout", "worker %s did not confirm the new "
-				      "configuration in time; it applies it when it gets to "
-				      "it", late);
-		else
-			ctl_reply_ok(w->req, json_incref(w->result));
-	}
+	if (w->req != NULL && bad == NULL)
+		ctl_reply_ok(w->req, json_incref(w->result));
+	else if (w->req != NULL && bad->status == -ETIMEDOUT)
+		ctl_reply_err(w->req, "timeout", "worker %u did not confirm the new "
+			      "configuration within control_request_timeout; it applies it "
+			      "when it gets to it", bad->worker);
+	else if (w->req != NULL)
+		ctl_reply_err(w->req, "failed", "worker %u was not sent the new "
+			      "configuration: %s", bad->worker, strerror(-bad->status));
 	json_decref(w->result);
 	free(w);
 }
 
 static void reload_done(struct admin_call *call, void *arg)
 {
-	struct reload_wait *w = arg;
-	char late[16] = "";
+	const struct admin_msg *bad = NULL;
 
-	if (admin_call_timed_out(call)) {
-		for (unsigned i = 0; i < admin_call_count(call); i++) {
-			const struct admin_msg *m = admin_call_reply(call, i);
+	for (unsigned i = 0; i < admin_call_count(call) && bad == NULL; i++) {
+		const struct admin_msg *m = admin_call_reply(call, i);
 
-			if (m->status == -ETIMEDOUT) {
-				snprintf(late, sizeof(late), "%u", m->worker);
-				break;
-			}
-		}
-		log_warn("reload: worker %s did not confirm the new configuration in time",
-			 late);
+		if (m->status != 0)
+			bad = m;
 	}
-	reload_finish(w, admin_call_timed_out(call), late);
+	if (bad != NULL && bad->status == -ETIMEDOUT)
+		log_warn("reload: worker %u did not confirm the new configuration in time",
+			 bad->worker);
+	else if (bad != NULL)
+		log_err("reload: worker %u was not sent the new configuration: %s",
+			bad->worker, strerror(-bad->status));
+	reload_finish(arg, bad);
 }
 
 /* Each worker's message carries a reference of its own (the worker's engine takes it
@@ -199,13 +201,14 @@ static int reload_start(struct cplane *cp, struct ctl_req *req, json_t **result,
 	if (ref->cfg.log_level != cur->log_level)
 		log_set_level((enum log_level)ref->cfg.log_level);
 	if (call != NULL) {
+		/* <w> may be freed inside admin_call_send (a call no part of which could
+		 * be posted finishes at once): not touched after it. */
 		w->ref = ref;
 		admin_call_send(call, -1, reload_ref_for);
-		w->ref = NULL;
 		cplane_set_config(cp, ref);
 	} else {
 		config_ref_put(ref);
-		reload_finish(w, false, "");
+		reload_finish(w, NULL);
 	}
 	config_diff_free(&d);
 	return 0;

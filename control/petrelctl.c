@@ -39,33 +39,33 @@ struct command {
 
 static const struct command commands[] = {
 	{ "status", "status", NULL, false, false, "",
-	  "version, uptime, connections, sessions, traffic and rates, drops, store",
+	  "uptime, connections, sessions, traffic and rates, drops, store",
 	  fmt_status },
 	{ "clients", "clients", "pattern", false, true, "[PATTERN] [--limit N]",
-	  "sessions whose client id matches the glob PATTERN (default all, limit 1000)",
+	  "sessions whose client id matches PATTERN (a glob)",
 	  fmt_clients },
 	{ "session show", "session.show", "client", true, false, "CLIENTID",
-	  "one session: address, keep-alive, subscriptions, inflight, queued",
+	  "one session: address, subscriptions, inflight, queued",
 	  fmt_session },
 	{ "subscriptions", "subscriptions", "filter", false, true,
 	  "[TOPICFILTER] [--limit N]",
-	  "subscriptions whose filter TOPICFILTER matches (+ and # match filters too)",
+	  "subscriptions TOPICFILTER covers",
 	  fmt_subscriptions },
 	{ "kick", "kick", "client", true, false, "CLIENTID",
-	  "disconnect a client as a network failure would: its will goes out", fmt_kick },
+	  "close a client's connection (its will goes out)", fmt_kick },
 	{ "retained list", "retained.list", "filter", false, true,
 	  "[TOPICFILTER] [--limit N]", "retained messages under TOPICFILTER (default #)",
 	  fmt_retained_list },
 	{ "retained delete", "retained.delete", "topic", true, false, "TOPIC",
 	  "delete the retained message of TOPIC", fmt_retained_delete },
 	{ "log level", "log.level", "level", false, false, "[LEVEL]",
-	  "show or set the log level (error, warning, notice, info, debug)",
+	  "show or set: error, warning, notice, info, debug",
 	  fmt_log_level },
 	{ "reload", "reload", NULL, false, false, "",
-	  "re-read the config file; lists what applied and what needs a restart",
+	  "re-read the config file; what applied, what needs a restart",
 	  fmt_reload },
 	{ "metrics", "metrics", NULL, false, false, "",
-	  "the Prometheus text exposition, as GET /metrics serves it", fmt_metrics },
+	  "the Prometheus text, as GET /metrics serves it", fmt_metrics },
 	{ "shutdown", "shutdown", NULL, false, false, "",
 	  "stop the broker (as SIGTERM does)", fmt_shutdown },
 	{ "store stats", "store.stats", NULL, false, false, "",
@@ -73,8 +73,7 @@ static const struct command commands[] = {
 	{ "store compact", "store.compact", NULL, false, false, "",
 	  "rewrite the store file without its free pages", fmt_store_compact },
 	{ "top", NULL, NULL, false, false, "[-n COUNT] [-d SECONDS]",
-	  "a live view, one frame every SECONDS (default 1); COUNT frames (default: "
-	  "until interrupted)", NULL },
+	  "a live view every SECONDS (1); COUNT frames (until ^C)", NULL },
 	{ "help", NULL, NULL, false, false, "", "this text", NULL },
 	{ NULL, NULL, NULL, false, false, NULL, NULL, NULL },
 };
@@ -108,10 +107,10 @@ static void usage(FILE *f)
 		char head[64];
 
 		snprintf(head, sizeof(head), "%s %s", c->words, c->synopsis);
-		fprintf(f, "  %-42s %s\n", head, c->help);
+		fprintf(f, "  %-40s %s\n", head, c->help);
 	}
-	fprintf(f, "\nexit status: 0 done, 1 failed (socket, timeout, the broker's "
-		"error), 2 usage\n");
+	fprintf(f, "\nLists show at most 1000 entries unless --limit N says otherwise (0 = all).\n"
+		"Exit status: 0 done, 1 failed (socket, timeout, the broker's error), 2 usage.\n");
 }
 
 /* ---- the connection -------------------------------------------------------------- */

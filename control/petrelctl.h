@@ -43,6 +43,8 @@ pctl_print_fn fmt_status, fmt_clients, fmt_session, fmt_subscriptions, fmt_kick,
 
 /* <o>'s member at a dotted <path> ("messages.received"), or NULL. */
 json_t *fmt_get(json_t *o, const char *path);
+/* Its text, or <dflt> when absent or not a string. */
+const char *fmt_str(json_t *o, const char *path, const char *dflt);
 /* Its number (integer or real), or 0 when absent. */
 double fmt_num(json_t *o, const char *path);
 /* "512 B", "1.5 KiB", "3.2 GiB" into <buf>; returns <buf>. */

@@ -36,7 +36,7 @@ double fmt_num(json_t *o, const char *path)
 	return json_number_value(fmt_get(o, path));
 }
 
-static const char *str_or(json_t *o, const char *path, const char *dflt)
+const char *fmt_str(json_t *o, const char *path, const char *dflt)
 {
 	const char *s = json_string_value(fmt_get(o, path));
 
@@ -250,9 +250,9 @@ void fmt_status(json_t *r)
 	char a[32], b[32], drops[512];
 	json_t *store = fmt_get(r, "store");
 
-	kv("version:", "%s", str_or(r, "version", "-"));
+	kv("version:", "%s", fmt_str(r, "version", "-"));
 	kv("uptime:", "%s", fmt_duration(fmt_num(r, "uptime_s"), a, sizeof(a)));
-	kv("mode:", "%s, %.0f workers", str_or(r, "mode", "-"), fmt_num(r, "workers"));
+	kv("mode:", "%s, %.0f workers", fmt_str(r, "mode", "-"), fmt_num(r, "workers"));
 	kv("connections:", "%.0f", fmt_num(r, "connections"));
 	kv("sessions:", "%.0f online, %.0f offline, %.0f total",
 	   fmt_num(r, "sessions.online"), fmt_num(r, "sessions.offline"),
@@ -266,7 +266,7 @@ void fmt_status(json_t *r)
 	drops_text(r, drops, sizeof(drops));
 	kv("drops:", "%s", drops);
 	if (store)
-		kv("store:", "%s file, %s used, %.0f sessions, %.0f messages, %.0f retained",
+		kv("store:", "%s file (%s used); sessions %.0f, messages %.0f, retained %.0f",
 		   fmt_bytes(fmt_num(store, "file_bytes"), a, sizeof(a)),
 		   fmt_bytes(fmt_num(store, "used_bytes"), b, sizeof(b)),
 		   fmt_num(store, "sessions"), fmt_num(store, "msgs"),
@@ -281,10 +281,10 @@ static void client_row(struct fmt_table *t, json_t *c)
 	char worker[16], keepalive[16], subs[16], inflight[16], queued[16], since[32];
 	const char *cells[9];
 
-	cells[0] = str_or(c, "client", "-");
+	cells[0] = fmt_str(c, "client", "-");
 	cells[1] = num_text(json_object_get(c, "worker"), worker, sizeof(worker));
 	cells[2] = online ? "online" : "offline";
-	cells[3] = str_or(c, "address", "-");
+	cells[3] = fmt_str(c, "address", "-");
 	cells[4] = num_text(json_object_get(c, "keepalive"), keepalive, sizeof(keepalive));
 	cells[5] = num_text(json_object_get(c, "subscriptions"), subs, sizeof(subs));
 	cells[6] = num_text(json_object_get(c, "inflight"), inflight, sizeof(inflight));
@@ -318,12 +318,15 @@ void fmt_session(json_t *r)
 	struct fmt_table t;
 	size_t i;
 
-	kv("client:", "%s", str_or(r, "client", "-"));
+	kv("client:", "%s", fmt_str(r, "client", "-"));
 	kv("state:", "%s on worker %.0f", online ? "online" : "offline", fmt_num(r, "worker"));
-	kv("address:", "%s", str_or(r, "address", "-"));
-	kv("protocol:", "%s", str_or(r, "protocol", "-"));
+	kv("address:", "%s", fmt_str(r, "address", "-"));
+	kv("protocol:", "%s", fmt_str(r, "protocol", "-"));
 	kv("clean session:", "%s", num_text(json_object_get(r, "clean"), a, sizeof(a)));
-	kv("keep-alive:", "%.0f s", fmt_num(r, "keepalive"));
+	if (json_is_number(json_object_get(r, "keepalive")))
+		kv("keep-alive:", "%.0f s", fmt_num(r, "keepalive"));
+	else
+		kv("keep-alive:", "-");
 	kv(online ? "connected since:" : "offline since:", "%s (%s ago)",
 	   time_text(json_object_get(r, online ? "connected_since" : "offline_since"),
 		     a, sizeof(a)),
@@ -337,7 +340,7 @@ void fmt_session(json_t *r)
 		return;
 	fmt_table_init(&t, 2, "lr", (const char *const[]){ "FILTER", "QOS" });
 	json_array_foreach(subs, i, s) {
-		const char *cells[2] = { str_or(s, "filter", "-"),
+		const char *cells[2] = { fmt_str(s, "filter", "-"),
 			num_text(json_object_get(s, "qos"), a, sizeof(a)) };
 
 		fmt_table_row(&t, cells);
@@ -354,7 +357,7 @@ void fmt_subscriptions(json_t *r)
 
 	fmt_table_init(&t, 3, "llr", (const char *const[]){ "CLIENT", "FILTER", "QOS" });
 	json_array_foreach(list, i, s) {
-		const char *cells[3] = { str_or(s, "client", "-"), str_or(s, "filter", "-"),
+		const char *cells[3] = { fmt_str(s, "client", "-"), fmt_str(s, "filter", "-"),
 			num_text(json_object_get(s, "qos"), q, sizeof(q)) };
 
 		fmt_table_row(&t, cells);
@@ -365,7 +368,7 @@ void fmt_subscriptions(json_t *r)
 
 void fmt_kick(json_t *r)
 {
-	printf("kicked %s\n", str_or(r, "kicked", "-"));
+	printf("kicked %s\n", fmt_str(r, "kicked", "-"));
 }
 
 /* ---- retained --------------------------------------------------------------------- */
@@ -405,7 +408,7 @@ void fmt_retained_list(json_t *r)
 	fmt_table_init(&t, 4, "lrrl", (const char *const[]){ "TOPIC", "QOS", "SIZE",
 							    "PAYLOAD" });
 	json_array_foreach(list, i, m) {
-		const char *cells[4] = { str_or(m, "topic", "-"),
+		const char *cells[4] = { fmt_str(m, "topic", "-"),
 			num_text(json_object_get(m, "qos"), q, sizeof(q)),
 			fmt_bytes(fmt_num(m, "bytes"), size, sizeof(size)), payload };
 
@@ -418,14 +421,14 @@ void fmt_retained_list(json_t *r)
 
 void fmt_retained_delete(json_t *r)
 {
-	printf("deleted the retained message of %s\n", str_or(r, "deleted", "-"));
+	printf("deleted the retained message of %s\n", fmt_str(r, "deleted", "-"));
 }
 
 /* ---- the rest --------------------------------------------------------------------- */
 
 void fmt_log_level(json_t *r)
 {
-	printf("log level: %s\n", str_or(r, "level", "-"));
+	printf("log level: %s\n", fmt_str(r, "level", "-"));
 }
 
 static void changes(json_t *list, const char *title)
@@ -439,8 +442,8 @@ static void changes(json_t *list, const char *title)
 	printf("%s:\n", title);
 	fmt_table_init(&t, 3, "lll", (const char *const[]){ "KEY", "FROM", "TO" });
 	json_array_foreach(list, i, ch) {
-		const char *cells[3] = { str_or(ch, "key", "-"), str_or(ch, "from", "(unset)"),
-			str_or(ch, "to", "(unset)") };
+		const char *cells[3] = { fmt_str(ch, "key", "-"), fmt_str(ch, "from", "(unset)"),
+			fmt_str(ch, "to", "(unset)") };
 
 		fmt_table_row(&t, cells);
 	}
@@ -462,7 +465,7 @@ void fmt_reload(json_t *r)
 
 void fmt_metrics(json_t *r)
 {
-	fputs(str_or(r, "text", ""), stdout);
+	fputs(fmt_str(r, "text", ""), stdout);
 }
 
 void fmt_shutdown(json_t *r)

@@ -92,11 +92,8 @@ static void frame(json_t *s, double drops_per_s, bool tty)
 	strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
 	if (tty)
 		fputs("\033[H\033[2J", stdout);
-	printf("petrel %s - %s up %s, %s, %.0f workers\n", fmt_get(s, "version") ?
-	       json_string_value(fmt_get(s, "version")) : "-", clock,
-	       fmt_duration(fmt_num(s, "uptime_s"), up, sizeof(up)),
-	       json_string_value(fmt_get(s, "mode")) ? json_string_value(fmt_get(s, "mode"))
-						       : "-",
+	printf("petrel %s - %s up %s, %s, %.0f workers\n", fmt_str(s, "version", "-"), clock,
+	       fmt_duration(fmt_num(s, "uptime_s"), up, sizeof(up)), fmt_str(s, "mode", "-"),
 	       fmt_num(s, "workers"));
 	printf("connections %.0f, sessions %.0f online %.0f offline, subscriptions %.0f, "
 	       "retained %.0f\n", fmt_num(s, "connections"), fmt_num(s, "sessions.online"),

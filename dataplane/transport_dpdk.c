@@ -155,8 +155,8 @@ static size_t dt_recv(void *user, const uint8_t *data, size_t len)
 		return len;
 	n = proto_input(tc->mc, data, len);
 	/* -1: the engine closed the connection while handling the bytes (close() ran,
-	 * the TCB is closing): nothing more to keep. Bytes the engine did not take
-	 * (paused) are offered again later: counted then. */
+	 * the TCB is closing): nothing more to keep. What it did not take the stack
+	 * offers again later: counted then, as the kernel transport counts what it read. */
 	n = n < 0 ? (ssize_t)len : n;
 	tc->dw->w->stats.bytes_in += (uint64_t)n;
 	return (size_t)n;
@@ -180,8 +180,7 @@ static void dt_send_acked(void *user, size_t n)
 {
 	struct transport_conn *tc = user;
 
-	/* Counted once the peer has them (the kernel transport counts what the socket
-	 * took: both are bytes that left the broker's hands). */
+	/* Acknowledged by the peer: sent once, however often retransmitted. */
 	tc->dw->w->stats.bytes_out += (uint64_t)n;
 	proto_out_release(tc->mc, n);
 }

@@ -3,12 +3,15 @@
 #include <stdio.h>
 
 #include "petrel/ctl.h"
+#include "petrel/log.h"
 
 int ctl_reload_run(struct cplane *cp, json_t **result, char *err, size_t errlen)
 {
 	(void)cp;
-	*result = NULL;
+	if (result != NULL)
+		*result = NULL;
 	snprintf(err, errlen, "reload is not built yet");
+	log_err("reload: %s; nothing applied", err);
 	return -ENOSYS;
 }
 

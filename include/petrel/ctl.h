@@ -68,7 +68,8 @@ struct ctl_stats {
 void ctl_stats_read(const struct ctl *c, struct ctl_stats *out);
 
 /* Reload (control/ctl_reload.c): re-reads the configuration and applies it (cplane.h
- * cplane_request_reload, the reload command). Returns 0 with *result {"applied",
+ * cplane_request_reload, the reload command), logging what it applied or why nothing
+ * was. Returns 0 with *result (if <result> is not NULL) {"applied",
  * "restart_needed"}, or -errno with the lines of errors in <err> (nothing applied).
  * Control plane thread. */
 int ctl_reload_run(struct cplane *cp, json_t **result, char *err, size_t errlen);

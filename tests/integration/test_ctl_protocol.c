@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -606,4 +607,18 @@ Test(ctl_protocol, shutdown_stops_the_broker_with_exit_0)
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status 0x%x", (unsigned)st);
 	cr_assert(broker_log_contains(&b, "shutdown requested on the control socket"));
 	cr_assert_neq(access(b.ctl_path, F_OK), 0, "socket not removed at exit");
+}
+
+Test(ctl_protocol, sighup_asks_for_a_reload_and_the_broker_carries_on)
+{
+	struct broker b;
+	struct bystanders bs;
+
+	broker_start(&b, 2, NULL);
+	bystanders_up(&bs, &b);
+	cr_assert_eq(kill(b.pid, SIGHUP), 0);
+	cr_assert(broker_wait_log(&b, "SIGHUP: reloading the configuration", 5000));
+	/* Whatever the reload did, the control plane and the workers carry on. */
+	bystanders_down(&bs);
+	broker_stop_clean(&b);
 }

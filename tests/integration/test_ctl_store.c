@@ -16,7 +16,7 @@
 #include "metrics_client.h"
 #include "persist_clients.h"
 
-TestSuite(ctl_store, .fini = harness_fini, .timeout = 180);
+TestSuite(ctl_store, .fini = harness_fini, .timeout = 240);
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
@@ -215,8 +215,7 @@ static uint32_t publish_while(struct ppub *p, struct bg_cmd *bc, uint64_t t0)
 	return ppub_sent_count(p) - sent0;
 }
 
-Test(ctl_store, compact_under_traffic_then_kill9_loses_no_acknowledged_message,
-     .timeout = 240)
+Test(ctl_store, compact_under_traffic_then_kill9_loses_no_acknowledged_message)
 {
 	struct broker b;
 	struct psub subs[LC_SUBS];
