@@ -89,4 +89,12 @@ int config_one_token(const char *key, const char *value, char tok[][PATH_MAX],
 /* Reads one file into <c>, reporting every bad line into <src> (include_dir). */
 int config_load_path(struct config *c, const char *path, struct config_src *src);
 
+/* What kind of field a key's generic setter writes (config_keys.c); CUSTOM: a setter
+ * of its own, whose fields config_reload.c knows by the key's name. */
+enum config_key_kind {
+	CONFIG_KIND_BOOL, CONFIG_KIND_UINT, CONFIG_KIND_INT, CONFIG_KIND_SIZE,
+	CONFIG_KIND_STRING, CONFIG_KIND_ENUM, CONFIG_KIND_CUSTOM,
+};
+enum config_key_kind config_key_kind(const struct config_key *k);
+
 #endif

@@ -817,6 +817,8 @@ const struct config_key config_keys[] = {
 		   "ADDR:PORT serving Prometheus metrics over HTTP; unset = off"),
 	KEY_UINT(metrics_max_clients, 1, 1024, "16",
 		 "HTTP connections at once on metrics_listener"),
+	KEY_UINT(metrics_timeout, 1, 3600, "10",
+		 "seconds an idle HTTP connection on metrics_listener stays open"),
 	/* logging */
 	KEY_CUSTOM("log_level", key_log_level, 0, 0, "notice",
 		   "most verbose level printed: error, warning, notice, info, debug"),
@@ -877,4 +879,21 @@ const char *queue_full_policy_name(enum queue_full_policy p)
 	if ((unsigned)p < sizeof(queue_full_policy_words) / sizeof(queue_full_policy_words[0]) - 1)
 		return queue_full_policy_words[p];
 	return "unknown";
+}
+
+/* The field type behind a generic setter; config_reload.c renders and copies fields by
+ * it. A key with a setter of its own is CONFIG_KIND_CUSTOM. */
+enum config_key_kind config_key_kind(const struct config_key *k)
+{
+	if (k->set == key_bool)
+		return CONFIG_KIND_BOOL;
+	if (k->set == key_whole)
+		return k->min < 0 ? CONFIG_KIND_INT : CONFIG_KIND_UINT;
+	if (k->set == key_size)
+		return CONFIG_KIND_SIZE;
+	if (k->set == key_string)
+		return CONFIG_KIND_STRING;
+	if (k->set == key_enum)
+		return CONFIG_KIND_ENUM;
+	return CONFIG_KIND_CUSTOM;
 }

@@ -198,7 +198,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conf_path = NULL, *port = NULL, *workers = NULL;
-	const char *overrides[7];   /* key, value pairs of the command line, NULL */
+	const char *overrides[9];   /* key, value pairs of the command line, NULL */
 	unsigned noverrides = 0;
 	struct cplane *cp = NULL;
 	int ctl_fd = -1;
@@ -237,7 +237,8 @@ int main(int argc, char **argv)
 	}
 	if ((port != NULL && apply(&cfg, "port", port) < 0) ||
 	    (workers != NULL && apply(&cfg, "workers", workers) < 0) ||
-	    (dpdk && apply(&cfg, "dataplane", "dpdk") < 0))
+	    (dpdk && apply(&cfg, "dataplane", "dpdk") < 0) ||
+	    (verbose && apply(&cfg, "log_level", "debug") < 0))
 		return 1;
 	/* What a reload applies again after re-reading the file. */
 	if (port != NULL) {
@@ -252,12 +253,17 @@ int main(int argc, char **argv)
 		overrides[noverrides++] = "dataplane";
 		overrides[noverrides++] = "dpdk";
 	}
+	/* -v is log_level debug from the command line: a reload keeps it. */
+	if (verbose) {
+		overrides[noverrides++] = "log_level";
+		overrides[noverrides++] = "debug";
+	}
 	overrides[noverrides] = NULL;
 	if (config_finalize(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "petrel: %s\n", err);
 		return 1;
 	}
-	log_set_level(verbose ? LOG_DEBUG : (enum log_level)cfg.log_level);
+	log_set_level((enum log_level)cfg.log_level);
 	if (log_dest_open(&cfg) != 0)
 		return 1;
 

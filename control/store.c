@@ -161,7 +161,8 @@ err_lmdb:
 	return store_errno(rc);
 }
 
-static int store_open_env(struct store *st, size_t map_size, char *err, size_t errlen)
+static int store_open_env(struct store *st, const char *path, unsigned flags,
+			  size_t map_size, char *err, size_t errlen)
 {
 	MDB_stat ms;
 	int rc;
@@ -176,7 +177,7 @@ static int store_open_env(struct store *st, size_t map_size, char *err, size_t e
 	rc = mdb_env_set_mapsize(st->env, map_size != 0 ? map_size : STORE_DEFAULT_MAP_SIZE);
 	if (rc != 0)
 		goto err;
-	rc = mdb_env_open(st->env, st->dir, MDB_NOTLS | MDB_NOLOCK, 0600);
+	rc = mdb_env_open(st->env, path, MDB_NOTLS | MDB_NOLOCK | flags, 0600);
 	if (rc != 0)
 		goto err;
 	if (mdb_env_get_maxkeysize(st->env) < STORE_KEY_MAX) {
@@ -201,11 +202,28 @@ err:
 	return store_errno(rc);
 }
 
+int store_env_attach(struct store *st, const char *path, unsigned flags, size_t map_size,
+		     bool may_be_new, char *err, size_t errlen)
+{
+	bool fresh;
+	int rc;
+
+	rc = store_open_env(st, path, flags, map_size, err, errlen);
+	if (rc == 0)
+		rc = store_read_meta(st, &fresh, err, errlen);
+	if (rc == 0 && fresh && !may_be_new) {
+		snprintf(err, errlen, "store %s has no format record", st->path);
+		rc = -EUCLEAN;
+	}
+	if (rc == 0)
+		rc = store_open_dbs(st, fresh, err, errlen);
+	return rc;
+}
+
 int store_open(struct store **out, const char *dir, size_t map_size, char *err,
 	       size_t errlen)
 {
 	struct store *st;
-	bool fresh;
 	int rc;
 
 	st = calloc(1, sizeof(*st));
@@ -223,13 +241,8 @@ int store_open(struct store **out, const char *dir, size_t map_size, char *err,
 	rc = store_check_file(st->path, err, errlen);
 	if (rc < 0)
 		goto err_close;
-	rc = store_open_env(st, map_size, err, errlen);
-	if (rc < 0)
-		goto err_close;
-	rc = store_read_meta(st, &fresh, err, errlen);
-	if (rc < 0)
-		goto err_close;
-	rc = store_open_dbs(st, fresh, err, errlen);
+	store_compact_discard(st);
+	rc = store_env_attach(st, st->dir, 0, map_size, true, err, errlen);
 	if (rc < 0)
 		goto err_close;
 	*out = st;
@@ -332,6 +345,7 @@ int store_stats(struct store *st, struct store_stats *out)
 		out->file_bytes = (uint64_t)sb.st_size;
 	out->commits = st->commits;
 	out->commit_failures = st->commit_failures;
+	out->compactions = st->compactions;
 out:
 	mdb_txn_abort(txn);
 	return store_errno(rc);

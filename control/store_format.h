@@ -70,6 +70,7 @@ struct store {
 	uint64_t max_msg_id;
 	uint64_t commits;
 	uint64_t commit_failures;
+	uint64_t compactions;
 	char *dir;
 	char *path;                 /* <dir>/data.mdb */
 };
@@ -134,6 +135,19 @@ int store_errno(int mdb_rc);
  * Return 0 or -errno with <err> filled. */
 int store_dir_lock(struct store *st, char *err, size_t errlen);
 int store_check_file(const char *path, char *err, size_t errlen);
+
+/* store.c: opens the LMDB environment at <path> (the store directory; a file with
+ * MDB_NOSUBDIR in <flags>) into st->env, checks its format record and opens every
+ * database into st->dbi (creating them in a new store when <may_be_new>, else a store
+ * without a format record is refused). On failure st->env may be set: the caller
+ * closes it. Returns 0 or -errno with <err> filled. */
+int store_env_attach(struct store *st, const char *path, unsigned flags, size_t map_size,
+		     bool may_be_new, char *err, size_t errlen);
+
+/* store_compact.c: the copy compaction writes next to data.mdb before swapping it in;
+ * store_open deletes one a crash left behind (the flock is held: nobody writes it). */
+#define STORE_COMPACT_NAME "data.mdb.compact"
+void store_compact_discard(const struct store *st);
 
 /* The message body as stored in msgs (STORE_MSG_HDR_LEN + topic + payload). */
 struct msg;

@@ -145,6 +145,16 @@ void broker_stop_workers(struct broker *b)
 void broker_shutdown(struct broker *b)
 {
 	broker_stop_workers(b);
+	/* A start-up that failed after broker_init (a metrics_listener that cannot
+	 * bind, a pid_file) leaves workers that never ran: their thread would have torn
+	 * them down as it exited, so do it here (transport state, timers). */
+	for (unsigned i = 0; i < b->nworkers; i++) {
+		if (b->workers[i]->torn_down)
+			continue;
+		rcu_register_thread();
+		worker_teardown(b->workers[i]);
+		rcu_unregister_thread();
+	}
 
 	if (b->sessdir != NULL && b->nworkers > 0) {
 		rcu_register_thread();

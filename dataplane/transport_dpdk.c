@@ -155,8 +155,11 @@ static size_t dt_recv(void *user, const uint8_t *data, size_t len)
 		return len;
 	n = proto_input(tc->mc, data, len);
 	/* -1: the engine closed the connection while handling the bytes (close() ran,
-	 * the TCB is closing): nothing more to keep. */
-	return n < 0 ? len : (size_t)n;
+	 * the TCB is closing): nothing more to keep. What it did not take the stack
+	 * offers again later: counted then, as the kernel transport counts what it read. */
+	n = n < 0 ? (ssize_t)len : n;
+	tc->dw->w->stats.bytes_in += (uint64_t)n;
+	return (size_t)n;
 }
 
 static int dt_send_view(void *user, size_t off, struct tx_span *sp, int max)
@@ -177,6 +180,8 @@ static void dt_send_acked(void *user, size_t n)
 {
 	struct transport_conn *tc = user;
 
+	/* Acknowledged by the peer: sent once, however often retransmitted. */
+	tc->dw->w->stats.bytes_out += (uint64_t)n;
 	proto_out_release(tc->mc, n);
 }
 

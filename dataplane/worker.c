@@ -59,6 +59,7 @@ struct worker *worker_create(struct broker *b, unsigned id, const struct transpo
 	w->eops = e;
 	cds_wfcq_init(&w->inbound_head, &w->inbound_tail);
 	atomic_init(&w->sleeping, 0);
+	atomic_init(&w->cpu_clock_set, false);
 	worker_clock(w);
 	timer_wheel_init(&w->wheel, w->now_ms, TIMER_TICK_MS);
 	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -223,6 +224,7 @@ void worker_teardown(struct worker *w)
 	 * commit: cplane_stop runs after every worker was joined. */
 	persist_push(w);
 	timer_wheel_fini(&w->wheel);
+	w->torn_down = true;
 	worker_set_current(prev);
 }
 
@@ -270,6 +272,8 @@ static void *worker_main(void *arg)
 	} else {
 		log_warn("CPU affinity unknown: running unpinned");
 	}
+	if (pthread_getcpuclockid(pthread_self(), &w->cpu_clock) == 0)
+		atomic_store_explicit(&w->cpu_clock_set, true, memory_order_release);
 	/* For the thread's whole life: the transport's poll runs the engine too. */
 	worker_set_current((int)w->id);
 	rcu_register_thread();
@@ -278,6 +282,8 @@ static void *worker_main(void *arg)
 	worker_teardown(w);
 	budget_thread_exit();
 	rcu_unregister_thread();
+	/* The clock dies with the thread: the last figures stay as they were. */
+	atomic_store_explicit(&w->cpu_clock_set, false, memory_order_release);
 	return NULL;
 }
 

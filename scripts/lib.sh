@@ -14,7 +14,8 @@ PETREL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # (lmdb-utils) for what the persistence rows' stores hold.
 # Control and observation (issue 9): libmicrohttpd serves metrics_listener, libsystemd's
 # sd_notify tells systemd the broker is ready (Type=notify), python3-prometheus-client
-# is the real Prometheus text parser the tests check `metrics` with.
+# is the real Prometheus text parser the tests check `metrics` with; systemd brings
+# systemd-analyze, which checks dist/petrel.service (test_systemd).
 # DPDK data plane: DPDK (testpmd in dpdk-dev), the virtual PMDs the end-to-end tests
 # use (tap, AF_XDP, memif), iproute2 for their network namespaces.
 PETREL_DEBIAN_PACKAGES=(
@@ -35,6 +36,7 @@ PETREL_DEBIAN_PACKAGES=(
 	libssl-dev
 	libmicrohttpd-dev
 	libsystemd-dev
+	systemd
 	python3-prometheus-client
 	gnuplot-nox
 	lmdb-utils

@@ -88,6 +88,7 @@ struct config {
 	unsigned sys_interval;            /* seconds between $SYS publications; 0 = none; default 10 */
 	char metrics_listener[64];        /* ADDR:PORT of the Prometheus endpoint; "" = off (default) */
 	unsigned metrics_max_clients;     /* HTTP connections at once on metrics_listener; default 16 */
+	unsigned metrics_timeout;         /* seconds an HTTP connection on metrics_listener may stay idle; default 10 */
 	unsigned max_subscriptions_per_client; /* filters per session; default 10000; 1..UINT_MAX */
 	unsigned max_filters_per_subscribe;    /* per SUBSCRIBE packet, rest get 0x80; default 1000 */
 	int log_level;                    /* enum log_level; default LOG_NOTICE */
@@ -174,6 +175,56 @@ struct config_ref {
 struct config_ref *config_ref_new(const struct config *c);
 void config_ref_get(struct config_ref *r);
 void config_ref_put(struct config_ref *r);
+
+/* ---- reload (control/config_reload.c, issue 9) ------------------------------------
+ * A reload reads the configuration again as start-up did and compares it with the one
+ * in force, key by key. Keys docs/configuration.md marks "live" take effect; every
+ * other changed key is reported as needing a restart and keeps its old value, so
+ * workers never see a change they cannot apply. Control plane thread (any thread
+ * for the pure functions). */
+
+/* Longest text config_key_render writes: a path (log_dest file, pid_file) plus the
+ * words around it. */
+#define CONFIG_VALUE_TEXT_MAX (PATH_MAX + 16)
+
+/* The value of <k> in <c>, written as a file line would give it ("1883 127.0.0.1"
+ * for listener, "always" / "never" / "500" for persistence_sync, "14d" for
+ * persistent_client_expiration, "stderr, file PATH" for log_dest); "" for a key that
+ * is unset (pid_file, dpdk_gateway, persistent_client_expiration). Returns 0, or
+ * -ENOENT for a key that holds no value of its own (include_dir, log_type, mosquitto's
+ * autosave_interval / autosave_on_changes / persistence_file). */
+int config_key_render(const struct config *c, const struct config_key *k, char *out,
+		      size_t outlen);
+/* Whether a change of <k> takes effect on a running broker. */
+bool config_key_is_live(const struct config_key *k);
+
+/* One key whose rendered value differs. */
+struct config_change {
+	const char *key;             /* the config_keys entry's name */
+	bool live;                   /* applied; false: needs a restart, not applied */
+	char *from;                  /* config_key_render of the old value (owned) */
+	char *to;                    /* of the new one (owned) */
+};
+struct config_diff {
+	unsigned n;
+	struct config_change *v;     /* in config_keys order */
+};
+/* Every key whose value differs between <from> and <to>, in config_keys order. Keys
+ * another key shows entirely (port and bind_address: listener) are not listed on
+ * their own. Returns 0 or -ENOMEM (<d> then empty). */
+int config_diff(const struct config *from, const struct config *to,
+		struct config_diff *d);
+void config_diff_free(struct config_diff *d);
+
+/* The reload: embedded defaults, then the file <path> (NULL: none), then <overrides>
+ * ("key", "value", ..., NULL: the command line's, as main applied them), then
+ * config_finalize, into <next>; then every key that needs a restart gets <cur>'s
+ * value back in <next>, and <d> (may be NULL) lists what changed. Returns 0, or
+ * -errno with one "path:line: why" line per problem in <err> (the same lines start-up
+ * prints); then <next> is unspecified and <d> empty: nothing may be applied. */
+int config_reload(const struct config *cur, const char *path,
+		  const char *const *overrides, struct config *next,
+		  struct config_diff *d, char *err, size_t errlen);
 
 const char *queue_full_policy_name(enum queue_full_policy p);
 const char *slow_policy_name(enum slow_policy p);

@@ -35,6 +35,11 @@ void metrics_tick(struct metrics *m);
 /* `status`'s result (docs/operations.md shows it): a new reference. */
 json_t *metrics_status_json(struct metrics *m);
 
+/* The store's figures as `status` (its "store") and `store stats` show them: a new
+ * reference, NULL when out of memory. */
+struct store_stats;
+json_t *metrics_store_stats_json(const struct store_stats *ss);
+
 /* Prometheus text exposition format 0.0.4 of every figure, malloc'd, NUL-terminated;
  * *len its length. NULL when out of memory. */
 char *metrics_prometheus(struct metrics *m, size_t *len);

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 #include <urcu/wfcqueue.h>
 
 #include "petrel/compiler.h"
@@ -83,12 +84,20 @@ struct worker {
 	int wake_fd;                   /* eventfd, written when <sleeping> */
 	pthread_t thread;
 	bool started;
+	bool torn_down;                /* worker_teardown ran (broker_shutdown checks) */
 
 	uint64_t now_us;               /* transport's monotonic clock, read once per turn */
 	uint64_t now_ms;               /* now_us / 1000: the keep-alive wheel's unit */
 	struct timer_wheel wheel;
 
 	struct persist_worker *persist; /* NULL when persistence is off (persist.h) */
+
+	/* The thread's CPU-time clock (pthread_getcpuclockid), for the control plane's
+	 * per-worker CPU figures (metrics.h). Written once by the worker's own thread
+	 * as it starts (kernel pthread or DPDK lcore alike), then <cpu_clock_set> is
+	 * stored with release; a reader loads the flag (acquire) before the clock. */
+	clockid_t cpu_clock;
+	atomic_bool cpu_clock_set;
 
 	struct worker_stats stats;
 };

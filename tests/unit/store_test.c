@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,19 @@ void store_test_teardown(void)
 	if (tmpfs_mounted)
 		umount2(sdir, MNT_DETACH);
 	nftw(sdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+void mount_tmpfs_or_skip(unsigned mib)
+{
+	char opts[64];
+
+	snprintf(opts, sizeof(opts), "size=%um,mode=0700", mib);
+	if (unshare(CLONE_NEWNS) != 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	    mount("tmpfs", sdir, "tmpfs", 0, opts) != 0)
+		cr_skip_test("cannot mount a %u MiB tmpfs on %s (%s): needs root", mib, sdir,
+			     strerror(errno));
+	tmpfs_mounted = true;
 }
 
 struct store *open_ok(const char *d, size_t map)

@@ -24,6 +24,9 @@ extern char spath[96];
 extern bool tmpfs_mounted;
 void store_test_setup(void);
 void store_test_teardown(void);
+/* Mounts a tmpfs of <mib> MiB on sdir in a private mount namespace (a full disk on
+ * demand), or skips the test where that is not allowed (not root). */
+void mount_tmpfs_or_skip(unsigned mib);
 
 struct store *open_ok(const char *d, size_t map);
 int apply_n(struct store *st, struct persist_batch **b, size_t n, char *err, size_t errlen);

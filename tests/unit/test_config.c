@@ -13,20 +13,8 @@
 #include <unistd.h>
 
 #include "petrel/config.h"
+#include "unit_util.h"
 #include "petrel/log.h"
-
-/* Writes <text> to a new temporary file; its path goes to <path> (>= 64 bytes). */
-static void write_temp(const char *text, char *path, size_t pathlen)
-{
-	size_t len = strlen(text);
-	int fd;
-
-	snprintf(path, pathlen, "%s", "/tmp/petrel-test-config-XXXXXX");
-	fd = mkstemp(path);
-	cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
-	cr_assert_eq(write(fd, text, len), (ssize_t)len);
-	cr_assert_eq(close(fd), 0);
-}
 
 /* Loads <text> as a config file over <c>; <path> receives the file name used. */
 static int load_text(struct config *c, const char *text, char *err, size_t errlen,
@@ -34,7 +22,7 @@ static int load_text(struct config *c, const char *text, char *err, size_t errle
 {
 	int rc;
 
-	write_temp(text, path, pathlen);
+	unit_write_temp(text, path, pathlen);
 	rc = config_load_file(c, path, err, errlen);
 	unlink(path);
 	return rc;

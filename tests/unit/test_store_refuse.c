@@ -6,11 +6,9 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -269,12 +267,7 @@ Test(store_refuse, a_full_disk_fails_with_enospc_keeps_what_was_applied_and_reco
 	uint64_t n;
 	int fd;
 
-	if (unshare(CLONE_NEWNS) != 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-	    mount("tmpfs", sdir, "tmpfs", 0, "size=4m,mode=0700") != 0)
-		cr_skip_test("cannot mount a 4 MiB tmpfs on %s (%s): needs root", sdir,
-			     strerror(errno));
-	tmpfs_mounted = true;
+	mount_tmpfs_or_skip(4);
 	/* 1 MiB that can be deleted to make room again. */
 	snprintf(filler, sizeof(filler), "%s/filler", sdir);
 	fd = open(filler, O_WRONLY | O_CREAT, 0600);

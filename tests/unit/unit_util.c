@@ -5,7 +5,11 @@
 #include <urcu-qsbr.h>
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -130,4 +134,16 @@ uint64_t unit_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void unit_write_temp(const char *text, char *path, size_t pathlen)
+{
+	size_t len = strlen(text);
+	int fd;
+
+	snprintf(path, pathlen, "%s", "/tmp/petrel-test-config-XXXXXX");
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
+	cr_assert_eq(write(fd, text, len), (ssize_t)len);
+	cr_assert_eq(close(fd), 0);
 }

@@ -52,6 +52,10 @@ void unit_gp_waiter_stop(struct unit_gp_waiter *g);
 /* CLOCK_MONOTONIC in milliseconds, for the deadlines of bounded waits. */
 uint64_t unit_now_ms(void);
 
+/* Writes <text> to a new temporary file (/tmp/petrel-test-config-XXXXXX); its path goes to
+ * <path> (>= 64 bytes). The test unlinks it. */
+void unit_write_temp(const char *text, char *path, size_t pathlen);
+
 /* A subscriber for the router suites: counts the router's hold() and release() calls
  * on it, atomically, since readers and call_rcu run on other threads. */
 struct tsub {
