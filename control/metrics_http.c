@@ -4,16 +4,19 @@
  * MHD_run processes whatever is ready; the once-a-second tick runs it too, so idle
  * connections time out (metrics_timeout) even when nothing else happens.
  *
- * We bind the socket ourselves and hand it to MHD (MHD_OPTION_LISTEN_SOCKET): a port
- * in use or an address that is not ours is reported with its errno, and the broker
- * stops, as for the MQTT listener. Limits: metrics_max_clients connections at once
- * (MHD_OPTION_CONNECTION_LIMIT: more are accepted and closed at once), metrics_timeout.
+ * We bind the socket ourselves: a port in use or an address that is not ours is
+ * reported with its errno, and the broker stops, as for the MQTT listener. We accept
+ * too, and hand each connection to MHD (MHD_add_connection), so that the limit
+ * metrics_max_clients is ours: a connection over it is accepted and closed at once,
+ * counted (petrel_metrics_http_refused_total) and logged once per episode (until the
+ * open connections fall below the limit again). Idle connections: metrics_timeout.
  *
  *   GET|HEAD /metrics -> 200 text/plain; version=0.0.4 (metrics_prometheus)
  *   GET|HEAD other    -> 404
  *   any other method  -> 405, Allow: GET, HEAD */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -37,6 +40,9 @@ struct metrics_http {
 	struct MHD_Daemon *d;
 	int listen_fd;
 	int mhd_epfd;
+	unsigned open;                 /* connections MHD has (NOTIFY_CONNECTION) */
+	bool full_logged;              /* in a metrics_max_clients episode */
+	uint64_t refused;              /* connections closed for metrics_max_clients */
 };
 
 /* "ADDR:PORT" or "[IPv6]:PORT" into <ss>. Returns its length, or -EINVAL. */
@@ -164,6 +170,63 @@ void metrics_http_run(struct metrics_http *h)
 	}
 }
 
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct metrics_http *h = cls;
+
+	(void)conn;
+	(void)socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		h->open++;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && h->open > 0) {
+		h->open--;
+		if (h->full_logged && h->open < cplane_config(h->cp)->metrics_max_clients) {
+			h->full_logged = false;
+			log_notice("metrics_listener: below metrics_max_clients again; %" PRIu64
+				   " connections refused so far", h->refused);
+		}
+	}
+}
+
+/* Accepts what waits (a bounded number per wake-up: the rest wakes us again). */
+#define ACCEPTS_PER_WAKE 64
+
+static void on_listen_ready(struct cplane *cp, void *arg, unsigned events)
+{
+	struct metrics_http *h = arg;
+	unsigned max = cplane_config(cp)->metrics_max_clients;
+
+	(void)events;
+	for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(h->listen_fd, (struct sockaddr *)&ss, &len,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			break;   /* EAGAIN, or a failure the next connection may not have */
+		if (h->open >= max) {
+			close(fd);
+			h->refused++;
+			if (!h->full_logged) {
+				h->full_logged = true;
+				log_notice("metrics_listener: metrics_max_clients (%u) reached; "
+					   "new connections are closed until one ends", max);
+			}
+			continue;
+		}
+		/* MHD closes the socket itself when it cannot take it. */
+		MHD_add_connection(h->d, fd, (const struct sockaddr *)&ss, len);
+	}
+	metrics_http_run(h);
+}
+
+uint64_t metrics_http_refused(const struct metrics_http *h)
+{
+	return h != NULL ? h->refused : 0;
+}
+
 static void on_ready(struct cplane *cp, void *arg, unsigned events)
 {
 	(void)cp;
@@ -209,15 +272,11 @@ static void log_listening(int fd)
 	log_notice("metrics on http://%s:%u/metrics", host, port);
 }
 
-/* Stops MHD and closes the listening socket exactly once: a quiesced daemon hands it
- * back, one that could not be quiesced closes it itself. */
+/* Stops MHD (it closes the connections it has) and closes our listening socket. */
 static void mhd_stop(struct metrics_http *h)
 {
-	MHD_socket fd = MHD_quiesce_daemon(h->d);
-
 	MHD_stop_daemon(h->d);
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
+	close(h->listen_fd);
 }
 
 int metrics_http_start(struct metrics_http **out, struct cplane *cp, struct metrics *m,
@@ -252,11 +311,12 @@ int metrics_http_start(struct metrics_http **out, struct cplane *cp, struct metr
 		free(h);
 		return rc;
 	}
-	h->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+	/* MHD's own limit stays as a backstop above ours (on_listen_ready). */
+	h->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET |
 				(ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 				0, NULL, NULL, on_request, h,
-				MHD_OPTION_LISTEN_SOCKET, h->listen_fd,
-				MHD_OPTION_CONNECTION_LIMIT, cfg->metrics_max_clients,
+				MHD_OPTION_CONNECTION_LIMIT, cfg->metrics_max_clients + 1u,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
 				MHD_OPTION_CONNECTION_TIMEOUT, cfg->metrics_timeout,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				MHD_OPTION_END);
@@ -271,6 +331,13 @@ int metrics_http_start(struct metrics_http **out, struct cplane *cp, struct metr
 	rc = cplane_watch(cp, h->mhd_epfd, EPOLLIN, on_ready, h);
 	if (rc < 0) {
 		snprintf(err, errlen, "metrics_listener %s: %s", listener, strerror(-rc));
+		h->mhd_epfd = -1;
+		goto err;
+	}
+	rc = cplane_watch(cp, h->listen_fd, EPOLLIN, on_listen_ready, h);
+	if (rc < 0) {
+		snprintf(err, errlen, "metrics_listener %s: %s", listener, strerror(-rc));
+		cplane_unwatch(cp, h->mhd_epfd);
 		h->mhd_epfd = -1;
 		goto err;
 	}
@@ -292,8 +359,10 @@ void metrics_http_stop(struct metrics_http *h)
 {
 	if (h == NULL)
 		return;
-	if (h->mhd_epfd >= 0)
+	if (h->mhd_epfd >= 0) {
 		cplane_unwatch(h->cp, h->mhd_epfd);
+		cplane_unwatch(h->cp, h->listen_fd);
+	}
 	if (h->m->http == h)
 		h->m->http = NULL;
 	mhd_stop(h);

@@ -122,6 +122,8 @@ const char *metrics_mode(const struct metrics *m);      /* "kernel" or "dpdk" */
 
 /* metrics_http.c: lets MHD handle what is ready and its timeouts (each tick). */
 void metrics_http_run(struct metrics_http *h);
+/* Connections closed for metrics_max_clients so far (0 without a listener). */
+uint64_t metrics_http_refused(const struct metrics_http *h);
 
 /* sys.c: publishes $SYS when sys_interval (read each time: reload applies it) has
  * passed since the last publication, and once at the first tick. */

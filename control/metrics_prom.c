@@ -233,6 +233,9 @@ static void control_families(FILE *f, struct metrics *m)
 
 	ctl_stats_read(cplane_ctl(m->cp), &cs);
 	field_families(f, ctl_families, sizeof(ctl_families) / sizeof(ctl_families[0]), &cs);
+	family_u64(f, "petrel_metrics_http_refused_total", "counter",
+		   "HTTP connections to metrics_listener closed by metrics_max_clients",
+		   metrics_http_refused(m->http));
 }
 
 char *metrics_prometheus(struct metrics *m, size_t *len)

@@ -269,6 +269,15 @@ Test(metrics, http_connection_limit)
 		status = http_request(port, "GET", "/metrics", NULL, NULL);
 	}
 	cr_expect_eq(status, 200, "served again once a connection left");
+	/* The refusal is counted and logged once for the episode, its end too. */
+	char *text = ctl_metrics_text(&b);
+	json_t *p = prom_parse_ok(text);
+
+	cr_expect_geq(prom_sum(p, "petrel_metrics_http_refused_total"), 1);
+	cr_expect_eq(broker_log_count(&b, "metrics_max_clients (2) reached"), 1);
+	cr_expect_eq(broker_log_count(&b, "below metrics_max_clients again"), 1);
+	json_decref(p);
+	free(text);
 	close(idle[1]);
 	broker_stop_clean(&b);
 }
