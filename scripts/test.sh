@@ -68,7 +68,9 @@ for want in ("unit", "integration", "e2e"):
 run_binary() {
 	local label="$1" suite="$2" name="$3" exe="$4" petrel="$5" asan="$6" mode="$7"
 	local log="$logdir/$label-$name.log" rc synth p=0 f=0 teardown note=""
-	local args=() envs=("PETREL_BIN=$petrel" "PETREL_TEST_SRC=$PETREL_ROOT/tests/integration")
+	# petrelctl is built beside petrel (control/meson.build).
+	local args=() envs=("PETREL_BIN=$petrel" "PETRELCTL_BIN=${petrel%/*}/petrelctl"
+		"PETREL_TEST_SRC=$PETREL_ROOT/tests/integration")
 
 	if [[ $suite == integration || $suite == e2e ]]; then
 		args+=(--jobs 1)
