@@ -14,6 +14,7 @@
 #include "petrel/cplane.h"
 #include "petrel/ctl.h"
 #include "petrel/log.h"
+#include "petrel/topic.h"
 
 /* Entries listed when a request gives no limit. */
 #define CTL_DEFAULT_LIMIT 1000
@@ -203,6 +204,12 @@ static void list_cmd(struct cplane *cp, struct ctl_req *r, json_t *req, enum adm
 
 	if (!field_string(r, req, field, false, &pattern) || !field_limit(r, req, &limit))
 		return;
+	/* The workers would refuse it too, without saying why. */
+	if (pattern != NULL && strcmp(field, "filter") == 0 &&
+	    !topic_filter_valid(pattern, strlen(pattern))) {
+		ctl_reply_err(r, "bad_request", "'%.200s' is not a valid topic filter", pattern);
+		return;
+	}
 	cc = cmd_call_new(cp, r, NULL);
 	args = json_pack("{s:I}", "limit", limit);
 	if (cc == NULL || args == NULL) {
@@ -245,6 +252,10 @@ static void key_cmd(struct cplane *cp, struct ctl_req *r, json_t *req, enum admi
 
 	if (!field_string(r, req, field, true, &key))
 		return;
+	if (strcmp(field, "topic") == 0 && !topic_name_valid(key, strlen(key))) {
+		ctl_reply_err(r, "bad_request", "'%.200s' is not a valid topic name", key);
+		return;
+	}
 	cc = cmd_call_new(cp, r, key);
 	if (cc == NULL) {
 		ctl_reply_err(r, "failed", "out of memory");

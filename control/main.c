@@ -163,7 +163,7 @@ static uint64_t wall_ms(void)
 }
 
 /* The control plane: started over the loaded store, before the workers. Returns 0 or
- * 1 (one line logged). */
+ * 1 (one line printed). */
 static int control_plane_start(struct cplane **cp, struct broker *b, struct store *st,
 			       int ctl_fd, const char *conf_path,
 			       const char *const *overrides)
@@ -177,8 +177,9 @@ static int control_plane_start(struct cplane **cp, struct broker *b, struct stor
 
 	info.start_wall_ms = wall_ms();
 	if (cplane_start(cp, &prm, err, sizeof(err)) < 0) {
+		/* As the other refusals at start: one line on stderr. */
 		*cp = NULL;
-		log_err("%s", err);
+		fprintf(stderr, "petrel: %s\n", err);
 		return 1;
 	}
 	return 0;

@@ -286,6 +286,10 @@ Test(ctl_protocol, bad_requests_get_errors_and_the_connection_carries_on)
 		 "unknown field 'colour' for 'clients'");
 	call_err(&c, "{\"cmd\":\"kick\"}", "bad_request", "\"client\"");
 	call_err(&c, "{\"cmd\":\"clients\",\"limit\":-3}", "bad_request", "\"limit\"");
+	call_err(&c, "{\"cmd\":\"subscriptions\",\"filter\":\"a/#/b\"}", "bad_request",
+		 "'a/#/b' is not a valid topic filter");
+	call_err(&c, "{\"cmd\":\"retained.delete\",\"topic\":\"a/+\"}", "bad_request",
+		 "'a/+' is not a valid topic name");
 	call_err(&c, "{\"cmd\":\"log.level\",\"level\":\"loud\"}", "bad_request",
 		 "unknown level 'loud'");
 	call_err(&c, "{\"cmd\":\"frobnicate\"}", "unknown_command",
@@ -308,6 +312,25 @@ Test(ctl_protocol, bad_requests_get_errors_and_the_connection_carries_on)
 		json_decref(a);
 	}
 	ctl_close(&c);
+	/* A last request without its newline, then a half-close: answered, then EOF. */
+	ctl_open(&c, &b);
+	static const char last[] = "{\"cmd\":\"log.level\",\"id\":4}";
+
+	cr_assert_eq(ctl_send_bytes(&c, last, strlen(last)), 0);
+	cr_assert_eq(shutdown(c.fd, SHUT_WR), 0);
+	a = ctl_read(&c, 10000, NULL);
+	cr_assert_not_null(a, "no answer after the half-close");
+	cr_assert_eq(json_integer_value(json_object_get(a, "id")), 4);
+	json_decref(a);
+	cr_assert(ctl_wait_closed(&c, 5000, NULL), "not closed after the last answer");
+	ctl_close(&c);
+	/* Clients that ask and hang up before the workers answered (fewer than
+	 * control_max_clients: each holds its place until its answer is dropped). */
+	for (int i = 0; i < 10; i++) {
+		ctl_open(&c, &b);
+		ctl_send(&c, "{\"cmd\":\"clients\",\"limit\":0}");
+		ctl_close(&c);
+	}
 	bystanders_down(&bs);
 	broker_stop_clean(&b);
 }
