@@ -273,6 +273,41 @@ Test(metrics, http_connection_limit)
 	broker_stop_clean(&b);
 }
 
+/* Junk instead of HTTP, and a 100 KB header: an error status or a closed
+ * connection, and the endpoint and the MQTT side carry on. */
+Test(metrics, http_junk_and_huge_headers_are_refused)
+{
+	static const char junk[] = "\x16\x03\x01 not http at all\r\n\r\n";
+	struct broker b;
+	uint16_t port = start_with_listener(&b, 1, NULL);
+	size_t big_len = 100 * 1024;
+	char *big = malloc(big_len + 64), reply[256];
+	int fd;
+
+	cr_assert_not_null(big);
+	fd = tcp_connect(port);
+	cr_assert_eq(raw_send(fd, junk, sizeof(junk) - 1), 0);
+	cr_expect(raw_wait_closed(fd, 5000), "junk: connection left open");
+	close(fd);
+
+	fd = tcp_connect(port);
+	strcpy(big, "GET /metrics HTTP/1.1\r\nX-Big: ");
+	memset(big + strlen(big), 'a', big_len);
+	big[big_len] = '\0';
+	raw_send(fd, big, strlen(big));   /* the broker may close before it all went */
+	raw_send(fd, "\r\n\r\n", 4);
+	memset(reply, 0, sizeof(reply));
+	raw_recv(fd, reply, 12, 5000);
+	cr_expect(reply[0] == '\0' || strncmp(reply, "HTTP/1.1 4", 10) == 0,
+		  "a 100 KB header got \"%.12s\"", reply);
+	close(fd);
+	free(big);
+
+	cr_expect_eq(http_request(port, "GET", "/metrics", NULL, NULL), 200);
+	client_close(connected_client(&b, "still", true));
+	broker_stop_clean(&b);
+}
+
 /* metrics_timeout: a connection that sends nothing is closed. */
 Test(metrics, http_idle_connection_times_out)
 {
