@@ -32,8 +32,9 @@ static bool store_is(json_t *s, const struct want_store *w)
 }
 
 /* `petrelctl --json store stats` until it shows exactly <w> (the store commits in
- * groups, QoS 0 retained messages without a fence): asserts it does within 5 s and
- * returns the figures (json_decref them). */
+ * groups; what a client's acknowledgement does not wait for, such as a session's end
+ * or a delivered message's deletion, lands a little later): asserts it does within
+ * 5 s and returns the figures (json_decref them). */
 static json_t *store_settles_at(struct broker *b, const struct want_store *w,
 				const char *when)
 {
