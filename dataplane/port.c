@@ -24,6 +24,8 @@
 #include <rte_lcore.h>
 #include <rte_log.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
+#include <rte_mempool.h>
 #include <rte_ring.h>
 
 #include "petrel/compiler.h"
@@ -391,6 +393,42 @@ static void port_missing(uint16_t want, char *err, size_t errlen)
 			 list);
 }
 
+/* An mbuf pool packed end to end in virtual memory. net_af_xdp (DPDK 22.11) registers
+ * as its UMEM one stretch of memory from the pool's first mbuf, populated_size x
+ * element size long. rte_pktmbuf_pool_create keeps each mbuf inside one
+ * IOVA-contiguous page: over 4 KiB pages (--no-huge) that is one mbuf per page, most
+ * mbufs end up outside the UMEM and net_af_xdp dropped their frames on TX without a
+ * word (each loss cost a TCP retransmission timeout). Where IOVA is the virtual
+ * address, an mbuf that crosses a page boundary is contiguous in IOVA anyway, so the
+ * pool may pack them. */
+static struct rte_mempool *port_pool_create(const char *name, unsigned n, int socket)
+{
+	struct rte_pktmbuf_pool_private priv = {
+		.mbuf_data_room_size = RTE_MBUF_DEFAULT_BUF_SIZE,
+		.mbuf_priv_size = 0,
+	};
+	unsigned flags = rte_eal_iova_mode() == RTE_IOVA_VA ? RTE_MEMPOOL_F_NO_IOVA_CONTIG : 0;
+	struct rte_mempool *mp;
+	int saved;
+
+	mp = rte_mempool_create_empty(name, n, sizeof(struct rte_mbuf) + RTE_MBUF_DEFAULT_BUF_SIZE,
+				      PORT_POOL_CACHE, sizeof(priv), socket, flags);
+	if (mp == NULL)
+		return NULL;
+	saved = rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), NULL);
+	if (saved == 0) {
+		rte_pktmbuf_pool_init(mp, &priv);
+		saved = rte_mempool_populate_default(mp);
+	}
+	if (saved < 0) {
+		rte_mempool_free(mp);
+		rte_errno = -saved;
+		return NULL;
+	}
+	rte_mempool_obj_iter(mp, rte_pktmbuf_init, NULL);
+	return mp;
+}
+
 static int port_pools(struct port *p, const struct config *cfg, int socket, char *err,
 		      size_t errlen)
 {
@@ -412,9 +450,7 @@ static int port_pools(struct port *p, const struct config *cfg, int socket, char
 			continue;
 		}
 		snprintf(name, sizeof(name), "petrel_w%u", i);
-		p->w[i].pool = rte_pktmbuf_pool_create(name, each,
-						       PORT_POOL_CACHE, 0,
-						       RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+		p->w[i].pool = port_pool_create(name, each, socket);
 		if (p->w[i].pool == NULL) {
 			snprintf(err, errlen, "mbuf pool of worker %u (%u mbufs): %s; give "
 				 "the EAL more memory (-m in dpdk_eal_args) or lower "

@@ -226,14 +226,6 @@ Test(ctl_store, compact_under_traffic_then_kill9_loses_no_acknowledged_message)
 	uint64_t t0;
 	uint32_t during_all = 0;
 
-	/* The same data plane fault that keeps test_persist_crash off net_af_xdp
-	 * (tests/integration/meson.build): draining thousands of stored messages to a
-	 * reconnecting subscriber stalls for seconds there, past this test's bound. The
-	 * store holds them (the restart's load line counts them); delivery is late. */
-	if (harness_dataplane() == HARNESS_AF_XDP)
-		cr_skip_test("net_af_xdp: the drain of thousands of stored messages stalls "
-			     "(known data plane bug)");
-
 	cr_assert_not_null(ctl_bin, "PETRELCTL_BIN is not set");
 	broker_start(&b, 2, "max_queued_messages 0\n");
 	for (int i = 0; i < LC_SUBS; i++) {
