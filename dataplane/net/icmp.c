@@ -14,7 +14,6 @@ void icmp_input(struct net_if *ni, struct rte_mbuf *m, const struct rte_ipv4_hdr
 {
 	uint32_t len = m->pkt_len - ihl, src;
 	struct rte_icmp_hdr *ih;
-	uint16_t sum;
 
 	/* The 8-byte header (type, code, checksum, id, seq) in the first segment. */
 	if (unlikely(len < sizeof(*ih) || m->data_len < ihl + sizeof(*ih))) {
@@ -22,7 +21,7 @@ void icmp_input(struct net_if *ni, struct rte_mbuf *m, const struct rte_ipv4_hdr
 		return;
 	}
 	/* RFC 792: the checksum covers the whole message; a sound one sums to 0xffff. */
-	if (unlikely(rte_raw_cksum_mbuf(m, ihl, len, &sum) != 0 || sum != 0xffff)) {
+	if (unlikely(net_cksum_chain(m, ihl, len) != 0xffff)) {
 		net_drop(m, &ni->stats.rx_icmp_bad);
 		return;
 	}
@@ -41,7 +40,6 @@ void icmp_input(struct net_if *ni, struct rte_mbuf *m, const struct rte_ipv4_hdr
 	ih->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
 	ih->icmp_code = 0;
 	ih->icmp_cksum = 0;
-	rte_raw_cksum_mbuf(m, 0, len, &sum);
-	ih->icmp_cksum = (uint16_t)~sum;
+	ih->icmp_cksum = (uint16_t)~net_cksum_chain(m, 0, len);
 	net_ipv4_output(ni, m, src, IPPROTO_ICMP);
 }

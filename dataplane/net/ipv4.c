@@ -164,3 +164,28 @@ int net_ipv4_output(struct net_if *ni, struct rte_mbuf *m, uint32_t dst_ip, uint
 		net_tcp_cksum(ni, m, ip);
 	return arp_output(ni, m, hop);
 }
+
+/* The ones' complement sum, reduced to 16 bits, of <len> bytes of chain <m> from byte
+ * <off>. Not rte_raw_cksum_mbuf: DPDK 22.11 truncates the sum of a segment that starts
+ * at an odd position to 16 bits before swapping its bytes, so its carries are lost and
+ * a chain with a segment of odd length gets a wrong checksum (queued PUBLISHes, whose
+ * payloads ride as external buffers, were dropped by the client's kernel on every
+ * retransmission). */
+uint16_t net_cksum_chain(const struct rte_mbuf *m, uint32_t off, uint32_t len)
+{
+	uint32_t sum = 0, done = 0;
+
+	while (m != NULL && off >= m->data_len) {
+		off -= m->data_len;
+		m = m->next;
+	}
+	for (; m != NULL && done < len; m = m->next, off = 0) {
+		uint32_t n = RTE_MIN(len - done, (uint32_t)m->data_len - off);
+		uint16_t part = __rte_raw_cksum_reduce(
+			__rte_raw_cksum(rte_pktmbuf_mtod_offset(m, const void *, off), n, 0));
+
+		sum += (done & 1) ? rte_bswap16(part) : part;
+		done += n;
+	}
+	return __rte_raw_cksum_reduce(sum);
+}

@@ -10,13 +10,6 @@
 #ifndef PETREL_NET_INT_H
 #define PETREL_NET_INT_H
 
-/* DPDK 22.11 marks the checksum helpers over mbuf chains (rte_ipv4_udptcp_cksum_mbuf,
- * ..._verify) experimental: they are static inline, so no ABI is involved. Must come
- * before the first DPDK header. */
-#ifndef ALLOW_EXPERIMENTAL_API
-#define ALLOW_EXPERIMENTAL_API
-#endif
-
 #include <rte_ether.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
@@ -115,5 +108,9 @@ void net_tcp_input(struct net_if *ni, struct rte_mbuf *m, const struct rte_ipv4_
 /* Fills the TCP checksum of <m> (data at the finished IPv4 header <ip>, TCP header
  * in the first segment), or asks the port to. */
 void net_tcp_cksum(struct net_if *ni, struct rte_mbuf *m, struct rte_ipv4_hdr *ip);
+
+/* The ones' complement sum, reduced to 16 bits, of <len> bytes of chain <m> from
+ * byte <off>, right across segments of odd length (ipv4.c). */
+uint16_t net_cksum_chain(const struct rte_mbuf *m, uint32_t off, uint32_t len);
 
 #endif

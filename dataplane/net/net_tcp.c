@@ -11,6 +11,18 @@
 
 #include "petrel/tcp.h"
 
+/* The TCP checksum of the segment after the <ihl> bytes of IPv4 header <ip> at the
+ * start of <m>: the complement of the sum over the RFC 9293 3.1 pseudo-header and the
+ * segment. Over a segment whose checksum field is filled in, 0 when it is sound. */
+static uint16_t net_tcp_sum(const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
+			    uint16_t ihl)
+{
+	uint32_t len = (uint32_t)rte_be_to_cpu_16(ip->total_length) - ihl;
+	uint32_t sum = (uint32_t)rte_ipv4_phdr_cksum(ip, 0) + net_cksum_chain(m, ihl, len);
+
+	return (uint16_t)~__rte_raw_cksum_reduce(sum);
+}
+
 void net_tcp_input(struct net_if *ni, struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
 		   uint16_t ihl)
 {
@@ -34,7 +46,7 @@ void net_tcp_input(struct net_if *ni, struct rte_mbuf *m, const struct rte_ipv4_
 	ok = net_rx_cksum_flag(ni, m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK,
 			       RTE_MBUF_F_RX_L4_CKSUM_GOOD, RTE_MBUF_F_RX_L4_CKSUM_BAD);
 	if (ok < 0)
-		ok = rte_ipv4_udptcp_cksum_mbuf_verify(m, ip, ihl) == 0;
+		ok = net_tcp_sum(m, ip, ihl) == 0;
 	if (unlikely(!ok)) {
 		net_drop(m, &ni->stats.rx_tcp_bad_cksum);
 		return;
@@ -51,6 +63,18 @@ void net_tcp_input(struct net_if *ni, struct rte_mbuf *m, const struct rte_ipv4_
 	tcp_input(ni->tcp, m, src, dst, ni->now_us);
 }
 
+/* net_tap (DPDK 22.11) offloads a chain's checksum by summing each segment on its own
+ * from an even position: after a segment of odd length every byte lands in the wrong
+ * half of its word. Such chains are summed here; a NIC that sums chains right loses
+ * only that offload, only for them. */
+static bool net_tcp_chain_has_odd_segment(const struct rte_mbuf *m)
+{
+	for (; m->next != NULL; m = m->next)
+		if (m->data_len & 1)
+			return true;
+	return false;
+}
+
 void net_tcp_cksum(struct net_if *ni, struct rte_mbuf *m, struct rte_ipv4_hdr *ip)
 {
 	struct rte_tcp_hdr *th;
@@ -60,13 +84,13 @@ void net_tcp_cksum(struct net_if *ni, struct rte_mbuf *m, struct rte_ipv4_hdr *i
 	th = rte_pktmbuf_mtod_offset(m, struct rte_tcp_hdr *, sizeof(*ip));
 	th->cksum = 0;
 	m->l4_len = (uint8_t)((th->data_off >> 4) * 4);
-	if (ni->p.offloads & NET_OFFLOAD_TX_TCP_CKSUM) {
+	if ((ni->p.offloads & NET_OFFLOAD_TX_TCP_CKSUM) && !net_tcp_chain_has_odd_segment(m)) {
 		/* The port sums the segment; it wants the pseudo-header sum in the field
 		 * (rte_ipv4_phdr_cksum, mbuf_core.h RTE_MBUF_F_TX_TCP_CKSUM). */
 		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_CKSUM;
 		th->cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 	} else {
-		th->cksum = rte_ipv4_udptcp_cksum_mbuf(m, ip, sizeof(*ip));
+		th->cksum = net_tcp_sum(m, ip, sizeof(*ip));
 	}
 }
 

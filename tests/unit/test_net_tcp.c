@@ -180,6 +180,71 @@ static void tx_tcp_offload(struct net_params *p)
 	p->offloads = NET_OFFLOAD_TX_TCP_CKSUM;
 }
 
+/* <m> with segments of <n> bytes each appended, filled so the sums carry (0xff..). */
+static void chain_payload(struct rte_mbuf *m, const uint16_t *lens, unsigned n)
+{
+	for (unsigned s = 0; s < n; s++) {
+		struct rte_mbuf *seg = rte_pktmbuf_alloc(nt_pool);
+		uint8_t *p;
+
+		cr_assert_not_null(seg);
+		p = (uint8_t *)rte_pktmbuf_append(seg, lens[s]);
+		cr_assert_not_null(p);
+		for (unsigned i = 0; i < lens[s]; i++)
+			p[i] = (uint8_t)(0xff - (i + s) % 3);
+		cr_assert_eq(rte_pktmbuf_chain(m, seg), 0);
+	}
+}
+
+/* The frame <out>, flattened, has sound IPv4 and TCP checksums. */
+static void assert_flat_cksums_ok(const struct rte_mbuf *out)
+{
+	static uint8_t flat[2048];
+
+	cr_assert_leq(out->pkt_len, sizeof(flat));
+	cr_assert_not_null(rte_pktmbuf_read(out, 0, out->pkt_len, flat));
+	cr_assert(nt_ipv4_cksum_ok(flat));
+	cr_assert(nt_tcp_cksum_ok(flat), "TCP checksum of the chain is wrong");
+}
+
+static const uint16_t odd_lens[] = { 333, 101, 7, 64 };
+
+/* Segments of odd length, as PUBLISH headers and payloads chain them: DPDK 22.11's
+ * rte_raw_cksum_mbuf drops carries at odd positions (fails without net_cksum_chain). */
+Test(net_tcp, output_checksum_in_software_over_a_chain_of_odd_segments)
+{
+	struct rte_mbuf *m = segment(3);
+
+	chain_payload(m, odd_lens, 4);
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 0);
+	cr_assert_eq(net_tcp_output(nt_ni, m, NT_PEER_IP), 0);
+	cr_assert_eq(nt_flush(), 1);
+	cr_assert_eq(nt_cap.m[0]->pkt_len, 14 + 20 + 24 + 3 + 333 + 101 + 7 + 64);
+	assert_flat_cksums_ok(nt_cap.m[0]);
+	nt_assert_no_leak();
+}
+
+/* A sound frame that arrives as a chain split at odd positions is accepted. */
+Test(net_tcp, input_chain_of_odd_segments_with_a_sound_checksum_accepted)
+{
+	uint8_t f[512];
+	size_t len = nt_build_tcp(f, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG, 5, 300);
+	struct rte_mbuf *m = nt_mbuf(f, 14 + 20 + 20 + 11), *seg;
+
+	/* the rest in pieces of 101, 77 and the remainder */
+	for (size_t at = 14 + 20 + 20 + 11, n; at < len; at += n) {
+		n = RTE_MIN(len - at, at < 200 ? 101u : 77u);
+		seg = nt_mbuf(f + at, n);
+		cr_assert_eq(rte_pktmbuf_chain(m, seg), 0);
+	}
+	net_if_set_tcp(nt_ni, STACK);
+	net_rx(nt_ni, &m, 1, 0);
+	cr_assert_eq(STAT(rx_tcp_bad_cksum), 0);
+	cr_assert_eq(STAT(rx_tcp), 1);
+	cr_assert_eq(nt_nsegs, 1);
+	nt_assert_no_leak();
+}
+
 Test(net_tcp, output_checksum_offloaded_holds_the_pseudo_header_sum)
 {
 	size_t len;
@@ -215,5 +280,23 @@ Test(net_tcp, output_checksum_offloaded_holds_the_pseudo_header_sum)
 	ph.len = rte_cpu_to_be_16(24 + 50);
 	cr_assert_eq(((struct rte_tcp_hdr *)nt_l4(f))->cksum, rte_raw_cksum(&ph, sizeof(ph)));
 	cr_assert(nt_ipv4_cksum_ok(f), "IP checksum still in software");
+	nt_assert_no_leak();
+}
+
+/* net_tap sums a chain's segments each on its own, wrong after an odd one: such a
+ * chain is summed in software even when the port offers TCP checksums. */
+Test(net_tcp, offload_left_out_for_a_chain_with_odd_segments)
+{
+	struct rte_mbuf *m;
+
+	net_if_destroy(nt_ni);
+	nt_setup_params(tx_tcp_offload);
+	m = segment(3);
+	chain_payload(m, odd_lens, 4);
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 0);
+	cr_assert_eq(net_tcp_output(nt_ni, m, NT_PEER_IP), 0);
+	cr_assert_eq(nt_flush(), 1);
+	cr_assert_eq(nt_cap.m[0]->ol_flags & RTE_MBUF_F_TX_TCP_CKSUM, 0);
+	assert_flat_cksums_ok(nt_cap.m[0]);
 	nt_assert_no_leak();
 }
