@@ -39,6 +39,29 @@ static void replace(char *s, size_t cap, const char *from, const char *to)
 	memcpy(at, to, strlen(to));
 }
 
+/* Waits (<= 10 s) until the file <path> holds <needle>. In kernel mode the listener
+ * accepts (the harness's readiness) before the pid file and the "listening on" line
+ * are written; under ASan that gap is long enough to see. */
+static bool file_has(const char *path, const char *needle)
+{
+	char text[8192];
+
+	for (int i = 0; i < 1000; i++) {
+		FILE *f = fopen(path, "r");
+
+		if (f != NULL) {
+			size_t n = fread(text, 1, sizeof(text) - 1, f);
+
+			fclose(f);
+			text[n] = '\0';
+			if (strstr(text, needle) != NULL)
+				return true;
+		}
+		usleep(10000);
+	}
+	return false;
+}
+
 static unsigned count_lines(const char *s)
 {
 	unsigned n = 0;
@@ -75,6 +98,8 @@ Test(config_file, debian_stock_mosquitto_conf_runs)
 	struct broker_opts o = { .workers = 1, .extra_config = conf };
 
 	broker_start_opts(&b, &o);
+	cr_assert(file_has(path[1], "listening on 127.0.0.1"), "no 'listening on' in %s",
+		  path[1]);
 	read_file(path[0], text, sizeof(text));
 	cr_assert_eq(atol(text), (long)b.pid, "pid_file holds '%s', broker is %d", text,
 		     (int)b.pid);
@@ -116,6 +141,7 @@ Test(config_file, log_dest_file_appends_and_stderr_adds_up)
 	struct broker_opts o = { .workers = 1, .extra_config = extra };
 
 	broker_start_opts(&b, &o);
+	cr_assert(file_has(log, "listening on"), "no 'listening on' in %s", log);
 	broker_stop_clean(&b);
 	read_file(log, text, sizeof(text));
 	cr_assert_eq(strncmp(text, "earlier line\n", 13), 0, "appended, as mosquitto: %s",
