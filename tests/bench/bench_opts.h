@@ -46,6 +46,15 @@ struct bench_opts {
 	uint32_t src_first;          /* host order */
 	uint32_t src_count;          /* 0: let the kernel pick the source address */
 	pid_t broker_pid;            /* 0: no RSS sampling */
+	/* DPDK mode (bench_dpdk.h): our TCP stack over a DPDK port instead of sockets.
+	 * src_first/src_count are then the local addresses the generator owns (the
+	 * --dpdk-address alone unless --source-range gives more). */
+	bool dpdk;
+	const char *dpdk_eal;        /* EAL arguments, split like a shell */
+	uint32_t dpdk_ip;            /* --dpdk-address, host order */
+	uint8_t dpdk_prefix_len;
+	uint32_t dpdk_gateway;       /* 0: none, the broker must be on-link */
+	uint32_t dpdk_mbufs;         /* per generator thread */
 	const char *label;
 	char client_prefix[64];
 };
