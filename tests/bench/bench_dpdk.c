@@ -29,11 +29,13 @@
 #include "bench_time.h"
 
 #define BD_BURST 32
-/* Empty polls before the thread may sleep, and its longest sleep: a frame waits at
- * most this long for an idle generator, and an idle generator leaves the CPU to the
- * broker (memif on one host shares the cores). */
-#define BD_SPIN_POLLS 512
-#define BD_IDLE_SLEEP_NS 100000ull
+/* How long the thread keeps polling after the last frame before it may sleep, and
+ * its longest sleep: a frame waits at most that long for an idle generator, and an
+ * idle generator leaves the CPU to the broker (memif on one host shares the cores).
+ * The spin outlasts a broker's answer to what we just sent (a window of QoS 1
+ * messages is one round trip: docs/benchmarks.md). */
+#define BD_SPIN_NS 500000ull
+#define BD_IDLE_SLEEP_NS 50000ull
 /* Unacknowledged bytes per connection (the kernel's send buffer): a publisher stops
  * copying messages in when it is reached and resumes as acks free it. */
 #define BD_SNDBUF (256u << 10)
@@ -62,7 +64,7 @@ struct bench_dpdk_thread {
 	struct bd_if *ifs;           /* indexed by address - src_first; ni NULL: unused */
 	uint32_t *used;              /* the indexes of the ifs in use */
 	uint32_t nused;
-	unsigned idle_polls;
+	uint64_t last_rx;            /* when a poll last found frames */
 };
 
 static struct port *bd_port;
@@ -635,8 +637,8 @@ void bench_dpdk_poll(struct bench_thread *th, uint64_t wake)
 	bd_th = th;
 	n = port_rx(bd_port, th->idx, pkts, BD_BURST);
 	if (n > 0)
-		dp->idle_polls = 0;
-	else if (wake > th->now && ++dp->idle_polls >= BD_SPIN_POLLS &&
+		dp->last_rx = th->now;
+	else if (wake > th->now && th->now - dp->last_rx >= BD_SPIN_NS &&
 		 port_rx_pending(bd_port, th->idx) == 0)
 		bd_idle_sleep(th, wake);
 	th->now = bench_now();
