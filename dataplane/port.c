@@ -908,6 +908,15 @@ static unsigned port_steer_hash(const struct port *p, uint32_t src_be, uint32_t 
 	return rte_jhash_3words(src_be, dst_be, ports_raw, PORT_STEER_SEED) % p->nworkers;
 }
 
+void port_net_params(const struct port *p, unsigned w, struct net_params *np)
+{
+	memcpy(np->mac, p->info.mac, sizeof(np->mac));
+	np->mtu = p->info.mtu;
+	np->offloads = p->info.offloads;
+	np->pool = p->w[w].pool;
+	np->worker_id = w;
+}
+
 unsigned port_tuple_worker(const struct port *p, uint32_t src_ip, uint16_t src_port,
 			   uint32_t dst_ip, uint16_t dst_port)
 {

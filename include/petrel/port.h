@@ -118,6 +118,11 @@ void port_rx_intr_disable(struct port *p, unsigned w);
 
 const struct port_stats *port_worker_stats(const struct port *p, unsigned w);
 
+struct net_params;
+/* Fills what the port decides in <np> (after net_params_default): its MAC, MTU and
+ * offloads, worker <w>'s pool and id. The caller adds addresses and tx_burst. */
+void port_net_params(const struct port *p, unsigned w, struct net_params *np);
+
 /* The worker that receives a frame with this TCP/IPv4 4-tuple on <p>, as it arrives
  * (src = the peer; host byte order): the steering hash in single-queue mode, the
  * port's RSS (Toeplitz with its key and RETA) on a multi-queue port, 0 on a

@@ -344,16 +344,12 @@ static int bd_if_create(struct bench_thread *th, struct bd_if *bi, uint32_t ip)
 	struct tcp_params tp;
 
 	net_params_default(&np);
+	port_net_params(bd_port, th->idx, &np);
 	np.ip = ip;
 	np.prefix_len = o->dpdk_prefix_len;
 	np.gateway = o->dpdk_gateway;
-	memcpy(np.mac, pi->mac, sizeof(np.mac));
-	np.mtu = pi->mtu;
-	np.offloads = pi->offloads;
-	np.pool = port_pool(bd_port, th->idx);
 	np.tx_burst = bd_tx_burst;
 	np.tx_arg = th;
-	np.worker_id = th->idx;
 	bi->ni = net_if_create(&np, now);
 	if (bi->ni == NULL)
 		return -errno;
