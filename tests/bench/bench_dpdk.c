@@ -15,6 +15,7 @@
 
 #include <rte_launch.h>
 #include <rte_mbuf.h>
+#include <rte_mempool.h>
 
 #include <petrel/config.h>
 #include <petrel/net.h>
@@ -51,6 +52,8 @@
  * tx_full) and TCP retransmits them. */
 #define BD_TX_WAIT_NS (5 * BENCH_NS_PER_MS)
 #define BD_RESOLVE_NS (2 * BENCH_NS_PER_S)
+/* bench_dpdk_pace waits at most this long for the pool to refill. */
+#define BD_PACE_MAX_NS (100 * BENCH_NS_PER_MS)
 
 /* One local address of one thread. */
 struct bd_if {
@@ -280,6 +283,16 @@ static int bd_lcore_main(void *arg)
 	 * until the last one is done. */
 	bench_run_barrier(l->th->run);
 	return 0;
+}
+
+void bench_dpdk_pace(struct bench_thread *th)
+{
+	const struct rte_mempool *pool = port_pool(bd_port, th->idx);
+	uint64_t end = bench_now() + BD_PACE_MAX_NS;
+
+	do {
+		bench_dpdk_idle();
+	} while (rte_mempool_avail_count(pool) < pool->size / 4 && th->now < end);
 }
 
 void bench_dpdk_idle(void)
