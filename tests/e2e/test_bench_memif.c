@@ -62,10 +62,9 @@ static void memif_start(struct memif_run *r)
 	snprintf(cfg, sizeof(cfg),
 		 "persistence false\ndataplane dpdk\n"
 		 "dpdk_eal_args --no-huge -m 256 --no-pci --no-telemetry "
-		 "--file-prefix petrel-memif-srv-%d "
 		 "--vdev=net_memif0,role=server,socket=%s,id=0,socket-abstract=no\n"
 		 "dpdk_address " BROKER_ADDR "/24\ndpdk_mbufs 8192\n",
-		 (int)getpid(), r->sock);
+		 r->sock);
 	o.extra_config = cfg;
 	broker_start_opts(&r->b, &o);
 }
@@ -80,10 +79,10 @@ static void gen_start(struct memif_run *r, const char *const *args)
 	bench_bin(bin, sizeof(bin));
 	cr_assert_eq(access(bin, X_OK), 0, "no petrel-bench at %s", bin);
 	snprintf(port, sizeof(port), "%u", r->b.port);
+	/* No --file-prefix here or for the broker: port_open then picks petrel-PID,
+	 * removes it at exit and sweeps those of processes that died (a failed test's). */
 	snprintf(eal, sizeof(eal), "--no-huge -m 512 --no-pci --no-telemetry "
-		 "--file-prefix petrel-memif-gen-%d "
-		 "--vdev=net_memif0,role=client,socket=%s,id=0,socket-abstract=no",
-		 (int)getpid(), r->sock);
+		 "--vdev=net_memif0,role=client,socket=%s,id=0,socket-abstract=no", r->sock);
 	/* execv's argv is char *const[] for history's sake; nothing writes to it. */
 #define ARG(s) (argv[n++] = (char *)(uintptr_t)(s))
 	ARG(bin);
