@@ -44,7 +44,10 @@
 /* Source ports: the ephemeral range the generator uses on each of its addresses. */
 #define BD_PORT_FIRST 1024u
 #define BD_PORT_END 65536u
-/* TCBs per stack beyond the connections: TIME-WAIT of closed ones, reconnects. */
+/* TCBs per stack: every connection twice (the closed ones wait 2 MSL in TIME-WAIT
+ * when we closed first, so a scenario that closes and reconnects them all needs a
+ * second set) plus a few. Only the table's buckets are sized from it. */
+#define BD_CONNS_PER_CONN 2u
 #define BD_CONNS_SLACK 64u
 /* How long bench_dpdk_linger polls after teardown. */
 #define BD_LINGER_NS (200 * BENCH_NS_PER_MS)
@@ -375,7 +378,7 @@ static int bd_if_create(struct bench_thread *th, struct bd_if *bi, uint32_t ip)
 	tp.ops = &bd_ops;
 	tp.worker_id = th->idx;
 	tp.mss = (uint16_t)(pi->mtu - 40);   /* RFC 9293 3.7.1 */
-	tp.max_conns = bi->nconns + BD_CONNS_SLACK;
+	tp.max_conns = BD_CONNS_PER_CONN * bi->nconns + BD_CONNS_SLACK;
 	tp.secret = bd_secret;
 	bi->ts = tcp_stack_create(&tp, now);
 	if (bi->ts == NULL)
