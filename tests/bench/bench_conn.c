@@ -98,6 +98,16 @@ void bench_conn_close(struct bench_conn *c, enum bench_conn_state state)
 	c->stash_len = c->stash_cap = 0;
 }
 
+void bench_conn_abort(struct bench_conn *c)
+{
+	/* SO_LINGER with a zero timeout makes close() send RST and drop unsent data. */
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (c->fd >= 0)
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	bench_conn_close(c, BCS_DONE);
+}
+
 void bench_conn_fini(struct bench_conn *c)
 {
 	bench_conn_close(c, (enum bench_conn_state)c->state);

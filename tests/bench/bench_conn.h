@@ -63,6 +63,11 @@ int bench_conn_open(struct bench_thread *th, struct bench_conn *c);
  * BCS_DONE or BCS_FAILED. The publisher/subscriber bookkeeping stays for the totals. */
 void bench_conn_close(struct bench_conn *c, enum bench_conn_state state);
 
+/* Resets the connection (a TCP RST, no DISCONNECT: what a broker sees when a device
+ * loses power or a network outage ends it) and frees the buffers as bench_conn_close()
+ * does; <c> ends in BCS_DONE and may be opened again. */
+void bench_conn_abort(struct bench_conn *c);
+
 /* Frees everything <c> owns. */
 void bench_conn_fini(struct bench_conn *c);
 

@@ -28,7 +28,7 @@ static void bench_flow_timeline(struct bench_run *run)
 	run->t_drain_end = run->t_stop + bench_secs_to_ns(o->drain_s);
 }
 
-static bool bench_flow_complete(struct bench_run *run)
+bool bench_flow_complete(struct bench_run *run)
 {
 	uint64_t published = 0, distinct = 0, inflight = 0;
 	struct bench_thread *t;

@@ -348,6 +348,7 @@ void bench_loop_turn(struct bench_thread *th, uint64_t until)
 	if (th->now >= th->next_keepalive)
 		bench_loop_keepalive(th);
 	bench_loop_flush(th);
+	bench_progress_note(th);
 }
 
 /* How many connections of <role> this thread has. */

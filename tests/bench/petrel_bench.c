@@ -40,5 +40,6 @@ int main(int argc, char **argv)
 	bench_report_json(stdout, &res);
 	fflush(stdout);
 	bench_report_summary(stderr, &res);
+	bench_result_fini(&res);
 	return 0;
 }
