@@ -77,7 +77,7 @@ static void bench_fleet_timeline(struct bench_run *run)
 	run->t_win = run->t0 + bench_secs_to_ns(o->warmup_s);
 	run->t_stop = run->t_win + bench_secs_to_ns(o->duration_s);
 	run->t_drain_end = run->t_stop + bench_secs_to_ns(o->drain_s);
-	bench_progress_phase(run, "publish", 0);
+	bench_progress_phase(run, "publish", BENCH_PROGRESS_KEEP);
 }
 
 /* Thread 0 samples the generator's and the broker's CPU at the window's edges. */

@@ -26,6 +26,7 @@ static void bench_flow_timeline(struct bench_run *run)
 	run->t_win = run->t0 + bench_secs_to_ns(o->warmup_s);
 	run->t_stop = run->t_win + bench_secs_to_ns(o->duration_s);
 	run->t_drain_end = run->t_stop + bench_secs_to_ns(o->drain_s);
+	bench_progress_phase(run, "publish", BENCH_PROGRESS_KEEP);
 }
 
 bool bench_flow_complete(struct bench_run *run)

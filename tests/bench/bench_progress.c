@@ -48,11 +48,13 @@ void bench_progress_phase(struct bench_run *run, const char *name, uint64_t targ
 	uint64_t base = 0;
 	unsigned int i;
 
-	/* The others wait at the barrier: their plain counters are current. */
-	for (i = 0; i < run->nthreads; i++)
-		base += run->th[i].settled_ok;
-	atomic_store(&run->plog.conn_base, base);
-	atomic_store(&run->plog.conn_target, target);
+	if (target != BENCH_PROGRESS_KEEP) {
+		/* The others wait at the barrier: their plain counters are current. */
+		for (i = 0; i < run->nthreads; i++)
+			base += run->th[i].settled_ok;
+		atomic_store(&run->plog.conn_base, base);
+		atomic_store(&run->plog.conn_target, target);
+	}
 	atomic_store(&run->plog.phase, name);
 }
 
@@ -161,6 +163,7 @@ int bench_progress_start(struct bench_run *run)
 	int rc;
 
 	atomic_store(&log->phase, "setup");
+	atomic_store(&log->conn_target, run->nconns);
 	if (run->o->progress_s <= 0)
 		return 0;
 	/* The deadline is on CLOCK_MONOTONIC, the run's clock. */

@@ -77,8 +77,13 @@ int bench_progress_start(struct bench_run *run);
 /* Stops and joins the sampler; the samples stay in run->plog for the result. */
 void bench_progress_stop(struct bench_run *run);
 
-/* The phase <name> (a literal) begins and aims at <target> set-ups (0: none). Called
- * by the thread a barrier elected, while the others wait. */
+/* bench_progress_phase()'s <target> for a phase that sets nothing up: conns goes on
+ * showing the previous phase's count (fleet's devices while they publish). */
+#define BENCH_PROGRESS_KEEP UINT64_MAX
+
+/* The phase <name> (a literal) begins and aims at <target> set-ups (0: none, the
+ * count starts again at 0; BENCH_PROGRESS_KEEP). Called by the thread a barrier
+ * elected, while the others wait. */
 void bench_progress_phase(struct bench_run *run, const char *name, uint64_t target);
 
 /* Sum of the threads' counters; any thread, any time. */

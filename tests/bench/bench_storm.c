@@ -78,7 +78,7 @@ void bench_storm_thread(struct bench_thread *th)
 	if (bench_run_barrier(run)) {
 		run->back_t_last = bench_run_last_ok(run, run->back_t_first);
 		run->t_drain_end = bench_now() + run->phase_timeout_ns;
-		bench_progress_phase(run, "collect", 0);
+		bench_progress_phase(run, "collect", BENCH_PROGRESS_KEEP);
 	}
 	bench_run_barrier(run);
 	bench_bulk_collect(th, run->t_drain_end);
