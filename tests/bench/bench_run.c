@@ -177,12 +177,14 @@ static int bench_run_setup_conn(struct bench_run *run, struct bench_conn *c, uin
 	c->pub = malloc(sizeof(*c->pub));
 	if (c->pub == NULL)
 		return -ENOMEM;
-	/* storm, persist: topic index 0 until a message is stamped for a session. */
+	/* storm, persist: topic index 0 until a message is stamped for a session. A fleet
+	 * device sends one message per interval: --inflight slots whatever the QoS. */
 	bench_run_topic(run, o->scenario == BENCH_STORM || o->scenario == BENCH_PERSIST ? 0 :
 			c->role_id, topic, sizeof(topic));
 	return bench_pub_init(c->pub, o->scenario == BENCH_FLEET ?
 			      bench_run_fleet_pub_id(run, c->role_id) : c->role_id, topic,
-			      o->qos, o->payload, o->qos > 0 ? o->inflight : BENCH_QOS0_SLOTS);
+			      o->qos, o->payload, o->qos > 0 || o->scenario == BENCH_FLEET ?
+			      o->inflight : BENCH_QOS0_SLOTS);
 }
 
 static int bench_run_threads_init(struct bench_run *run)
