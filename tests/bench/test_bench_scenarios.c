@@ -5,14 +5,19 @@
  * session comes back with its queue (CONNACK session present, MQTT-3.2.2-2), nothing
  * is counted twice where nothing was resent. One test points persist's verify at a
  * broker that never saw the sessions, to show the checks do see loss. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_conn.h"
 #include "harness.h"
 
 TestSuite(bench_scenarios, .fini = harness_fini);
@@ -304,4 +309,37 @@ Test(bench_scenarios, options_that_do_not_apply_are_refused, .timeout = 60)
 	gen(&b, "fleet --connections 2 --subscribers 3", &r);
 	cr_expect_eq(r.status, 2, "more subscribers than devices");
 	broker_stop_clean(&b);
+}
+
+/* storm's outage: bench_conn_abort() resets the TCP connection (the peer's read fails
+ * with ECONNRESET) instead of closing it in order (the peer would read end of
+ * stream, as after a DISCONNECT and close). */
+Test(bench_scenarios, abort_resets_the_connection_instead_of_closing_it, .timeout = 30)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	struct bench_conn c;
+	int lfd, sfd;
+	char byte;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(lfd, 0);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(lfd, 1), 0);
+	cr_assert_eq(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+	memset(&c, 0, sizeof(c));
+	c.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(c.fd, 0);
+	cr_assert_eq(connect(c.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	c.state = BCS_READY;
+	sfd = accept(lfd, NULL, NULL);
+	cr_assert_geq(sfd, 0);
+	bench_conn_abort(&c);
+	cr_expect_eq(c.fd, -1);
+	cr_expect_eq(c.state, BCS_DONE, "an aborted connection can be opened again");
+	cr_expect_eq(recv(sfd, &byte, 1, 0), -1, "the peer read an orderly close");
+	cr_expect_eq(errno, ECONNRESET);
+	close(sfd);
+	close(lfd);
 }
