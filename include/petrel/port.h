@@ -118,4 +118,12 @@ void port_rx_intr_disable(struct port *p, unsigned w);
 
 const struct port_stats *port_worker_stats(const struct port *p, unsigned w);
 
+/* The worker that receives a frame with this TCP/IPv4 4-tuple on <p>, as it arrives
+ * (src = the peer; host byte order): the steering hash in single-queue mode, the
+ * port's RSS (Toeplitz with its key and RETA) on a multi-queue port, 0 on a
+ * single-queue port with one worker. An active opener picks its source port with it
+ * so the replies reach the opening worker. Any thread. */
+unsigned port_tuple_worker(const struct port *p, uint32_t src_ip, uint16_t src_port,
+			   uint32_t dst_ip, uint16_t dst_port);
+
 #endif

@@ -54,7 +54,7 @@ int bench_bulk_publish(struct bench_thread *th, uint64_t deadline)
 	p = pc->pub;
 	th->now = bench_now();
 	for (;;) {
-		if (pc->fd < 0)
+		if (!bench_conn_live(pc))
 			return -EPIPE;
 		n = 0;
 		while (bench_bulk_next(th, &pos, &msg)) {
@@ -84,7 +84,7 @@ void bench_bulk_abort(struct bench_thread *th)
 
 	for (i = 0; i < th->nconns; i++) {
 		c = &th->conns[i];
-		if (c->role == BENCH_ROLE_SUB && c->fd >= 0)
+		if (c->role == BENCH_ROLE_SUB && bench_conn_live(c))
 			bench_conn_abort(c);
 	}
 }
@@ -102,7 +102,7 @@ uint32_t bench_bulk_reopen(struct bench_thread *th, uint32_t window, uint64_t de
 		c = &th->conns[i];
 		if (c->role != BENCH_ROLE_SUB)
 			continue;
-		if (c->fd >= 0)
+		if (bench_conn_live(c))
 			bench_conn_close(c, BCS_DONE);
 		c->on_rdq = c->on_wrq = false;
 		c->settled = false;

@@ -53,7 +53,7 @@ static uint64_t bench_fleet_produce(struct bench_thread *th, struct bench_fleet_
 		if (due > th->now || due >= stop)
 			return due;
 		c = th->pubs[cur->pos];
-		if (c->fd >= 0 && c->state == BCS_READY) {
+		if (bench_conn_live(c) && c->state == BCS_READY) {
 			n = bench_pub_produce(c->pub, th->now, in_win ? &th->st.lag : NULL);
 			th->st.published_total += n;
 			if (in_win)

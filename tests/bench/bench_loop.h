@@ -18,6 +18,7 @@
 #include "bench_progress.h"
 
 struct bench_run;
+struct bench_dpdk_thread;
 
 struct bench_stats {
 	uint64_t published;          /* stamped inside the window */
@@ -49,6 +50,7 @@ struct bench_thread {
 	struct bench_run *run;
 	unsigned int idx;
 	int ep;
+	struct bench_dpdk_thread *dp; /* DPDK mode: its stacks (bench_dpdk.h), else NULL */
 	struct bench_conn *conns;
 	uint32_t nconns;
 	struct bench_conn **pubs;    /* the publishers among conns */
@@ -100,6 +102,10 @@ void bench_loop_settle_ok(struct bench_thread *th, struct bench_conn *c);
 
 /* Closes <c> after error <err>; <what> names the step for the first error message. */
 void bench_loop_fail(struct bench_thread *th, struct bench_conn *c, int err, const char *what);
+
+/* Input ended with <rc> (end of stream: -ECONNRESET): done for a leaving session,
+ * else a failure. */
+void bench_loop_input_error(struct bench_thread *th, struct bench_conn *c, int rc);
 
 /* Publishes this thread's counters for the drain's early end. */
 void bench_loop_progress(struct bench_thread *th, bool stopped);

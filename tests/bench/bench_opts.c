@@ -50,7 +50,10 @@ static const char bench_usage[] =
 	"  persist  N offline persistent sessions with --messages queued each, then\n"
 	"           reconnected and checked (see --phase, --no-verify)\n"
 	"\n"
-	"Options:\n"
+	"Options:\n";
+
+/* In two parts: ISO C only promises string literals up to 4095 bytes. */
+static const char bench_usage_opts[] =
 	"  --host ADDR           broker IPv4 address (127.0.0.1)\n"
 	"  --port N              broker port (1883)\n"
 	"  --qos 0|1|2           QoS of publications and subscriptions (0; fleet, storm and\n"
@@ -83,6 +86,15 @@ static const char bench_usage[] =
 	"  --threads J           generator threads, each with its own epoll (1)\n"
 	"  --source-range A-B    bind connections round robin to source addresses A..B\n"
 	"  --broker-pid PID      sample VmRSS of PID before and after\n"
+	"  --dpdk                open connections with Petrel's TCP stack over a DPDK port\n"
+	"                        (one lcore per thread) instead of kernel sockets; with it:\n"
+	"  --dpdk-eal \"ARGS\"     EAL arguments, e.g. \"--no-huge -m 1024 --no-pci\n"
+	"                        --file-prefix gen --vdev=net_memif0,role=client,socket=S\"\n"
+	"  --dpdk-address A/LEN  the generator's first address and on-link prefix (needed);\n"
+	"                        --source-range then gives all its addresses (one per 60k\n"
+	"                        connections to one broker address and port)\n"
+	"  --dpdk-gateway ADDR   next hop for an off-link broker (none)\n"
+	"  --dpdk-mbufs N        mbufs per thread (8192)\n"
 	"  --label TEXT          copied into the JSON\n"
 	"  --client-prefix TEXT  client id prefix (pb-<pid>-)\n"
 	"  -h, --help            show this help\n"
@@ -95,6 +107,7 @@ enum bench_opt_id {
 	OPT_CLEAN, OPT_INFLIGHT, OPT_CONN_INFLIGHT, OPT_RATE, OPT_THREADS,
 	OPT_SOURCE_RANGE, OPT_BROKER_PID, OPT_LABEL, OPT_CLIENT_PREFIX,
 	OPT_INTERVAL, OPT_MESSAGES, OPT_NO_VERIFY, OPT_PHASE, OPT_TIMEOUT, OPT_PROGRESS,
+	OPT_DPDK, OPT_DPDK_EAL, OPT_DPDK_ADDRESS, OPT_DPDK_GATEWAY, OPT_DPDK_MBUFS,
 };
 
 static const struct option bench_long_opts[] = {
@@ -124,9 +137,20 @@ static const struct option bench_long_opts[] = {
 	{ "phase", required_argument, NULL, OPT_PHASE },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "progress", required_argument, NULL, OPT_PROGRESS },
+	{ "dpdk", no_argument, NULL, OPT_DPDK },
+	{ "dpdk-eal", required_argument, NULL, OPT_DPDK_EAL },
+	{ "dpdk-address", required_argument, NULL, OPT_DPDK_ADDRESS },
+	{ "dpdk-gateway", required_argument, NULL, OPT_DPDK_GATEWAY },
+	{ "dpdk-mbufs", required_argument, NULL, OPT_DPDK_MBUFS },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
+
+static void bench_print_usage(FILE *f)
+{
+	fputs(bench_usage, f);
+	fputs(bench_usage_opts, f);
+}
 
 const char *bench_scenario_name(enum bench_scenario s)
 {
@@ -202,6 +226,73 @@ static int bench_parse_range(const char *s, struct bench_opts *o)
 	return 0;
 }
 
+/* A.B.C.D/LEN */
+static int bench_parse_prefix(const char *s, struct bench_opts *o)
+{
+	const char *slash = strchr(s, '/');
+	char addr[INET_ADDRSTRLEN];
+	struct in_addr a;
+	uint32_t len;
+	size_t n;
+
+	if (slash == NULL || (n = (size_t)(slash - s)) >= sizeof(addr))
+		return bench_bad("dpdk-address", s, "want A.B.C.D/LEN");
+	memcpy(addr, s, n);
+	addr[n] = '\0';
+	if (bench_parse_ipv4("dpdk-address", addr, &a) < 0 ||
+	    bench_parse_u32("dpdk-address", slash + 1, 1, 32, &len) < 0)
+		return -EINVAL;
+	o->dpdk_ip = ntohl(a.s_addr);
+	o->dpdk_prefix_len = (uint8_t)len;
+	return 0;
+}
+
+/* DPDK mode's options, or -1 when <id> is not one of them. */
+static int bench_opt_dpdk(struct bench_opts *o, int id, const char *v)
+{
+	struct in_addr a;
+
+	switch (id) {
+	case OPT_DPDK:
+		o->dpdk = true;
+		return 0;
+	case OPT_DPDK_EAL:
+		o->dpdk_eal = v;
+		return 0;
+	case OPT_DPDK_ADDRESS:
+		return bench_parse_prefix(v, o);
+	case OPT_DPDK_GATEWAY:
+		if (bench_parse_ipv4("dpdk-gateway", v, &a) < 0)
+			return -EINVAL;
+		o->dpdk_gateway = ntohl(a.s_addr);
+		return 0;
+	case OPT_DPDK_MBUFS:
+		return bench_parse_u32("dpdk-mbufs", v, 1024, 1u << 24, &o->dpdk_mbufs);
+	default:
+		return -1;
+	}
+}
+
+/* DPDK mode needs a port and an address; its addresses are the range, or that one. */
+static int bench_opts_finish_dpdk(struct bench_opts *o)
+{
+	if (!o->dpdk)
+		return 0;
+#ifndef PETREL_HAVE_DPDK
+	fprintf(stderr, "petrel-bench: --dpdk: this build has no DPDK\n");
+	return -EINVAL;
+#endif
+	if (o->dpdk_eal == NULL || o->dpdk_ip == 0) {
+		fprintf(stderr, "petrel-bench: --dpdk needs --dpdk-eal and --dpdk-address\n");
+		return -EINVAL;
+	}
+	if (o->src_count == 0) {
+		o->src_first = o->dpdk_ip;
+		o->src_count = 1;
+	}
+	return 0;
+}
+
 static int bench_parse_scenario(const char *s, struct bench_opts *o)
 {
 	size_t i;
@@ -257,6 +348,7 @@ static void bench_opts_defaults(struct bench_opts *o)
 	o->verify = true;
 	o->phase_timeout_s = 100;
 	o->progress_s = 1;
+	o->dpdk_mbufs = 8192;
 	o->label = "";
 	snprintf(o->client_prefix, sizeof(o->client_prefix), "pb-%ld-", (long)getpid());
 }
@@ -275,7 +367,10 @@ static int bench_opt_apply(struct bench_opts *o, struct bench_opt_seen *seen, in
 			   const char *v)
 {
 	uint32_t u;
+	int rc = bench_opt_dpdk(o, id, v);
 
+	if (rc != -1)
+		return rc;
 	switch (id) {
 	case OPT_HOST:
 		return bench_parse_ipv4("host", v, &o->broker.sin_addr);
@@ -359,7 +454,7 @@ static int bench_opt_apply(struct bench_opts *o, struct bench_opt_seen *seen, in
 	case OPT_PROGRESS:
 		return bench_parse_secs("progress", v, 3600, &o->progress_s);
 	default:
-		fprintf(stderr, "%s", bench_usage);
+		bench_print_usage(stderr);
 		return -EINVAL;
 	}
 }
@@ -425,7 +520,7 @@ static int bench_opts_finish(struct bench_opts *o, const struct bench_opt_seen *
 			bench_scenario_name(o->scenario));
 		return -EINVAL;
 	}
-	return 0;
+	return bench_opts_finish_dpdk(o);
 }
 
 int bench_opts_parse(struct bench_opts *o, int argc, char **argv)
@@ -438,7 +533,7 @@ int bench_opts_parse(struct bench_opts *o, int argc, char **argv)
 	opterr = 0;
 	while ((id = getopt_long(argc, argv, "h", bench_long_opts, NULL)) != -1) {
 		if (id == 'h') {
-			fputs(bench_usage, stdout);
+			bench_print_usage(stdout);
 			return 1;
 		}
 		if (id == '?' || id == ':') {

@@ -62,6 +62,15 @@ struct bench_opts {
 	enum bench_phase phase;      /* persist */
 	double phase_timeout_s;      /* fleet, storm, persist: bound of each phase */
 	double progress_s;           /* sampling period of the progress line; 0 = off */
+	/* DPDK mode (bench_dpdk.h): our TCP stack over a DPDK port instead of sockets.
+	 * src_first/src_count are then the local addresses the generator owns (the
+	 * --dpdk-address alone unless --source-range gives more). */
+	bool dpdk;
+	const char *dpdk_eal;        /* EAL arguments, split like a shell */
+	uint32_t dpdk_ip;            /* --dpdk-address, host order */
+	uint8_t dpdk_prefix_len;
+	uint32_t dpdk_gateway;       /* 0: none, the broker must be on-link */
+	uint32_t dpdk_mbufs;         /* per generator thread */
 	const char *label;
 	char client_prefix[64];
 };

@@ -145,6 +145,7 @@ void bench_report_json(FILE *f, const struct bench_result *r)
 	bench_json_str(f, bench_scenario_name(o->scenario));
 	fprintf(f, ",\"label\":");
 	bench_json_str(f, o->label);
+	fprintf(f, ",\"transport\":\"%s\"", o->dpdk ? "dpdk" : "kernel");
 	fprintf(f, ",\"qos\":%u,\"payload\":%u,\"publishers\":%u,\"subscribers\":%u,"
 		"\"pairs\":%u,\"connections\":%u,\"clean\":%d,\"threads\":%u,"
 		"\"duration_s\":%.3f",

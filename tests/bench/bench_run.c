@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "bench_dpdk.h"
 #include "bench_loop.h"
 #include "bench_pub.h"
 #include "bench_report.h"
@@ -18,8 +19,27 @@
 /* Descriptors beyond the connections: epolls, stdio, /proc reads. */
 #define BENCH_FD_SPARE 64
 
+/* A barrier whose waiters keep polling the port (DPDK mode): a thread blocked in
+ * pthread_barrier_wait would stop answering its connections, and thread 0 would stop
+ * carrying the others' frames in single-queue mode. */
+static bool bench_run_poll_barrier(struct bench_run *run)
+{
+	unsigned int gen = atomic_load(&run->bar_generation);
+
+	if (atomic_fetch_add(&run->bar_waiting, 1) + 1 == run->nthreads) {
+		atomic_store(&run->bar_waiting, 0);
+		atomic_fetch_add(&run->bar_generation, 1);
+		return true;
+	}
+	while (atomic_load(&run->bar_generation) == gen)
+		bench_dpdk_idle();
+	return false;
+}
+
 bool bench_run_barrier(struct bench_run *run)
 {
+	if (run->o->dpdk)
+		return bench_run_poll_barrier(run);
 	return pthread_barrier_wait(&run->barrier) == PTHREAD_BARRIER_SERIAL_THREAD;
 }
 
@@ -520,6 +540,12 @@ static int bench_run_threads(struct bench_run *run)
 	rc = pthread_barrier_init(&run->barrier, NULL, run->nthreads);
 	if (rc != 0)
 		return -rc;
+	if (run->o->dpdk) {
+		/* One EAL lcore per thread: the port's queue or ring of that worker. */
+		bench_dpdk_run_threads(run, bench_run_thread_main);
+		pthread_barrier_destroy(&run->barrier);
+		return 0;
+	}
 	for (i = 0; i < run->nthreads; i++) {
 		rc = pthread_create(&run->th[i].tid, NULL, bench_run_thread_main, &run->th[i]);
 		if (rc != 0) {
@@ -549,16 +575,21 @@ int bench_run_exec(const struct bench_opts *o, struct bench_result *res)
 	run.broker_cpu_win_start = run.broker_cpu_win_end = -1;
 	run.phase_timeout_ns = bench_secs_to_ns(o->phase_timeout_s);
 	bench_run_layout(&run);
-	rc = bench_run_fds(&run);
+	rc = o->dpdk ? bench_dpdk_open(o, run.nthreads) : bench_run_fds(&run);
 	if (rc < 0)
 		return rc;
 	run.th = aligned_alloc(64, sizeof(*run.th) * run.nthreads);
-	if (run.th == NULL)
+	if (run.th == NULL) {
+		if (o->dpdk)
+			bench_dpdk_close();
 		return -ENOMEM;
+	}
 	memset(run.th, 0, sizeof(*run.th) * run.nthreads);
 	for (i = 0; i < run.nthreads; i++)
 		run.th[i].ep = -1;
 	rc = bench_run_threads_init(&run);
+	for (i = 0; rc == 0 && o->dpdk && i < run.nthreads; i++)
+		rc = bench_dpdk_thread_init(&run.th[i]);
 	if (rc < 0) {
 		fprintf(stderr, "petrel-bench: set-up: %s\n", strerror(-rc));
 		goto out;
@@ -584,5 +615,7 @@ out:
 	for (i = 0; i < run.nthreads; i++)
 		bench_thread_fini(&run.th[i]);
 	free(run.th);
+	if (o->dpdk)
+		bench_dpdk_close();
 	return rc;
 }

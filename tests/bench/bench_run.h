@@ -38,6 +38,9 @@ struct bench_run {
 	unsigned int nthreads;
 	struct bench_thread *th;
 	pthread_barrier_t barrier;
+	/* DPDK mode's barrier: its threads poll while they wait (bench_dpdk_idle). */
+	atomic_uint bar_waiting;
+	atomic_uint bar_generation;
 	atomic_bool abort;
 	uint32_t nsubs;
 	uint32_t npubs;

@@ -390,7 +390,8 @@ static void broker_spawn(struct broker *b)
 		}
 		if (!link_up)
 			link_up = harness_netns_link(b->serial);
-		if (link_up && tcp_probe(b->port))
+		if (link_up && (o->ready_log != NULL ? broker_log_contains(b, o->ready_log) :
+				tcp_probe(b->port)))
 			return;
 		if (now_ms() >= deadline)
 			break;

@@ -57,6 +57,10 @@ struct broker_opts {
 	 * extra_config may still
 	 * override it, or say "persistence false". */
 	const char *store_dir;
+	/* Start-up is done when the broker log contains this, instead of when the port
+	 * accepts a connection from this host: for a data plane the test cannot reach
+	 * with a socket (net_memif). NULL: the connection probe. */
+	const char *ready_log;
 };
 
 struct broker {
