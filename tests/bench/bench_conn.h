@@ -82,7 +82,8 @@ int bench_conn_open(struct bench_thread *th, struct bench_conn *c);
 void bench_conn_close(struct bench_conn *c, enum bench_conn_state state);
 
 /* Ends <c> with RST and no DISCONNECT, as a client cut off by an outage looks to the
- * broker (SO_LINGER 0 in kernel mode, tcp_abort in DPDK mode); state BCS_DONE. */
+ * broker (SO_LINGER 0 in kernel mode, tcp_abort in DPDK mode); state BCS_DONE, and it may be
+ * opened again. */
 void bench_conn_abort(struct bench_conn *c);
 
 /* Frees everything <c> owns. */

@@ -366,6 +366,7 @@ void bench_loop_turn(struct bench_thread *th, uint64_t until)
 	bench_loop_flush(th);
 	if (th->dp != NULL)
 		bench_dpdk_flush(th);
+	bench_progress_note(th);
 }
 
 /* How many connections of <role> this thread has. */

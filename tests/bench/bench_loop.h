@@ -15,6 +15,7 @@
 
 #include "bench_conn.h"
 #include "bench_hist.h"
+#include "bench_progress.h"
 
 struct bench_run;
 struct bench_dpdk_thread;
@@ -30,6 +31,8 @@ struct bench_stats {
 	uint64_t connect_errors;     /* connections that failed before set-up was done */
 	uint64_t dropped;            /* set-up connections broken afterwards */
 	uint64_t unsent;             /* scheduled before publishing stopped, never sent */
+	uint64_t sessions_lost;      /* resumed sessions whose CONNACK had no session */
+	uint64_t last_new;           /* when the last first receipt arrived */
 	struct bench_hist hist;      /* latency in ns of the deliveries in the window */
 	struct bench_hist lag;       /* fixed rate: how long messages stamped in the
 				      * window waited after their due time, ns */
@@ -72,6 +75,7 @@ struct bench_thread {
 	char detail[128];            /* why bench_proto refused a packet, for first_msg */
 	struct bench_stats st;
 	struct bench_progress prog;
+	struct bench_counts counts;  /* for the progress line, once per turn */
 	pthread_t tid;
 } __attribute__((aligned(64)));
 

@@ -261,3 +261,38 @@ Test(bench_memif, pairs_qos1_and_qos2_on_two_threads_without_loss, .timeout = 60
 
 	qos1_then_qos2(args);
 }
+
+/* fleet, storm and persist over memif, on one broker (a broker start is the dearest
+ * part of a run here): every device message reaches its group's wildcard subscriber;
+ * the generator's stack resets every storm client at once (tcp_abort) and all come
+ * back with their sessions and queued messages; offline sessions pass through a
+ * connect window smaller than their number and every queued message drains. */
+Test(bench_memif, fleet_storm_persist_without_loss, .timeout = 90)
+{
+	const char *fleet[] = { "fleet", "--connections", "1000", "--subscribers", "4",
+				"--interval", "0.5", "--warmup", "0.2", "--duration", "1",
+				"--drain", "5", "--timeout", "20", "--threads", "2", NULL };
+	const char *storm[] = { "storm", "--connections", "1000", "--messages", "2",
+				"--conn-inflight", "1000", "--timeout", "20", "--threads", "2",
+				NULL };
+	const char *persist[] = { "persist", "--connections", "1000", "--messages", "4",
+				  "--conn-inflight", "100", "--timeout", "20", NULL };
+	struct memif_run r;
+	json_t *j;
+
+	memif_start(&r);
+	j = flow_run(&r, fleet);
+	cr_expect_eq(jint(j, "connects"), 1004);
+	cr_expect_eq(jint(j, "duplicates"), 0);
+	json_decref(j);
+	j = flow_run(&r, storm);
+	cr_expect_eq(jint(j, "expected"), 2000);
+	cr_expect_eq(jint(j, "sessions_lost"), 0);
+	cr_expect_eq(jint(j, "connects"), 1000 + 2 + 1000);
+	json_decref(j);
+	j = flow_run(&r, persist);
+	cr_expect_eq(jint(j, "expected"), 4000);
+	cr_expect_eq(jint(j, "sessions_lost"), 0);
+	json_decref(j);
+	memif_stop(&r);
+}
