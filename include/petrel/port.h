@@ -130,5 +130,9 @@ void port_net_params(const struct port *p, unsigned w, struct net_params *np);
  * so the replies reach the opening worker. Any thread. */
 unsigned port_tuple_worker(const struct port *p, uint32_t src_ip, uint16_t src_port,
 			   uint32_t dst_ip, uint16_t dst_port);
+/* The Toeplitz hash (RSS) a NIC computes with the 40-byte <key> over a TCP/IPv4
+ * 4-tuple (host byte order), as port_tuple_worker uses it on a multi-queue port. */
+uint32_t port_rss_hash(const uint8_t *key, uint32_t src_ip, uint16_t src_port,
+		       uint32_t dst_ip, uint16_t dst_port);
 
 #endif
