@@ -7,7 +7,6 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -39,15 +38,6 @@ struct memif_run {
 	pid_t gen;
 };
 
-/* petrel-bench: $PETREL_BENCH_BIN, else the one meson built (tests/bench). */
-static void bench_bin(char *out, size_t cap)
-{
-	const char *env = getenv("PETREL_BENCH_BIN");
-
-	cr_assert(env != NULL && env[0] != '\0', "PETREL_BENCH_BIN is not set");
-	snprintf(out, cap, "%s", env);
-}
-
 static void memif_start(struct memif_run *r)
 {
 	struct broker_opts o = { .workers = 1, .ready_log = "listening on " };
@@ -76,7 +66,7 @@ static void gen_start(struct memif_run *r, const char *const *args)
 	char *argv[64];
 	int n = 0;
 
-	bench_bin(bin, sizeof(bin));
+	harness_bench_bin(bin, sizeof(bin));
 	cr_assert_eq(access(bin, X_OK), 0, "no petrel-bench at %s", bin);
 	snprintf(port, sizeof(port), "%u", r->b.port);
 	/* No --file-prefix here or for the broker: port_open then picks petrel-PID,
