@@ -186,7 +186,7 @@ static json_t *flow_run(struct memif_run *r, const char *const *args)
 
 Test(bench_memif, conn_all_connacked_and_counted_by_the_broker, .timeout = 60)
 {
-	const char *args[] = { "conn", "--connections", CONNS_STR, "--duration", "3",
+	const char *args[] = { "conn", "--connections", CONNS_STR, "--duration", "2",
 			       "--conn-inflight", "200", NULL };
 	struct memif_run r;
 	json_t *j;
@@ -204,7 +204,7 @@ Test(bench_memif, conn_all_connacked_and_counted_by_the_broker, .timeout = 60)
 }
 
 /* <scenario args> at QoS 1 (no loss), then at QoS 2 (no loss, no duplicate), each a
- * 2 s window, against one broker. */
+ * 1 s window, against one broker. */
 static void qos1_then_qos2(const char *const *args)
 {
 	const char *argv[32];
@@ -219,7 +219,7 @@ static void qos1_then_qos2(const char *const *args)
 	argv[n++] = "--warmup";
 	argv[n++] = "0.3";
 	argv[n++] = "--duration";
-	argv[n++] = "2";
+	argv[n++] = "1";
 	argv[n++] = "--drain";
 	argv[n++] = "5";
 	argv[n++] = "--qos";
