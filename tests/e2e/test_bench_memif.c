@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -92,7 +93,10 @@ static void gen_start(struct memif_run *r, const char *const *args)
 	r->gen = fork();
 	cr_assert_neq(r->gen, -1);
 	if (r->gen == 0) {
-		if (freopen(r->out, "w", stdout) == NULL || freopen(r->err, "w", stderr) == NULL)
+		/* A failed assertion ends this test's process; the generator goes with it
+		 * (harness_fini takes care of the broker). */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || freopen(r->out, "w", stdout) == NULL ||
+		    freopen(r->err, "w", stderr) == NULL)
 			_exit(126);
 		execv(bin, argv);
 		_exit(127);
