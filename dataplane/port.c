@@ -27,6 +27,7 @@
 #include <rte_mbuf_pool_ops.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
+#include <rte_thash.h>
 
 #include "petrel/compiler.h"
 #include "petrel/config.h"
@@ -42,6 +43,9 @@
 #define PORT_POOL_CACHE 256u
 /* port_info.tx_kick: how long after a queue last sent the worker keeps kicking it. */
 #define PORT_TX_KICK_MS 100u
+/* Seed of the single-queue steering hash. */
+#define PORT_STEER_SEED 0x70657472u
+#define PORT_RSS_KEY_MAX 64u
 
 struct port_worker {
 	struct rte_mempool *pool;
@@ -62,6 +66,12 @@ struct port {
 	void (*wake)(void *arg, unsigned worker);
 	void *wake_arg;
 	char runtime_dir[256];         /* removed at close when petrel chose the prefix */
+	/* Multi-queue: the port's RSS key and redirection table, for port_tuple_worker.
+	 * reta_size 0: the port would not tell (then queue = hash % nqueues). */
+	uint8_t rss_key[PORT_RSS_KEY_MAX];
+	uint8_t rss_key_len;
+	uint16_t reta_size;
+	uint16_t *reta;
 	struct port_worker w[];
 };
 
@@ -645,6 +655,39 @@ static void port_link_wait(struct port *p)
 			 "comes up", p->info.port_id, p->info.name, PORT_LINK_WAIT_MS);
 }
 
+/* Multi-queue: the RSS key and RETA the port uses, so port_tuple_worker computes the
+ * queue the NIC picks. A port that will not tell keeps reta_size 0 (logged). */
+static void port_rss_query(struct port *p, const struct rte_eth_dev_info *di)
+{
+	struct rte_eth_rss_conf rc = { .rss_key = p->rss_key,
+				       .rss_key_len = PORT_RSS_KEY_MAX };
+	struct rte_eth_rss_reta_entry64 *conf;
+	uint16_t n = di->reta_size, groups = (uint16_t)((n + RTE_ETH_RETA_GROUP_SIZE - 1) /
+							 RTE_ETH_RETA_GROUP_SIZE);
+
+	if (rte_eth_dev_rss_hash_conf_get(p->info.port_id, &rc) == 0)
+		p->rss_key_len = rc.rss_key_len;
+	conf = n > 0 ? calloc(groups, sizeof(*conf)) : NULL;
+	p->reta = n > 0 ? calloc(n, sizeof(*p->reta)) : NULL;
+	if (conf == NULL || p->reta == NULL || p->rss_key_len == 0)
+		goto unknown;
+	for (uint16_t g = 0; g < groups; g++)
+		conf[g].mask = UINT64_MAX;
+	if (rte_eth_dev_rss_reta_query(p->info.port_id, conf, n) != 0)
+		goto unknown;
+	for (uint16_t i = 0; i < n; i++)
+		p->reta[i] = conf[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE];
+	p->reta_size = n;
+	free(conf);
+	return;
+unknown:
+	free(conf);
+	free(p->reta);
+	p->reta = NULL;
+	log_notice("port %s: RSS key or RETA unknown; port_tuple_worker assumes hash %% "
+		   "queues", p->info.name);
+}
+
 static int port_setup(struct port *p, const struct config *cfg, char *err, size_t errlen)
 {
 	struct rte_eth_dev_info di;
@@ -691,6 +734,8 @@ static int port_setup(struct port *p, const struct config *cfg, char *err, size_
 	if (rc < 0)
 		return rc;
 	port_rx_intr_probe(p, conf.intr_conf.rxq != 0);
+	if (p->info.nqueues > 1)
+		port_rss_query(p, &di);
 	/* Once per port: the idle workers' latency depends on it (docs/operations.md).
 	 * Not "dpdk_port N (...): ", the prefix of the line that gives the MAC. */
 	if (p->info.rx_intr)
@@ -717,6 +762,7 @@ static void port_free(struct port *p, bool started)
 	rte_eal_cleanup();
 	if (p->runtime_dir[0] != '\0')
 		port_remove_runtime_dir(p->runtime_dir);
+	free(p->reta);
 	free(p);
 }
 
@@ -854,6 +900,55 @@ static void port_arp_copies(struct port *p, unsigned w, struct rte_mbuf *m)
 	}
 }
 
+/* Single-queue steering: the worker of a 4-tuple, from the addresses and the two ports
+ * exactly as they sit in the frame (network byte order). */
+static unsigned port_steer_hash(const struct port *p, uint32_t src_be, uint32_t dst_be,
+				uint32_t ports_raw)
+{
+	return rte_jhash_3words(src_be, dst_be, ports_raw, PORT_STEER_SEED) % p->nworkers;
+}
+
+void port_net_params(const struct port *p, unsigned w, struct net_params *np)
+{
+	memcpy(np->mac, p->info.mac, sizeof(np->mac));
+	np->mtu = p->info.mtu;
+	np->offloads = p->info.offloads;
+	np->pool = p->w[w].pool;
+	np->worker_id = w;
+}
+
+uint32_t port_rss_hash(const uint8_t *key, uint32_t src_ip, uint16_t src_port,
+		       uint32_t dst_ip, uint16_t dst_port)
+{
+	struct rte_ipv4_tuple t;
+
+	memset(&t, 0, sizeof(t));
+	t.src_addr = src_ip;
+	t.dst_addr = dst_ip;
+	t.sport = src_port;
+	t.dport = dst_port;
+	return rte_softrss((uint32_t *)&t, RTE_THASH_V4_L4_LEN, key);
+}
+
+unsigned port_tuple_worker(const struct port *p, uint32_t src_ip, uint16_t src_port,
+			   uint32_t dst_ip, uint16_t dst_port)
+{
+	uint16_t wire[2] = { rte_cpu_to_be_16(src_port), rte_cpu_to_be_16(dst_port) };
+	uint32_t ports_raw, h;
+
+	if (p->info.steering) {
+		memcpy(&ports_raw, wire, sizeof(ports_raw));
+		return port_steer_hash(p, rte_cpu_to_be_32(src_ip), rte_cpu_to_be_32(dst_ip),
+				       ports_raw);
+	}
+	if (p->info.nqueues <= 1)
+		return 0;
+	h = port_rss_hash(p->rss_key, src_ip, src_port, dst_ip, dst_port);
+	if (p->reta_size == 0)
+		return h % p->info.nqueues;
+	return p->reta[h % p->reta_size] % p->info.nqueues;
+}
+
 /* The worker owning the TCP/IPv4 flow of <m> (single-queue mode), or 0 for anything
  * else (non-TCP, fragments, short frames: worker 0's net_if counts them). */
 static unsigned port_flow_owner(const struct port *p, const struct rte_mbuf *m)
@@ -873,7 +968,7 @@ static unsigned port_flow_owner(const struct port *p, const struct rte_mbuf *m)
 	memcpy(&a, f + 14 + 12, 4);
 	memcpy(&b, f + 14 + 16, 4);
 	memcpy(&ports, f + 14 + ihl, 4);
-	return rte_jhash_3words(a, b, ports, 0x70657472u) % p->nworkers;
+	return port_steer_hash(p, a, b, ports);
 }
 
 static bool port_is_arp(const struct rte_mbuf *m)

@@ -15,6 +15,7 @@
 
 #include <petrel/mqtt.h>
 
+#include "bench_dpdk.h"
 #include "bench_loop.h"
 #include "bench_proto.h"
 #include "bench_pub.h"
@@ -49,6 +50,8 @@ int bench_conn_open(struct bench_thread *th, struct bench_conn *c)
 	struct epoll_event ev;
 	int fd, one = 1, rc;
 
+	if (th->dp != NULL)
+		return bench_dpdk_conn_open(th, c);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -84,6 +87,8 @@ err_close:
 
 void bench_conn_close(struct bench_conn *c, enum bench_conn_state state)
 {
+	if (c->tcb != NULL)
+		bench_dpdk_conn_close(c, state == BCS_FAILED);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -92,10 +97,23 @@ void bench_conn_close(struct bench_conn *c, enum bench_conn_state state)
 	c->can_write = false;
 	free(c->ctl);
 	c->ctl = NULL;
-	c->ctl_head = c->ctl_len = c->ctl_cap = 0;
+	c->ctl_head = c->ctl_len = c->ctl_cap = c->ctl_given = 0;
 	free(c->stash);
 	c->stash = NULL;
 	c->stash_len = c->stash_cap = 0;
+}
+
+void bench_conn_abort(struct bench_conn *c)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (c->tcb != NULL) {
+		bench_dpdk_conn_close(c, true);
+	} else if (c->fd >= 0) {
+		/* RFC 9293 3.10.5 via Linux: close() with a zero linger time sends RST. */
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	bench_conn_close(c, BCS_DONE);
 }
 
 void bench_conn_fini(struct bench_conn *c)
@@ -142,7 +160,8 @@ uint8_t *bench_conn_ctl_reserve(struct bench_conn *c, size_t n)
 
 bool bench_conn_pending(const struct bench_conn *c)
 {
-	return c->ctl_len > c->ctl_head || (c->pub != NULL && c->pub->txq_len > 0);
+	return c->ctl_len - c->ctl_head > c->ctl_given ||
+	       (c->pub != NULL && c->pub->txq_len > 0);
 }
 
 int bench_conn_flush(struct bench_thread *th, struct bench_conn *c)
@@ -152,6 +171,8 @@ int bench_conn_flush(struct bench_thread *th, struct bench_conn *c)
 	struct msghdr mh;
 	ssize_t n;
 
+	if (c->tcb != NULL)
+		return bench_dpdk_conn_flush(th, c);
 	if (ctl_n > 0) {
 		iov[0].iov_base = c->ctl + c->ctl_head;
 		iov[0].iov_len = ctl_n;
@@ -187,31 +208,43 @@ int bench_conn_flush(struct bench_thread *th, struct bench_conn *c)
 	return 0;
 }
 
-/* Keeps the unfinished tail of a read for the next one. */
-static int bench_conn_stash(struct bench_conn *c, const uint8_t *p, size_t n)
+/* Room for <n> bytes in the stash. */
+static int bench_conn_stash_room(struct bench_conn *c, size_t n)
 {
 	size_t cap;
 	uint8_t *s;
 
-	if (n > c->stash_cap) {
-		cap = c->stash_cap ? (size_t)c->stash_cap : BENCH_CTL_MIN;
-		while (cap < n)
-			cap *= 2;
-		s = realloc(c->stash, cap);
-		if (s == NULL)
-			return -ENOMEM;
-		c->stash = s;
-		c->stash_cap = (uint32_t)cap;
-	}
+	if (n <= c->stash_cap)
+		return 0;
+	cap = c->stash_cap ? (size_t)c->stash_cap : BENCH_CTL_MIN;
+	while (cap < n)
+		cap *= 2;
+	if (cap > UINT32_MAX)
+		return -ENOMEM;
+	s = realloc(c->stash, cap);
+	if (s == NULL)
+		return -ENOMEM;
+	c->stash = s;
+	c->stash_cap = (uint32_t)cap;
+	return 0;
+}
+
+/* Keeps the unfinished tail of a read for the next one. */
+static int bench_conn_stash(struct bench_conn *c, const uint8_t *p, size_t n)
+{
+	int rc = bench_conn_stash_room(c, n);
+
+	if (rc < 0)
+		return rc;
 	if (n > 0)
 		memmove(c->stash, p, n);
 	c->stash_len = (uint32_t)n;
 	return 0;
 }
 
-/* Handles the whole packets in rxbuf[0, len); *used gets the bytes they took. */
-static int bench_conn_decode(struct bench_thread *th, struct bench_conn *c, size_t len,
-			     size_t *used)
+/* Handles the whole packets in buf[0, len); *used gets the bytes they took. */
+static int bench_conn_decode(struct bench_thread *th, struct bench_conn *c,
+			     const uint8_t *buf, size_t len, size_t *used)
 {
 	struct mqtt_pkt pkt;
 	size_t off = 0;
@@ -219,7 +252,7 @@ static int bench_conn_decode(struct bench_thread *th, struct bench_conn *c, size
 	int rc;
 
 	while (off < len) {
-		r = mqtt_decode(th->rxbuf + off, len - off, th->max_packet, &pkt);
+		r = mqtt_decode(buf + off, len - off, th->max_packet, &pkt);
 		if (r == 0)
 			break;
 		if (r < 0)
@@ -255,7 +288,7 @@ int bench_conn_input(struct bench_thread *th, struct bench_conn *c)
 			c->can_read = false;
 			return 0;
 		}
-		rc = bench_conn_decode(th, c, have + (size_t)n, &used);
+		rc = bench_conn_decode(th, c, th->rxbuf, have + (size_t)n, &used);
 		if (rc < 0)
 			return rc;
 		rc = bench_conn_stash(c, th->rxbuf + used, have + (size_t)n - used);
@@ -268,5 +301,31 @@ int bench_conn_input(struct bench_thread *th, struct bench_conn *c)
 			return 0;
 		}
 	}
+	return 0;
+}
+
+int bench_conn_feed(struct bench_thread *th, struct bench_conn *c, const uint8_t *data,
+		    size_t len)
+{
+	size_t used, have = c->stash_len;
+	int rc;
+
+	if (have == 0) {
+		/* The common case: decoded straight from the mbuf. */
+		rc = bench_conn_decode(th, c, data, len, &used);
+		return rc < 0 ? rc : bench_conn_stash(c, data + used, len - used);
+	}
+	/* A packet split across segments: complete it behind the kept start. At most
+	 * one segment is copied, as the stash holds less than one packet. */
+	rc = bench_conn_stash_room(c, have + len);
+	if (rc < 0)
+		return rc;
+	memcpy(c->stash + have, data, len);
+	c->stash_len = (uint32_t)(have + len);
+	rc = bench_conn_decode(th, c, c->stash, c->stash_len, &used);
+	if (rc < 0)
+		return rc;
+	memmove(c->stash, c->stash + used, c->stash_len - used);
+	c->stash_len -= (uint32_t)used;
 	return 0;
 }

@@ -29,6 +29,7 @@ static void bench_conns_settled(struct bench_run *run)
 	hold_max = run->t_start +
 		   (BENCH_CONN_DEADLINE_S - BENCH_CONN_TEARDOWN_S) * BENCH_NS_PER_S;
 	run->t_hold_end = o->clean ? now + bench_secs_to_ns(o->duration_s) : now;
+	bench_progress_phase(run, "hold", BENCH_PROGRESS_KEEP);
 	if (run->t_hold_end > hold_max)
 		run->t_hold_end = hold_max;
 }
@@ -42,6 +43,7 @@ void bench_conns_thread(struct bench_thread *th)
 		window = 1;
 	if (bench_run_barrier(run)) {
 		run->conn_t_first = bench_now();
+		bench_progress_phase(run, "connect", run->nconns);
 		run->t_setup_end = run->t_start + BENCH_CONN_PHASE_MAX_S * BENCH_NS_PER_S;
 	}
 	bench_run_barrier(run);

@@ -26,9 +26,10 @@ static void bench_flow_timeline(struct bench_run *run)
 	run->t_win = run->t0 + bench_secs_to_ns(o->warmup_s);
 	run->t_stop = run->t_win + bench_secs_to_ns(o->duration_s);
 	run->t_drain_end = run->t_stop + bench_secs_to_ns(o->drain_s);
+	bench_progress_phase(run, "publish", BENCH_PROGRESS_KEEP);
 }
 
-static bool bench_flow_complete(struct bench_run *run)
+bool bench_flow_complete(struct bench_run *run)
 {
 	uint64_t published = 0, distinct = 0, inflight = 0;
 	struct bench_thread *t;

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bench_dpdk.h"
 #include "bench_proto.h"
 #include "bench_pub.h"
 #include "bench_run.h"
@@ -27,6 +28,8 @@
  * instead of one wake-up and one write each, which would make the generator the
  * limit. Each keeps its scheduled stamp, so the wait counts as latency. */
 #define BENCH_RATE_TICK_NS 10000ull
+/* DPDK mode's teardown: connections closed between two polls of the port. */
+#define BENCH_TEARDOWN_BATCH 128u
 
 static inline uint64_t bench_min(uint64_t a, uint64_t b)
 {
@@ -82,6 +85,7 @@ void bench_thread_fini(struct bench_thread *th)
 	free(th->rdq);
 	free(th->wrq);
 	free(th->rxbuf);
+	bench_dpdk_thread_fini(th);
 	if (th->ep >= 0)
 		close(th->ep);
 	th->conns = NULL;
@@ -152,11 +156,11 @@ static void bench_loop_connected(struct bench_thread *th, struct bench_conn *c, 
 
 static void bench_loop_event(struct bench_thread *th, struct bench_conn *c, uint32_t ev)
 {
-	if (c->fd < 0)
+	if (!bench_conn_live(c))
 		return;
 	if (c->state == BCS_CONNECTING) {
 		bench_loop_connected(th, c, ev);
-		if (c->fd < 0)
+		if (!bench_conn_live(c))
 			return;
 	}
 	if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
@@ -173,7 +177,7 @@ static void bench_loop_event(struct bench_thread *th, struct bench_conn *c, uint
 	}
 }
 
-static void bench_loop_input_error(struct bench_thread *th, struct bench_conn *c, int rc)
+void bench_loop_input_error(struct bench_thread *th, struct bench_conn *c, int rc)
 {
 	/* The broker closing after our DISCONNECT is the goal of a leaving session. */
 	if (c->state == BCS_LEAVING && rc == -ECONNRESET) {
@@ -194,7 +198,7 @@ static void bench_loop_read(struct bench_thread *th)
 	for (i = 0; i < n; i++) {
 		c = th->rdq[i];
 		c->on_rdq = false;
-		if (c->fd < 0 || !c->can_read)
+		if (!bench_conn_live(c) || !c->can_read)
 			continue;
 		rc = bench_conn_input(th, c);
 		if (rc < 0) {
@@ -219,7 +223,7 @@ static void bench_loop_produce(struct bench_thread *th)
 		return;
 	for (i = 0; i < th->npubs; i++) {
 		c = th->pubs[i];
-		if (c->fd < 0 || c->state != BCS_READY)
+		if (!bench_conn_live(c) || c->state != BCS_READY)
 			continue;
 		/* Unlimited publishers wait for the socket; fixed-rate ones keep their
 		 * schedule and queue, so a stall shows up as latency. */
@@ -244,7 +248,7 @@ static void bench_loop_keepalive(struct bench_thread *th)
 	th->next_keepalive = th->now + BENCH_KEEPALIVE_SCAN_NS;
 	for (i = 0; i < th->nconns; i++) {
 		c = &th->conns[i];
-		if (c->fd < 0 || c->state != BCS_READY || th->now - c->last_tx < idle)
+		if (!bench_conn_live(c) || c->state != BCS_READY || th->now - c->last_tx < idle)
 			continue;
 		c->last_tx = th->now;
 		if (bench_proto_empty(th, c, MQTT_PINGREQ) < 0)
@@ -262,7 +266,7 @@ static void bench_loop_flush(struct bench_thread *th)
 	for (i = 0; i < n; i++) {
 		c = th->wrq[i];
 		c->on_wrq = false;
-		if (c->fd < 0 || c->state == BCS_CONNECTING || !bench_conn_pending(c))
+		if (!bench_conn_live(c) || c->state == BCS_CONNECTING || !bench_conn_pending(c))
 			continue;
 		if (c->can_write || retry) {
 			rc = bench_conn_flush(th, c);
@@ -305,7 +309,7 @@ static uint64_t bench_loop_wake(const struct bench_thread *th, uint64_t until)
 	wake = bench_loop_boundary(th, wake);
 	for (i = 0; i < th->nwr; i++) {
 		c = th->wrq[i];
-		if (c->fd < 0 || c->state == BCS_CONNECTING)
+		if (!bench_conn_live(c) || c->state == BCS_CONNECTING)
 			continue;
 		if (c->can_write)
 			return 0;
@@ -315,7 +319,7 @@ static uint64_t bench_loop_wake(const struct bench_thread *th, uint64_t until)
 		return wake;
 	for (i = 0; i < th->npubs; i++) {
 		c = th->pubs[i];
-		if (c->fd < 0 || c->state != BCS_READY)
+		if (!bench_conn_live(c) || c->state != BCS_READY)
 			continue;
 		due = bench_pub_next_due(c->pub);
 		if (due == 0 && !c->can_write)
@@ -327,11 +331,12 @@ static uint64_t bench_loop_wake(const struct bench_thread *th, uint64_t until)
 	return wake;
 }
 
-void bench_loop_turn(struct bench_thread *th, uint64_t until)
+/* Kernel mode: waits for socket events until <wake> at the latest. */
+static void bench_loop_epoll(struct bench_thread *th, uint64_t wake)
 {
 	struct epoll_event ev[BENCH_EVENTS];
 	struct timespec ts = { 0, 0 };
-	uint64_t wake = bench_loop_wake(th, until), d;
+	uint64_t d;
 	int n, i;
 
 	if (wake > th->now) {
@@ -343,11 +348,25 @@ void bench_loop_turn(struct bench_thread *th, uint64_t until)
 	th->now = bench_now();
 	for (i = 0; i < n; i++)
 		bench_loop_event(th, ev[i].data.ptr, ev[i].events);
+}
+
+void bench_loop_turn(struct bench_thread *th, uint64_t until)
+{
+	uint64_t wake = bench_loop_wake(th, until);
+
+	/* DPDK mode: input is handled inside the poll (the stack's recv callback). */
+	if (th->dp != NULL)
+		bench_dpdk_poll(th, wake);
+	else
+		bench_loop_epoll(th, wake);
 	bench_loop_read(th);
 	bench_loop_produce(th);
 	if (th->now >= th->next_keepalive)
 		bench_loop_keepalive(th);
 	bench_loop_flush(th);
+	if (th->dp != NULL)
+		bench_dpdk_flush(th);
+	bench_progress_note(th);
 }
 
 /* How many connections of <role> this thread has. */
@@ -417,7 +436,7 @@ void bench_loop_teardown(struct bench_thread *th)
 	th->now = bench_now();
 	for (i = 0; i < th->nconns; i++) {
 		c = &th->conns[i];
-		if (c->fd < 0)
+		if (!bench_conn_live(c))
 			continue;
 		if (c->state == BCS_READY) {
 			/* Messages still queued would land after DISCONNECT: drop them. */
@@ -427,7 +446,13 @@ void bench_loop_teardown(struct bench_thread *th)
 				(void)bench_conn_flush(th, c);
 		}
 		bench_conn_close(c, BCS_DONE);
+		/* DPDK mode: what the closes queued goes out in batches the port's ring
+		 * and pool take, while the broker's answers are read. */
+		if (th->dp != NULL && i % BENCH_TEARDOWN_BATCH == BENCH_TEARDOWN_BATCH - 1)
+			bench_dpdk_pace(th);
 	}
 	th->nrd = 0;
 	th->nwr = 0;
+	if (th->dp != NULL)
+		bench_dpdk_linger(th);
 }

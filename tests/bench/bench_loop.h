@@ -15,8 +15,10 @@
 
 #include "bench_conn.h"
 #include "bench_hist.h"
+#include "bench_progress.h"
 
 struct bench_run;
+struct bench_dpdk_thread;
 
 struct bench_stats {
 	uint64_t published;          /* stamped inside the window */
@@ -29,6 +31,8 @@ struct bench_stats {
 	uint64_t connect_errors;     /* connections that failed before set-up was done */
 	uint64_t dropped;            /* set-up connections broken afterwards */
 	uint64_t unsent;             /* scheduled before publishing stopped, never sent */
+	uint64_t sessions_lost;      /* resumed sessions whose CONNACK had no session */
+	uint64_t last_new;           /* when the last first receipt arrived */
 	struct bench_hist hist;      /* latency in ns of the deliveries in the window */
 	struct bench_hist lag;       /* fixed rate: how long messages stamped in the
 				      * window waited after their due time, ns */
@@ -46,6 +50,7 @@ struct bench_thread {
 	struct bench_run *run;
 	unsigned int idx;
 	int ep;
+	struct bench_dpdk_thread *dp; /* DPDK mode: its stacks (bench_dpdk.h), else NULL */
 	struct bench_conn *conns;
 	uint32_t nconns;
 	struct bench_conn **pubs;    /* the publishers among conns */
@@ -70,6 +75,7 @@ struct bench_thread {
 	char detail[128];            /* why bench_proto refused a packet, for first_msg */
 	struct bench_stats st;
 	struct bench_progress prog;
+	struct bench_counts counts;  /* for the progress line, once per turn */
 	pthread_t tid;
 } __attribute__((aligned(64)));
 
@@ -96,6 +102,10 @@ void bench_loop_settle_ok(struct bench_thread *th, struct bench_conn *c);
 
 /* Closes <c> after error <err>; <what> names the step for the first error message. */
 void bench_loop_fail(struct bench_thread *th, struct bench_conn *c, int err, const char *what);
+
+/* Input ended with <rc> (end of stream: -ECONNRESET): done for a leaving session,
+ * else a failure. */
+void bench_loop_input_error(struct bench_thread *th, struct bench_conn *c, int rc);
 
 /* Publishes this thread's counters for the drain's early end. */
 void bench_loop_progress(struct bench_thread *th, bool stopped);

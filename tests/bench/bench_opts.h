@@ -15,6 +15,16 @@ enum bench_scenario {
 	BENCH_PAIRS,     /* N publisher -> subscriber pairs on bench/pair/<i> */
 	BENCH_CONN,      /* N connections (or offline sessions) as fast as possible */
 	BENCH_LATENCY,   /* fanin at a fixed rate per publisher */
+	BENCH_FLEET,     /* N devices each publishing every T s, S wildcard subscribers */
+	BENCH_STORM,     /* N persistent clients reset at once, then all reconnect */
+	BENCH_PERSIST,   /* N offline persistent sessions with K queued messages each */
+};
+
+/* persist: which part of the scenario this process runs. */
+enum bench_phase {
+	BENCH_PHASE_ALL,             /* fill, then verify (unless --no-verify) */
+	BENCH_PHASE_FILL,            /* set the sessions up and queue the messages */
+	BENCH_PHASE_VERIFY,          /* reconnect sessions a fill left and collect */
 };
 
 /* Every payload starts with this header (host byte order; the generator reads its own
@@ -46,11 +56,27 @@ struct bench_opts {
 	uint32_t src_first;          /* host order */
 	uint32_t src_count;          /* 0: let the kernel pick the source address */
 	pid_t broker_pid;            /* 0: no RSS sampling */
+	double interval_s;           /* fleet: each device publishes every interval */
+	uint32_t messages;           /* storm, persist: messages queued per session */
+	bool verify;                 /* persist: reconnect and collect after filling */
+	enum bench_phase phase;      /* persist */
+	double phase_timeout_s;      /* fleet, storm, persist: bound of each phase */
+	double progress_s;           /* sampling period of the progress line; 0 = off */
+	/* DPDK mode (bench_dpdk.h): our TCP stack over a DPDK port instead of sockets.
+	 * src_first/src_count are then the local addresses the generator owns (the
+	 * --dpdk-address alone unless --source-range gives more). */
+	bool dpdk;
+	const char *dpdk_eal;        /* EAL arguments, split like a shell */
+	uint32_t dpdk_ip;            /* --dpdk-address, host order */
+	uint8_t dpdk_prefix_len;
+	uint32_t dpdk_gateway;       /* 0: none, the broker must be on-link */
+	uint32_t dpdk_mbufs;         /* per generator thread */
 	const char *label;
 	char client_prefix[64];
 };
 
 const char *bench_scenario_name(enum bench_scenario s);
+const char *bench_phase_name(enum bench_phase p);
 
 /* Parses argv into <o>. Returns 0 to run, 1 when --help was printed, or -EINVAL after
  * saying why on stderr (the caller exits 2). */

@@ -109,6 +109,20 @@ static int bench_proto_connack(struct bench_thread *th, struct bench_conn *c,
 	if (ca->return_code != MQTT_CONNACK_ACCEPTED)
 		return bench_proto_refuse(th, -ECONNREFUSED, "CONNACK refused, return code %u",
 					  ca->return_code);
+	if (th->run->resuming && c->role == BENCH_ROLE_SUB) {
+		/* storm, persist: the session and its queue must have survived. */
+		if (!ca->session_present) {
+			th->st.sessions_lost++;
+			return bench_proto_refuse(th, -ESTALE, "CONNACK without session present: "
+						  "the stored session is gone");
+		}
+		th->st.connects++;
+		c->state = BCS_READY;
+		/* persist verify: the goal is every queued message, then leaving. */
+		if (th->run->leave_after == 0)
+			bench_loop_settle_ok(th, c);
+		return 0;
+	}
 	th->st.connects++;
 	if (c->role == BENCH_ROLE_SUB || (c->role == BENCH_ROLE_CONN && !th->run->o->clean))
 		return bench_proto_subscribe(th, c);
@@ -125,7 +139,7 @@ static int bench_proto_suback(struct bench_thread *th, struct bench_conn *c,
 	if (sa->return_codes[0] == MQTT_SUBACK_FAILURE)
 		return bench_proto_refuse(th, -ECONNREFUSED, "SUBACK refused (0x%02x)",
 					  sa->return_codes[0]);
-	if (c->role == BENCH_ROLE_CONN) {
+	if (c->role == BENCH_ROLE_CONN || th->run->leave_after_suback) {
 		/* Leave the session offline; the broker's close tells us it is stored. */
 		c->state = BCS_LEAVING;
 		return bench_proto_empty(th, c, MQTT_DISCONNECT);
@@ -142,8 +156,10 @@ static void bench_proto_count(struct bench_thread *th, int rx, uint64_t stamp)
 		return;
 	}
 	th->st.received_total++;
-	if (rx == BENCH_RX_NEW)
+	if (rx == BENCH_RX_NEW) {
 		th->st.distinct++;
+		th->st.last_new = th->now;
+	}
 	if (bench_loop_in_window(th)) {
 		th->st.delivered++;
 		bench_hist_record(&th->st.hist, th->now > stamp ? th->now - stamp : 0);
@@ -154,7 +170,7 @@ static int bench_proto_publish(struct bench_thread *th, struct bench_conn *c,
 			       const struct mqtt_publish *pb)
 {
 	uint64_t stamp = 0;
-	int rx = BENCH_RX_FOREIGN;
+	int rx = BENCH_RX_FOREIGN, rc = 0;
 
 	if (c->sub != NULL) {
 		rx = bench_sub_receive(c->sub, pb->payload, pb->payload_len, &stamp);
@@ -164,10 +180,16 @@ static int bench_proto_publish(struct bench_thread *th, struct bench_conn *c,
 	bench_proto_count(th, rx, stamp);
 	/* Acknowledge whatever arrives, ours or not, so the broker's window moves. */
 	if (pb->qos == 1)
-		return bench_proto_ack(th, c, MQTT_PUBACK, pb->packet_id);
-	if (pb->qos == 2)
-		return bench_proto_ack(th, c, MQTT_PUBREC, pb->packet_id);
-	return 0;
+		rc = bench_proto_ack(th, c, MQTT_PUBACK, pb->packet_id);
+	else if (pb->qos == 2)
+		rc = bench_proto_ack(th, c, MQTT_PUBREC, pb->packet_id);
+	if (rc == 0 && rx == BENCH_RX_NEW && th->run->leave_after > 0 &&
+	    c->state == BCS_READY && c->sub->track[0].distinct >= th->run->leave_after) {
+		/* persist verify: all queued messages are in; the ack goes out first. */
+		c->state = BCS_LEAVING;
+		rc = bench_proto_empty(th, c, MQTT_DISCONNECT);
+	}
+	return rc;
 }
 
 static int bench_proto_pub_ack(struct bench_thread *th, struct bench_conn *c,

@@ -151,11 +151,32 @@ static uint32_t bench_pub_allowance(const struct bench_pub *p, uint64_t now)
 	return avail < p->nfree ? (uint32_t)avail : p->nfree;
 }
 
+uint8_t *bench_pub_stamp(struct bench_pub *p, uint32_t id, uint64_t seq, uint64_t stamp)
+{
+	uint32_t s, tail;
+	uint8_t *pkt, *h;
+
+	if (p->nfree == 0)
+		return NULL;
+	s = p->free[--p->nfree];
+	pkt = p->slots + (size_t)s * p->slot_len;
+	h = pkt + p->hdr_off;
+	memcpy(h + BENCH_HDR_ID_OFF, &id, sizeof(id));
+	memcpy(h + BENCH_HDR_SEQ_OFF, &seq, sizeof(seq));
+	memcpy(h + BENCH_HDR_TS_OFF, &stamp, sizeof(stamp));
+	p->state[s] = BPS_QUEUED;
+	tail = p->txq_head + p->txq_len;
+	if (tail >= p->nslots)
+		tail -= p->nslots;
+	p->txq[tail] = s;
+	p->txq_len++;
+	return pkt;
+}
+
 uint32_t bench_pub_produce(struct bench_pub *p, uint64_t now, struct bench_hist *lag)
 {
-	uint32_t n = bench_pub_allowance(p, now), i, s, tail;
+	uint32_t n = bench_pub_allowance(p, now), i;
 	uint64_t stamp;
-	uint8_t *h;
 
 	for (i = 0; i < n; i++) {
 		stamp = now;
@@ -164,17 +185,7 @@ uint32_t bench_pub_produce(struct bench_pub *p, uint64_t now, struct bench_hist 
 			if (lag != NULL)
 				bench_hist_record(lag, now - stamp);
 		}
-		s = p->free[--p->nfree];
-		h = p->slots + (size_t)s * p->slot_len + p->hdr_off;
-		memcpy(h + BENCH_HDR_SEQ_OFF, &p->seq, sizeof(p->seq));
-		memcpy(h + BENCH_HDR_TS_OFF, &stamp, sizeof(stamp));
-		p->seq++;
-		p->state[s] = BPS_QUEUED;
-		tail = p->txq_head + p->txq_len;
-		if (tail >= p->nslots)
-			tail -= p->nslots;
-		p->txq[tail] = s;
-		p->txq_len++;
+		(void)bench_pub_stamp(p, p->id, p->seq++, stamp);
 	}
 	p->rate_sent += n;
 	return n;

@@ -73,6 +73,11 @@ void bench_pub_rate_start(struct bench_pub *p, double rate, uint64_t t0);
  * late generator. */
 uint32_t bench_pub_produce(struct bench_pub *p, uint64_t now, struct bench_hist *lag);
 
+/* Takes a free slot, writes <id>, <seq> and <stamp> into its bench header and queues
+ * it for writing. Returns the slot's packet (slot_len bytes, for a caller that patches
+ * more, such as the topic), or NULL when the window is full. */
+uint8_t *bench_pub_stamp(struct bench_pub *p, uint32_t id, uint64_t seq, uint64_t stamp);
+
 /* When the rate next allows a message, if the window has room; UINT64_MAX if only an
  * ack can make progress, 0 if a message may go now. */
 uint64_t bench_pub_next_due(const struct bench_pub *p);

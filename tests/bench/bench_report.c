@@ -95,6 +95,48 @@ static void bench_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* The keys of fleet, storm and persist; -1 elsewhere. */
+static void bench_report_json_sessions(FILE *f, const struct bench_result *r)
+{
+	const struct bench_opts *o = r->o;
+	bool fleet = o->scenario == BENCH_FLEET;
+	bool queued = o->scenario == BENCH_STORM || o->scenario == BENCH_PERSIST;
+
+	fprintf(f, ",\"interval_s\":%.3f,\"messages\":%ld,\"phase\":",
+		fleet ? o->interval_s : -1.0, queued ? (long)o->messages : -1L);
+	bench_json_str(f, o->scenario == BENCH_PERSIST ? bench_phase_name(o->phase) : "");
+	fprintf(f, ",\"connect_s\":%.3f,\"publish_s\":%.3f,\"reconnect_s\":%.3f,"
+		"\"deliver_s\":%.3f,\"sessions_lost\":%" PRIu64, r->connect_s, r->publish_s,
+		r->reconnect_s, r->deliver_s, r->sessions_lost);
+}
+
+/* The progress samples: what bench.sh plots against the connection count. */
+static void bench_report_json_series(FILE *f, const struct bench_result *r)
+{
+	const struct bench_sample *s;
+	size_t i;
+
+	fprintf(f, ",\"series\":[");
+	for (i = 0; i < r->nseries; i++) {
+		s = &r->series[i];
+		fprintf(f, "%s{\"t\":%.2f,\"phase\":", i ? "," : "", s->t);
+		bench_json_str(f, s->phase);
+		fprintf(f, ",\"conns\":%" PRIu64 ",\"conns_target\":%" PRIu64
+			",\"conn_rate\":%.1f,\"msgs\":%" PRIu64 ",\"msg_rate\":%.1f,\"pub\":%"
+			PRIu64 ",\"errors\":%" PRIu64 ",\"rss_kb\":%ld}", s->conns,
+			s->conns_target, s->conn_rate, s->msgs, s->msg_rate, s->published,
+			s->errors, s->rss_kb);
+	}
+	fprintf(f, "]");
+}
+
+void bench_result_fini(struct bench_result *r)
+{
+	free(r->series);
+	r->series = NULL;
+	r->nseries = 0;
+}
+
 void bench_report_json(FILE *f, const struct bench_result *r)
 {
 	const struct bench_opts *o = r->o;
@@ -103,6 +145,7 @@ void bench_report_json(FILE *f, const struct bench_result *r)
 	bench_json_str(f, bench_scenario_name(o->scenario));
 	fprintf(f, ",\"label\":");
 	bench_json_str(f, o->label);
+	fprintf(f, ",\"transport\":\"%s\"", o->dpdk ? "dpdk" : "kernel");
 	fprintf(f, ",\"qos\":%u,\"payload\":%u,\"publishers\":%u,\"subscribers\":%u,"
 		"\"pairs\":%u,\"connections\":%u,\"clean\":%d,\"threads\":%u,"
 		"\"duration_s\":%.3f",
@@ -126,8 +169,11 @@ void bench_report_json(FILE *f, const struct bench_result *r)
 		o->rate, r->offered_rate, r->unsent, r->lag_p99_us, r->lag_max_us);
 	fprintf(f, ",\"broker_cpu_pct\":%.1f,\"gen_win_cpu_pct\":%.1f",
 		r->broker_cpu_pct, r->win_cpu_pct);
-	fprintf(f, ",\"gen_cpu_user_s\":%.3f,\"gen_cpu_sys_s\":%.3f,\"gen_cpu_pct\":%.1f}\n",
+	fprintf(f, ",\"gen_cpu_user_s\":%.3f,\"gen_cpu_sys_s\":%.3f,\"gen_cpu_pct\":%.1f",
 		r->cpu_user_s, r->cpu_sys_s, r->cpu_pct);
+	bench_report_json_sessions(f, r);
+	bench_report_json_series(f, r);
+	fprintf(f, "}\n");
 }
 
 static void bench_summary_conn(FILE *f, const struct bench_result *r)
@@ -172,12 +218,41 @@ static void bench_summary_flow(FILE *f, const struct bench_result *r)
 		fprintf(f, "  broker CPU %.1f%% in the window\n", r->broker_cpu_pct);
 }
 
+/* storm and persist: the phases and the loss check. */
+static void bench_summary_queued(FILE *f, const struct bench_result *r)
+{
+	const struct bench_opts *o = r->o;
+
+	fprintf(f, "petrel-bench %s qos %u: %u sessions x %u messages; set-up %.2f s "
+		"(%.0f/s), publish %.2f s (%.0f msg/s)\n", bench_scenario_name(o->scenario),
+		o->qos, r->subscribers, o->messages, r->connect_s, r->connect_rate,
+		r->publish_s, r->pub_rate);
+	if (r->lost < 0 && r->reconnect_s < 0) {
+		fprintf(f, "  not verified (--no-verify or --phase fill)\n");
+		return;
+	}
+	fprintf(f, "  %s %.2f s, every message in after %.2f s (-1: not all); latency us "
+		"p50 %.1f p99 %.1f max %.1f\n", o->scenario == BENCH_STORM ?
+		"all back (session present) after" : "verify (reconnect, drain, leave)",
+		r->reconnect_s, r->deliver_s, r->lat_p50_us, r->lat_p99_us, r->lat_max_us);
+	fprintf(f, "  expected %" PRIu64 " received %" PRIu64 " lost %" PRId64 " dup %" PRIu64
+		"; sessions lost %" PRIu64 ", connect errors %" PRIu64 "\n", r->expected,
+		r->received_total, r->lost, r->duplicates, r->sessions_lost, r->connect_errors);
+}
+
 void bench_report_summary(FILE *f, const struct bench_result *r)
 {
-	if (r->o->scenario == BENCH_CONN)
+	if (r->o->scenario == BENCH_CONN) {
 		bench_summary_conn(f, r);
-	else
+	} else if (r->o->scenario == BENCH_STORM || r->o->scenario == BENCH_PERSIST) {
+		bench_summary_queued(f, r);
+	} else {
 		bench_summary_flow(f, r);
+		if (r->o->scenario == BENCH_FLEET)
+			fprintf(f, "  fleet: %u devices every %.1f s; connect phase %.2f s "
+				"(%.0f/s)\n", r->publishers, r->o->interval_s, r->connect_s,
+				r->connect_rate);
+	}
 	fprintf(f, "  generator CPU %.1f%% of %.1f s run (user %.2f s, sys %.2f s)",
 		r->cpu_pct, r->wall_s, r->cpu_user_s, r->cpu_sys_s);
 	if (r->win_cpu_pct >= 0)

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "bench_opts.h"
+#include "bench_progress.h"
 
 struct bench_result {
 	const struct bench_opts *o;
@@ -46,6 +47,19 @@ struct bench_result {
 	double lag_max_us;
 	double broker_cpu_pct;       /* broker CPU in the window, 100 = one core; -1 */
 	double win_cpu_pct;          /* generator CPU in the window; -1 for conn */
+	/* fleet, storm, persist; -1 where it does not apply. */
+	double connect_s;            /* the first connect: fleet's devices, storm's clients,
+				      * persist's set-up (connect, subscribe, disconnect) */
+	double publish_s;            /* storm, persist: until every queued message was
+				      * acknowledged to the publisher */
+	double reconnect_s;          /* storm: until every client was back (CONNACK with
+				      * session present); persist: the whole verify */
+	double deliver_s;            /* storm, persist: from the reconnect until every
+				      * queued message arrived; -1 if some never did */
+	uint64_t sessions_lost;      /* CONNACK without session present on a resume */
+	/* The progress samples; owned, bench_result_fini() frees them. */
+	struct bench_sample *series;
+	size_t nseries;
 	/* For the summary only. */
 	double wall_s;
 	uint64_t dropped;
@@ -64,6 +78,7 @@ double bench_cpu_secs(void);
 void bench_cpu_usage(double *user_s, double *sys_s);
 
 void bench_report_json(FILE *f, const struct bench_result *r);
+void bench_result_fini(struct bench_result *r);
 void bench_report_summary(FILE *f, const struct bench_result *r);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "bench_dpdk.h"
 #include "bench_loop.h"
 #include "bench_pub.h"
 #include "bench_report.h"
@@ -18,8 +19,27 @@
 /* Descriptors beyond the connections: epolls, stdio, /proc reads. */
 #define BENCH_FD_SPARE 64
 
+/* A barrier whose waiters keep polling the port (DPDK mode): a thread blocked in
+ * pthread_barrier_wait would stop answering its connections, and thread 0 would stop
+ * carrying the others' frames in single-queue mode. */
+static bool bench_run_poll_barrier(struct bench_run *run)
+{
+	unsigned int gen = atomic_load(&run->bar_generation);
+
+	if (atomic_fetch_add(&run->bar_waiting, 1) + 1 == run->nthreads) {
+		atomic_store(&run->bar_waiting, 0);
+		atomic_fetch_add(&run->bar_generation, 1);
+		return true;
+	}
+	while (atomic_load(&run->bar_generation) == gen)
+		bench_dpdk_idle();
+	return false;
+}
+
 bool bench_run_barrier(struct bench_run *run)
 {
+	if (run->o->dpdk)
+		return bench_run_poll_barrier(run);
 	return pthread_barrier_wait(&run->barrier) == PTHREAD_BARRIER_SERIAL_THREAD;
 }
 
@@ -57,6 +77,18 @@ static void bench_run_layout(struct bench_run *run)
 	case BENCH_CONN:
 		run->nconns = o->connections;
 		return;
+	case BENCH_FLEET:
+		run->nsubs = o->subscribers;
+		run->npubs = o->connections;
+		run->matching = 1;
+		run->fleet_per_group = (o->connections + o->subscribers - 1) / o->subscribers;
+		break;
+	case BENCH_STORM:
+	case BENCH_PERSIST:
+		run->nsubs = o->connections;
+		run->npubs = run->nthreads;
+		run->matching = 1;
+		break;
 	}
 	run->nconns = run->nsubs + run->npubs;
 }
@@ -81,6 +113,15 @@ static size_t bench_run_topic(const struct bench_run *run, uint32_t pub_id, char
 	case BENCH_FANOUT:
 		n = snprintf(buf, cap, "bench/fan");
 		break;
+	case BENCH_FLEET:
+		n = snprintf(buf, cap, "bench/fleet/%u/%u", pub_id % run->nsubs, pub_id);
+		break;
+	case BENCH_STORM:
+	case BENCH_PERSIST:
+		/* pub_id is the session's index; the publishers patch the digits. */
+		n = snprintf(buf, cap, "bench/%s/%0*u", bench_scenario_name(run->o->scenario),
+			     BENCH_TOPIC_DIGITS, pub_id);
+		break;
 	case BENCH_PAIRS:
 		n = snprintf(buf, cap, "bench/pair/%u", pub_id);
 		break;
@@ -100,9 +141,41 @@ size_t bench_run_filter(const struct bench_run *run, const struct bench_conn *c,
 		n = snprintf(buf, cap, "bench/offline/%u", c->index);
 	else if (run->o->scenario == BENCH_FANIN || run->o->scenario == BENCH_LATENCY)
 		n = snprintf(buf, cap, "bench/#");
+	else if (run->o->scenario == BENCH_FLEET)
+		n = snprintf(buf, cap, "bench/fleet/%u/#", c->role_id);
 	else
 		return bench_run_topic(run, c->role_id, buf, cap);
 	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+/* fleet: the devices a subscriber hears get consecutive publisher ids, so that one
+ * bench_sub covers them: device d (group d mod S) has id (d mod S) x ceil(N/S) + d / S. */
+static uint32_t bench_run_fleet_pub_id(const struct bench_run *run, uint32_t device)
+{
+	return device % run->nsubs * run->fleet_per_group + device / run->nsubs;
+}
+
+static int bench_run_setup_sub(struct bench_run *run, struct bench_conn *c, uint32_t k)
+{
+	const struct bench_opts *o = run->o;
+
+	c->role = BENCH_ROLE_SUB;
+	c->role_id = k;
+	c->sub = malloc(sizeof(*c->sub));
+	if (c->sub == NULL)
+		return -ENOMEM;
+	switch (o->scenario) {
+	case BENCH_PAIRS:
+	case BENCH_STORM:
+	case BENCH_PERSIST:
+		return bench_sub_init(c->sub, k, k, 1);
+	case BENCH_FLEET:
+		return bench_sub_init(c->sub, k, k * run->fleet_per_group,
+				      o->connections / run->nsubs +
+				      (k < o->connections % run->nsubs));
+	default:
+		return bench_sub_init(c->sub, k, 0, run->npubs);
+	}
 }
 
 /* Gives connection <k> its role and, for pub/sub scenarios, its bookkeeping. */
@@ -117,24 +190,21 @@ static int bench_run_setup_conn(struct bench_run *run, struct bench_conn *c, uin
 		c->role_id = k;
 		return 0;
 	}
-	if (k < run->nsubs) {
-		c->role = BENCH_ROLE_SUB;
-		c->role_id = k;
-		c->sub = malloc(sizeof(*c->sub));
-		if (c->sub == NULL)
-			return -ENOMEM;
-		if (o->scenario == BENCH_PAIRS)
-			return bench_sub_init(c->sub, k, k, 1);
-		return bench_sub_init(c->sub, k, 0, run->npubs);
-	}
+	if (k < run->nsubs)
+		return bench_run_setup_sub(run, c, k);
 	c->role = BENCH_ROLE_PUB;
 	c->role_id = k - run->nsubs;
 	c->pub = malloc(sizeof(*c->pub));
 	if (c->pub == NULL)
 		return -ENOMEM;
-	bench_run_topic(run, c->role_id, topic, sizeof(topic));
-	return bench_pub_init(c->pub, c->role_id, topic, o->qos, o->payload,
-			      o->qos > 0 ? o->inflight : BENCH_QOS0_SLOTS);
+	/* storm, persist: topic index 0 until a message is stamped for a session. A fleet
+	 * device sends one message per interval: --inflight slots whatever the QoS. */
+	bench_run_topic(run, o->scenario == BENCH_STORM || o->scenario == BENCH_PERSIST ? 0 :
+			c->role_id, topic, sizeof(topic));
+	return bench_pub_init(c->pub, o->scenario == BENCH_FLEET ?
+			      bench_run_fleet_pub_id(run, c->role_id) : c->role_id, topic,
+			      o->qos, o->payload, o->qos > 0 || o->scenario == BENCH_FLEET ?
+			      o->inflight : BENCH_QOS0_SLOTS);
 }
 
 static int bench_run_threads_init(struct bench_run *run)
@@ -184,6 +254,8 @@ static int bench_run_fds(const struct bench_run *run)
 	/* Offline sessions come and go; only the connects in flight hold descriptors. */
 	if (o->scenario == BENCH_CONN && !o->clean && o->conn_window < run->nconns)
 		need = (uint64_t)o->conn_window + BENCH_FD_SPARE;
+	if (o->scenario == BENCH_PERSIST && o->conn_window < run->nsubs)
+		need = (uint64_t)o->conn_window + run->npubs + BENCH_FD_SPARE;
 	if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur) {
 		fprintf(stderr, "petrel-bench: needs %llu file descriptors, RLIMIT_NOFILE hard "
 			"limit is %llu\n", (unsigned long long)need,
@@ -197,10 +269,23 @@ static void *bench_run_thread_main(void *arg)
 {
 	struct bench_thread *th = arg;
 
-	if (th->run->o->scenario == BENCH_CONN)
+	switch (th->run->o->scenario) {
+	case BENCH_CONN:
 		bench_conns_thread(th);
-	else
+		break;
+	case BENCH_FLEET:
+		bench_fleet_thread(th);
+		break;
+	case BENCH_STORM:
+		bench_storm_thread(th);
+		break;
+	case BENCH_PERSIST:
+		bench_persist_thread(th);
+		break;
+	default:
 		bench_flow_thread(th);
+		break;
+	}
 	return NULL;
 }
 
@@ -305,6 +390,73 @@ static void bench_run_result_conn(const struct bench_run *run, struct bench_resu
 	r->offered_rate = r->lag_p99_us = r->lag_max_us = -1;
 }
 
+static double bench_run_span(uint64_t first, uint64_t last)
+{
+	return first != 0 && last >= first ? bench_ns_to_secs(last - first) : -1;
+}
+
+/* fleet: the flow's figures plus its connect phase (the devices). */
+static void bench_run_result_fleet(const struct bench_run *run, struct bench_result *r)
+{
+	r->connect_s = bench_run_span(run->conn_t_first, run->conn_t_last);
+	r->connect_rate = r->connect_s > 0 ? (double)run->npubs / r->connect_s : -1;
+}
+
+/* storm and persist: set up, publish, then reconnect and collect. */
+static void bench_run_result_queued(const struct bench_run *run, const struct bench_stats *s,
+				    struct bench_result *r)
+{
+	uint64_t distinct = 0, end;
+
+	r->connect_s = bench_run_span(run->conn_t_first, run->conn_t_last);
+	r->connect_rate = r->connect_s > 0 ? (double)run->nsubs / r->connect_s : -1;
+	r->publish_s = bench_run_span(run->pub_t_first, run->pub_t_last);
+	r->reconnect_s = bench_run_span(run->back_t_first, run->back_t_last);
+	end = run->deliver_t_last;
+	r->deliver_s = end == 0 ? -1 : end > run->back_t_first ?
+		       bench_ns_to_secs(end - run->back_t_first) : 0;
+	r->duration_s = r->deliver_s;
+	r->published = s->published_total;
+	r->pub_rate = r->publish_s > 0 ? (double)s->published_total / r->publish_s : -1;
+	r->received_total = s->received_total;
+	bench_run_sum_conns(run, &distinct, r);
+	r->delivered = distinct;
+	r->deliver_rate = r->deliver_s > 0 ? (double)distinct / r->deliver_s : -1;
+	bench_run_result_latency(&s->hist, r);
+	r->lost = -1;
+	if (run->verified) {
+		r->expected = (uint64_t)run->nsubs * run->o->messages;
+		r->lost = (int64_t)r->expected - (int64_t)distinct;
+	}
+	r->rss_per_conn_bytes = -1;
+	r->win_cpu_pct = r->broker_cpu_pct = -1;
+	r->offered_rate = r->lag_p99_us = r->lag_max_us = -1;
+}
+
+uint64_t bench_run_last_ok(const struct bench_run *run, uint64_t since)
+{
+	uint64_t last = since;
+	unsigned int i;
+
+	for (i = 0; i < run->nthreads; i++) {
+		if (run->th[i].settled_ok > 0 && run->th[i].last_ok > last)
+			last = run->th[i].last_ok;
+	}
+	return last;
+}
+
+uint64_t bench_run_last_new(const struct bench_run *run)
+{
+	uint64_t last = 0;
+	unsigned int i;
+
+	for (i = 0; i < run->nthreads; i++) {
+		if (run->th[i].st.last_new > last)
+			last = run->th[i].st.last_new;
+	}
+	return last;
+}
+
 static void bench_run_merge(const struct bench_run *run, struct bench_result *r)
 {
 	static struct bench_stats s;     /* 30 KiB of histograms: not on the stack */
@@ -324,6 +476,7 @@ static void bench_run_merge(const struct bench_run *run, struct bench_result *r)
 		s.connect_errors += t->connect_errors;
 		s.dropped += t->dropped;
 		s.unsent += t->unsent;
+		s.sessions_lost += t->sessions_lost;
 		bench_hist_merge(&s.hist, &t->hist);
 		bench_hist_merge(&s.lag, &t->lag);
 	}
@@ -334,10 +487,17 @@ static void bench_run_merge(const struct bench_run *run, struct bench_result *r)
 	r->foreign = s.foreign;
 	r->rss_before_kb = run->rss_before_kb;
 	r->rss_after_kb = run->rss_after_kb;
-	if (run->o->scenario == BENCH_CONN)
+	r->connect_s = r->publish_s = r->reconnect_s = r->deliver_s = -1;
+	r->sessions_lost = s.sessions_lost;
+	if (run->o->scenario == BENCH_CONN) {
 		bench_run_result_conn(run, r);
-	else
+	} else if (run->o->scenario == BENCH_STORM || run->o->scenario == BENCH_PERSIST) {
+		bench_run_result_queued(run, &s, r);
+	} else {
 		bench_run_result_flow(run, &s, r);
+		if (run->o->scenario == BENCH_FLEET)
+			bench_run_result_fleet(run, r);
+	}
 	bench_cpu_usage(&r->cpu_user_s, &r->cpu_sys_s);
 	r->wall_s = bench_ns_to_secs(bench_now() - run->t_start);
 	r->cpu_pct = r->wall_s > 0 ? (r->cpu_user_s + r->cpu_sys_s) / r->wall_s * 100 : 0;
@@ -380,6 +540,12 @@ static int bench_run_threads(struct bench_run *run)
 	rc = pthread_barrier_init(&run->barrier, NULL, run->nthreads);
 	if (rc != 0)
 		return -rc;
+	if (run->o->dpdk) {
+		/* One EAL lcore per thread: the port's queue or ring of that worker. */
+		bench_dpdk_run_threads(run, bench_run_thread_main);
+		pthread_barrier_destroy(&run->barrier);
+		return 0;
+	}
 	for (i = 0; i < run->nthreads; i++) {
 		rc = pthread_create(&run->th[i].tid, NULL, bench_run_thread_main, &run->th[i]);
 		if (rc != 0) {
@@ -407,31 +573,49 @@ int bench_run_exec(const struct bench_opts *o, struct bench_result *res)
 	run.nthreads = o->threads;
 	run.rss_before_kb = run.rss_after_kb = -1;
 	run.broker_cpu_win_start = run.broker_cpu_win_end = -1;
+	run.phase_timeout_ns = bench_secs_to_ns(o->phase_timeout_s);
 	bench_run_layout(&run);
-	rc = bench_run_fds(&run);
+	rc = o->dpdk ? bench_dpdk_open(o, run.nthreads) : bench_run_fds(&run);
 	if (rc < 0)
 		return rc;
 	run.th = aligned_alloc(64, sizeof(*run.th) * run.nthreads);
-	if (run.th == NULL)
+	if (run.th == NULL) {
+		if (o->dpdk)
+			bench_dpdk_close();
 		return -ENOMEM;
+	}
 	memset(run.th, 0, sizeof(*run.th) * run.nthreads);
 	for (i = 0; i < run.nthreads; i++)
 		run.th[i].ep = -1;
 	rc = bench_run_threads_init(&run);
+	for (i = 0; rc == 0 && o->dpdk && i < run.nthreads; i++)
+		rc = bench_dpdk_thread_init(&run.th[i]);
 	if (rc < 0) {
 		fprintf(stderr, "petrel-bench: set-up: %s\n", strerror(-rc));
 		goto out;
 	}
 	if (o->broker_pid > 0)
 		run.rss_before_kb = bench_rss_kb(o->broker_pid);
+	rc = bench_progress_start(&run);
+	if (rc < 0) {
+		fprintf(stderr, "petrel-bench: progress sampler: %s\n", strerror(-rc));
+		goto out;
+	}
 	rc = bench_run_threads(&run);
+	bench_progress_stop(&run);
 	if (rc < 0)
 		goto out;
 	bench_run_merge(&run, res);
+	res->series = run.plog.samples;
+	res->nseries = run.plog.nsamples;
+	run.plog.samples = NULL;
 	rc = bench_run_verdict(&run, res);
 out:
+	free(run.plog.samples);
 	for (i = 0; i < run.nthreads; i++)
 		bench_thread_fini(&run.th[i]);
 	free(run.th);
+	if (o->dpdk)
+		bench_dpdk_close();
 	return rc;
 }

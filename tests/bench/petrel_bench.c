@@ -7,7 +7,9 @@
  * reports its own CPU use so a reader can check that claim.
  *
  * Reading order: bench_opts (the CLI contract), bench_run (layout, threads, merge),
- * bench_flow / bench_conns (scenario timelines), bench_loop (the event loop),
+ * bench_flow / bench_conns / bench_fleet / bench_storm / bench_persist (scenario
+ * timelines; bench_bulk is what storm and persist share), bench_progress (the progress
+ * line and the series), bench_loop (the event loop),
  * bench_conn (socket I/O), bench_proto (MQTT exchanges), bench_pub / bench_sub /
  * bench_track / bench_hist (bookkeeping), bench_report (output).
  */
@@ -40,5 +42,6 @@ int main(int argc, char **argv)
 	bench_report_json(stdout, &res);
 	fflush(stdout);
 	bench_report_summary(stderr, &res);
+	bench_result_fini(&res);
 	return 0;
 }

@@ -57,6 +57,10 @@ struct broker_opts {
 	 * extra_config may still
 	 * override it, or say "persistence false". */
 	const char *store_dir;
+	/* Start-up is done when the broker log contains this, instead of when the port
+	 * accepts a connection from this host: for a data plane the test cannot reach
+	 * with a socket (net_memif). NULL: the connection probe. */
+	const char *ready_log;
 };
 
 struct broker {
@@ -114,6 +118,9 @@ long broker_status_kb(struct broker *b, const char *field);
  * (256 MB by default), so a memory bound measures what the broker holds. Harmless for
  * a build without ASan, which ignores ASAN_OPTIONS. */
 void harness_small_asan_quarantine(void);
+/* The petrel-bench to run: $PETREL_BENCH_BIN, else the one built beside the test
+ * binary (tests/bench). Asserts it can find its own path. */
+void harness_bench_bin(char *out, size_t cap);
 /* How many lines of the broker log contain <needle>. */
 int broker_log_count(struct broker *b, const char *needle);
 /* Prints the last few KiB of the broker log to stderr (done automatically when a
