@@ -110,6 +110,28 @@ uint32_t bench_bulk_reopen(struct bench_thread *th, uint32_t window, uint64_t de
 	return bench_loop_open_role(th, BENCH_ROLE_SUB, window, deadline);
 }
 
+bool bench_bulk_resume(struct bench_thread *th, uint32_t window, uint32_t leave_after,
+		       const char *phase)
+{
+	struct bench_run *run = th->run;
+
+	if (bench_run_barrier(run)) {
+		run->resuming = true;
+		run->leave_after = leave_after;
+		run->verified = true;
+		run->back_t_first = bench_now();
+		bench_progress_phase(run, phase, run->nsubs);
+	}
+	bench_run_barrier(run);
+	th->win_lo = run->back_t_first;
+	th->win_hi = UINT64_MAX;
+	bench_bulk_reopen(th, window, run->back_t_first + run->phase_timeout_ns);
+	if (!bench_run_barrier(run))
+		return false;
+	run->back_t_last = bench_run_last_ok(run, run->back_t_first);
+	return true;
+}
+
 void bench_bulk_collect(struct bench_thread *th, uint64_t deadline)
 {
 	struct bench_run *run = th->run;

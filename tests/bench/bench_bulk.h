@@ -8,6 +8,7 @@
 #ifndef BENCH_BULK_H
 #define BENCH_BULK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct bench_run;
@@ -26,6 +27,15 @@ void bench_bulk_abort(struct bench_thread *th);
  * the loop until each reached its goal (see bench_run.h: resuming, leave_after) or
  * failed, or <deadline>. Returns how many failed. */
 uint32_t bench_bulk_reopen(struct bench_thread *th, uint32_t window, uint64_t deadline);
+
+/* Every thread: the phase <phase> (a literal) resumes every session of the run
+ * (CONNACK with session present, no SUBSCRIBE; with <leave_after> > 0 each leaves
+ * once that many messages arrived), at most <window> connecting per thread, bounded
+ * by --timeout; the latency histogram gets how long each queued message waited.
+ * Returns true in the one thread the closing barrier elected: it finishes the phase
+ * (run->back_t_last is set) and the caller then waits at bench_run_barrier(). */
+bool bench_bulk_resume(struct bench_thread *th, uint32_t window, uint32_t leave_after,
+		       const char *phase);
 
 /* Runs the loop until the run's sessions hold every queued message (all threads), or
  * <deadline>, or an abort. */

@@ -60,21 +60,8 @@ static void bench_persist_verify(struct bench_thread *th, uint32_t window)
 {
 	struct bench_run *run = th->run;
 
-	if (bench_run_barrier(run)) {
-		run->resuming = true;
-		run->leave_after = run->o->messages;
-		run->verified = true;
-		run->back_t_first = bench_now();
-		bench_progress_phase(run, "verify", run->nsubs);
-	}
-	bench_run_barrier(run);
-	th->win_lo = run->back_t_first;
-	th->win_hi = UINT64_MAX;
-	bench_bulk_reopen(th, window, run->back_t_first + run->phase_timeout_ns);
-	if (bench_run_barrier(run)) {
-		run->back_t_last = bench_run_last_ok(run, run->back_t_first);
+	if (bench_bulk_resume(th, window, run->o->messages, "verify"))
 		bench_bulk_delivered(run);
-	}
 	bench_run_barrier(run);
 }
 

@@ -105,6 +105,15 @@ uint64_t bench_run_last_ok(const struct bench_run *run, uint64_t since);
 /* The latest first receipt of all threads (st.last_new); likewise. */
 uint64_t bench_run_last_new(const struct bench_run *run);
 
+/* The measurement window of the pub/sub scenarios (bench_flow.c) opens: thread 0
+ * samples the generator's and the broker's CPU. */
+void bench_flow_window_open(struct bench_thread *th);
+
+/* It closed (t_stop): thread 0 samples CPU and the broker's RSS; every thread counts
+ * what its schedule still owed (unsent) and drains, looking at the others' progress
+ * every <poll_ns>, until every message is in or t_drain_end. */
+void bench_flow_window_close(struct bench_thread *th, uint64_t poll_ns);
+
 /* Whether every thread stopped publishing and every message arrived (the drain of
  * the pub/sub scenarios); any thread. */
 bool bench_flow_complete(struct bench_run *run);

@@ -64,19 +64,7 @@ void bench_storm_thread(struct bench_thread *th)
 		bench_loop_teardown(th);
 		return;
 	}
-	if (bench_run_barrier(run)) {
-		run->resuming = true;
-		run->verified = true;
-		run->back_t_first = bench_now();
-		bench_progress_phase(run, "reconnect", run->nsubs);
-	}
-	bench_run_barrier(run);
-	/* The latency histogram gets the time each queued message waited. */
-	th->win_lo = run->back_t_first;
-	th->win_hi = UINT64_MAX;
-	bench_bulk_reopen(th, window, run->back_t_first + run->phase_timeout_ns);
-	if (bench_run_barrier(run)) {
-		run->back_t_last = bench_run_last_ok(run, run->back_t_first);
+	if (bench_bulk_resume(th, window, 0, "reconnect")) {
 		run->t_drain_end = bench_now() + run->phase_timeout_ns;
 		bench_progress_phase(run, "collect", BENCH_PROGRESS_KEEP);
 	}

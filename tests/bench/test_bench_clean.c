@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_test_bin.h"
 #include "harness.h"
 
 TestSuite(bench_clean, .fini = harness_fini);
@@ -24,23 +25,6 @@ TestSuite(bench_clean, .fini = harness_fini);
 /* A generator run ends by itself within warm-up + duration + drain plus its set-up
  * bound; this is far beyond that. */
 #define GEN_WAIT_MS 60000
-
-/* petrel-bench: $PETREL_BENCH_BIN, else the one meson built beside this test. */
-static void bench_bin(char *out, size_t cap)
-{
-	const char *env = getenv("PETREL_BENCH_BIN");
-	char self[PATH_MAX];
-	ssize_t n;
-
-	if (env != NULL && env[0] != '\0') {
-		snprintf(out, cap, "%s", env);
-		return;
-	}
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	cr_assert_gt(n, 0, "readlink /proc/self/exe: %s", strerror(errno));
-	self[n] = '\0';
-	snprintf(out, cap, "%s/petrel-bench", dirname(self));
-}
 
 /* Runs a short QoS 1 fan-in (2 publishers -> 1 subscriber) with client ids
  * <prefix>s0, <prefix>p0, <prefix>p1, and --clean <clean> unless NULL; asserts exit
@@ -51,7 +35,7 @@ static void run_fanin(struct broker *b, const char *prefix, const char *clean)
 	int status = 0, waited = 0;
 	pid_t pid, r;
 
-	bench_bin(bin, sizeof(bin));
+	bench_test_bin(bin, sizeof(bin));
 	cr_assert_eq(access(bin, X_OK), 0, "no petrel-bench at %s", bin);
 	snprintf(port, sizeof(port), "%u", b->port);
 	snprintf(host, sizeof(host), "%s", harness_host());

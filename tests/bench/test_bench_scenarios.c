@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bench_conn.h"
+#include "bench_test_bin.h"
 #include "harness.h"
 
 TestSuite(bench_scenarios, .fini = harness_fini);
@@ -25,24 +26,6 @@ TestSuite(bench_scenarios, .fini = harness_fini);
 /* Each run ends by itself within its phases' --timeout; this bounds the wait. */
 #define GEN_TIMEOUT_S 90
 #define OUT_CAP (1 << 20)
-
-/* petrel-bench: $PETREL_BENCH_BIN, else the one meson built beside this test. */
-static void bench_bin(char *out, size_t cap)
-{
-	const char *env = getenv("PETREL_BENCH_BIN");
-	char self[PATH_MAX];
-	ssize_t n;
-
-	if (env != NULL && env[0] != '\0') {
-		snprintf(out, cap, "%s", env);
-		return;
-	}
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	cr_assert_gt(n, 0, "readlink /proc/self/exe");
-	self[n] = '\0';
-	*strrchr(self, '/') = '\0';
-	cr_assert_lt((size_t)snprintf(out, cap, "%s/petrel-bench", self), cap);
-}
 
 struct gen_run {
 	int status;                  /* exit status, -1 on timeout */
@@ -71,7 +54,7 @@ static void gen(struct broker *b, const char *args, struct gen_run *r)
 	int fd;
 
 	cr_assert(out != NULL);
-	bench_bin(bin, sizeof(bin));
+	bench_test_bin(bin, sizeof(bin));
 	cr_assert_eq(access(bin, X_OK), 0, "no petrel-bench at %s", bin);
 	fd = mkstemp(err_path);
 	cr_assert_geq(fd, 0);
