@@ -77,6 +77,49 @@ int bench_bulk_publish(struct bench_thread *th, uint64_t deadline)
 	}
 }
 
+void bench_bulk_setup(struct bench_thread *th, uint32_t window, const char *phase,
+		      bool leave)
+{
+	struct bench_run *run = th->run;
+
+	if (bench_run_barrier(run)) {
+		run->leave_after_suback = leave;
+		run->conn_t_first = bench_now();
+		bench_progress_phase(run, phase, run->nsubs);
+	}
+	bench_run_barrier(run);
+	if (bench_loop_open_role(th, BENCH_ROLE_SUB, window,
+				 run->conn_t_first + run->phase_timeout_ns) > 0)
+		bench_run_abort(run);
+	if (bench_run_barrier(run)) {
+		run->leave_after_suback = false;
+		run->conn_t_last = bench_run_last_ok(run, run->conn_t_first);
+		bench_progress_phase(run, "publisher", run->npubs);
+	}
+	bench_run_barrier(run);
+	if (!bench_run_aborted(run) &&
+	    bench_loop_open_role(th, BENCH_ROLE_PUB, 1, bench_now() + run->phase_timeout_ns) > 0)
+		bench_run_abort(run);
+	bench_run_barrier(run);
+}
+
+void bench_bulk_publish_phase(struct bench_thread *th)
+{
+	struct bench_run *run = th->run;
+
+	if (bench_run_barrier(run)) {
+		run->pub_t_first = bench_now();
+		bench_progress_phase(run, "publish", 0);
+	}
+	bench_run_barrier(run);
+	if (!bench_run_aborted(run) &&
+	    bench_bulk_publish(th, run->pub_t_first + run->phase_timeout_ns) < 0)
+		bench_run_abort(run);
+	if (bench_run_barrier(run))
+		run->pub_t_last = bench_now();
+	bench_run_barrier(run);
+}
+
 void bench_bulk_abort(struct bench_thread *th)
 {
 	struct bench_conn *c;

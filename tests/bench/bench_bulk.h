@@ -14,6 +14,17 @@
 struct bench_run;
 struct bench_thread;
 
+/* Every thread: the phase <phase> (a literal) sets every session of the run up
+ * (CONNECT, SUBSCRIBE; with <leave> also DISCONNECT, leaving it offline), at most
+ * <window> at once per thread, then each thread's publisher connects. Any failure
+ * aborts the run; all threads see the same bench_run_aborted() afterwards. */
+void bench_bulk_setup(struct bench_thread *th, uint32_t window, const char *phase,
+		      bool leave);
+
+/* Every thread: the publish phase (bench_bulk_publish), timed into run->pub_t_first
+ * and pub_t_last; a failure aborts the run, seen alike by all threads afterwards. */
+void bench_bulk_publish_phase(struct bench_thread *th);
+
 /* Publishes messages 0 .. --messages-1 to every session of <th>, message by message
  * across the sessions, and waits until the broker acknowledged each (PUBACK or
  * PUBCOMP). 0, -ETIMEDOUT at <deadline> or on abort, -EPIPE if the publisher's

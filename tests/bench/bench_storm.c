@@ -18,39 +18,12 @@
 /* Connecting, reset and publishing; false if the run cannot go on. */
 static bool bench_storm_prepare(struct bench_thread *th, uint32_t window)
 {
-	struct bench_run *run = th->run;
-
-	if (bench_run_barrier(run)) {
-		run->conn_t_first = bench_now();
-		bench_progress_phase(run, "connect", run->nsubs);
-	}
-	bench_run_barrier(run);
-	if (bench_loop_open_role(th, BENCH_ROLE_SUB, window,
-				 run->conn_t_first + run->phase_timeout_ns) > 0)
-		bench_run_abort(run);
-	if (bench_run_barrier(run)) {
-		run->conn_t_last = bench_run_last_ok(run, run->conn_t_first);
-		bench_progress_phase(run, "publisher", run->npubs);
-	}
-	bench_run_barrier(run);
-	if (!bench_run_aborted(run) &&
-	    bench_loop_open_role(th, BENCH_ROLE_PUB, 1, bench_now() + run->phase_timeout_ns) > 0)
-		bench_run_abort(run);
-	bench_run_barrier(run);
-	if (bench_run_aborted(run))
+	bench_bulk_setup(th, window, "connect", false);
+	if (bench_run_aborted(th->run))
 		return false;
 	bench_bulk_abort(th);
-	if (bench_run_barrier(run)) {
-		run->pub_t_first = bench_now();
-		bench_progress_phase(run, "publish", 0);
-	}
-	bench_run_barrier(run);
-	if (bench_bulk_publish(th, run->pub_t_first + run->phase_timeout_ns) < 0)
-		bench_run_abort(run);
-	if (bench_run_barrier(run))
-		run->pub_t_last = bench_now();
-	bench_run_barrier(run);
-	return !bench_run_aborted(run);
+	bench_bulk_publish_phase(th);
+	return !bench_run_aborted(th->run);
 }
 
 void bench_storm_thread(struct bench_thread *th)
