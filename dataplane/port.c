@@ -908,10 +908,31 @@ static unsigned port_steer_hash(const struct port *p, uint32_t src_be, uint32_t 
 	return rte_jhash_3words(src_be, dst_be, ports_raw, PORT_STEER_SEED) % p->nworkers;
 }
 
+void port_net_params(const struct port *p, unsigned w, struct net_params *np)
+{
+	memcpy(np->mac, p->info.mac, sizeof(np->mac));
+	np->mtu = p->info.mtu;
+	np->offloads = p->info.offloads;
+	np->pool = p->w[w].pool;
+	np->worker_id = w;
+}
+
+uint32_t port_rss_hash(const uint8_t *key, uint32_t src_ip, uint16_t src_port,
+		       uint32_t dst_ip, uint16_t dst_port)
+{
+	struct rte_ipv4_tuple t;
+
+	memset(&t, 0, sizeof(t));
+	t.src_addr = src_ip;
+	t.dst_addr = dst_ip;
+	t.sport = src_port;
+	t.dport = dst_port;
+	return rte_softrss((uint32_t *)&t, RTE_THASH_V4_L4_LEN, key);
+}
+
 unsigned port_tuple_worker(const struct port *p, uint32_t src_ip, uint16_t src_port,
 			   uint32_t dst_ip, uint16_t dst_port)
 {
-	struct rte_ipv4_tuple t;
 	uint16_t wire[2] = { rte_cpu_to_be_16(src_port), rte_cpu_to_be_16(dst_port) };
 	uint32_t ports_raw, h;
 
@@ -922,12 +943,7 @@ unsigned port_tuple_worker(const struct port *p, uint32_t src_ip, uint16_t src_p
 	}
 	if (p->info.nqueues <= 1)
 		return 0;
-	memset(&t, 0, sizeof(t));
-	t.src_addr = src_ip;
-	t.dst_addr = dst_ip;
-	t.sport = src_port;
-	t.dport = dst_port;
-	h = rte_softrss((uint32_t *)&t, RTE_THASH_V4_L4_LEN, p->rss_key);
+	h = port_rss_hash(p->rss_key, src_ip, src_port, dst_ip, dst_port);
 	if (p->reta_size == 0)
 		return h % p->info.nqueues;
 	return p->reta[h % p->reta_size] % p->info.nqueues;

@@ -394,16 +394,12 @@ static int dt_stack(struct dt_worker *dw, const struct config *cfg)
 	uint64_t now = dt_now_us();
 
 	net_params_default(&np);
+	port_net_params(dt_port, w->id, &np);
 	np.ip = cfg->dpdk_ip;
 	np.prefix_len = (uint8_t)cfg->dpdk_prefix_len;
 	np.gateway = cfg->dpdk_gateway;
-	memcpy(np.mac, pi->mac, sizeof(np.mac));
-	np.mtu = pi->mtu;
-	np.offloads = pi->offloads;
-	np.pool = port_pool(dt_port, w->id);
 	np.tx_burst = dt_tx_burst;
 	np.tx_arg = dw;
-	np.worker_id = w->id;
 	dw->ni = net_if_create(&np, now);
 	if (dw->ni == NULL)
 		return -errno;

@@ -118,6 +118,11 @@ void port_rx_intr_disable(struct port *p, unsigned w);
 
 const struct port_stats *port_worker_stats(const struct port *p, unsigned w);
 
+struct net_params;
+/* Fills what the port decides in <np> (after net_params_default): its MAC, MTU and
+ * offloads, worker <w>'s pool and id. The caller adds addresses and tx_burst. */
+void port_net_params(const struct port *p, unsigned w, struct net_params *np);
+
 /* The worker that receives a frame with this TCP/IPv4 4-tuple on <p>, as it arrives
  * (src = the peer; host byte order): the steering hash in single-queue mode, the
  * port's RSS (Toeplitz with its key and RETA) on a multi-queue port, 0 on a
@@ -125,5 +130,9 @@ const struct port_stats *port_worker_stats(const struct port *p, unsigned w);
  * so the replies reach the opening worker. Any thread. */
 unsigned port_tuple_worker(const struct port *p, uint32_t src_ip, uint16_t src_port,
 			   uint32_t dst_ip, uint16_t dst_port);
+/* The Toeplitz hash (RSS) a NIC computes with the 40-byte <key> over a TCP/IPv4
+ * 4-tuple (host byte order), as port_tuple_worker uses it on a multi-queue port. */
+uint32_t port_rss_hash(const uint8_t *key, uint32_t src_ip, uint16_t src_port,
+		       uint32_t dst_ip, uint16_t dst_port);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include <rte_launch.h>
 #include <rte_mbuf.h>
+#include <rte_mempool.h>
 
 #include <petrel/config.h>
 #include <petrel/net.h>
@@ -29,18 +30,24 @@
 #include "bench_time.h"
 
 #define BD_BURST 32
-/* Empty polls before the thread may sleep, and its longest sleep: a frame waits at
- * most this long for an idle generator, and an idle generator leaves the CPU to the
- * broker (memif on one host shares the cores). */
-#define BD_SPIN_POLLS 512
-#define BD_IDLE_SLEEP_NS 100000ull
+#define BD_RX_BURSTS 8
+/* How long the thread keeps polling after the last frame before it may sleep, and
+ * its longest sleep: a frame waits at most that long for an idle generator, and an
+ * idle generator leaves the CPU to the broker (memif on one host shares the cores).
+ * The spin outlasts a broker's answer to what we just sent (a window of QoS 1
+ * messages is one round trip: docs/benchmarks.md). */
+#define BD_SPIN_NS 500000ull
+#define BD_IDLE_SLEEP_NS 50000ull
 /* Unacknowledged bytes per connection (the kernel's send buffer): a publisher stops
  * copying messages in when it is reached and resumes as acks free it. */
 #define BD_SNDBUF (256u << 10)
 /* Source ports: the ephemeral range the generator uses on each of its addresses. */
 #define BD_PORT_FIRST 1024u
 #define BD_PORT_END 65536u
-/* TCBs per stack beyond the connections: TIME-WAIT of closed ones, reconnects. */
+/* TCBs per stack: every connection twice (the closed ones wait 2 MSL in TIME-WAIT
+ * when we closed first, so a scenario that closes and reconnects them all needs a
+ * second set) plus a few. Only the table's buckets are sized from it. */
+#define BD_CONNS_PER_CONN 2u
 #define BD_CONNS_SLACK 64u
 /* How long bench_dpdk_linger polls after teardown. */
 #define BD_LINGER_NS (200 * BENCH_NS_PER_MS)
@@ -49,6 +56,8 @@
  * tx_full) and TCP retransmits them. */
 #define BD_TX_WAIT_NS (5 * BENCH_NS_PER_MS)
 #define BD_RESOLVE_NS (2 * BENCH_NS_PER_S)
+/* bench_dpdk_pace waits at most this long for the pool to refill. */
+#define BD_PACE_MAX_NS (100 * BENCH_NS_PER_MS)
 
 /* One local address of one thread. */
 struct bd_if {
@@ -62,7 +71,7 @@ struct bench_dpdk_thread {
 	struct bd_if *ifs;           /* indexed by address - src_first; ni NULL: unused */
 	uint32_t *used;              /* the indexes of the ifs in use */
 	uint32_t nused;
-	unsigned idle_polls;
+	uint64_t last_rx;            /* when a poll last found frames */
 };
 
 static struct port *bd_port;
@@ -280,6 +289,16 @@ static int bd_lcore_main(void *arg)
 	return 0;
 }
 
+void bench_dpdk_pace(struct bench_thread *th)
+{
+	const struct rte_mempool *pool = port_pool(bd_port, th->idx);
+	uint64_t end = bench_now() + BD_PACE_MAX_NS;
+
+	do {
+		bench_dpdk_idle();
+	} while (rte_mempool_avail_count(pool) < pool->size / 4 && th->now < end);
+}
+
 void bench_dpdk_idle(void)
 {
 	struct bench_thread *th = bd_th;
@@ -342,16 +361,12 @@ static int bd_if_create(struct bench_thread *th, struct bd_if *bi, uint32_t ip)
 	struct tcp_params tp;
 
 	net_params_default(&np);
+	port_net_params(bd_port, th->idx, &np);
 	np.ip = ip;
 	np.prefix_len = o->dpdk_prefix_len;
 	np.gateway = o->dpdk_gateway;
-	memcpy(np.mac, pi->mac, sizeof(np.mac));
-	np.mtu = pi->mtu;
-	np.offloads = pi->offloads;
-	np.pool = port_pool(bd_port, th->idx);
 	np.tx_burst = bd_tx_burst;
 	np.tx_arg = th;
-	np.worker_id = th->idx;
 	bi->ni = net_if_create(&np, now);
 	if (bi->ni == NULL)
 		return -errno;
@@ -363,7 +378,7 @@ static int bd_if_create(struct bench_thread *th, struct bd_if *bi, uint32_t ip)
 	tp.ops = &bd_ops;
 	tp.worker_id = th->idx;
 	tp.mss = (uint16_t)(pi->mtu - 40);   /* RFC 9293 3.7.1 */
-	tp.max_conns = bi->nconns + BD_CONNS_SLACK;
+	tp.max_conns = BD_CONNS_PER_CONN * bi->nconns + BD_CONNS_SLACK;
 	tp.secret = bd_secret;
 	bi->ts = tcp_stack_create(&tp, now);
 	if (bi->ts == NULL)
@@ -629,22 +644,30 @@ void bench_dpdk_poll(struct bench_thread *th, uint64_t wake)
 	struct bench_dpdk_thread *dp = th->dp;
 	struct rte_mbuf *pkts[BD_BURST];
 	uint64_t now;
+	unsigned b;
 	uint16_t n;
 	uint32_t u;
 
 	bd_th = th;
 	n = port_rx(bd_port, th->idx, pkts, BD_BURST);
 	if (n > 0)
-		dp->idle_polls = 0;
-	else if (wake > th->now && ++dp->idle_polls >= BD_SPIN_POLLS &&
+		dp->last_rx = th->now;
+	else if (wake > th->now && th->now - dp->last_rx >= BD_SPIN_NS &&
 		 port_rx_pending(bd_port, th->idx) == 0)
 		bd_idle_sleep(th, wake);
 	th->now = bench_now();
 	now = bd_us(th->now);
-	if (n > 0 && dp->nused > 0)
-		bd_deliver(th, pkts, n, now);
-	else if (n > 0)
-		rte_pktmbuf_free_bulk(pkts, n);
+	/* A full burst: more may wait. Up to BD_RX_BURSTS a turn, so the broker's TX
+	 * ring (our RX) drains faster than the turn's other work can fill it. */
+	for (b = 1; n > 0; b++) {
+		if (dp->nused > 0)
+			bd_deliver(th, pkts, n, now);
+		else
+			rte_pktmbuf_free_bulk(pkts, n);
+		if (n < BD_BURST || b == BD_RX_BURSTS)
+			break;
+		n = port_rx(bd_port, th->idx, pkts, BD_BURST);
+	}
 	for (u = 0; u < dp->nused; u++) {
 		struct bd_if *bi = &dp->ifs[dp->used[u]];
 

@@ -56,6 +56,10 @@ void bench_dpdk_linger(struct bench_thread *th);
  * its stacks keep answering, and in single-queue mode thread 0 keeps carrying the
  * other threads' frames. */
 void bench_dpdk_idle(void);
+/* Polls (bench_dpdk_idle) until a quarter of the thread's mbufs are free again, at
+ * most 100 ms: a burst of closes holds an mbuf per connection until the broker
+ * acknowledges, and an empty pool turns the rest into retransmissions. */
+void bench_dpdk_pace(struct bench_thread *th);
 #else
 /* A build without DPDK: --dpdk is refused (bench_opts.c), th->dp stays NULL, so only
  * these are reached. */
@@ -74,6 +78,7 @@ static inline void bench_dpdk_thread_fini(struct bench_thread *th)
 #define bench_dpdk_flush(th) ((void)0)
 #define bench_dpdk_linger(th) ((void)0)
 #define bench_dpdk_idle() ((void)0)
+#define bench_dpdk_pace(th) ((void)0)
 #endif
 
 #endif

@@ -447,9 +447,9 @@ void bench_loop_teardown(struct bench_thread *th)
 		}
 		bench_conn_close(c, BCS_DONE);
 		/* DPDK mode: what the closes queued goes out in batches the port's ring
-		 * takes, while the broker's answers are read. */
+		 * and pool take, while the broker's answers are read. */
 		if (th->dp != NULL && i % BENCH_TEARDOWN_BATCH == BENCH_TEARDOWN_BATCH - 1)
-			bench_dpdk_idle();
+			bench_dpdk_pace(th);
 	}
 	th->nrd = 0;
 	th->nwr = 0;

@@ -276,6 +276,8 @@ static int bench_opt_dpdk(struct bench_opts *o, int id, const char *v)
 /* DPDK mode needs a port and an address; its addresses are the range, or that one. */
 static int bench_opts_finish_dpdk(struct bench_opts *o)
 {
+	uint32_t mask;
+
 	if (!o->dpdk)
 		return 0;
 #ifndef PETREL_HAVE_DPDK
@@ -289,6 +291,14 @@ static int bench_opts_finish_dpdk(struct bench_opts *o)
 	if (o->src_count == 0) {
 		o->src_first = o->dpdk_ip;
 		o->src_count = 1;
+	}
+	/* Every address we own must be on the link --dpdk-address names. */
+	mask = o->dpdk_prefix_len >= 32 ? UINT32_MAX : ~(UINT32_MAX >> o->dpdk_prefix_len);
+	if (((o->src_first ^ o->dpdk_ip) & mask) != 0 ||
+	    (((o->src_first + o->src_count - 1) ^ o->dpdk_ip) & mask) != 0) {
+		fprintf(stderr, "petrel-bench: --source-range is not inside --dpdk-address's "
+			"prefix /%u\n", o->dpdk_prefix_len);
+		return -EINVAL;
 	}
 	return 0;
 }
