@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <inttypes.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +231,7 @@ void bench_dpdk_close(void)
 struct bd_launch {
 	void *(*fn)(void *);
 	struct bench_thread *th;
+	sem_t *done;                 /* posted when fn has returned */
 };
 
 /* Sends an ICMP echo request (RFC 792) to the broker from <ni>: it makes the
@@ -286,6 +288,7 @@ static int bd_lcore_main(void *arg)
 	/* In single-queue mode thread 0 carries every thread's frames: it keeps polling
 	 * until the last one is done. */
 	bench_run_barrier(l->th->run);
+	sem_post(l->done);
 	return 0;
 }
 
@@ -310,15 +313,17 @@ void bench_dpdk_idle(void)
 void bench_dpdk_run_threads(struct bench_run *run, void *(*fn)(void *))
 {
 	struct bd_launch *l = calloc(run->nthreads, sizeof(*l));
+	sem_t done;
 	unsigned i;
 
-	if (l == NULL) {
-		fprintf(stderr, "petrel-bench: no memory to start the threads\n");
+	if (l == NULL || sem_init(&done, 0, 0) != 0) {
+		fprintf(stderr, "petrel-bench: cannot start the threads\n");
 		exit(1);
 	}
 	for (i = 0; i < run->nthreads; i++) {
 		l[i].fn = fn;
 		l[i].th = &run->th[i];
+		l[i].done = &done;
 		if (rte_eal_remote_launch(bd_lcore_main, &l[i],
 					  port_worker_lcore(bd_port, i)) != 0) {
 			/* The launched ones would wait at the barrier for ever. */
@@ -326,8 +331,15 @@ void bench_dpdk_run_threads(struct bench_run *run, void *(*fn)(void *))
 			exit(1);
 		}
 	}
+	/* rte_eal_wait_lcore spins: the main lcore would take a core from the broker
+	 * for the whole run. Sleep on the semaphore until every thread is done. */
+	for (i = 0; i < run->nthreads; i++) {
+		while (sem_wait(&done) != 0 && errno == EINTR)
+			;
+	}
 	for (i = 0; i < run->nthreads; i++)
 		rte_eal_wait_lcore(port_worker_lcore(bd_port, i));
+	sem_destroy(&done);
 	free(l);
 }
 

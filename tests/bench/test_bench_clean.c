@@ -7,7 +7,6 @@
  * MQTT-3.2.2-2 / MQTT-3.2.2-1). */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_test_bin.h"
 #include "harness.h"
 
 TestSuite(bench_clean, .fini = harness_fini);
@@ -35,7 +33,7 @@ static void run_fanin(struct broker *b, const char *prefix, const char *clean)
 	int status = 0, waited = 0;
 	pid_t pid, r;
 
-	bench_test_bin(bin, sizeof(bin));
+	harness_bench_bin(bin, sizeof(bin));
 	cr_assert_eq(access(bin, X_OK), 0, "no petrel-bench at %s", bin);
 	snprintf(port, sizeof(port), "%u", b->port);
 	snprintf(host, sizeof(host), "%s", harness_host());

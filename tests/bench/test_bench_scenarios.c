@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "bench_conn.h"
-#include "bench_test_bin.h"
 #include "harness.h"
 
 TestSuite(bench_scenarios, .fini = harness_fini);
@@ -54,7 +53,7 @@ static void gen(struct broker *b, const char *args, struct gen_run *r)
 	int fd;
 
 	cr_assert(out != NULL);
-	bench_test_bin(bin, sizeof(bin));
+	harness_bench_bin(bin, sizeof(bin));
 	cr_assert_eq(access(bin, X_OK), 0, "no petrel-bench at %s", bin);
 	fd = mkstemp(err_path);
 	cr_assert_geq(fd, 0);

@@ -7,13 +7,13 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,15 +38,6 @@ struct memif_run {
 	char err[128];           /* its stderr */
 	pid_t gen;
 };
-
-/* petrel-bench: $PETREL_BENCH_BIN, else the one meson built (tests/bench). */
-static void bench_bin(char *out, size_t cap)
-{
-	const char *env = getenv("PETREL_BENCH_BIN");
-
-	cr_assert(env != NULL && env[0] != '\0', "PETREL_BENCH_BIN is not set");
-	snprintf(out, cap, "%s", env);
-}
 
 static void memif_start(struct memif_run *r)
 {
@@ -76,7 +67,7 @@ static void gen_start(struct memif_run *r, const char *const *args)
 	char *argv[64];
 	int n = 0;
 
-	bench_bin(bin, sizeof(bin));
+	harness_bench_bin(bin, sizeof(bin));
 	cr_assert_eq(access(bin, X_OK), 0, "no petrel-bench at %s", bin);
 	snprintf(port, sizeof(port), "%u", r->b.port);
 	/* No --file-prefix here or for the broker: port_open then picks petrel-PID,
@@ -102,7 +93,10 @@ static void gen_start(struct memif_run *r, const char *const *args)
 	r->gen = fork();
 	cr_assert_neq(r->gen, -1);
 	if (r->gen == 0) {
-		if (freopen(r->out, "w", stdout) == NULL || freopen(r->err, "w", stderr) == NULL)
+		/* A failed assertion ends this test's process; the generator goes with it
+		 * (harness_fini takes care of the broker). */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || freopen(r->out, "w", stdout) == NULL ||
+		    freopen(r->err, "w", stderr) == NULL)
 			_exit(126);
 		execv(bin, argv);
 		_exit(127);
@@ -196,7 +190,7 @@ static json_t *flow_run(struct memif_run *r, const char *const *args)
 
 Test(bench_memif, conn_all_connacked_and_counted_by_the_broker, .timeout = 60)
 {
-	const char *args[] = { "conn", "--connections", CONNS_STR, "--duration", "3",
+	const char *args[] = { "conn", "--connections", CONNS_STR, "--duration", "2",
 			       "--conn-inflight", "200", NULL };
 	struct memif_run r;
 	json_t *j;
@@ -214,7 +208,7 @@ Test(bench_memif, conn_all_connacked_and_counted_by_the_broker, .timeout = 60)
 }
 
 /* <scenario args> at QoS 1 (no loss), then at QoS 2 (no loss, no duplicate), each a
- * 2 s window, against one broker. */
+ * 1 s window, against one broker. */
 static void qos1_then_qos2(const char *const *args)
 {
 	const char *argv[32];
@@ -229,7 +223,7 @@ static void qos1_then_qos2(const char *const *args)
 	argv[n++] = "--warmup";
 	argv[n++] = "0.3";
 	argv[n++] = "--duration";
-	argv[n++] = "2";
+	argv[n++] = "1";
 	argv[n++] = "--drain";
 	argv[n++] = "5";
 	argv[n++] = "--qos";

@@ -10,6 +10,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -585,6 +587,22 @@ long broker_status_kb(struct broker *b, const char *field)
 	}
 	fclose(f);
 	return kb;
+}
+
+void harness_bench_bin(char *out, size_t cap)
+{
+	const char *env = getenv("PETREL_BENCH_BIN");
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (env != NULL && env[0] != '\0') {
+		snprintf(out, cap, "%s", env);
+		return;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	cr_assert_gt(n, 0, "readlink /proc/self/exe: %s", strerror(errno));
+	self[n] = '\0';
+	snprintf(out, cap, "%s/petrel-bench", dirname(self));
 }
 
 void harness_small_asan_quarantine(void)

@@ -118,6 +118,9 @@ long broker_status_kb(struct broker *b, const char *field);
  * (256 MB by default), so a memory bound measures what the broker holds. Harmless for
  * a build without ASan, which ignores ASAN_OPTIONS. */
 void harness_small_asan_quarantine(void);
+/* The petrel-bench to run: $PETREL_BENCH_BIN, else the one built beside the test
+ * binary (tests/bench). Asserts it can find its own path. */
+void harness_bench_bin(char *out, size_t cap);
 /* How many lines of the broker log contain <needle>. */
 int broker_log_count(struct broker *b, const char *needle);
 /* Prints the last few KiB of the broker log to stderr (done automatically when a
