@@ -110,10 +110,8 @@ static void bench_fleet_measure(struct bench_thread *th)
 void bench_fleet_thread(struct bench_thread *th)
 {
 	struct bench_run *run = th->run;
-	uint32_t window = run->o->conn_window / run->nthreads;
+	uint32_t window = bench_run_thread_window(run);
 
-	if (window == 0)
-		window = 1;
 	if (bench_run_barrier(run))
 		bench_progress_phase(run, "subscribe", run->nsubs);
 	bench_run_barrier(run);

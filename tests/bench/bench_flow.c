@@ -119,10 +119,8 @@ static void bench_flow_measure(struct bench_thread *th)
 void bench_flow_thread(struct bench_thread *th)
 {
 	struct bench_run *run = th->run;
-	uint32_t window = run->o->conn_window / run->nthreads;
+	uint32_t window = bench_run_thread_window(run);
 
-	if (window == 0)
-		window = 1;
 	if (bench_loop_open_role(th, BENCH_ROLE_SUB, window, run->t_setup_end) > 0)
 		bench_run_abort(run);
 	bench_run_barrier(run);

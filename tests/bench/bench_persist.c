@@ -39,10 +39,8 @@ static void bench_persist_verify(struct bench_thread *th, uint32_t window)
 void bench_persist_thread(struct bench_thread *th)
 {
 	struct bench_run *run = th->run;
-	uint32_t window = run->o->conn_window / run->nthreads;
+	uint32_t window = bench_run_thread_window(run);
 
-	if (window == 0)
-		window = 1;
 	if (run->o->phase != BENCH_PHASE_VERIFY)
 		bench_persist_fill(th, window);
 	if (run->o->verify && !bench_run_aborted(run))

@@ -98,6 +98,9 @@ size_t bench_run_client_id(const struct bench_run *run, const struct bench_conn 
 size_t bench_run_filter(const struct bench_run *run, const struct bench_conn *c,
 			char *buf, size_t cap);
 
+/* A thread's share of --conn-inflight (at least 1). */
+uint32_t bench_run_thread_window(const struct bench_run *run);
+
 /* The latest th->last_ok of all threads, not before <since>; by the thread a barrier
  * elected. */
 uint64_t bench_run_last_ok(const struct bench_run *run, uint64_t since);

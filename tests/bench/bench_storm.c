@@ -29,10 +29,8 @@ static bool bench_storm_prepare(struct bench_thread *th, uint32_t window)
 void bench_storm_thread(struct bench_thread *th)
 {
 	struct bench_run *run = th->run;
-	uint32_t window = run->o->conn_window / run->nthreads;
+	uint32_t window = bench_run_thread_window(run);
 
-	if (window == 0)
-		window = 1;
 	if (!bench_storm_prepare(th, window)) {
 		bench_loop_teardown(th);
 		return;
