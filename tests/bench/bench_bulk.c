@@ -77,6 +77,49 @@ int bench_bulk_publish(struct bench_thread *th, uint64_t deadline)
 	}
 }
 
+void bench_bulk_setup(struct bench_thread *th, uint32_t window, const char *phase,
+		      bool leave)
+{
+	struct bench_run *run = th->run;
+
+	if (bench_run_barrier(run)) {
+		run->leave_after_suback = leave;
+		run->conn_t_first = bench_now();
+		bench_progress_phase(run, phase, run->nsubs);
+	}
+	bench_run_barrier(run);
+	if (bench_loop_open_role(th, BENCH_ROLE_SUB, window,
+				 run->conn_t_first + run->phase_timeout_ns) > 0)
+		bench_run_abort(run);
+	if (bench_run_barrier(run)) {
+		run->leave_after_suback = false;
+		run->conn_t_last = bench_run_last_ok(run, run->conn_t_first);
+		bench_progress_phase(run, "publisher", run->npubs);
+	}
+	bench_run_barrier(run);
+	if (!bench_run_aborted(run) &&
+	    bench_loop_open_role(th, BENCH_ROLE_PUB, 1, bench_now() + run->phase_timeout_ns) > 0)
+		bench_run_abort(run);
+	bench_run_barrier(run);
+}
+
+void bench_bulk_publish_phase(struct bench_thread *th)
+{
+	struct bench_run *run = th->run;
+
+	if (bench_run_barrier(run)) {
+		run->pub_t_first = bench_now();
+		bench_progress_phase(run, "publish", 0);
+	}
+	bench_run_barrier(run);
+	if (!bench_run_aborted(run) &&
+	    bench_bulk_publish(th, run->pub_t_first + run->phase_timeout_ns) < 0)
+		bench_run_abort(run);
+	if (bench_run_barrier(run))
+		run->pub_t_last = bench_now();
+	bench_run_barrier(run);
+}
+
 void bench_bulk_abort(struct bench_thread *th)
 {
 	struct bench_conn *c;
@@ -108,6 +151,28 @@ uint32_t bench_bulk_reopen(struct bench_thread *th, uint32_t window, uint64_t de
 		c->settled = false;
 	}
 	return bench_loop_open_role(th, BENCH_ROLE_SUB, window, deadline);
+}
+
+bool bench_bulk_resume(struct bench_thread *th, uint32_t window, uint32_t leave_after,
+		       const char *phase)
+{
+	struct bench_run *run = th->run;
+
+	if (bench_run_barrier(run)) {
+		run->resuming = true;
+		run->leave_after = leave_after;
+		run->verified = true;
+		run->back_t_first = bench_now();
+		bench_progress_phase(run, phase, run->nsubs);
+	}
+	bench_run_barrier(run);
+	th->win_lo = run->back_t_first;
+	th->win_hi = UINT64_MAX;
+	bench_bulk_reopen(th, window, run->back_t_first + run->phase_timeout_ns);
+	if (!bench_run_barrier(run))
+		return false;
+	run->back_t_last = bench_run_last_ok(run, run->back_t_first);
+	return true;
 }
 
 void bench_bulk_collect(struct bench_thread *th, uint64_t deadline)

@@ -8,10 +8,22 @@
 #ifndef BENCH_BULK_H
 #define BENCH_BULK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct bench_run;
 struct bench_thread;
+
+/* Every thread: the phase <phase> (a literal) sets every session of the run up
+ * (CONNECT, SUBSCRIBE; with <leave> also DISCONNECT, leaving it offline), at most
+ * <window> at once per thread, then each thread's publisher connects. Any failure
+ * aborts the run; all threads see the same bench_run_aborted() afterwards. */
+void bench_bulk_setup(struct bench_thread *th, uint32_t window, const char *phase,
+		      bool leave);
+
+/* Every thread: the publish phase (bench_bulk_publish), timed into run->pub_t_first
+ * and pub_t_last; a failure aborts the run, seen alike by all threads afterwards. */
+void bench_bulk_publish_phase(struct bench_thread *th);
 
 /* Publishes messages 0 .. --messages-1 to every session of <th>, message by message
  * across the sessions, and waits until the broker acknowledged each (PUBACK or
@@ -26,6 +38,15 @@ void bench_bulk_abort(struct bench_thread *th);
  * the loop until each reached its goal (see bench_run.h: resuming, leave_after) or
  * failed, or <deadline>. Returns how many failed. */
 uint32_t bench_bulk_reopen(struct bench_thread *th, uint32_t window, uint64_t deadline);
+
+/* Every thread: the phase <phase> (a literal) resumes every session of the run
+ * (CONNACK with session present, no SUBSCRIBE; with <leave_after> > 0 each leaves
+ * once that many messages arrived), at most <window> connecting per thread, bounded
+ * by --timeout; the latency histogram gets how long each queued message waited.
+ * Returns true in the one thread the closing barrier elected: it finishes the phase
+ * (run->back_t_last is set) and the caller then waits at bench_run_barrier(). */
+bool bench_bulk_resume(struct bench_thread *th, uint32_t window, uint32_t leave_after,
+		       const char *phase);
 
 /* Runs the loop until the run's sessions hold every queued message (all threads), or
  * <deadline>, or an abort. */

@@ -37,10 +37,8 @@ static void bench_conns_settled(struct bench_run *run)
 void bench_conns_thread(struct bench_thread *th)
 {
 	struct bench_run *run = th->run;
-	uint32_t window = run->o->conn_window / run->nthreads;
+	uint32_t window = bench_run_thread_window(run);
 
-	if (window == 0)
-		window = 1;
 	if (bench_run_barrier(run)) {
 		run->conn_t_first = bench_now();
 		bench_progress_phase(run, "connect", run->nconns);

@@ -16,7 +16,6 @@
  * default) owes it and sends it at its next turn, with the original stamp. */
 #include "bench_loop.h"
 #include "bench_pub.h"
-#include "bench_report.h"
 #include "bench_run.h"
 #include "bench_time.h"
 
@@ -80,26 +79,6 @@ static void bench_fleet_timeline(struct bench_run *run)
 	bench_progress_phase(run, "publish", BENCH_PROGRESS_KEEP);
 }
 
-/* Thread 0 samples the generator's and the broker's CPU at the window's edges. */
-static void bench_fleet_cpu(struct bench_thread *th, bool start)
-{
-	struct bench_run *run = th->run;
-	pid_t pid = run->o->broker_pid;
-
-	if (th->idx != 0)
-		return;
-	if (start) {
-		run->cpu_win_start = bench_cpu_secs();
-		run->broker_cpu_win_start = pid > 0 ? bench_proc_cpu_secs(pid) : -1;
-		return;
-	}
-	run->cpu_win_end = bench_cpu_secs();
-	if (pid > 0) {
-		run->broker_cpu_win_end = bench_proc_cpu_secs(pid);
-		run->rss_after_kb = bench_rss_kb(pid);
-	}
-}
-
 static void bench_fleet_measure(struct bench_thread *th)
 {
 	struct bench_run *run = th->run;
@@ -119,30 +98,20 @@ static void bench_fleet_measure(struct bench_thread *th)
 	th->now = bench_now();
 	while (th->now < run->t_stop) {
 		if (!in_win && th->now >= run->t_win) {
-			bench_fleet_cpu(th, true);
+			bench_flow_window_open(th);
 			in_win = true;
 		}
 		wake = bench_fleet_produce(th, &cur, run->t_stop);
 		bench_loop_turn(th, wake < run->t_stop ? wake : run->t_stop);
 	}
-	bench_fleet_cpu(th, false);
-	for (i = 0; i < th->npubs; i++)
-		th->st.unsent += bench_pub_backlog(th->pubs[i]->pub, run->t_stop - 1);
-	bench_loop_progress(th, true);
-	while (th->now < run->t_drain_end && !bench_flow_complete(run)) {
-		wake = th->now + BENCH_FLEET_DRAIN_POLL_NS;
-		bench_loop_turn(th, wake < run->t_drain_end ? wake : run->t_drain_end);
-		bench_loop_progress(th, true);
-	}
+	bench_flow_window_close(th, BENCH_FLEET_DRAIN_POLL_NS);
 }
 
 void bench_fleet_thread(struct bench_thread *th)
 {
 	struct bench_run *run = th->run;
-	uint32_t window = run->o->conn_window / run->nthreads;
+	uint32_t window = bench_run_thread_window(run);
 
-	if (window == 0)
-		window = 1;
 	if (bench_run_barrier(run))
 		bench_progress_phase(run, "subscribe", run->nsubs);
 	bench_run_barrier(run);

@@ -58,30 +58,23 @@ static void bench_flow_rate_start(const struct bench_run *run, struct bench_pub 
 	bench_pub_rate_start(p, rate, run->t0 + (uint64_t)offset_ns);
 }
 
-/* Thread 0 also samples the generator's CPU at the window's edges and the broker's
- * RSS at its end. */
-static void bench_flow_measure(struct bench_thread *th)
+void bench_flow_window_open(struct bench_thread *th)
 {
 	struct bench_run *run = th->run;
-	bool lead = th->idx == 0, in_win = false;
+
+	if (th->idx != 0)
+		return;
+	run->cpu_win_start = bench_cpu_secs();
+	if (run->o->broker_pid > 0)
+		run->broker_cpu_win_start = bench_proc_cpu_secs(run->o->broker_pid);
+}
+
+void bench_flow_window_close(struct bench_thread *th, uint64_t poll_ns)
+{
+	struct bench_run *run = th->run;
 	uint32_t i;
 
-	th->prod_lo = run->t0;
-	th->prod_hi = run->t_stop;
-	th->win_lo = run->t_win;
-	th->win_hi = run->t_stop;
-	for (i = 0; i < th->npubs; i++)
-		bench_flow_rate_start(run, th->pubs[i]->pub);
-	while (th->now < run->t_stop) {
-		if (lead && !in_win && th->now >= run->t_win) {
-			run->cpu_win_start = bench_cpu_secs();
-			if (run->o->broker_pid > 0)
-				run->broker_cpu_win_start = bench_proc_cpu_secs(run->o->broker_pid);
-			in_win = true;
-		}
-		bench_loop_turn(th, run->t_stop);
-	}
-	if (lead) {
+	if (th->idx == 0) {
 		run->cpu_win_end = bench_cpu_secs();
 		if (run->o->broker_pid > 0) {
 			run->broker_cpu_win_end = bench_proc_cpu_secs(run->o->broker_pid);
@@ -94,20 +87,40 @@ static void bench_flow_measure(struct bench_thread *th)
 		th->st.unsent += bench_pub_backlog(th->pubs[i]->pub, run->t_stop - 1);
 	bench_loop_progress(th, true);
 	while (th->now < run->t_drain_end && !bench_flow_complete(run)) {
-		uint64_t until = th->now + BENCH_DRAIN_POLL_NS;
+		uint64_t until = th->now + poll_ns;
 
 		bench_loop_turn(th, until < run->t_drain_end ? until : run->t_drain_end);
 		bench_loop_progress(th, true);
 	}
 }
 
+static void bench_flow_measure(struct bench_thread *th)
+{
+	struct bench_run *run = th->run;
+	bool in_win = false;
+	uint32_t i;
+
+	th->prod_lo = run->t0;
+	th->prod_hi = run->t_stop;
+	th->win_lo = run->t_win;
+	th->win_hi = run->t_stop;
+	for (i = 0; i < th->npubs; i++)
+		bench_flow_rate_start(run, th->pubs[i]->pub);
+	while (th->now < run->t_stop) {
+		if (!in_win && th->now >= run->t_win) {
+			bench_flow_window_open(th);
+			in_win = true;
+		}
+		bench_loop_turn(th, run->t_stop);
+	}
+	bench_flow_window_close(th, BENCH_DRAIN_POLL_NS);
+}
+
 void bench_flow_thread(struct bench_thread *th)
 {
 	struct bench_run *run = th->run;
-	uint32_t window = run->o->conn_window / run->nthreads;
+	uint32_t window = bench_run_thread_window(run);
 
-	if (window == 0)
-		window = 1;
 	if (bench_loop_open_role(th, BENCH_ROLE_SUB, window, run->t_setup_end) > 0)
 		bench_run_abort(run);
 	bench_run_barrier(run);

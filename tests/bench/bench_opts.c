@@ -61,7 +61,8 @@ static const char bench_usage_opts[] =
 	"  --payload BYTES       payload size, at least 24 (64)\n"
 	"  --duration SEC        measurement window (10); conn: how long to hold them\n"
 	"  --warmup SEC          publishing before the window, not counted (2)\n"
-	"  --drain SEC           wait for outstanding deliveries after publishing (2)\n"
+	"  --drain SEC           wait for outstanding deliveries after publishing (2; fleet\n"
+	"                        the --interval if longer); ends early once all are in\n"
 	"  --publishers P        fanin, latency (8); fanout always has 1\n"
 	"  --subscribers S       fanout (8); fanin and latency always have 1\n"
 	"  --pairs N             pairs (16)\n"
@@ -371,6 +372,7 @@ struct bench_opt_seen {
 	bool inflight;
 	bool messages;
 	bool client_prefix;
+	bool drain;
 };
 
 static int bench_opt_apply(struct bench_opts *o, struct bench_opt_seen *seen, int id,
@@ -403,6 +405,7 @@ static int bench_opt_apply(struct bench_opts *o, struct bench_opt_seen *seen, in
 	case OPT_WARMUP:
 		return bench_parse_secs("warmup", v, 3600, &o->warmup_s);
 	case OPT_DRAIN:
+		seen->drain = true;
 		return bench_parse_secs("drain", v, 3600, &o->drain_s);
 	case OPT_PUBLISHERS:
 		seen->publishers = true;
@@ -487,6 +490,10 @@ static int bench_opts_finish_sessions(struct bench_opts *o, const struct bench_o
 		 * and 1M devices x 32 pre-encoded slots would not fit. */
 		if (!seen->inflight)
 			o->inflight = 2;
+		/* A message stamped just before the stop may wait for its device's next
+		 * turn (a full window); the drain ends early once all are in. */
+		if (!seen->drain && o->drain_s < o->interval_s)
+			o->drain_s = o->interval_s;
 		if (o->subscribers > o->connections)
 			return bench_opts_refuse("fleet wants --subscribers <= --connections");
 		return 0;

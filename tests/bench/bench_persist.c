@@ -21,37 +21,8 @@
 
 static void bench_persist_fill(struct bench_thread *th, uint32_t window)
 {
-	struct bench_run *run = th->run;
-
-	if (bench_run_barrier(run)) {
-		run->leave_after_suback = true;
-		run->conn_t_first = bench_now();
-		bench_progress_phase(run, "sessions", run->nsubs);
-	}
-	bench_run_barrier(run);
-	if (bench_loop_open_role(th, BENCH_ROLE_SUB, window,
-				 run->conn_t_first + run->phase_timeout_ns) > 0)
-		bench_run_abort(run);
-	if (bench_run_barrier(run)) {
-		run->leave_after_suback = false;
-		run->conn_t_last = bench_run_last_ok(run, run->conn_t_first);
-		bench_progress_phase(run, "publisher", run->npubs);
-	}
-	bench_run_barrier(run);
-	if (!bench_run_aborted(run) &&
-	    bench_loop_open_role(th, BENCH_ROLE_PUB, 1, bench_now() + run->phase_timeout_ns) > 0)
-		bench_run_abort(run);
-	if (bench_run_barrier(run)) {
-		run->pub_t_first = bench_now();
-		bench_progress_phase(run, "publish", 0);
-	}
-	bench_run_barrier(run);
-	if (!bench_run_aborted(run) &&
-	    bench_bulk_publish(th, run->pub_t_first + run->phase_timeout_ns) < 0)
-		bench_run_abort(run);
-	if (bench_run_barrier(run))
-		run->pub_t_last = bench_now();
-	bench_run_barrier(run);
+	bench_bulk_setup(th, window, "sessions", true);
+	bench_bulk_publish_phase(th);
 	/* The publisher leaves; the sessions are closed already. */
 	bench_loop_teardown(th);
 }
@@ -60,31 +31,16 @@ static void bench_persist_verify(struct bench_thread *th, uint32_t window)
 {
 	struct bench_run *run = th->run;
 
-	if (bench_run_barrier(run)) {
-		run->resuming = true;
-		run->leave_after = run->o->messages;
-		run->verified = true;
-		run->back_t_first = bench_now();
-		bench_progress_phase(run, "verify", run->nsubs);
-	}
-	bench_run_barrier(run);
-	th->win_lo = run->back_t_first;
-	th->win_hi = UINT64_MAX;
-	bench_bulk_reopen(th, window, run->back_t_first + run->phase_timeout_ns);
-	if (bench_run_barrier(run)) {
-		run->back_t_last = bench_run_last_ok(run, run->back_t_first);
+	if (bench_bulk_resume(th, window, run->o->messages, "verify"))
 		bench_bulk_delivered(run);
-	}
 	bench_run_barrier(run);
 }
 
 void bench_persist_thread(struct bench_thread *th)
 {
 	struct bench_run *run = th->run;
-	uint32_t window = run->o->conn_window / run->nthreads;
+	uint32_t window = bench_run_thread_window(run);
 
-	if (window == 0)
-		window = 1;
 	if (run->o->phase != BENCH_PHASE_VERIFY)
 		bench_persist_fill(th, window);
 	if (run->o->verify && !bench_run_aborted(run))

@@ -433,6 +433,13 @@ static void bench_run_result_queued(const struct bench_run *run, const struct be
 	r->offered_rate = r->lag_p99_us = r->lag_max_us = -1;
 }
 
+uint32_t bench_run_thread_window(const struct bench_run *run)
+{
+	uint32_t window = run->o->conn_window / run->nthreads;
+
+	return window > 0 ? window : 1;
+}
+
 uint64_t bench_run_last_ok(const struct bench_run *run, uint64_t since)
 {
 	uint64_t last = since;

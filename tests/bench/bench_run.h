@@ -98,12 +98,24 @@ size_t bench_run_client_id(const struct bench_run *run, const struct bench_conn 
 size_t bench_run_filter(const struct bench_run *run, const struct bench_conn *c,
 			char *buf, size_t cap);
 
+/* A thread's share of --conn-inflight (at least 1). */
+uint32_t bench_run_thread_window(const struct bench_run *run);
+
 /* The latest th->last_ok of all threads, not before <since>; by the thread a barrier
  * elected. */
 uint64_t bench_run_last_ok(const struct bench_run *run, uint64_t since);
 
 /* The latest first receipt of all threads (st.last_new); likewise. */
 uint64_t bench_run_last_new(const struct bench_run *run);
+
+/* The measurement window of the pub/sub scenarios (bench_flow.c) opens: thread 0
+ * samples the generator's and the broker's CPU. */
+void bench_flow_window_open(struct bench_thread *th);
+
+/* It closed (t_stop): thread 0 samples CPU and the broker's RSS; every thread counts
+ * what its schedule still owed (unsent) and drains, looking at the others' progress
+ * every <poll_ns>, until every message is in or t_drain_end. */
+void bench_flow_window_close(struct bench_thread *th, uint64_t poll_ns);
 
 /* Whether every thread stopped publishing and every message arrived (the drain of
  * the pub/sub scenarios); any thread. */

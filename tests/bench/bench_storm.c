@@ -18,65 +18,24 @@
 /* Connecting, reset and publishing; false if the run cannot go on. */
 static bool bench_storm_prepare(struct bench_thread *th, uint32_t window)
 {
-	struct bench_run *run = th->run;
-
-	if (bench_run_barrier(run)) {
-		run->conn_t_first = bench_now();
-		bench_progress_phase(run, "connect", run->nsubs);
-	}
-	bench_run_barrier(run);
-	if (bench_loop_open_role(th, BENCH_ROLE_SUB, window,
-				 run->conn_t_first + run->phase_timeout_ns) > 0)
-		bench_run_abort(run);
-	if (bench_run_barrier(run)) {
-		run->conn_t_last = bench_run_last_ok(run, run->conn_t_first);
-		bench_progress_phase(run, "publisher", run->npubs);
-	}
-	bench_run_barrier(run);
-	if (!bench_run_aborted(run) &&
-	    bench_loop_open_role(th, BENCH_ROLE_PUB, 1, bench_now() + run->phase_timeout_ns) > 0)
-		bench_run_abort(run);
-	bench_run_barrier(run);
-	if (bench_run_aborted(run))
+	bench_bulk_setup(th, window, "connect", false);
+	if (bench_run_aborted(th->run))
 		return false;
 	bench_bulk_abort(th);
-	if (bench_run_barrier(run)) {
-		run->pub_t_first = bench_now();
-		bench_progress_phase(run, "publish", 0);
-	}
-	bench_run_barrier(run);
-	if (bench_bulk_publish(th, run->pub_t_first + run->phase_timeout_ns) < 0)
-		bench_run_abort(run);
-	if (bench_run_barrier(run))
-		run->pub_t_last = bench_now();
-	bench_run_barrier(run);
-	return !bench_run_aborted(run);
+	bench_bulk_publish_phase(th);
+	return !bench_run_aborted(th->run);
 }
 
 void bench_storm_thread(struct bench_thread *th)
 {
 	struct bench_run *run = th->run;
-	uint32_t window = run->o->conn_window / run->nthreads;
+	uint32_t window = bench_run_thread_window(run);
 
-	if (window == 0)
-		window = 1;
 	if (!bench_storm_prepare(th, window)) {
 		bench_loop_teardown(th);
 		return;
 	}
-	if (bench_run_barrier(run)) {
-		run->resuming = true;
-		run->verified = true;
-		run->back_t_first = bench_now();
-		bench_progress_phase(run, "reconnect", run->nsubs);
-	}
-	bench_run_barrier(run);
-	/* The latency histogram gets the time each queued message waited. */
-	th->win_lo = run->back_t_first;
-	th->win_hi = UINT64_MAX;
-	bench_bulk_reopen(th, window, run->back_t_first + run->phase_timeout_ns);
-	if (bench_run_barrier(run)) {
-		run->back_t_last = bench_run_last_ok(run, run->back_t_first);
+	if (bench_bulk_resume(th, window, 0, "reconnect")) {
 		run->t_drain_end = bench_now() + run->phase_timeout_ns;
 		bench_progress_phase(run, "collect", BENCH_PROGRESS_KEEP);
 	}

@@ -26,24 +26,6 @@ TestSuite(bench_scenarios, .fini = harness_fini);
 #define GEN_TIMEOUT_S 90
 #define OUT_CAP (1 << 20)
 
-/* petrel-bench: $PETREL_BENCH_BIN, else the one meson built beside this test. */
-static void bench_bin(char *out, size_t cap)
-{
-	const char *env = getenv("PETREL_BENCH_BIN");
-	char self[PATH_MAX];
-	ssize_t n;
-
-	if (env != NULL && env[0] != '\0') {
-		snprintf(out, cap, "%s", env);
-		return;
-	}
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	cr_assert_gt(n, 0, "readlink /proc/self/exe");
-	self[n] = '\0';
-	*strrchr(self, '/') = '\0';
-	cr_assert_lt((size_t)snprintf(out, cap, "%s/petrel-bench", self), cap);
-}
-
 struct gen_run {
 	int status;                  /* exit status, -1 on timeout */
 	json_t *json;                /* the JSON line, NULL if none */
@@ -71,7 +53,7 @@ static void gen(struct broker *b, const char *args, struct gen_run *r)
 	int fd;
 
 	cr_assert(out != NULL);
-	bench_bin(bin, sizeof(bin));
+	harness_bench_bin(bin, sizeof(bin));
 	cr_assert_eq(access(bin, X_OK), 0, "no petrel-bench at %s", bin);
 	fd = mkstemp(err_path);
 	cr_assert_geq(fd, 0);
@@ -244,8 +226,39 @@ Test(bench_scenarios, persist_verify_reports_sessions_the_broker_does_not_have,
 	broker_stop_clean(&b);
 }
 
+/* Whether the generator stamped fleet messages at an even pace: each whole second of
+ * the series inside the publishing (both ends in phase publish, publishing not done)
+ * saw <per_s> messages, give or take half. All devices at once every interval would
+ * show full and empty seconds in turn. Returns how many seconds were checked. */
+static int expect_even_pace(json_t *series, json_int_t total, double per_s)
+{
+	json_t *a, *b;
+	double dt, rate;
+	int checked = 0;
+	size_t i;
+
+	for (i = 1; i < json_array_size(series); i++) {
+		a = json_array_get(series, i - 1);
+		b = json_array_get(series, i);
+		if (strcmp(json_string_value(json_object_get(a, "phase")), "publish") != 0 ||
+		    strcmp(json_string_value(json_object_get(b, "phase")), "publish") != 0 ||
+		    json_integer_value(json_object_get(b, "pub")) >= total)
+			continue;
+		dt = json_number_value(json_object_get(b, "t")) -
+		     json_number_value(json_object_get(a, "t"));
+		rate = (double)(json_integer_value(json_object_get(b, "pub")) -
+				json_integer_value(json_object_get(a, "pub"))) / dt;
+		cr_expect(rate > per_s / 2 && rate < per_s * 1.5,
+			  "%.0f messages/s stamped around t=%.1f s, want about %.0f", rate,
+			  json_number_value(json_object_get(b, "t")), per_s);
+		checked++;
+	}
+	return checked;
+}
+
 /* A run over 3 s prints the progress line once a second with the broker's RSS, and
- * the JSON holds the same samples. */
+ * the JSON holds the same samples; fleet's devices publish spread over the interval,
+ * not all at once. */
 Test(bench_scenarios, a_long_run_prints_progress_and_reports_the_series, .timeout = 120)
 {
 	struct broker b;
@@ -257,7 +270,7 @@ Test(bench_scenarios, a_long_run_prints_progress_and_reports_the_series, .timeou
 	size_t n;
 
 	broker_start(&b, 1, NULL);
-	snprintf(args, sizeof(args), "fleet --connections 100 --subscribers 2 --interval 1 "
+	snprintf(args, sizeof(args), "fleet --connections 200 --subscribers 2 --interval 2 "
 		 "--warmup 0 --duration 4.2 --drain 3 --broker-pid %ld --client-prefix tbsg-",
 		 (long)b.pid);
 	gen_ok(&b, args, &r);
@@ -275,6 +288,9 @@ Test(bench_scenarios, a_long_run_prints_progress_and_reports_the_series, .timeou
 	cr_expect_gt(json_integer_value(json_object_get(s, "rss_kb")), 0);
 	cr_expect_gt(json_integer_value(json_object_get(s, "msgs")), 100);
 	cr_expect_gt(json_number_value(json_object_get(s, "t")), 3.5);
+	/* 200 devices every 2 s: 100 a second. */
+	cr_expect_geq(expect_even_pace(series, jint(&r, "expected"), 100), 2,
+		      "too few whole seconds of publishing in the series");
 	expect_no_loss(&r, jint(&r, "received_total"));
 	gen_done(&r);
 	broker_stop_clean(&b);
