@@ -765,7 +765,7 @@ const struct config_key config_keys[] = {
 		 "what a slow session does with new messages: drop_new, drop_oldest, disconnect"),
 	KEY_UINT(max_worker_inbound, 1, UINT_MAX / 2, "65536",
 		 "deliveries waiting in one worker's inbound queue before publishers wait"),
-	KEY_SIZE(max_held_input_bytes, 1, SIZE_MAX, "1048576",
+	KEY_SIZE(max_held_input_bytes, 1, CONFIG_HELD_INPUT_MAX, "1048576",
 		 "bytes of packets a held-back connection may have read but not handled"),
 	KEY_SIZE(max_outgoing_control_bytes, 1, SIZE_MAX, "1048576",
 		 "unsent acks and other control bytes per connection before it is closed"),

@@ -54,14 +54,18 @@
 
 struct dt_worker;
 
+/* One per connection, a million of them on a worker: 40 bytes (a 48-byte malloc
+ * chunk). The peer is kept as numbers and formatted only when a log line asks. */
 struct transport_conn {
 	struct dt_worker *dw;
 	struct tcb *tcb;               /* NULL once the stack let go of it */
 	struct mqtt_conn *mc;
-	bool closed;
 	struct transport_conn *next_dead;
-	char peer[24];                 /* "a.b.c.d:port" */
+	uint32_t peer_ip;              /* host order */
+	uint16_t peer_port;
+	bool closed;
 };
+_Static_assert(sizeof(struct transport_conn) <= 40, "transport_conn outgrew its budget");
 
 struct dt_worker {
 	struct worker *w;
@@ -126,8 +130,8 @@ static void *dt_accepted(void *listen_arg, struct tcb *t)
 	tc->dw = dw;
 	tc->tcb = t;
 	tcp_peer(t, &ip, &port);
-	snprintf(tc->peer, sizeof(tc->peer), "%u.%u.%u.%u:%u", ip >> 24, (ip >> 16) & 255,
-		 (ip >> 8) & 255, ip & 255, port);
+	tc->peer_ip = ip;
+	tc->peer_port = port;
 	tc->mc = proto_accept(dw->w, tc);
 	if (tc->mc == NULL) {
 		/* Refused (stopping, no memory): the stack answers with RST. */
@@ -639,9 +643,19 @@ static void dt_reap(struct worker *w)
 	}
 }
 
+/* "a.b.c.d:port", valid until this thread's DT_PEER_BUFS-th next call: enough for the
+ * few peers one log line names. */
+#define DT_PEER_BUFS 4
 static const char *dt_peer(const struct transport_conn *tc)
 {
-	return tc->peer;
+	static __thread char buf[DT_PEER_BUFS][24];
+	static __thread unsigned next;
+	char *b = buf[next++ % DT_PEER_BUFS];
+	uint32_t ip = tc->peer_ip;
+
+	snprintf(b, sizeof(buf[0]), "%u.%u.%u.%u:%u", ip >> 24, (ip >> 16) & 255,
+		 (ip >> 8) & 255, ip & 255, tc->peer_port);
+	return b;
 }
 
 /* Keeps the worker's counters for the totals line: the stack goes away here. */

@@ -76,7 +76,6 @@ struct tcb {
 	struct tcb *hnext;          /* hash chain (tcp_table.c) */
 	struct tcb *fnext;          /* flush list or dead list */
 	void *user;                 /* NULL until accepted() and after close/gone */
-	void *listen_arg;           /* SYN_RCVD: the listener's argument */
 	struct rte_mbuf *rcvq;      /* kept in-order input, chained by m->next */
 	struct rte_mbuf *ooo;       /* out-of-order segments by seq, chained by m->next */
 	struct rte_mbuf *sndq;      /* output owned after tcp_close(), chained */
