@@ -717,6 +717,15 @@ def sec_tail(rp, plots_dir):
         with open(subs) as f:
             rp.lines.extend(f.read().rstrip("\n").split("\n"))
         w()
+    # Measured by scripts/bench/conn_memory.sh and read by a person (the per-structure
+    # breakdown); kept next to the results like the profile.
+    conns = os.path.join(plots_dir, "connections.md")
+    if os.path.exists(conns):
+        w("## Memory per connection over DPDK")
+        w()
+        with open(conns) as f:
+            rp.lines.extend(f.read().rstrip("\n").split("\n"))
+        w()
     notes = failure_notes(rp.groups)
     if notes:
         w("## Failed runs")
