@@ -838,6 +838,8 @@ const struct config_key config_keys[] = {
 		   "IPv4 next hop for off-link peers; none = on-link peers only"),
 	KEY_UINT(dpdk_mbufs, CONFIG_DPDK_MBUFS_MIN, CONFIG_DPDK_MBUFS_MAX, "8192",
 		 "packet buffers in each worker's pool"),
+	KEY_UINT(dpdk_idle_spin_us, 0, 1000000, "200",
+		 "us a worker keeps polling after its last frame before it may sleep"),
 	/* our TCP, per worker */
 	KEY_UINT(tcp_max_connections, 1, CONFIG_TCP_CONNS_MAX, "65536",
 		 "TCP connections per worker in every state but LISTEN; over it: RST"),

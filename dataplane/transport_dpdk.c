@@ -77,6 +77,11 @@ struct dt_worker {
 	int epfd;                      /* the wake eventfd (and RX interrupt), for sleeps */
 	int rx_intr_fd;                /* port_rx_intr_fd, or -1 */
 	unsigned idle_polls;
+	/* Last frame in or out (dt_now_us): the worker spins dpdk_idle_spin_us after it
+	 * before it may sleep, since the answer to what it sent is usually that close. */
+	uint64_t last_frame_us;
+	uint64_t tx_frames_seen;       /* the net_if's tx_frames at the last flush */
+	uint32_t idle_spin_us;         /* dpdk_idle_spin_us */
 	uint64_t tx_refused;           /* frames the port refused after fault injection */
 	uint64_t sleeps;
 	uint64_t rx_intr_wakeups;      /* sleeps a frame's RX interrupt ended */
@@ -433,6 +438,7 @@ static int dt_stack(struct dt_worker *dw, const struct config *cfg)
 	if (dw->ts == NULL)
 		return -ENOMEM;
 	net_if_set_tcp(dw->ni, dw->ts);
+	dw->idle_spin_us = cfg->dpdk_idle_spin_us;
 	return tcp_listen(dw->ts, cfg->port != 0 ? cfg->port : 1883, dw);
 }
 
@@ -577,11 +583,16 @@ static int dt_poll(struct worker *w, int timeout_ms)
 		net_rx(dw->ni, pkts, n, now);
 	tcp_timers(dw->ts, now);
 	net_timers(dw->ni, now);
+	if (n > 0)
+		dw->last_frame_us = now;
 	if (n > 0 || timeout_ms == 0) {
 		dw->idle_polls = 0;
 		return n;
 	}
-	if (++dw->idle_polls < DT_SPIN_POLLS)
+	/* A sleep on a port without RX interrupts lasts up to DT_IDLE_SLEEP_MS: a
+	 * client's answer arriving just after it waits that long, and a request-answer
+	 * exchange (a QoS 1 window, a connect) then runs at one round per sleep. */
+	if (++dw->idle_polls < DT_SPIN_POLLS || now - dw->last_frame_us < dw->idle_spin_us)
 		return 0;
 	n = dt_sleep(dw, timeout_ms, now, pkts);
 	if (n > 0) {
@@ -603,9 +614,16 @@ static void dt_flush(struct worker *w)
 	struct dt_worker *dw = w->transport;
 	uint64_t now = dt_now_us();
 
+	uint64_t tx;
+
 	tcp_flush(dw->ts, now);
 	net_tx_flush(dw->ni);
 	dt_tx_held(dw, now);
+	tx = net_if_stats(dw->ni)->tx_frames;
+	if (tx != dw->tx_frames_seen) {
+		dw->tx_frames_seen = tx;
+		dw->last_frame_us = now;
+	}
 }
 
 static void dt_pause_read(struct transport_conn *tc, bool paused)
