@@ -35,7 +35,7 @@ listener 1883 198.18.0.1
 persistence false
 control_socket $tmp/ctl.sock
 dataplane dpdk
-dpdk_eal_args --no-huge -m 1024 --no-pci --no-telemetry --file-prefix connmemif-b-$$ --vdev=net_memif0,role=server,socket=$tmp/memif.sock,id=0,socket-abstract=no
+dpdk_eal_args --no-huge -m 1024 --no-pci --no-telemetry --file-prefix connmemif-b-$$ --vdev=net_memif0,role=server,socket=$tmp/memif.sock,id=0,socket-abstract=no,rsize=${MEMIF_RSIZE:-12}
 dpdk_address 198.18.0.1/16
 dpdk_mbufs 16384
 tcp_max_connections $((conns + conns / 10 + 1024))
@@ -49,7 +49,7 @@ for ((i = 0; i < 100; i++)); do
 done
 last=$((2 + naddr - 1))
 taskset -c 1 "$gen_bin" conn --connections "$conns" --clean 1 --host 198.18.0.1 \
-	--port 1883 --dpdk --dpdk-eal "--no-huge -m 2048 --no-pci --no-telemetry --file-prefix connmemif-g-$$ --vdev=net_memif0,role=client,socket=$tmp/memif.sock,id=0,socket-abstract=no" \
+	--port 1883 --dpdk --dpdk-eal "--no-huge -m 2048 --no-pci --no-telemetry --file-prefix connmemif-g-$$ --vdev=net_memif0,role=client,socket=$tmp/memif.sock,id=0,socket-abstract=no,rsize=${MEMIF_RSIZE:-12}" \
 	--dpdk-address 198.18.0.2/16 --source-range "198.18.0.2-198.18.$((last / 256)).$((last % 256))" \
 	--duration "${HOLD:-5}" --broker-pid "$broker_pid" --threads 1 "$@" \
 	>"$tmp/gen.out" 2>"$tmp/gen.err" &
