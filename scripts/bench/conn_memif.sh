@@ -6,7 +6,7 @@
 #
 # Petrel with one worker, memif server on a socket in a temporary directory
 # (docs/operations.md "On memif"), pinned to CPU 0; petrel-bench --dpdk conn on CPU 1
-# from one address per 50,000 connections (--source-range from 198.18.0.2). No
+# from one address per 15,000 connections (--source-range from 198.18.0.2). No
 # network namespace: memif never touches the kernel's network. PETREL_BENCH_BIN
 # overrides the generator (default BUILDDIR/tests/bench/petrel-bench). Prints
 # petrel-bench's JSON line (rss_per_conn_bytes: the broker's VmRSS before and after
@@ -17,7 +17,9 @@ conns="$2"
 shift 2
 [[ ${1:-} != -- ]] || shift
 gen_bin="${PETREL_BENCH_BIN:-$build/tests/bench/petrel-bench}"
-naddr=$((conns / 50000 + 1))
+# petrel-bench --dpdk takes its source ports from 49152-65535 (RFC 6335): 16384
+# connections per address to one broker address and port.
+naddr=$((conns / 15000 + 1))
 tmp="$(mktemp -d /tmp/petrel-connmemif.XXXXXX)"
 broker_pid=""
 cleanup() {
