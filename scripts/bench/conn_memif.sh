@@ -39,7 +39,7 @@ control_socket $tmp/ctl.sock
 dataplane dpdk
 dpdk_eal_args --no-huge -m 1024 --no-pci --no-telemetry --file-prefix connmemif-b-$$ --vdev=net_memif0,role=server,socket=$tmp/memif.sock,id=0,socket-abstract=no,rsize=${MEMIF_RSIZE:-12}
 dpdk_address 198.18.0.1/16
-dpdk_mbufs 16384
+dpdk_mbufs ${BROKER_MBUFS:-16384}
 tcp_max_connections $((conns + conns / 10 + 1024))
 CONF
 env ${BROKER_ENV:-} taskset -c 0 "$build/control/petrel" -c "$tmp/petrel.conf" -w 1 >"$tmp/broker.log" 2>&1 &
