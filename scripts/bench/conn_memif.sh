@@ -24,7 +24,9 @@ tmp="$(mktemp -d /tmp/petrel-connmemif.XXXXXX)"
 broker_pid=""
 cleanup() {
 	[[ -z $broker_pid ]] || kill -TERM "$broker_pid" 2>/dev/null || true
-	for ((i = 0; i < 50; i++)); do
+	# Closing a million connections takes a while: wait up to 60 s for the
+	# totals line before SIGKILL.
+	for ((i = 0; i < 600; i++)); do
 		[[ -n $broker_pid ]] && kill -0 "$broker_pid" 2>/dev/null || break
 		sleep 0.1
 	done
