@@ -36,6 +36,11 @@
 #define CONFIG_TCP_RCV_BUF_MIN 1460u
 #define CONFIG_TCP_RCV_BUF_MAX (1u << 30)
 
+/* max_held_input_bytes: a connection's held packets are counted in 32 bits (struct
+ * mqtt_conn is kept small for a million connections): 1 GiB plus one packet of at
+ * most 256 MiB, doubled by the buffer's growth, stays below 4 GiB. */
+#define CONFIG_HELD_INPUT_MAX ((size_t)1 << 30)
+
 /* persistence_sync <ms>: at most a day; a longer interval is "never" in practice. */
 #define CONFIG_SYNC_MS_MAX 86400000u
 /* persistence_max_size: LMDB's map size. 1 MiB holds a few thousand small sessions,

@@ -765,7 +765,7 @@ const struct config_key config_keys[] = {
 		 "what a slow session does with new messages: drop_new, drop_oldest, disconnect"),
 	KEY_UINT(max_worker_inbound, 1, UINT_MAX / 2, "65536",
 		 "deliveries waiting in one worker's inbound queue before publishers wait"),
-	KEY_SIZE(max_held_input_bytes, 1, SIZE_MAX, "1048576",
+	KEY_SIZE(max_held_input_bytes, 1, CONFIG_HELD_INPUT_MAX, "1048576",
 		 "bytes of packets a held-back connection may have read but not handled"),
 	KEY_SIZE(max_outgoing_control_bytes, 1, SIZE_MAX, "1048576",
 		 "unsent acks and other control bytes per connection before it is closed"),
@@ -838,6 +838,8 @@ const struct config_key config_keys[] = {
 		   "IPv4 next hop for off-link peers; none = on-link peers only"),
 	KEY_UINT(dpdk_mbufs, CONFIG_DPDK_MBUFS_MIN, CONFIG_DPDK_MBUFS_MAX, "8192",
 		 "packet buffers in each worker's pool"),
+	KEY_UINT(dpdk_idle_spin_us, 0, 1000000, "200",
+		 "us a worker keeps polling after its last frame before it may sleep"),
 	/* our TCP, per worker */
 	KEY_UINT(tcp_max_connections, 1, CONFIG_TCP_CONNS_MAX, "65536",
 		 "TCP connections per worker in every state but LISTEN; over it: RST"),

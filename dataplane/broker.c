@@ -53,7 +53,9 @@ int broker_init(struct broker *b, const struct config *cfg,
 	atomic_init(&b->max_connections_logged, false);
 	b->router = router_create(&broker_router_params);
 	b->retain = retain_create();
-	b->sessdir = sessdir_create();
+	/* Over DPDK the TCP limit says how many clients the operator expects. */
+	b->sessdir = sessdir_create_sized(b->cfg.dataplane == DATAPLANE_DPDK ?
+					  (size_t)b->cfg.tcp_max_connections * b->cfg.workers : 0);
 	b->workers = calloc(b->cfg.workers, sizeof(*b->workers));
 	if (b->router == NULL || b->retain == NULL || b->sessdir == NULL ||
 	    b->workers == NULL) {

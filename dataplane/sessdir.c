@@ -50,11 +50,22 @@ static int id_match(struct cds_lfht_node *node, const void *key)
 
 struct sessdir *sessdir_create(void)
 {
+	return sessdir_create_sized(0);
+}
+
+struct sessdir *sessdir_create_sized(size_t expected)
+{
 	struct sessdir *d = malloc(sizeof(*d));
+	unsigned long buckets = 1024;
 
 	if (d == NULL)
 		return NULL;
-	d->ht = cds_lfht_new(1024, 1024, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	/* cds_lfht wants a power of two: the largest not above <expected>, one to two
+	 * sessions a bucket (16 bytes each, allocated now). */
+	while (buckets * 2 <= expected && buckets < SESSDIR_BUCKETS_MAX)
+		buckets <<= 1;
+	d->ht = cds_lfht_new(buckets, 1024, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
+			     NULL);
 	if (d->ht == NULL) {
 		free(d);
 		return NULL;

@@ -54,14 +54,18 @@
 
 struct dt_worker;
 
+/* One per connection, a million of them on a worker: 40 bytes (a 48-byte malloc
+ * chunk). The peer is kept as numbers and formatted only when a log line asks. */
 struct transport_conn {
 	struct dt_worker *dw;
 	struct tcb *tcb;               /* NULL once the stack let go of it */
 	struct mqtt_conn *mc;
-	bool closed;
 	struct transport_conn *next_dead;
-	char peer[24];                 /* "a.b.c.d:port" */
+	uint32_t peer_ip;              /* host order */
+	uint16_t peer_port;
+	bool closed;
 };
+_Static_assert(sizeof(struct transport_conn) <= 40, "transport_conn outgrew its budget");
 
 struct dt_worker {
 	struct worker *w;
@@ -73,6 +77,11 @@ struct dt_worker {
 	int epfd;                      /* the wake eventfd (and RX interrupt), for sleeps */
 	int rx_intr_fd;                /* port_rx_intr_fd, or -1 */
 	unsigned idle_polls;
+	/* Last frame in or out (dt_now_us): the worker spins dpdk_idle_spin_us after it
+	 * before it may sleep, since the answer to what it sent is usually that close. */
+	uint64_t last_frame_us;
+	uint64_t tx_frames_seen;       /* the net_if's tx_frames at the last flush */
+	uint32_t idle_spin_us;         /* dpdk_idle_spin_us */
 	uint64_t tx_refused;           /* frames the port refused after fault injection */
 	uint64_t sleeps;
 	uint64_t rx_intr_wakeups;      /* sleeps a frame's RX interrupt ended */
@@ -126,8 +135,8 @@ static void *dt_accepted(void *listen_arg, struct tcb *t)
 	tc->dw = dw;
 	tc->tcb = t;
 	tcp_peer(t, &ip, &port);
-	snprintf(tc->peer, sizeof(tc->peer), "%u.%u.%u.%u:%u", ip >> 24, (ip >> 16) & 255,
-		 (ip >> 8) & 255, ip & 255, port);
+	tc->peer_ip = ip;
+	tc->peer_port = port;
 	tc->mc = proto_accept(dw->w, tc);
 	if (tc->mc == NULL) {
 		/* Refused (stopping, no memory): the stack answers with RST. */
@@ -425,6 +434,7 @@ static int dt_stack(struct dt_worker *dw, const struct config *cfg)
 	if (dw->ts == NULL)
 		return -ENOMEM;
 	net_if_set_tcp(dw->ni, dw->ts);
+	dw->idle_spin_us = cfg->dpdk_idle_spin_us;
 	return tcp_listen(dw->ts, cfg->port != 0 ? cfg->port : 1883, dw);
 }
 
@@ -569,11 +579,16 @@ static int dt_poll(struct worker *w, int timeout_ms)
 		net_rx(dw->ni, pkts, n, now);
 	tcp_timers(dw->ts, now);
 	net_timers(dw->ni, now);
+	if (n > 0)
+		dw->last_frame_us = now;
 	if (n > 0 || timeout_ms == 0) {
 		dw->idle_polls = 0;
 		return n;
 	}
-	if (++dw->idle_polls < DT_SPIN_POLLS)
+	/* A sleep on a port without RX interrupts lasts up to DT_IDLE_SLEEP_MS: a
+	 * client's answer arriving just after it waits that long, and a request-answer
+	 * exchange (a QoS 1 window, a connect) then runs at one round per sleep. */
+	if (++dw->idle_polls < DT_SPIN_POLLS || now - dw->last_frame_us < dw->idle_spin_us)
 		return 0;
 	n = dt_sleep(dw, timeout_ms, now, pkts);
 	if (n > 0) {
@@ -595,9 +610,16 @@ static void dt_flush(struct worker *w)
 	struct dt_worker *dw = w->transport;
 	uint64_t now = dt_now_us();
 
+	uint64_t tx;
+
 	tcp_flush(dw->ts, now);
 	net_tx_flush(dw->ni);
 	dt_tx_held(dw, now);
+	tx = net_if_stats(dw->ni)->tx_frames;
+	if (tx != dw->tx_frames_seen) {
+		dw->tx_frames_seen = tx;
+		dw->last_frame_us = now;
+	}
 }
 
 static void dt_pause_read(struct transport_conn *tc, bool paused)
@@ -635,9 +657,19 @@ static void dt_reap(struct worker *w)
 	}
 }
 
+/* "a.b.c.d:port", valid until this thread's DT_PEER_BUFS-th next call: enough for the
+ * few peers one log line names. */
+#define DT_PEER_BUFS 4
 static const char *dt_peer(const struct transport_conn *tc)
 {
-	return tc->peer;
+	static __thread char buf[DT_PEER_BUFS][24];
+	static __thread unsigned next;
+	char *b = buf[next++ % DT_PEER_BUFS];
+	uint32_t ip = tc->peer_ip;
+
+	snprintf(b, sizeof(buf[0]), "%u.%u.%u.%u:%u", ip >> 24, (ip >> 16) & 255,
+		 (ip >> 8) & 255, ip & 255, tc->peer_port);
+	return b;
 }
 
 /* Keeps the worker's counters for the totals line: the stack goes away here. */

@@ -14,6 +14,10 @@
 #include "petrel/session.h"
 #include "mqtt/proto_int.h"
 
+/* Per-connection memory at a million connections (docs/benchmarks.md): 368 bytes is
+ * a 384-byte malloc chunk; growing past it costs 16 bytes a connection. */
+_Static_assert(sizeof(struct mqtt_conn) <= 368, "struct mqtt_conn outgrew its budget");
+
 static const char *reason_name(enum close_reason why)
 {
 	switch (why) {
@@ -304,10 +308,10 @@ static int held_append(struct mqtt_conn *c, const uint8_t *pkt, size_t len)
 			return -ENOMEM;
 		budget_add((ssize_t)(cap - c->held_cap));
 		c->held = n;
-		c->held_cap = cap;
+		c->held_cap = (uint32_t)cap;
 	}
 	memcpy(c->held + c->held_len, pkt, len);
-	c->held_len += len;
+	c->held_len += (uint32_t)len;
 	return 0;
 }
 
@@ -419,7 +423,7 @@ static int dispatch_held(struct mqtt_conn *c, bool all)
 			protocol_error(c, "held packet undecodable");
 			return -1;
 		}
-		c->held_off += (size_t)n;
+		c->held_off += (uint32_t)n;
 		if (dispatch(c, &pkt) < 0)
 			return -1;
 		fence_check_parked(c);
@@ -431,7 +435,7 @@ static int dispatch_held(struct mqtt_conn *c, bool all)
 			held_release(c);
 	} else if (c->held_off > 0) {
 		memmove(c->held, c->held + c->held_off, held_pending(c));
-		c->held_len = held_pending(c);
+		c->held_len = (uint32_t)held_pending(c);
 		c->held_off = 0;
 	}
 	return 0;
@@ -488,10 +492,10 @@ static int in_append(struct mqtt_conn *c, const uint8_t *data, size_t len)
 		budget_add((ssize_t)(cap - c->in_cap));
 		c->w->stats.in_buffer_bytes += cap - c->in_cap;
 		c->in = n;
-		c->in_cap = cap;
+		c->in_cap = (uint32_t)cap;
 	}
 	memcpy(c->in + c->in_len, data, len);
-	c->in_len += len;
+	c->in_len += (uint32_t)len;
 	return 0;
 }
 
@@ -513,7 +517,7 @@ static int process_buffered(struct mqtt_conn *c)
 	if (process(c, c->in, c->in_len, &used) < 0)
 		return -1;
 	memmove(c->in, c->in + used, c->in_len - used);
-	c->in_len -= used;
+	c->in_len -= (uint32_t)used;
 	if (c->in_len == 0 && c->in_cap > 4096)
 		/* A large packet went through: don't keep its buffer for good. */
 		in_release(c);

@@ -60,44 +60,49 @@ struct pending_connect {
 	bool clean;
 };
 
+/* Laid out for a million on a worker (docs/benchmarks.md, memory per connection):
+ * the flags are bits and the small fields share the words after the pointers, so an
+ * idle connection costs 368 bytes here (a 384-byte malloc chunk). */
 struct mqtt_conn {
 	struct worker *w;
 	struct transport_conn *tc;
 	struct session *s;             /* reference held; NULL until CONNACK 0 */
 	enum conn_state state;
 	uint8_t protocol_level;
+	struct pending_connect pending;
 	uint16_t keep_alive;
-	bool read_paused;              /* transport stopped: takeover, or held input full */
-	bool in_dirty;
-	bool in_paused;                /* held back by backpressure (on its worker's paused list) */
-	bool freed_by_takeover;        /* closed while a takeover was pending */
-	bool takeover_pending;         /* a WMSG_TAKEOVER_REQ is out: keep memory */
-	bool counted;                  /* holds a max_connections slot */
-	bool in_fenced;                /* on its worker's fenced list */
-	bool parked;                   /* not read: fenced bytes over persistence_max_parked_bytes */
-	bool persist_held;             /* held back: persistence_max_pending_bytes */
-	bool sys_denied_logged;        /* a PUBLISH to $SYS was refused and logged */
+	bool read_paused : 1;          /* transport stopped: takeover, or held input full */
+	bool in_dirty : 1;
+	bool in_paused : 1;            /* held back by backpressure (on its worker's paused list) */
+	bool freed_by_takeover : 1;    /* closed while a takeover was pending */
+	bool takeover_pending : 1;     /* a WMSG_TAKEOVER_REQ is out: keep memory */
+	bool counted : 1;              /* holds a max_connections slot */
+	bool in_fenced : 1;            /* on its worker's fenced list */
+	bool parked : 1;               /* not read: fenced bytes over persistence_max_parked_bytes */
+	bool persist_held : 1;         /* held back: persistence_max_pending_bytes */
+	bool sys_denied_logged : 1;    /* a PUBLISH to $SYS was refused and logged */
 	uint8_t nfences;               /* fence[0] open first; later ones coalesce into [1] */
+	/* Partial packet sizes: at most the largest packet (256 MiB) plus its header. */
+	uint32_t in_len;
+	uint32_t in_cap;
+	/* Held packets: max_held_input_bytes (at most 1 GiB) plus one packet, doubled. */
+	uint32_t held_off;
+	uint32_t held_len;
+	uint32_t held_cap;
 	struct conn_fence fence[2];
 	uint64_t out_released;         /* stream bytes released by the transport so far */
 	struct msg *will;              /* reference; NULL if none */
 	struct session *blocked_on;    /* backpressure: reference; NULL if none */
 	struct worker *blocked_worker; /* its inbound queue was full; NULL if none */
-	struct pending_connect pending;
 	uint64_t last_rx_ms;           /* last whole packet decoded (MQTT-3.1.2-24) */
 	uint64_t connected_since_ms;   /* wall clock of its CONNACK 0; 0 before */
 	uint64_t qos0_drop_ms;         /* last drop_qos0_slow: episodes are runs of them */
 	struct timer timer;            /* connect timeout, then keep-alive */
 	struct timer flow_timer;       /* as a subscriber: backpressure_timeout (flow.c) */
 	uint8_t *in;                   /* the start of a partial packet, nothing more */
-	size_t in_len;
-	size_t in_cap;
 	/* While held back: whole PUBLISH/SUBSCRIBE/UNSUBSCRIBE packets, in arrival
 	 * order, replayed on resume; [held_off, held_len) is still to do. */
 	uint8_t *held;
-	size_t held_off;
-	size_t held_len;
-	size_t held_cap;
 	struct outq out;               /* output stream = send buffer (proto_out_*) */
 	struct cds_list_head link;         /* mqtt_worker->conns */
 	struct cds_list_head dirty_link;   /* mqtt_worker->dirty */

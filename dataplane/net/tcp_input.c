@@ -128,7 +128,6 @@ static struct tcb *tcp_cookie_ack(struct tcp_stack *ts, struct tcp_listener *l, 
 	t->snd_una = t->iss;
 	t->snd_nxt = seg->ack;
 	t->snd_max = seg->ack;
-	t->listen_arg = l->arg;
 	tcb_init_from_syn(t, &syn);
 	t->state = TCPS_SYN_RCVD;
 	ts->nsyn++;
@@ -168,7 +167,6 @@ static struct tcb *tcp_listen_input(struct tcp_stack *ts, struct tcp_listener *l
 	}
 	tcp_limit_clear(ts, TCP_LIMIT_BACKLOG);
 	t->state = TCPS_SYN_RCVD;
-	t->listen_arg = l->arg;
 	/* We answer with what the SYN offered (RFC 7323 1.3, 2.2). */
 	t->flags |= TF_WS | TF_TS;
 	ts->nsyn++;

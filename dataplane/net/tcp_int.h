@@ -72,18 +72,20 @@ enum tcp_state {
 struct rte_mbuf;
 
 struct tcb {
-	struct tcp_stack *ts;
+	/* The hash chain and the key side by side: a lookup walking a chain touches one
+	 * cache line per TCB, not two (it showed at the top of the broker's profile
+	 * while 100k clients connected). */
 	struct tcb *hnext;          /* hash chain (tcp_table.c) */
+	uint32_t rip;               /* peer, host order */
+	uint16_t rport, lport;
+	struct tcp_stack *ts;
 	struct tcb *fnext;          /* flush list or dead list */
 	void *user;                 /* NULL until accepted() and after close/gone */
-	void *listen_arg;           /* SYN_RCVD: the listener's argument */
 	struct rte_mbuf *rcvq;      /* kept in-order input, chained by m->next */
 	struct rte_mbuf *ooo;       /* out-of-order segments by seq, chained by m->next */
 	struct rte_mbuf *sndq;      /* output owned after tcp_close(), chained */
 	uint32_t sndq_len;          /* bytes in sndq from snd_una on */
 	uint32_t rcvq_len;          /* bytes in rcvq */
-	uint32_t rip;               /* peer, host order */
-	uint16_t rport, lport;
 	uint8_t state;
 	uint8_t snd_scale, rcv_scale; /* RFC 7323 2.3 shift counts */
 	uint8_t retries;            /* consecutive RTO / persist backoffs */

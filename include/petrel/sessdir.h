@@ -13,6 +13,13 @@ struct session;
 struct sessdir;
 
 struct sessdir *sessdir_create(void);
+/* As sessdir_create, with buckets for <expected> sessions from the start (at most
+ * SESSDIR_BUCKETS_MAX; 0: the default 1024). The table grows by itself past that,
+ * but its growth runs on liburcu's resize thread after grace periods, and in a
+ * connect storm it fell far behind: at 160k sessions in a 1024-bucket start,
+ * lookups took 30% of a DPDK worker (docs/benchmarks.md). */
+#define SESSDIR_BUCKETS_MAX (1ul << 22)
+struct sessdir *sessdir_create_sized(size_t expected);
 /* No worker may be running. Entries must have been removed. */
 void sessdir_destroy(struct sessdir *d);
 

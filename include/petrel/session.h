@@ -82,6 +82,9 @@ struct subscription {
 	char filter[];           /* NUL terminated */
 };
 
+/* Laid out for a million on a worker (docs/benchmarks.md, memory per connection):
+ * small fields share the words between the pointers, and the client id is stored
+ * after the struct in the same allocation. */
 struct session {
 	/* The session directory's node for it (sessdir.c), NULL while not listed: a
 	 * separate allocation, so this header needs no liburcu flavour. */
@@ -97,6 +100,17 @@ struct session {
 	bool clean;                      /* cleanSession of the last CONNECT */
 	bool drop_logged;                /* a queue drop was logged this episode */
 	bool listed;                     /* on its owner's sessions list */
+	bool subs_limit_logged;          /* max_subscriptions_per_client hit, logged */
+	bool sub_packet_logged;          /* max_filters_per_subscribe hit, logged */
+	/* Order across a takeover (mqtt/handover.c, MQTT-4.6.0-6). The new owner keeps
+	 * <handover_wait> from the handover until the old owner's fence: meanwhile
+	 * deliveries that did not come through the old owner, and takeover requests,
+	 * wait on the held list in arrival order. */
+	bool handover_wait;              /* set by the old owner before the owner store */
+	uint16_t client_id_len;
+	uint16_t last_packet_id;
+	uint32_t awaiting_rel_len;       /* of awaiting_rel */
+	uint32_t awaiting_rel_cap;
 	/* Store id (persist.h) of a stored session (cleanSession=0, persistence on),
 	 * else 0. Written by the owner; read by any worker routing to it (relaxed):
 	 * the publisher's worker writes the entry records of its copies. */
@@ -107,26 +121,15 @@ struct session {
 	 * it. <offline_mono_ms> is when it went offline on the workers' clock (now_ms). */
 	struct cds_list_head offline_link;
 	uint64_t offline_mono_ms;
-	char *client_id;                 /* NUL terminated */
-	uint16_t client_id_len;
 	struct mqtt_conn *conn;          /* NULL while offline */
-	uint16_t last_packet_id;
 	struct inflight_ring inflight;
 	struct msg_queue queue;
 	uint16_t *awaiting_rel;          /* incoming QoS 2 ids, PUBREC sent */
-	uint32_t awaiting_rel_len;
-	uint32_t awaiting_rel_cap;
 	struct ptrhash subs;             /* struct subscription by filter; subs.n of them */
-	bool subs_limit_logged;          /* max_subscriptions_per_client hit, logged */
-	bool sub_packet_logged;          /* max_filters_per_subscribe hit, logged */
 	struct cds_list_head owner_link; /* owner worker's list of its sessions */
-	/* Order across a takeover (mqtt/handover.c, MQTT-4.6.0-6). The new owner keeps
-	 * <handover_wait> from the handover until the old owner's fence: meanwhile
-	 * deliveries that did not come through the old owner, and takeover requests,
-	 * wait on the held list in arrival order. */
-	bool handover_wait;              /* set by the old owner before the owner store */
 	struct wmsg *held;               /* first held message, or NULL */
 	struct wmsg *held_last;
+	char client_id[];                /* NUL terminated */
 };
 
 /* Creates a session for <client_id> owned by worker <owner>, refcnt 1 (the caller's).

@@ -64,7 +64,8 @@ struct transport_ops {
 	void (*close)(struct transport_conn *tc);
 	/* Frees what close() left behind. Called once per loop turn. */
 	void (*reap)(struct worker *w);
-	/* "address:port" of the peer, for logs. */
+	/* "address:port" of the peer, for logs: valid at least until the fourth next
+	 * call on the same thread (the DPDK transport formats it on demand). */
 	const char *(*peer)(const struct transport_conn *tc);
 	/* Closes listeners and every remaining connection; the worker is exiting. */
 	void (*teardown)(struct worker *w);

@@ -708,24 +708,22 @@ def sec_tail(rp, plots_dir):
     else:
         w("_No profile recorded: write %s from a perf run._" % profile)
     w()
-    # Measured by the unit and integration suites, not by bench.sh; kept next to the
-    # results like the profile, so regenerating the report keeps it.
-    subs = os.path.join(plots_dir, "subscriptions.md")
-    if os.path.exists(subs):
-        w("## Subscriptions at scale")
-        w()
-        with open(subs) as f:
-            rp.lines.extend(f.read().rstrip("\n").split("\n"))
-        w()
-    # The generator's DPDK mode (issue 10): first figures measured by hand while the
-    # memif rows are not in bench.sh yet; kept next to the results like the profile.
-    gen = os.path.join(plots_dir, "generator.md")
-    if os.path.exists(gen):
-        w("## The generator over DPDK (`petrel-bench --dpdk`)")
-        w()
-        with open(gen) as f:
-            rp.lines.extend(f.read().rstrip("\n").split("\n"))
-        w()
+    # Sections measured outside bench.sh's rows and read by a person, kept next to the
+    # results like the profile so regenerating the report keeps them: subscriptions
+    # at scale (unit and integration suites), memory per connection over DPDK
+    # (scripts/bench/conn_memory.sh, conn_memif.sh) and the generator's DPDK mode
+    # (petrel-bench --dpdk by hand, until memif rows are in bench.sh).
+    for name, heading in (("subscriptions.md", "Subscriptions at scale"),
+                          ("connections.md", "Memory per connection over DPDK"),
+                          ("generator.md",
+                           "The generator over DPDK (`petrel-bench --dpdk`)")):
+        path = os.path.join(plots_dir, name)
+        if os.path.exists(path):
+            w("## " + heading)
+            w()
+            with open(path) as f:
+                rp.lines.extend(f.read().rstrip("\n").split("\n"))
+            w()
     notes = failure_notes(rp.groups)
     if notes:
         w("## Failed runs")

@@ -110,3 +110,45 @@ Test(idle_wake, an_idle_af_xdp_worker_stops_kicking_and_sleeps)
 		     "still kicking while idle: %" PRIu64 " kicks, %" PRIu64 " sleeps",
 		     kicks, sleeps);
 }
+
+/* The idle sleeps of a tap broker whose one client makes <rounds> QoS 1 round trips,
+ * <gap_us> apart, with dpdk_idle_spin_us <spin_us>. */
+static uint64_t sleeps_over_rounds(unsigned spin_us, int rounds, unsigned gap_us)
+{
+	static const char *const names[] = { "idle_sleeps", NULL };
+	char conf[64];
+	struct broker b;
+	struct client *c;
+	uint64_t sleeps;
+
+	snprintf(conf, sizeof(conf), "dpdk_idle_spin_us %u\n", spin_us);
+	setenv("PETREL_TEST_DATAPLANE", "tap", 1);
+	broker_start(&b, 1, conf);
+	c = connected_client(&b, "spinner", true);
+	for (int i = 0; i < rounds; i++) {
+		usleep(gap_us);
+		cr_assert_eq(client_publish(c, "idle/spin", "x", 1, 1, false), 0,
+			     "round trip %d: no PUBACK", i);
+	}
+	client_close(c);
+	stop_with_totals(&b, names, &sleeps);
+	return sleeps;
+}
+
+/* dpdk_idle_spin_us keeps a worker polling after its last frame: a client that
+ * answers within the spin never finds it asleep (on a port without RX interrupts,
+ * each such sleep would cost the round up to 1 ms). Rounds 20 ms apart: with no spin
+ * the worker sleeps in every gap; with a spin of a second it hardly sleeps at all
+ * (only before the client came and after it left). */
+Test(idle_wake, the_idle_spin_keeps_a_worker_awake_between_close_rounds)
+{
+	uint64_t without = sleeps_over_rounds(0, 40, 20000);
+	uint64_t with = sleeps_over_rounds(1000000, 40, 20000);
+
+	cr_log_info("idle sleeps over 40 rounds: %" PRIu64 " without a spin, %" PRIu64
+		    " with a 1 s spin", without, with);
+	cr_assert_geq(without, 40, "the worker did not sleep between rounds: %" PRIu64,
+		      without);
+	cr_assert_lt(with * 4, without, "the spin did not keep the worker awake: %" PRIu64
+		     " sleeps with it, %" PRIu64 " without", with, without);
+}

@@ -307,6 +307,10 @@ Test(config, flow_control_keys)
 	expect_set_error("backpressure_timeout", "3600001", "3600000");
 	expect_set_error("slow_subscriber_policy", "drop", "drop_new, drop_oldest or disconnect");
 	expect_set_error("max_held_input_bytes", "0", "from 1");
+	/* Held bytes are counted in 32 bits per connection (struct mqtt_conn). */
+	set_ok(&c, "max_held_input_bytes", "1073741824");
+	cr_assert_eq(c.max_held_input_bytes, (size_t)1 << 30);
+	expect_set_error("max_held_input_bytes", "1073741825", "1073741824");
 	expect_set_error("max_outgoing_control_bytes", "0", "from 1");
 }
 
