@@ -181,6 +181,16 @@ static void arp_confirm(struct net_if *ni, struct arp_entry *e,
 		eth_output(ni, m, &e->mac, RTE_ETHER_TYPE_IPV4);
 }
 
+void arp_heard(struct net_if *ni, uint32_t ip, const struct rte_ether_addr *mac)
+{
+	struct arp_entry *e = arp_lookup(ni, ip);
+
+	if (e != NULL && e->state == ARP_REFRESH && rte_is_same_ether_addr(&e->mac, mac)) {
+		ni->stats.arp_heard_confirms++;
+		arp_confirm(ni, e, mac);
+	}
+}
+
 /* The packet is valid for ethernet/IPv4 ARP (RFC 826 "Packet Reception": hardware
  * and protocol types and lengths must be ours). */
 static bool arp_valid(const struct rte_arp_hdr *ah)

@@ -41,7 +41,7 @@ void eth_input(struct net_if *ni, struct rte_mbuf *m)
 		arp_input(ni, m);
 		break;
 	case RTE_ETHER_TYPE_IPV4:
-		ipv4_input(ni, m, bcast);
+		ipv4_input(ni, m, bcast, &eh->src_addr);   /* eh: still in the headroom */
 		break;
 	default:
 		net_drop(m, &ni->stats.rx_other_ethertype);

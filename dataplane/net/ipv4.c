@@ -43,7 +43,10 @@ static bool ipv4_bad_source(const struct net_if *ni, uint32_t src)
 	return ni->p.prefix_len <= 30 && (src | ni->mask) == UINT32_MAX;
 }
 
-void ipv4_input(struct net_if *ni, struct rte_mbuf *m, bool l2_bcast)
+static int ipv4_next_hop(const struct net_if *ni, uint32_t dst, uint32_t *hop);
+
+void ipv4_input(struct net_if *ni, struct rte_mbuf *m, bool l2_bcast,
+		const struct rte_ether_addr *l2_src)
 {
 	const struct rte_ipv4_hdr *ip;
 	uint16_t ihl, total, frag;
@@ -84,6 +87,18 @@ void ipv4_input(struct net_if *ni, struct rte_mbuf *m, bool l2_bcast)
 	if (rte_be_to_cpu_32(ip->dst_addr) != ni->p.ip || l2_bcast) {
 		net_drop(m, &ni->stats.rx_not_ours);
 		return;
+	}
+	/* A datagram from the MAC we know for its neighbour says that neighbour is there
+	 * (RFC 1122 2.3.2.1, link-layer advice): an entry being re-checked is confirmed,
+	 * whether or not its ARP reply came. Under a storm of connects over memif the
+	 * requests and replies of refreshes were lost on full rings, and each forgotten
+	 * entry cut every connection of that address off until it answered again. Only
+	 * while some entry is pending: the lookup costs nothing otherwise. */
+	if (unlikely(ni->arp_pending != 0)) {
+		uint32_t hop;
+
+		if (ipv4_next_hop(ni, rte_be_to_cpu_32(ip->src_addr), &hop) == 0)
+			arp_heard(ni, hop, l2_src);
 	}
 	frag = rte_be_to_cpu_16(ip->fragment_offset);
 	if (unlikely(frag & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))) {

@@ -89,10 +89,14 @@ void arp_input(struct net_if *ni, struct rte_mbuf *m);
  * now if resolved, else it waits for the reply. Takes <m>. Returns 0 or -errno. */
 int arp_output(struct net_if *ni, struct rte_mbuf *m, uint32_t next_hop);
 void arp_timers(struct net_if *ni);
+/* A frame came from neighbour <ip> (host order) with source <mac>: an entry being
+ * re-checked whose MAC that is counts as answered. */
+void arp_heard(struct net_if *ni, uint32_t ip, const struct rte_ether_addr *mac);
 
 /* ipv4.c: <m> starts at the IPv4 header; <l2_bcast>: it came to the ethernet
- * broadcast address. */
-void ipv4_input(struct net_if *ni, struct rte_mbuf *m, bool l2_bcast);
+ * broadcast address; <l2_src>: the frame's source address. */
+void ipv4_input(struct net_if *ni, struct rte_mbuf *m, bool l2_bcast,
+		const struct rte_ether_addr *l2_src);
 /* Whether the interface may use the checksum the port reports in <flags> (masked with
  * RTE_MBUF_F_RX_IP_CKSUM_MASK or RTE_MBUF_F_RX_L4_CKSUM_MASK): 1 good, 0 bad, -1 not
  * known (verify in software). */

@@ -86,14 +86,16 @@ void net_announce(struct net_if *ni);
  * (taken by tx_burst), tx_full (refused by it), tx_arp (ARP frames we built),
  * tx_no_route, tx_no_headroom, tx_too_big, no_mbuf, arp_unresolved_drops (a frame
  * that waited for ARP in vain, or was replaced by a newer one), arp_cache_full (an
- * entry evicted to make room). */
+ * entry evicted to make room), arp_heard_confirms (an entry being re-checked confirmed
+ * by a datagram from its MAC rather than by an ARP reply). */
 #define NET_STATS_FIELDS(X)                                                            \
 	X(rx_frames) X(tx_frames) X(rx_bad_eth) X(rx_not_ours) X(rx_vlan)              \
 	X(rx_other_ethertype) X(rx_arp) X(tx_arp) X(arp_bad) X(arp_unresolved_drops)   \
 	X(arp_cache_full) X(rx_ipv4_bad_header) X(rx_ipv4_bad_cksum) X(rx_ipv4_bad_len) \
 	X(rx_ipv4_fragments) X(rx_ipv4_other_proto) X(rx_icmp_echo) X(rx_icmp_bad)     \
 	X(rx_icmp_other) X(rx_tcp) X(rx_tcp_bad_cksum) X(rx_tcp_short) X(no_tcp)       \
-	X(tx_full) X(tx_no_route) X(tx_no_headroom) X(tx_too_big) X(no_mbuf)
+	X(tx_full) X(tx_no_route) X(tx_no_headroom) X(tx_too_big) X(no_mbuf)           \
+	X(arp_heard_confirms)
 
 struct net_stats {
 #define X(name) uint64_t name;

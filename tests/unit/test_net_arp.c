@@ -241,6 +241,57 @@ Test(net_arp, aged_entry_answered_is_fresh_again)
 	nt_assert_no_leak();
 }
 
+/* A datagram from the neighbour's known MAC confirms an entry being re-checked when
+ * the ARP answer does not come (lost on a full ring): no more requests, and it is not
+ * forgotten. Without that, all traffic to it stopped until it answered again. */
+Test(net_arp, aged_entry_confirmed_by_a_datagram_from_its_mac)
+{
+	const uint64_t age = 60 * NT_SEC;
+	uint8_t f[128];
+
+	net_ipv4_output(nt_ni, payload(20, 1), NT_PEER_IP, IPPROTO_UDP);
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 0);
+	net_timers(nt_ni, age);
+	net_ipv4_output(nt_ni, payload(20, 2), NT_PEER_IP, IPPROTO_UDP);
+	cr_assert_eq(nt_flush(), 4);              /* request, datagrams 1 and 2 */
+	nt_rx(f, nt_build_echo(f, 1, 1, 16), age + 10);   /* from nt_peer_mac */
+	cr_assert_eq(nt_flush(), 5);              /* the echo reply */
+	cr_assert_eq(net_if_stats(nt_ni)->arp_heard_confirms, 1);
+	for (unsigned s = 1; s <= 4; s++)
+		net_timers(nt_ni, age + s * NT_SEC);
+	cr_assert_eq(nt_flush(), 5, "no more requests");
+	net_ipv4_output(nt_ni, payload(20, 3), NT_PEER_IP, IPPROTO_UDP);
+	cr_assert_eq(nt_flush(), 6, "still resolved: straight out");
+	assert_ipv4_to(5, &nt_peer_mac, NT_PEER_IP, 20, 3);
+	nt_assert_no_leak();
+}
+
+/* From another MAC it confirms nothing: the entry is forgotten as before. */
+Test(net_arp, datagram_from_another_mac_confirms_nothing)
+{
+	const uint64_t age = 60 * NT_SEC;
+	uint8_t f[128];
+	size_t len;
+
+	net_ipv4_output(nt_ni, payload(20, 1), NT_PEER_IP, IPPROTO_UDP);
+	nt_learn(NT_PEER_IP, &nt_peer_mac, 0);
+	net_timers(nt_ni, age);
+	net_ipv4_output(nt_ni, payload(20, 2), NT_PEER_IP, IPPROTO_UDP);
+	cr_assert_eq(nt_flush(), 4);
+	len = nt_build_echo(f, 1, 1, 16);
+	rte_ether_addr_copy(&nt_gw_mac, &nt_eth(f)->src_addr);
+	nt_rx(f, len, age + 10);
+	cr_assert_eq(nt_flush(), 5);              /* the echo reply */
+	cr_assert_eq(net_if_stats(nt_ni)->arp_heard_confirms, 0);
+	for (unsigned s = 1; s <= 3; s++)
+		net_timers(nt_ni, age + s * NT_SEC);
+	cr_assert_eq(nt_flush(), 7);              /* two more requests, then forgotten */
+	net_ipv4_output(nt_ni, payload(20, 3), NT_PEER_IP, IPPROTO_UDP);
+	cr_assert_eq(nt_flush(), 8, "the datagram waits behind a new request");
+	assert_arp(7, &nt_bcast_mac, RTE_ARP_OP_REQUEST, &zero_mac, NT_PEER_IP);
+	nt_assert_no_leak();
+}
+
 Test(net_arp, announcement_is_a_request_for_our_own_address)
 {
 	net_announce(nt_ni);
