@@ -500,14 +500,14 @@ static size_t feed_partial_publish(struct client *cl, uint32_t remaining, size_t
 		size_t n = PETREL_MIN(piece, total_fed - fed);
 
 		feed(cl, chunk, n);
-		cr_assert_eq(cl->c->in_len, fed + n, "bytes kept %zu, fed %zu", cl->c->in_len,
+		cr_assert_eq(cl->c->in_len, fed + n, "bytes kept %u, fed %zu", cl->c->in_len,
 			     fed + n);
-		cr_assert_leq(cl->c->in_cap, announced, "buffer %zu past the announced "
+		cr_assert_leq(cl->c->in_cap, announced, "buffer %u past the announced "
 			      "packet of %zu bytes", cl->c->in_cap, announced);
 		cr_assert_leq(cl->c->in_cap, PETREL_MAX((size_t)256, 2 * (fed + n)),
-			      "buffer %zu ahead of the %zu bytes that arrived",
+			      "buffer %u ahead of the %zu bytes that arrived",
 			      cl->c->in_cap, fed + n);
-		cr_assert_eq(W->stats.in_buffer_bytes, cl->c->in_cap, "gauge %lu, buffer %zu",
+		cr_assert_eq(W->stats.in_buffer_bytes, cl->c->in_cap, "gauge %lu, buffer %u",
 			     (unsigned long)W->stats.in_buffer_bytes, cl->c->in_cap);
 	}
 	return cl->c->in_cap;
