@@ -307,7 +307,7 @@ int bench_conn_input(struct bench_thread *th, struct bench_conn *c)
 int bench_conn_feed(struct bench_thread *th, struct bench_conn *c, const uint8_t *data,
 		    size_t len)
 {
-	size_t used, have = c->stash_len;
+	size_t used = 0, have = c->stash_len;
 	int rc;
 
 	if (have == 0) {

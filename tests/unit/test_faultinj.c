@@ -101,6 +101,7 @@ static void run_frames(struct faultinj *f, struct run *r,
 	r->ids = calloc(3 * FRAMES, sizeof(*r->ids));
 	cr_assert_not_null(r->ids);
 	r->n = 0;
+	memset(&r->st, 0, sizeof(r->st));      /* no injector: nothing counted */
 	while (next < FRAMES) {
 		uint16_t n = 0, out;
 
