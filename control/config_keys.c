@@ -840,6 +840,8 @@ const struct config_key config_keys[] = {
 		 "packet buffers in each worker's pool"),
 	KEY_UINT(dpdk_idle_spin_us, 0, 1000000, "200",
 		 "us a worker keeps polling after its last frame before it may sleep"),
+	KEY_UINT(dpdk_arp_entries, 1, 65536, "256",
+		 "ARP cache entries per worker (neighbours: clients on the link, gateway)"),
 	/* our TCP, per worker */
 	KEY_UINT(tcp_max_connections, 1, CONFIG_TCP_CONNS_MAX, "65536",
 		 "TCP connections per worker in every state but LISTEN; over it: RST"),

@@ -407,6 +407,7 @@ static int dt_stack(struct dt_worker *dw, const struct config *cfg)
 	np.ip = cfg->dpdk_ip;
 	np.prefix_len = (uint8_t)cfg->dpdk_prefix_len;
 	np.gateway = cfg->dpdk_gateway;
+	np.arp_entries = cfg->dpdk_arp_entries;
 	np.tx_burst = dt_tx_burst;
 	np.tx_arg = dw;
 	dw->ni = net_if_create(&np, now);

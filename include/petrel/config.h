@@ -103,6 +103,7 @@ struct config {
 	uint32_t dpdk_gateway;            /* host byte order; 0 = none (default) */
 	unsigned dpdk_mbufs;              /* mbufs per worker pool; default 8192 */
 	unsigned dpdk_idle_spin_us;       /* polling after the last frame before a sleep */
+	unsigned dpdk_arp_entries;        /* ARP cache slots per worker; default 256 */
 	/* Our TCP, per worker (tcp_params in tcp.h). */
 	unsigned tcp_max_connections;     /* TCBs per worker, every state but LISTEN; default 65536 */
 	unsigned tcp_syn_backlog;         /* SYN_RECEIVED TCBs per worker before SYN cookies; default 1024 */

@@ -1239,6 +1239,11 @@ Test(config_dpdk, port_and_mbufs_ranges)
 	cr_assert_eq(c.dpdk_port, 3);
 	set_ok(&c, "dpdk_mbufs", "1024");
 	cr_assert_eq(c.dpdk_mbufs, 1024);
+	cr_assert_eq(c.dpdk_arp_entries, 256);
+	set_ok(&c, "dpdk_arp_entries", "4096");
+	cr_assert_eq(c.dpdk_arp_entries, 4096);
+	expect_set_error("dpdk_arp_entries", "0", "from 1 to 65536");
+	expect_set_error("dpdk_arp_entries", "65537", "from 1 to 65536");
 	expect_set_error("dpdk_port", "-1", "from 0 to 65535");
 	expect_set_error("dpdk_port", "65536", "from 0 to 65535");
 	expect_set_error("dpdk_port", "net_tap0", "whole number");
