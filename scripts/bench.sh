@@ -839,6 +839,10 @@ run_one() {
 			dtotals="$(sed -n 's/.* notice: dpdk totals: //p' "$tmp/broker.log" | tail -n 1)"
 			dtotals+=" $(sed -n 's/.* notice: dpdk_port [0-9]* totals: //p' \
 				"$tmp/broker.log" | tail -n 1)"
+			# The generator's own stack (petrel-bench --dpdk, one line per thread).
+			[[ $(broker_net "$broker") != memif ]] ||
+				echo "gen_dpdk_totals=$(sed -n 's/^petrel-bench: thread 0 dpdk totals: *//p' \
+					"$tmp/gen.err" | tail -n 1)" >>"$run_kv"
 		fi
 	fi
 	# The store the run left behind (persistence variants), read once the broker
