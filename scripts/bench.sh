@@ -889,7 +889,8 @@ run_one() {
 		variant_conf="$vconf" broker_totals="$totals" \
 		dpdk_totals="$dtotals" dpdk_conf="$dconf" \
 		broker_cmd="$bcmd" gen_cmd="$gcmd" exit="$rc" error="$err" \
-		wall_s="$((SECONDS - started))" $stats "${run_extra[@]}" "${hook_kv[@]}"
+		wall_s="$((SECONDS - started))" run_date="$BENCH_DATE" petrel_rev="$BENCH_PETREL" \
+		$stats "${run_extra[@]}" "${hook_kv[@]}"
 	python3 "$report" summary --json "$line" --label "$label" --primary "$primary" --kind "$kind" \
 		--error "$err" --wall "$((SECONDS - started))"
 	# A usage error is this script's mistake: no point running the other rows.
@@ -1095,7 +1096,22 @@ done
 
 # ---- run -----------------------------------------------------------------------------
 
-for r in "${selected_results[@]}"; do : >"$r"; done
+# The main results start afresh; the memif results lose only the rows this run makes
+# again, so that the rows at scale and the throughput rows may come from separate runs.
+for r in "${selected_results[@]}"; do
+	if [[ $r == "$results_memif" && -s $r ]]; then
+		python3 - "$r" "${selected[@]}" <<'EOF'
+import json, sys
+path, rows = sys.argv[1], set(sys.argv[2:])
+with open(path) as f:
+    keep = [l for l in f if l.strip() and json.loads(l).get("row") not in rows]
+with open(path, "w") as f:
+    f.writelines(keep)
+EOF
+	else
+		: >"$r"
+	fi
+done
 start_all=$SECONDS
 nrows=0
 for spec in "${rows[@]}"; do

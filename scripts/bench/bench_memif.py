@@ -170,15 +170,23 @@ def sec_memif(rp, plots_dir):
         w()
         return True
     meta = m.meta
-    w("*A run of its own:* `scripts/bench.sh --only '%s'%s` (%s rep(s) of the throughput "
-      "rows, one of each row at scale) at petrel %s on %s, %s, %s cores, %s; %s%% of the "
-      "CPU busy before the start, %s s in all. Raw results: "
+    # A run of `--only '^memif-...'` replaces only its rows: say which run made which.
+    made = {}
+    for name, _ in m.rows:
+        r = m.runs(name)[-1]
+        made.setdefault((r.get("run_date", meta.get("date", "?")),
+                         r.get("petrel_rev", meta.get("petrel", "?"))), []).append(name)
+    w("*Runs of their own* (`scripts/bench.sh --only '^memif-...'`; the last: `--only "
+      "'%s'%s`, %s rep(s) of the throughput rows, one run of each row at scale) on %s, "
+      "%s cores, %s; %s%% of the CPU busy before the last one started. Raw results: "
       "[bench/results-memif.jsonl](bench/results-memif.jsonl), "
-      "[bench/meta-memif.json](bench/meta-memif.json)." % (
+      "[bench/meta-memif.json](bench/meta-memif.json) (the last run's)." % (
           meta.get("only", ""), " --quick" if meta.get("quick") == "1" else "",
-          meta.get("reps", "?"), meta.get("petrel", "?"), meta.get("date", "?"),
-          meta.get("cpu", "?"), meta.get("cores", "?"), meta.get("mem", "?"),
-          meta.get("busy_pct", "?"), meta.get("elapsed_s", "?")))
+          meta.get("reps", "?"), meta.get("cpu", "?"), meta.get("cores", "?"),
+          meta.get("mem", "?"), meta.get("busy_pct", "?")))
+    w()
+    for (date, rev), names in sorted(made.items()):
+        w("- %s at petrel %s: %s" % (date, rev, ", ".join("`%s`" % n for n in names)))
     w()
     w("Petrel with `dataplane dpdk` and one worker on DPDK's `net_memif` (the memif "
       "server, a socket file), pinned to core 0; the generator is `petrel-bench --dpdk`, "
