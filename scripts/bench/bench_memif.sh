@@ -16,8 +16,8 @@
 #   memif      throughput rows: the same scenario for petrel-memif, kernel Petrel and
 #              mosquitto over loopback in the same run (the kernel rows' way)
 #   memif-prof one petrel-memif fan-in QoS 1 run with `perf record -g` on the broker;
-#              the top symbols go to bench/profile-memif.txt (profile-memif.md is
-#              written from it by a person)
+#              the split per packet (perf_split.py) and the top symbols go to
+#              bench/profile-memif.txt (profile-memif.md is a person's reading of it)
 #   memif-conn connections held (conn), petrelctl status sampled while they are
 #   memif-scale fleet and storm at scale
 #   memif-persist  persist --phase fill with persistence on, the broker restarted on
@@ -111,10 +111,12 @@ memif_ctl_stop() {
 	rm -f "$tmp/ctl.peak"
 }
 
-# perf record -g on the broker for the whole run (memif-prof); the report's top
-# symbols (self time) into bench/profile-memif.txt.
+# perf record -g on the broker for the whole run (memif-prof), cpu-clock at 4999 Hz as
+# for bench/profile-dpdk.md (this VM has no PMU); memif_perf_report then writes the
+# split per packet (perf_split.py) and the top symbols to bench/profile-memif.txt.
 memif_perf_start() {
-	perf record -q -g -o "$tmp/perf.data" -p "$broker_pid" >/dev/null 2>&1 &
+	perf record -q -e cpu-clock -F 4999 -g -o "$tmp/perf.data" -p "$broker_pid" \
+		>/dev/null 2>&1 &
 	memif_perf_pid=$!
 }
 
@@ -123,14 +125,31 @@ memif_perf_stop() {
 	kill -INT "$memif_perf_pid" 2>/dev/null || true
 	wait "$memif_perf_pid" 2>/dev/null || true
 	memif_perf_pid=""
+}
+
+# After the run: --packets from the frames the broker's port received and sent (its
+# dpdk totals in the run's record, the last line of results).
+memif_perf_report() {
+	local packets ghz
+	[[ -s $tmp/perf.data ]] || return 0
+	packets="$(tail -n 1 "$results" | python3 -c '
+import json, sys
+t = dict(kv.split("=", 1) for kv in json.load(sys.stdin).get("dpdk_totals", "").split() if "=" in kv)
+print(int(t.get("port_rx_frames", 0)) + int(t.get("port_tx_frames", 0)))' 2>/dev/null || echo 0)"
+	ghz="$(awk '/^cpu MHz/ { printf "%.2f", $4 / 1000; exit }' /proc/cpuinfo)"
 	{
-		echo "# perf record -g -p BROKER over one memif-prof run; perf report --no-children"
-		timeout 120 perf report -i "$tmp/perf.data" --no-children --stdio -g none \
-			--percent-limit 0.5 --sort symbol 2>/dev/null | grep -v '^$' | head -n 60
-		echo "# with callers (perf report --children, top entries)"
-		timeout 120 perf report -i "$tmp/perf.data" --children --stdio -g none \
-			--percent-limit 3 --sort symbol 2>/dev/null | grep -v '^[#]' |
-			grep -v '^$' | head -n 40
+		echo "# memif-prof-fanin-q1: perf record -e cpu-clock -F 4999 -g -p BROKER;" \
+			"frames rx+tx $packets; cpu ${ghz} GHz"
+		echo "# perf script --comms w0 -F ip,sym,dso | perf_split.py --objs" \
+			"build-release/control/libpetrel_core.a.p --packets $packets --hz 4999 --ghz $ghz"
+		timeout 300 perf script -i "$tmp/perf.data" --comms w0 -F ip,sym,dso 2>/dev/null |
+			python3 "$PETREL_ROOT/scripts/bench/perf_split.py" \
+				--objs "$builddir/control/libpetrel_core.a.p" --packets "$packets" \
+				--hz 4999 --ghz "$ghz" 2>&1
+		echo "# perf report --comms w0 --no-children --sort sym (>= 0.5 %)"
+		timeout 300 perf report -i "$tmp/perf.data" --comms w0 --no-children --stdio \
+			-g none --percent-limit 0.5 --sort sym 2>/dev/null | grep -v '^#' |
+			grep -v '^$' | head -n 60
 	} >"$benchdir/profile-memif.txt" || true
 	rm -f "$tmp/perf.data" "$tmp/perf.data.old"
 }
@@ -177,6 +196,7 @@ run_memif() {
 	else
 		run_reps "$row" "$kind" "$primary" "$better" "$title" "$variants" "$gargs"
 	fi
+	[[ $kind != memif-prof ]] || memif_perf_report
 	reps=$saved_reps
 	run_on_start="" run_on_end=""
 	stop_wait_s=$saved_stop
