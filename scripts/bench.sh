@@ -44,7 +44,25 @@
 # dpdk-fanout-q1-s8 dpdk-fanout-q0-s100 dpdk-fanout-q1-s100 dpdk-pairs-q1
 # dpdk-latency-q1 dpdk-conn ('^dpdk-' selects them all), and the persistence rows
 # persist-fanin-q1 persist-startup-100k persist-startup-1m persist-size ('^persist-';
-# an unanchored 'fanin-q1' selects fanin-q1, dpdk-fanin-q1 and persist-fanin-q1).
+# an unanchored 'fanin-q1' selects fanin-q1, dpdk-fanin-q1 and persist-fanin-q1), and
+# the memif rows ('^memif-', issue 10; scripts/bench/bench_memif.sh): memif-fanin-q0
+# memif-fanin-q1 memif-fanin-q2 memif-fanout-q0 memif-fanout-q1 memif-fanout-q2
+# memif-pairs-q0 memif-pairs-q1 memif-pairs-q2 (64 B; each also with -1k, 1 KB
+# payloads) memif-prof-fanin-q1 memif-conn-1m memif-fleet-1m memif-storm-1m
+# memif-persist.
+#
+# memif rows: Petrel with dataplane dpdk on DPDK's net_memif (the memif server), one
+# worker pinned to core 0, driven by petrel-bench --dpdk (the memif client, our own
+# TCP stack) pinned to core 1, no kernel in the path; the throughput rows run kernel
+# Petrel and mosquitto over loopback in the same run. memif-prof records the broker
+# with perf (bench/profile-memif.txt); memif-conn-1m holds 1M connections (petrelctl
+# status read each second; plot bench/conn_1m.png), memif-fleet-1m and memif-storm-1m
+# run those scenarios with 1M clients, memif-persist fills offline sessions with
+# persistence on, restarts the broker on its store and verifies. The sizes of the
+# rows at scale come from MEMIF_CONN_N, MEMIF_FLEET_N, MEMIF_STORM_N, MEMIF_PERSIST_N
+# (1,000,000; 20,000 with --quick); more knobs in bench_memif.sh. Their results go
+# to bench/results-memif.jsonl (bench/meta-memif.json), where a run replaces only
+# the rows it makes again; the report's "Over memif" section is written from them.
 #
 # Persistence rows (issue 8; scripts/bench/bench_persist.sh runs the last three):
 #   persist-fanin-q1     fanin-q1 with a persistent subscriber (petrel-bench --clean
