@@ -1168,9 +1168,14 @@ with open(sys.argv[1], "w") as f:
 EOF
 done
 
-# A memif-only run into a fresh directory: the other sections have no results.
-[[ -e $results_main ]] || : >"$results_main"
-[[ -e $meta ]] || cp "$meta_memif" "$meta"
-python3 "$report" report --results "$results_main" --meta "$meta" --out "$out" \
-	--plots "$benchdir"
+# After memif rows only, only their section is rewritten (sections spliced in by hand,
+# such as Persistence, stay); a fresh directory gets a whole report.
+if [[ " ${selected_metas[*]} " != *" $meta "* && -e $out ]]; then
+	python3 "$report" memif-section --out "$out" --plots "$benchdir"
+else
+	[[ -e $results_main ]] || : >"$results_main"
+	[[ -e $meta ]] || cp "$meta_memif" "$meta"
+	python3 "$report" report --results "$results_main" --meta "$meta" --out "$out" \
+		--plots "$benchdir"
+fi
 petrel_log "done in $((elapsed / 60)) min $((elapsed % 60)) s: $out"

@@ -550,3 +550,39 @@ def _conf_value(conf, key):
 def _gen_opt(cmd, opt):
     mo = re.search(re.escape(opt) + r" (\S+)", cmd or "")
     return mo.group(1) if mo else "?"
+
+
+# ---- the section alone ---------------------------------------------------------------
+
+class _Lines:
+    def __init__(self):
+        self.lines = []
+
+    def w(self, text=""):
+        self.lines.append(text)
+
+
+def cmd_memif_section(args):
+    """Replaces the "## Over memif" section of args.out (up to the next "## "), or
+    inserts it before "## Persistence", "## Targets" or "## Reproducing"."""
+    out = _Lines()
+    ok = sec_memif(out, args.plots)
+    try:
+        with open(args.out) as f:
+            doc = f.read().rstrip("\n").split("\n")
+    except FileNotFoundError:
+        doc = []
+    start = next((i for i, l in enumerate(doc) if l == "## Over memif"), None)
+    if start is not None:
+        end = next((i for i in range(start + 1, len(doc)) if doc[i].startswith("## ")),
+                   len(doc))
+    else:
+        start = next((i for h in ("## Persistence", "## Targets", "## Reproducing")
+                      for i, l in enumerate(doc) if l == h), len(doc))
+        end = start
+    doc[start:end] = out.lines
+    with open(args.out, "w") as f:
+        f.write("\n".join(doc) + "\n")
+    print("wrote the memif section of %s" % args.out, file=sys.stderr)
+    if not ok:
+        sys.exit(1)
