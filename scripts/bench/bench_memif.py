@@ -399,10 +399,14 @@ def persist(m, w):
     n = (fill or {}).get("connects")
     disk = (fill or {}).get("store_file_bytes")
     w("| sessions | set-up (time, rate) | queueing | store on disk | per session | "
-      "restart: listening after | store load | RSS after restart | per session | "
+      "restart: listening after | store load | RSS after restart | per session (above "
+      "the empty broker) | "
       "verify | lost / dup | sessions lost |")
     w("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     rss = _num((ver or {}).get("rss_started_kb"))
+    # The empty broker's RSS (the fill's start, same config): what the sessions add.
+    base = _num((fill or {}).get("rss_before_kb"))
+    added = rss - base if isnum(rss) and isnum(base) and rss > base else None
     w("| %s of %s | %s, %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
         fmt_num(n), fmt_num((fill or {}).get("connections")),
         "%.1f s" % fill["connect_s"] if fill and isnum(fill.get("connect_s")) else "—",
@@ -412,7 +416,7 @@ def persist(m, w):
         fmt_num(disk / n) + " B" if isnum(disk) and isnum(n) and n > 0 else "—",
         fmt_ms(_num((ver or {}).get("listen_ms"))), fmt_ms(_num((ver or {}).get("load_ms"))),
         fmt_bytes(_kb(rss)),
-        fmt_num(rss * 1024 / n) + " B" if isnum(rss) and isnum(n) and n > 0 else "—",
+        fmt_num(added * 1024 / n) + " B" if isnum(added) and isnum(n) and n > 0 else "—",
         "%.1f s" % ver["reconnect_s"] if ver and isnum(ver.get("reconnect_s")) else "—",
         loss_text(ver), fmt_num((ver or {}).get("sessions_lost"))))
     w()
@@ -420,7 +424,9 @@ def persist(m, w):
         if r is not None:
             _failed(r, w)
     w("RSS after restart includes the EAL's memory (`-m 1024`, no hugepages: "
-      "touched pages only) and the pools; the listening time includes the EAL's start.")
+      "touched pages only) and the pools; per session is the RSS above the empty "
+      "broker's at the fill's start (same config). The listening time includes the "
+      "EAL's start and the store's load.")
     w()
 
 
