@@ -210,6 +210,9 @@ memif_hold="${MEMIF_HOLD:-10}"
 memif_interval=10
 memif_storm_inflight="${MEMIF_STORM_INFLIGHT:-5000}"
 memif_persist_sync="${MEMIF_PERSIST_SYNC:-always}"
+# persist's publisher window: with sync always each commit waits for a sync, so the
+# queueing rate is about this window over the sync time.
+memif_persist_inflight="${MEMIF_PERSIST_INFLIGHT:-32}"
 if [[ $quick -eq 1 ]]; then
 	reps=1
 	duration=2
@@ -754,7 +757,7 @@ rows=(
 	"memif-conn-1m|memif-conn|connect_rate|higher|$memif_conn_n connections (clean session) over memif, held ${memif_hold} s|petrel-memif/backpressure/1|conn --connections $memif_conn_n --clean 1 --conn-inflight 2000 --warmup 1 --duration $memif_hold --drain 1"
 	"memif-fleet-1m|memif-scale|lat_p99_us|lower|fleet of $memif_fleet_n devices, one QoS 1 message each per $memif_interval s, 8 wildcard subscribers|petrel-memif/backpressure/1|fleet --connections $memif_fleet_n --subscribers 8 --interval $memif_interval --qos 1 --payload 64 --warmup $memif_interval --duration $((3 * memif_interval)) --conn-inflight 2000 --timeout 300"
 	"memif-storm-1m|memif-scale|reconnect_s|lower|storm: $memif_storm_n persistent QoS 1 clients reset at once, 1 message queued each, all reconnect at once|petrel-memif/backpressure/1|storm --connections $memif_storm_n --messages 1 --qos 1 --payload 64 --conn-inflight $memif_storm_inflight --timeout 300"
-	"memif-persist|memif-persist|connect_rate|higher|$memif_persist_n offline persistent sessions (1 QoS 1 message queued each), persistence on (sync $memif_persist_sync); broker restarted on the store|petrel-memif/$memif_persist_sync/1|persist --connections $memif_persist_n --messages 1 --qos 1 --payload 64 --conn-inflight 2000 --timeout 900"
+	"memif-persist|memif-persist|connect_rate|higher|$memif_persist_n offline persistent sessions (1 QoS 1 message queued each), persistence on (sync $memif_persist_sync); broker restarted on the store|petrel-memif/$memif_persist_sync/1|persist --connections $memif_persist_n --messages 1 --qos 1 --payload 64 --conn-inflight 2000 --inflight $memif_persist_inflight --timeout 900"
 	"persist-size|size|store_alloc_bytes|lower|store size over a ${size_duration} s fan-in QoS 1 into a persistent subscriber that consumes, 8 publishers -> 1 subscriber|petrel/always/1|$fanin8 --qos 1 --clean 0 --payload 64 --warmup $warmup --duration $size_duration --drain 5"
 )
 
