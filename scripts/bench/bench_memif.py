@@ -311,9 +311,18 @@ def conn(m, w, plots_dir):
     if os.path.exists(path):
         w("![broker RSS and connect rate against connections](bench/conn_1m.png)")
         w()
+    t = parse_totals(r.get("dpdk_totals") or "")
     w("The broker's stack after the hold (its `dpdk totals` at shutdown, which include "
       "the generator closing every connection and the broker's own shutdown): %s." %
       counters_cell(r.get("dpdk_totals"), SCALE_COUNTERS))
+    w()
+    w("The post-connect retransmission storm (ARP entries of generator addresses "
+      "forgotten while frames to them were dropped; fixed by `arp_heard_confirms`): "
+      "`tcp_retransmits` %s, `net_arp_unresolved_drops` %s, `net_arp_heard_confirms` %s, "
+      "`tcp_no_mbuf` %s over the whole run (zeros are not logged: a counter missing from "
+      "the totals line is 0)." % tuple(fmt_num(t.get(k, 0)) for k in (
+          "tcp_retransmits", "net_arp_unresolved_drops", "net_arp_heard_confirms",
+          "tcp_no_mbuf")))
     w()
     w("The generator's stack: %s." % counters_cell(r.get("gen_dpdk_totals"),
                                                    SCALE_COUNTERS))
@@ -380,53 +389,68 @@ def storm(m, w):
     w()
 
 
+def persist_rows(m):
+    """(row, fill run, verify run) of each memif-persist* row that ran."""
+    out = []
+    for name, _ in m.rows:
+        if name.startswith("memif-persist"):
+            runs = m.runs(name)
+            out.append((name, next((r for r in runs if r.get("phase") == "fill"), None),
+                        next((r for r in runs if r.get("phase") == "verify"), None)))
+    return out
+
+
 def persist(m, w):
-    runs = m.runs("memif-persist")
-    if not runs:
+    rows = persist_rows(m)
+    if not rows:
         return
-    fill = next((r for r in runs if r.get("phase") == "fill"), None)
-    ver = next((r for r in runs if r.get("phase") == "verify"), None)
+    first = rows[0][1] or rows[0][2] or {}
     w("### Offline persistent sessions")
     w()
-    w("`memif-persist`: `persist --phase fill` connects, subscribes (QoS 1) and "
+    w("`memif-persist` (and `memif-persist-10m`, the same at 10M with a wider publisher "
+      "window): `persist --phase fill` connects, subscribes (QoS 1) and "
       "disconnects N sessions (at most 2,000 at once) on a broker with `persistence "
       "true` (%s), queues one QoS 1 message for each, and the broker is stopped "
       "(SIGTERM); then it starts again on that store (time until it listens, its RSS, "
       "its own load time) and `persist --phase verify` reconnects every session and "
-      "checks its message arrives." % ((fill or ver or {}).get("variant_conf", "")
-                                         .replace("\n", ", ")))
+      "checks its message arrives." % first.get("variant_conf", "").replace("\n", ", "))
     w()
-    n = (fill or {}).get("connects")
-    disk = (fill or {}).get("store_file_bytes")
-    w("| sessions | set-up (time, rate) | queueing | store on disk | per session | "
-      "restart: listening after | store load | RSS after restart | per session (above "
-      "the empty broker) | "
-      "verify | lost / dup | sessions lost |")
-    w("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
-    rss = _num((ver or {}).get("rss_started_kb"))
-    # The empty broker's RSS (the fill's start, same config): what the sessions add.
-    base = _num((fill or {}).get("rss_before_kb"))
-    added = rss - base if isnum(rss) and isnum(base) and rss > base else None
-    w("| %s of %s | %s, %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-        fmt_num(n), fmt_num((fill or {}).get("connections")),
-        "%.1f s" % fill["connect_s"] if fill and isnum(fill.get("connect_s")) else "—",
-        fmt_metric("connect_rate", (fill or {}).get("connect_rate")),
-        "%.1f s" % fill["publish_s"] if fill and isnum(fill.get("publish_s")) else "—",
-        fmt_bytes(disk),
-        fmt_num(disk / n) + " B" if isnum(disk) and isnum(n) and n > 0 else "—",
-        fmt_ms(_num((ver or {}).get("listen_ms"))), fmt_ms(_num((ver or {}).get("load_ms"))),
-        fmt_bytes(_kb(rss)),
-        fmt_num(added * 1024 / n) + " B" if isnum(added) and isnum(n) and n > 0 else "—",
-        "%.1f s" % ver["reconnect_s"] if ver and isnum(ver.get("reconnect_s")) else "—",
-        loss_text(ver), fmt_num((ver or {}).get("sessions_lost"))))
+    w("| row | sessions | set-up (time, rate) | queueing (publisher window) | store on disk "
+      "| per session | restart: listening after | store load | RSS after restart | per "
+      "session (above the empty broker) | verify | lost / dup | sessions lost |")
+    w("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    for name, fill, ver in rows:
+        n = (fill or {}).get("connects")
+        disk = (fill or {}).get("store_file_bytes")
+        rss = _num((ver or {}).get("rss_started_kb"))
+        # The empty broker's RSS (the fill's start, same config): what sessions add.
+        base = _num((fill or {}).get("rss_before_kb"))
+        added = rss - base if isnum(rss) and isnum(base) and rss > base else None
+        w("| `%s` | %s of %s | %s, %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            name, fmt_num(n), fmt_num((fill or {}).get("connections")),
+            "%.1f s" % fill["connect_s"] if fill and isnum(fill.get("connect_s")) else "—",
+            fmt_metric("connect_rate", (fill or {}).get("connect_rate")),
+            "%.1f s (%s, window %s)" % (fill["publish_s"],
+                                       fmt_metric("pub_rate", fill.get("pub_rate")),
+                                       _gen_opt(fill.get("gen_cmd"), "--inflight",
+                                                "32"))
+            if fill and isnum(fill.get("publish_s")) else "—",
+            fmt_bytes(disk),
+            fmt_num(disk / n) + " B" if isnum(disk) and isnum(n) and n > 0 else "—",
+            fmt_ms(_num((ver or {}).get("listen_ms"))),
+            fmt_ms(_num((ver or {}).get("load_ms"))), fmt_bytes(_kb(rss)),
+            fmt_num(added * 1024 / n) + " B" if isnum(added) and isnum(n) and n > 0 else "—",
+            "%.1f s" % ver["reconnect_s"] if ver and isnum(ver.get("reconnect_s")) else "—",
+            loss_text(ver), fmt_num((ver or {}).get("sessions_lost"))))
     w()
-    for r in (fill, ver):
-        if r is not None:
-            _failed(r, w)
+    for _, fill, ver in rows:
+        for r in (fill, ver):
+            if r is not None:
+                _failed(r, w)
     w("RSS after restart includes the EAL's memory (`-m 1024`, no hugepages: "
       "touched pages only) and the pools; per session is the RSS above the empty "
-      "broker's at the fill's start (same config). The listening time includes the "
-      "EAL's start and the store's load.")
+      "broker's at the fill's start (same config), one queued message included. The "
+      "listening time includes the EAL's start and the store's load.")
     w()
 
 
@@ -462,8 +486,10 @@ def targets(m, w):
               _yes(isnum(s.get("connections")) and s["connections"] >= CONN_TARGET and
                    s.get("lost") == 0 and s.get("sessions_lost") == 0 and
                    not s.get("error"))))
-    p = next((r for r in m.runs("memif-persist") if r.get("phase") == "fill"), None)
-    v = next((r for r in m.runs("memif-persist") if r.get("phase") == "verify"), None)
+    # The largest persist row that ran.
+    prow = max(persist_rows(m), key=lambda x: (x[1] or {}).get("connects") or 0,
+               default=(None, None, None))
+    _, p, v = prow
     if p is not None:
         w("| 10,000,000 offline persistent sessions (memory, disk, start-up) | %s "
           "sessions; %s on disk; listening %s after restart | %s |" % (
@@ -492,7 +518,7 @@ def commands(m, w):
     w("The environment sets the sizes of the rows at scale: `MEMIF_CONN_N`, "
       "`MEMIF_FLEET_N`, `MEMIF_STORM_N`, `MEMIF_PERSIST_N` (1,000,000 each), "
       "`MEMIF_HOLD` (10 s), `MEMIF_STORM_INFLIGHT` (5000), `MEMIF_PERSIST_SYNC` "
-      "(always), `MEMIF_BROKER_MBUFS` (16384), `MEMIF_GEN_MBUFS` (65536), "
+      "(always), `MEMIF_PERSIST_INFLIGHT` (32), `MEMIF_BROKER_MBUFS` (16384), `MEMIF_GEN_MBUFS` (65536), "
       "`MEMIF_DURATION` (3 s, the throughput rows' window). The broker's DPDK lines "
       "(beside the config every row gets) and the generator's command of each row's "
       "Petrel-on-memif run:")
@@ -553,9 +579,9 @@ def _conf_value(conf, key):
     return "?"
 
 
-def _gen_opt(cmd, opt):
+def _gen_opt(cmd, opt, default="?"):
     mo = re.search(re.escape(opt) + r" (\S+)", cmd or "")
-    return mo.group(1) if mo else "?"
+    return mo.group(1) if mo else default
 
 
 # ---- the section alone ---------------------------------------------------------------
