@@ -49,7 +49,7 @@
 # memif-fanin-q1 memif-fanin-q2 memif-fanout-q0 memif-fanout-q1 memif-fanout-q2
 # memif-pairs-q0 memif-pairs-q1 memif-pairs-q2 (64 B; each also with -1k, 1 KB
 # payloads) memif-prof-fanin-q1 memif-conn-1m memif-fleet-1m memif-storm-1m
-# memif-persist.
+# memif-persist memif-persist-10m.
 #
 # memif rows: Petrel with dataplane dpdk on DPDK's net_memif (the memif server), one
 # worker pinned to core 0, driven by petrel-bench --dpdk (the memif client, our own
@@ -60,7 +60,9 @@
 # run those scenarios with 1M clients, memif-persist fills offline sessions with
 # persistence on, restarts the broker on its store and verifies. The sizes of the
 # rows at scale come from MEMIF_CONN_N, MEMIF_FLEET_N, MEMIF_STORM_N, MEMIF_PERSIST_N
-# (1,000,000; 20,000 with --quick); more knobs in bench_memif.sh. Their results go
+# (1,000,000; 20,000 with --quick) and MEMIF_PERSIST10_N (10,000,000); more knobs in
+# bench_memif.sh. The memif rows take about 35 minutes (throughput rows 10 per rep,
+# the 1M rows 6, memif-persist-10m about 15). Their results go
 # to bench/results-memif.jsonl (bench/meta-memif.json), where a run replaces only
 # the rows it makes again; the report's "Over memif" section is written from them.
 #
@@ -213,6 +215,10 @@ memif_persist_sync="${MEMIF_PERSIST_SYNC:-always}"
 # persist's publisher window: with sync always each commit waits for a sync, so the
 # queueing rate is about this window over the sync time.
 memif_persist_inflight="${MEMIF_PERSIST_INFLIGHT:-32}"
+# memif-persist-10m: issue 10's 10M offline sessions (about 15 minutes here), with a
+# publisher window wide enough that the queueing is not bound by the sync time.
+memif_persist10_n="${MEMIF_PERSIST10_N:-10000000}"
+memif_persist10_inflight="${MEMIF_PERSIST10_INFLIGHT:-1000}"
 if [[ $quick -eq 1 ]]; then
 	reps=1
 	duration=2
@@ -230,6 +236,7 @@ if [[ $quick -eq 1 ]]; then
 	memif_fleet_n="${MEMIF_FLEET_N:-20000}"
 	memif_storm_n="${MEMIF_STORM_N:-20000}"
 	memif_persist_n="${MEMIF_PERSIST_N:-20000}"
+	memif_persist10_n="${MEMIF_PERSIST10_N:-40000}"
 	memif_hold="${MEMIF_HOLD:-3}"
 	memif_interval=2
 	[[ -n $out ]] || out="${TMPDIR:-/tmp}/petrel-bench-quick/benchmarks.md"
@@ -758,6 +765,7 @@ rows=(
 	"memif-fleet-1m|memif-scale|lat_p99_us|lower|fleet of $memif_fleet_n devices, one QoS 1 message each per $memif_interval s, 8 wildcard subscribers|petrel-memif/backpressure/1|fleet --connections $memif_fleet_n --subscribers 8 --interval $memif_interval --qos 1 --payload 64 --warmup $memif_interval --duration $((3 * memif_interval)) --conn-inflight 2000 --timeout 300"
 	"memif-storm-1m|memif-scale|reconnect_s|lower|storm: $memif_storm_n persistent QoS 1 clients reset at once, 1 message queued each, all reconnect at once|petrel-memif/backpressure/1|storm --connections $memif_storm_n --messages 1 --qos 1 --payload 64 --conn-inflight $memif_storm_inflight --timeout 300"
 	"memif-persist|memif-persist|connect_rate|higher|$memif_persist_n offline persistent sessions (1 QoS 1 message queued each), persistence on (sync $memif_persist_sync); broker restarted on the store|petrel-memif/$memif_persist_sync/1|persist --connections $memif_persist_n --messages 1 --qos 1 --payload 64 --conn-inflight 2000 --inflight $memif_persist_inflight --timeout 900"
+	"memif-persist-10m|memif-persist|connect_rate|higher|$memif_persist10_n offline persistent sessions (1 QoS 1 message queued each), persistence on (sync $memif_persist_sync), publisher window $memif_persist10_inflight; broker restarted on the store|petrel-memif/$memif_persist_sync/1|persist --connections $memif_persist10_n --messages 1 --qos 1 --payload 64 --conn-inflight 2000 --inflight $memif_persist10_inflight --timeout 900"
 	"persist-size|size|store_alloc_bytes|lower|store size over a ${size_duration} s fan-in QoS 1 into a persistent subscriber that consumes, 8 publishers -> 1 subscriber|petrel/always/1|$fanin8 --qos 1 --clean 0 --payload 64 --warmup $warmup --duration $size_duration --drain 5"
 )
 
