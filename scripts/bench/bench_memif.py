@@ -206,6 +206,7 @@ def sec_memif(rp, plots_dir):
     storm(m, w)
     persist(m, w)
     targets(m, w)
+    notes(plots_dir, w)
     commands(m, w)
     return ok
 
@@ -516,6 +517,20 @@ def targets(m, w):
             name, fmt_metric("deliver_rate", (rm or {}).get("deliver_rate")),
             fmt_metric("deliver_rate", (rq or {}).get("deliver_rate")), fmt_ratio(r),
             note, met))
+    w()
+
+
+def notes(plots_dir, w):
+    """bench/memif-notes.md: a person's reading of the rows (what bounds each, what
+    is open), kept beside the results like the profile."""
+    path = os.path.join(plots_dir, "memif-notes.md")
+    if not os.path.exists(path):
+        return
+    w("### Reading the rows")
+    w()
+    with open(path) as f:
+        for line in f.read().rstrip("\n").split("\n"):
+            w(line)
     w()
 
 
