@@ -176,13 +176,20 @@ def sec_memif(rp, plots_dir):
         r = m.runs(name)[-1]
         made.setdefault((r.get("run_date", meta.get("date", "?")),
                          r.get("petrel_rev", meta.get("petrel", "?"))), []).append(name)
+    reps = max((len(g.ok()) for (r, _, _, _), g in m.groups.items()
+                if r.startswith("memif-") and not r.startswith(("memif-conn", "memif-fleet",
+                                                                "memif-storm",
+                                                                "memif-persist",
+                                                                "memif-prof"))),
+               default=0)
     w("*Runs of their own* (`scripts/bench.sh --only '^memif-...'`; the last: `--only "
-      "'%s'%s`, %s rep(s) of the throughput rows, one run of each row at scale) on %s, "
-      "%s cores, %s; %s%% of the CPU busy before the last one started. Raw results: "
-      "[bench/results-memif.jsonl](bench/results-memif.jsonl), "
+      "'%s'%s`; %d run(s) per broker of each throughput row%s, one run of each row at "
+      "scale) on %s, %s cores, %s; %s%% of the CPU busy before the last one started. "
+      "Raw results: [bench/results-memif.jsonl](bench/results-memif.jsonl), "
       "[bench/meta-memif.json](bench/meta-memif.json) (the last run's)." % (
-          meta.get("only", ""), " --quick" if meta.get("quick") == "1" else "",
-          meta.get("reps", "?"), meta.get("cpu", "?"), meta.get("cores", "?"),
+          meta.get("only", ""), " --quick" if meta.get("quick") == "1" else "", reps,
+          ": one sample, not a median of 3" if reps < 3 else "",
+          meta.get("cpu", "?"), meta.get("cores", "?"),
           meta.get("mem", "?"), meta.get("busy_pct", "?")))
     w()
     for (date, rev), names in sorted(made.items()):
