@@ -403,8 +403,8 @@ def persist_rows(m):
     for name, _ in m.rows:
         if name.startswith("memif-persist"):
             runs = m.runs(name)
-            out.append((name, next((r for r in runs if r.get("phase") == "fill"), None),
-                        next((r for r in runs if r.get("phase") == "verify"), None)))
+            out.append((name, next((r for r in runs if _phase(r) == "fill"), None),
+                        next((r for r in runs if _phase(r) == "verify"), None)))
     return out
 
 
@@ -429,13 +429,17 @@ def persist(m, w):
     w("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     for name, fill, ver in rows:
         n = (fill or {}).get("connects")
+        if not isnum(n):
+            # A fill that failed part-way: the sessions the restart loaded.
+            n = _num((ver or {}).get("loaded_sessions"))
         disk = (fill or {}).get("store_file_bytes")
         rss = _num((ver or {}).get("rss_started_kb"))
         # The empty broker's RSS (the fill's start, same config): what sessions add.
         base = _num((fill or {}).get("rss_before_kb"))
         added = rss - base if isnum(rss) and isnum(base) and rss > base else None
         w("| `%s` | %s of %s | %s, %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            name, fmt_num(n), fmt_num((fill or {}).get("connections")),
+            name, fmt_num(n), fmt_num(_num((fill or {}).get(
+                "connections", _gen_opt((fill or {}).get("gen_cmd"), "--connections")))),
             "%.1f s" % fill["connect_s"] if fill and isnum(fill.get("connect_s")) else "—",
             fmt_metric("connect_rate", (fill or {}).get("connect_rate")),
             "%.1f s (%s, window %s)" % (fill["publish_s"],
@@ -495,15 +499,19 @@ def targets(m, w):
                    s.get("lost") == 0 and s.get("sessions_lost") == 0 and
                    not s.get("error"))))
     # The largest persist row that ran.
-    prow = max(persist_rows(m), key=lambda x: (x[1] or {}).get("connects") or 0,
+    prow = max(persist_rows(m), key=lambda x: _sessions(x[1], x[2]),
                default=(None, None, None))
     _, p, v = prow
     if p is not None:
+        n = _sessions(p, v)
         w("| 10,000,000 offline persistent sessions (memory, disk, start-up) | %s "
-          "sessions; %s on disk; listening %s after restart | %s |" % (
-              fmt_num(p.get("connects")), fmt_bytes(p.get("store_file_bytes")),
+          "sessions stored; %s on disk; listening %s after restart%s | %s |" % (
+              fmt_num(n), fmt_bytes(p.get("store_file_bytes")),
               fmt_ms(_num((v or {}).get("listen_ms"))),
-              _yes(isnum(p.get("connects")) and p["connects"] >= PERSIST_TARGET)))
+              "; the run failed: see below" if p.get("error") or (v or {}).get("error")
+              else "",
+              _yes(n >= PERSIST_TARGET and not p.get("error") and
+                   not (v or {}).get("error"))))
     for name in TARGET_ROWS:
         _, _, rm = m.median(name, "petrel-memif")
         mv, _, rq = m.mosq(name)
@@ -580,6 +588,21 @@ def _num(v):
         return None
 
 
+def _phase(r):
+    """persist's half of a run: its JSON's phase, or (a run that printed no JSON) the
+    --phase of its command."""
+    return r.get("phase") or _gen_opt(r.get("gen_cmd"), "--phase", "")
+
+
+def _sessions(fill, ver):
+    """Sessions a persist row stored: the fill's connects, or what the restart
+    loaded when the fill failed part-way."""
+    n = (fill or {}).get("connects")
+    if not isnum(n):
+        n = _num((ver or {}).get("loaded_sessions"))
+    return n if isnum(n) else 0
+
+
 def _kb(v):
     v = _num(v)
     return v * 1024 if isnum(v) else None
@@ -591,7 +614,7 @@ def _yes(ok):
 
 def _failed(r, w):
     if r.get("error"):
-        w("**%s (%s) failed:** %s" % (r.get("row"), r.get("phase") or "run", r["error"]))
+        w("**%s (%s) failed:** %s" % (r.get("row"), _phase(r) or "run", r["error"]))
         w()
 
 
