@@ -44,7 +44,27 @@
 # dpdk-fanout-q1-s8 dpdk-fanout-q0-s100 dpdk-fanout-q1-s100 dpdk-pairs-q1
 # dpdk-latency-q1 dpdk-conn ('^dpdk-' selects them all), and the persistence rows
 # persist-fanin-q1 persist-startup-100k persist-startup-1m persist-size ('^persist-';
-# an unanchored 'fanin-q1' selects fanin-q1, dpdk-fanin-q1 and persist-fanin-q1).
+# an unanchored 'fanin-q1' selects fanin-q1, dpdk-fanin-q1 and persist-fanin-q1), and
+# the memif rows ('^memif-', issue 10; scripts/bench/bench_memif.sh): memif-fanin-q0
+# memif-fanin-q1 memif-fanin-q2 memif-fanout-q0 memif-fanout-q1 memif-fanout-q2
+# memif-pairs-q0 memif-pairs-q1 memif-pairs-q2 (64 B; each also with -1k, 1 KB
+# payloads) memif-prof-fanin-q1 memif-conn-1m memif-fleet-1m memif-storm-1m
+# memif-persist memif-persist-10m.
+#
+# memif rows: Petrel with dataplane dpdk on DPDK's net_memif (the memif server), one
+# worker pinned to core 0, driven by petrel-bench --dpdk (the memif client, our own
+# TCP stack) pinned to core 1, no kernel in the path; the throughput rows run kernel
+# Petrel and mosquitto over loopback in the same run. memif-prof records the broker
+# with perf (bench/profile-memif.txt); memif-conn-1m holds 1M connections (petrelctl
+# status read each second; plot bench/conn_1m.png), memif-fleet-1m and memif-storm-1m
+# run those scenarios with 1M clients, memif-persist fills offline sessions with
+# persistence on, restarts the broker on its store and verifies. The sizes of the
+# rows at scale come from MEMIF_CONN_N, MEMIF_FLEET_N, MEMIF_STORM_N, MEMIF_PERSIST_N
+# (1,000,000; 20,000 with --quick) and MEMIF_PERSIST10_N (10,000,000); more knobs in
+# bench_memif.sh. The memif rows take about 35 minutes (throughput rows 10 per rep,
+# the 1M rows 6, memif-persist-10m about 15). Their results go
+# to bench/results-memif.jsonl (bench/meta-memif.json), where a run replaces only
+# the rows it makes again; the report's "Over memif" section is written from them.
 #
 # Persistence rows (issue 8; scripts/bench/bench_persist.sh runs the last three):
 #   persist-fanin-q1     fanin-q1 with a persistent subscriber (petrel-bench --clean
@@ -180,6 +200,25 @@ start_wait_s=10
 start_poll_s=0.05
 # The latency curve: percent of each broker's highest lossless rate.
 curve_fractions="10 50 80 95"
+# The memif rows (bench_memif.sh): a throughput run's window, the sizes of the rows at
+# scale (environment: for when 1M does not complete here), the conn row's hold, the
+# fleet's interval, storm's reconnect window, persist's persistence_sync variant.
+memif_duration="${MEMIF_DURATION:-3}"
+memif_conn_n="${MEMIF_CONN_N:-1000000}"
+memif_fleet_n="${MEMIF_FLEET_N:-1000000}"
+memif_storm_n="${MEMIF_STORM_N:-1000000}"
+memif_persist_n="${MEMIF_PERSIST_N:-1000000}"
+memif_hold="${MEMIF_HOLD:-10}"
+memif_interval=10
+memif_storm_inflight="${MEMIF_STORM_INFLIGHT:-5000}"
+memif_persist_sync="${MEMIF_PERSIST_SYNC:-always}"
+# persist's publisher window: with sync always each commit waits for a sync, so the
+# queueing rate is about this window over the sync time.
+memif_persist_inflight="${MEMIF_PERSIST_INFLIGHT:-32}"
+# memif-persist-10m: issue 10's 10M offline sessions (about 15 minutes here), with a
+# publisher window wide enough that the queueing is not bound by the sync time.
+memif_persist10_n="${MEMIF_PERSIST10_N:-10000000}"
+memif_persist10_inflight="${MEMIF_PERSIST10_INFLIGHT:-1000}"
 if [[ $quick -eq 1 ]]; then
 	reps=1
 	duration=2
@@ -192,6 +231,14 @@ if [[ $quick -eq 1 ]]; then
 	startup_small=10000
 	startup_large=100000
 	size_duration=60
+	memif_duration=2
+	memif_conn_n="${MEMIF_CONN_N:-20000}"
+	memif_fleet_n="${MEMIF_FLEET_N:-20000}"
+	memif_storm_n="${MEMIF_STORM_N:-20000}"
+	memif_persist_n="${MEMIF_PERSIST_N:-20000}"
+	memif_persist10_n="${MEMIF_PERSIST10_N:-40000}"
+	memif_hold="${MEMIF_HOLD:-3}"
+	memif_interval=2
 	[[ -n $out ]] || out="${TMPDIR:-/tmp}/petrel-bench-quick/benchmarks.md"
 fi
 [[ -n $out ]] || out="$PETREL_ROOT/docs/benchmarks.md"
@@ -202,8 +249,11 @@ mkdir -p "$(dirname "$out")"
 out="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"
 benchdir="$(dirname "$out")/bench"
 mkdir -p "$benchdir"
-results="$benchdir/results.jsonl"
+results_main="$benchdir/results.jsonl"
+results="$results_main"
 meta="$benchdir/meta.json"
+results_memif="$benchdir/results-memif.jsonl"
+meta_memif="$benchdir/meta-memif.json"
 
 builddir="$PETREL_ROOT/build-release"
 petrel_bin="$builddir/control/petrel"
@@ -303,6 +353,7 @@ ns_ip() {
 broker_net() {
 	case "$1" in
 	*-tap | *-afxdp | *-veth) echo ns ;;
+	*-memif) echo memif ;;
 	*) echo loop ;;
 	esac
 }
@@ -317,7 +368,11 @@ broker_ns() {
 
 # The address the generator connects to for <broker>.
 broker_host() {
-	if [[ $(broker_net "$1") == ns ]]; then echo "$ns_broker_addr"; else echo 127.0.0.1; fi
+	case "$(broker_net "$1")" in
+	ns) echo "$ns_broker_addr" ;;
+	memif) echo "$memif_broker_addr" ;;
+	*) echo 127.0.0.1 ;;
+	esac
 }
 
 ns_create() {
@@ -403,6 +458,7 @@ net_release() {
 		ns_ip -n "$ns_gen" link del "$net_link" 2>/dev/null || true
 	fi
 	net_link=""
+	! declare -F memif_release >/dev/null || memif_release
 }
 
 cleanup() {
@@ -412,6 +468,7 @@ cleanup() {
 		kill -TERM "$gen_pid" 2>/dev/null || true
 		wait "$gen_pid" 2>/dev/null || true
 	fi
+	! declare -F memif_ctl_stop >/dev/null || { memif_ctl_stop; memif_perf_stop; }
 	stop_broker
 	size_sampler_stop
 	ns_remove
@@ -518,6 +575,10 @@ dpdk_conf() {
 	case "$1" in
 	petrel-tap) vdev="net_tap0,iface=pbtap0" ;;
 	petrel-afxdp) vdev="net_af_xdp0,iface=pbxdp0" ;;
+	petrel-memif)
+		memif_conf
+		return 0
+		;;
 	*) return 0 ;;
 	esac
 	cat <<EOF
@@ -556,7 +617,7 @@ start_broker() {
 		net_release
 		return 1
 	fi
-	if port_open "$port" "$broker"; then
+	if [[ $(broker_net "$broker") != memif ]] && port_open "$port" "$broker"; then
 		petrel_log "$addr:$port is taken: not starting $broker there"
 		net_release
 		return 1
@@ -585,12 +646,18 @@ start_broker() {
 	# 10 s (20 s for DPDK's EAL, its pools and its link): each probe may take up to
 	# 3 s in a namespace, so the bound is time, not a number of probes.
 	deadline=$((SECONDS + start_wait_s))
-	[[ $broker != petrel-tap && $broker != petrel-afxdp ]] || deadline=$((SECONDS + 20))
+	[[ $broker != petrel-tap && $broker != petrel-afxdp && $broker != petrel-memif ]] ||
+		deadline=$((SECONDS + 20))
+	# A store of millions of sessions to load first (memif-persist).
+	[[ $start_wait_s -le 20 ]] || deadline=$((SECONDS + start_wait_s))
 	while [[ $SECONDS -lt $deadline ]]; do
 		if ! kill -0 "$broker_pid" 2>/dev/null; then
 			break
 		fi
-		if net_link_up "$broker" && port_open "$port" "$broker"; then
+		# memif has no kernel path to probe: the broker's log says when it listens.
+		if [[ $(broker_net "$broker") == memif ]] && grep -q "listening on" "$log" ||
+			{ [[ $(broker_net "$broker") != memif ]] && net_link_up "$broker" &&
+				port_open "$port" "$broker"; }; then
 			broker_ready_ms="$((($(date +%s%N) - t0) / 1000000))"
 			broker_t0_ns="$t0"
 			return 0
@@ -607,6 +674,8 @@ start_broker() {
 
 # shellcheck source=scripts/bench/bench_persist.sh
 source "$PETREL_ROOT/scripts/bench/bench_persist.sh"
+# shellcheck source=scripts/bench/bench_memif.sh
+source "$PETREL_ROOT/scripts/bench/bench_memif.sh"
 
 # ---- rows ----------------------------------------------------------------------------
 
@@ -633,6 +702,15 @@ persist="petrel/mem/1 petrel/always/1 petrel/sync100/1 petrel/never/1"
 persist+=" mosquitto/persist_nagle/1 mosquitto/persist_nodelay/1"
 pstart="petrel/always/1 mosquitto/persist_nagle/1"
 pfill="--clean 0 --source-range 127.0.0.1-127.0.0.254 $common"
+# The memif rows (bench_memif.sh): Petrel on net_memif beside kernel Petrel and
+# mosquitto over loopback; both mosquitto variants in the rows of the 10x target.
+memif_t="petrel-memif/backpressure/1 petrel/backpressure/1 mosquitto/nodelay/1"
+memif_tt="$memif_t mosquitto/nagle/1"
+mc="--warmup $warmup --duration $memif_duration --drain $drain"
+m64="--payload 64 $mc"
+m1k="--payload 1024 $mc"
+mfo="fanout --publishers 1 --subscribers 8"
+mpr="pairs --pairs 16"
 rows=(
 	"fanin-q0|throughput|deliver_rate|higher|fan-in QoS 0, 8 publishers -> 1 subscriber|$std|$fanin8 --qos 0 $common"
 	"fanin-q1|throughput|deliver_rate|higher|fan-in QoS 1, 8 publishers -> 1 subscriber|$policy|$fanin8 --qos 1 $common"
@@ -664,6 +742,30 @@ rows=(
 	"persist-fanin-q1|persist|deliver_rate|higher|fan-in QoS 1 into a persistent subscriber (clean 0), 8 publishers -> 1 subscriber|$persist|$fanin8 --qos 1 --clean 0 $common"
 	"persist-startup-100k|startup|startup_ms|lower|start-up with $startup_small stored sessions (1 QoS 1 subscription each)|$pstart|conn --connections $startup_small $pfill"
 	"persist-startup-1m|startup|startup_ms|lower|start-up with $startup_large stored sessions (1 QoS 1 subscription each)|$pstart|conn --connections $startup_large $pfill"
+	"memif-fanin-q0|memif|deliver_rate|higher|fan-in QoS 0, 8 publishers -> 1 subscriber, 64 B|$memif_t|$fanin8 --qos 0 $m64"
+	"memif-fanin-q1|memif|deliver_rate|higher|fan-in QoS 1, 8 publishers -> 1 subscriber, 64 B|$memif_tt|$fanin8 --qos 1 $m64"
+	"memif-fanin-q2|memif|deliver_rate|higher|fan-in QoS 2, 8 publishers -> 1 subscriber, 64 B|$memif_t|$fanin8 --qos 2 $m64"
+	"memif-fanin-q0-1k|memif|deliver_rate|higher|fan-in QoS 0, 8 publishers -> 1 subscriber, 1 KB|$memif_t|$fanin8 --qos 0 $m1k"
+	"memif-fanin-q1-1k|memif|deliver_rate|higher|fan-in QoS 1, 8 publishers -> 1 subscriber, 1 KB|$memif_t|$fanin8 --qos 1 $m1k"
+	"memif-fanin-q2-1k|memif|deliver_rate|higher|fan-in QoS 2, 8 publishers -> 1 subscriber, 1 KB|$memif_t|$fanin8 --qos 2 $m1k"
+	"memif-fanout-q0|memif|deliver_rate|higher|fan-out QoS 0, 1 publisher -> 8 subscribers, 64 B|$memif_t|$mfo --qos 0 $m64"
+	"memif-fanout-q1|memif|deliver_rate|higher|fan-out QoS 1, 1 publisher -> 8 subscribers, 64 B|$memif_t|$mfo --qos 1 $m64"
+	"memif-fanout-q2|memif|deliver_rate|higher|fan-out QoS 2, 1 publisher -> 8 subscribers, 64 B|$memif_t|$mfo --qos 2 $m64"
+	"memif-fanout-q0-1k|memif|deliver_rate|higher|fan-out QoS 0, 1 publisher -> 8 subscribers, 1 KB|$memif_t|$mfo --qos 0 $m1k"
+	"memif-fanout-q1-1k|memif|deliver_rate|higher|fan-out QoS 1, 1 publisher -> 8 subscribers, 1 KB|$memif_t|$mfo --qos 1 $m1k"
+	"memif-fanout-q2-1k|memif|deliver_rate|higher|fan-out QoS 2, 1 publisher -> 8 subscribers, 1 KB|$memif_t|$mfo --qos 2 $m1k"
+	"memif-pairs-q0|memif|deliver_rate|higher|16 pairs QoS 0, publisher i -> subscriber i, 64 B|$memif_t|$mpr --qos 0 $m64"
+	"memif-pairs-q1|memif|deliver_rate|higher|16 pairs QoS 1, publisher i -> subscriber i, 64 B|$memif_tt|$mpr --qos 1 $m64"
+	"memif-pairs-q2|memif|deliver_rate|higher|16 pairs QoS 2, publisher i -> subscriber i, 64 B|$memif_t|$mpr --qos 2 $m64"
+	"memif-pairs-q0-1k|memif|deliver_rate|higher|16 pairs QoS 0, publisher i -> subscriber i, 1 KB|$memif_t|$mpr --qos 0 $m1k"
+	"memif-pairs-q1-1k|memif|deliver_rate|higher|16 pairs QoS 1, publisher i -> subscriber i, 1 KB|$memif_t|$mpr --qos 1 $m1k"
+	"memif-pairs-q2-1k|memif|deliver_rate|higher|16 pairs QoS 2, publisher i -> subscriber i, 1 KB|$memif_t|$mpr --qos 2 $m1k"
+	"memif-prof-fanin-q1|memif-prof|deliver_rate|higher|fan-in QoS 1, 8 publishers -> 1 subscriber, 64 B, broker under perf record -g|petrel-memif/backpressure/1|$fanin8 --qos 1 --payload 64 --warmup $warmup --duration 5 --drain $drain"
+	"memif-conn-1m|memif-conn|connect_rate|higher|$memif_conn_n connections (clean session) over memif, held ${memif_hold} s|petrel-memif/backpressure/1|conn --connections $memif_conn_n --clean 1 --conn-inflight 2000 --warmup 1 --duration $memif_hold --drain 1"
+	"memif-fleet-1m|memif-scale|lat_p99_us|lower|fleet of $memif_fleet_n devices, one QoS 1 message each per $memif_interval s, 8 wildcard subscribers|petrel-memif/backpressure/1|fleet --connections $memif_fleet_n --subscribers 8 --interval $memif_interval --qos 1 --payload 64 --warmup $memif_interval --duration $((3 * memif_interval)) --conn-inflight 2000 --timeout 300"
+	"memif-storm-1m|memif-scale|reconnect_s|lower|storm: $memif_storm_n persistent QoS 1 clients reset at once, 1 message queued each, all reconnect at once|petrel-memif/backpressure/1|storm --connections $memif_storm_n --messages 1 --qos 1 --payload 64 --conn-inflight $memif_storm_inflight --timeout 300"
+	"memif-persist|memif-persist|connect_rate|higher|$memif_persist_n offline persistent sessions (1 QoS 1 message queued each), persistence on (sync $memif_persist_sync); broker restarted on the store|petrel-memif/$memif_persist_sync/1|persist --connections $memif_persist_n --messages 1 --qos 1 --payload 64 --conn-inflight 2000 --inflight $memif_persist_inflight --timeout 900"
+	"memif-persist-10m|memif-persist|connect_rate|higher|$memif_persist10_n offline persistent sessions (1 QoS 1 message queued each), persistence on (sync $memif_persist_sync), publisher window $memif_persist10_inflight; broker restarted on the store|petrel-memif/$memif_persist_sync/1|persist --connections $memif_persist10_n --messages 1 --qos 1 --payload 64 --conn-inflight 2000 --inflight $memif_persist10_inflight --timeout 900"
 	"persist-size|size|store_alloc_bytes|lower|store size over a ${size_duration} s fan-in QoS 1 into a persistent subscriber that consumes, 8 publishers -> 1 subscriber|petrel/always/1|$fanin8 --qos 1 --clean 0 --payload 64 --warmup $warmup --duration $size_duration --drain 5"
 )
 
@@ -671,6 +773,7 @@ rows=(
 gen_limit() {
 	case "$1" in
 	conn | offline | dpdk) echo 600 ;;
+	memif-conn | memif-scale | memif-persist) echo 1500 ;;
 	size) echo $((warmup + size_duration + 5 + 120)) ;;
 	*) echo $((warmup + duration + drain + 120)) ;;
 	esac
@@ -683,6 +786,17 @@ run_extra=()
 run_on_start=""
 run_on_end=""
 run_samples=""
+
+# quote_words <word>...: the words as one shell line, a word with a space in double
+# quotes.
+quote_words() {
+	local w out=""
+	for w in "$@"; do
+		[[ $w != *" "* ]] || w="\"$w\""
+		out+="${out:+ }$w"
+	done
+	echo "$out"
+}
 
 # run_one <row> <kind> <primary> <better> <title> <gen args> <broker> <variant>
 #         <workers> <broker cpus> <generator cpus or ""> <rep>: one run, one line in
@@ -697,21 +811,26 @@ run_one() {
 	port="$(free_port)"
 	label="$row/$broker-$variant/w$workers/rep$rep"
 	# In the namespace the generator has one address: the connections' source.
-	[[ $(broker_net "$broker") == loop ]] ||
+	[[ $(broker_net "$broker") != ns ]] ||
 		gargs="$(sed -E "s/--source-range [^ ]+/--source-range $ns_gen_addr-$ns_gen_addr/" <<<"$gargs")"
 	read -ra args <<<"$gargs"
+	# Over memif the generator is a DPDK process with addresses of its own.
+	[[ $(broker_net "$broker") != memif ]] ||
+		mapfile -t -O "${#args[@]}" args < <(memif_gen_args "$(memif_connections "$gargs")")
 	gen=("$gen_bin" "${args[@]}" --host "$(broker_host "$broker")" --port "$port"
 		--threads 1 --label "$label" --client-prefix "pb-$row-$rep-")
 	[[ -n $gcpus ]] && gen=(taskset -c "$gcpus" "${gen[@]}")
-	[[ $(broker_net "$broker") == loop ]] || gen=(ip netns exec "$ns_gen" "${gen[@]}")
+	[[ $(broker_net "$broker") != ns ]] || gen=(ip netns exec "$ns_gen" "${gen[@]}")
 	limit="$(gen_limit "$kind")"
 	bcmd="$(broker_cmd "$broker" "$workers" "$bcpus" "$tmp/${broker%%-*}.conf")"
 
 	started=$SECONDS
 	rm -f "$tmp/gen.out" "$tmp/gen.err"
 	vconf="$(variant_conf "$broker" "$variant" || true)"
-	# Every run with a store starts on an empty one.
-	[[ $vconf != *"persistence true"* ]] || store_fresh "$broker"
+	# Every run with a store starts on an empty one (but memif-persist's verify half,
+	# store_keep 1, on the one its fill left).
+	[[ $vconf != *"persistence true"* || ${store_keep:-0} -eq 1 ]] || store_fresh "$broker"
+	rm -f "$run_kv"
 	if ! start_broker "$broker" "$variant" "$workers" "$bcpus" "$port"; then
 		err="broker did not start"
 		rc=1
@@ -719,6 +838,9 @@ run_one() {
 	else
 		gen+=(--broker-pid "$broker_pid")
 		gcmd="timeout -k 5 $limit ${gen[*]}"
+		# Quoted where a word has spaces (memif's --dpdk-eal).
+		[[ $(broker_net "$broker") != memif ]] ||
+			gcmd="timeout -k 5 $limit $(quote_words "${gen[@]}")"
 		[[ -z $run_on_start ]] || "$run_on_start"
 		# In the background and waited for, so that a signal to this script is
 		# handled at once (cleanup stops the generator and the broker).
@@ -746,6 +868,10 @@ run_one() {
 			dtotals="$(sed -n 's/.* notice: dpdk totals: //p' "$tmp/broker.log" | tail -n 1)"
 			dtotals+=" $(sed -n 's/.* notice: dpdk_port [0-9]* totals: //p' \
 				"$tmp/broker.log" | tail -n 1)"
+			# The generator's own stack (petrel-bench --dpdk, one line per thread).
+			[[ $(broker_net "$broker") != memif ]] ||
+				echo "gen_dpdk_totals=$(sed -n 's/^petrel-bench: thread 0 dpdk totals: *//p' \
+					"$tmp/gen.err" | tail -n 1)" >>"$run_kv"
 		fi
 	fi
 	# The store the run left behind (persistence variants), read once the broker
@@ -755,6 +881,9 @@ run_one() {
 		petrel_log "  $label: store after the run: $stats"
 	fi
 	[[ -z $run_samples ]] || samples=(--samples "$run_samples")
+	# What the run's hooks learnt (memif rows: petrelctl, the store's load line).
+	local -a hook_kv=()
+	[[ ! -s $run_kv ]] || mapfile -t hook_kv < <(grep '=' "$run_kv")
 	gcmd="${gcmd:-timeout -k 5 $limit ${gen[*]} --broker-pid PID}"
 	if [[ $rc -ne 0 ]]; then
 		case "$rc" in
@@ -775,16 +904,22 @@ run_one() {
 	gcmd="${gcmd//"$ns_gen"/petrel-bench-gen}"
 	bcmd="${bcmd//"$ns_gen"/petrel-bench-gen}"
 	bcmd="${bcmd//"$ns_brk"/petrel-bench-brk}"
+	gcmd="${gcmd//"$memif_gen_prefix"/pb-memif-g}"
 	vconf="${vconf//"$persist_dir"/DATA}"
+	local dconf
+	dconf="$(dpdk_conf "$broker")"
+	dconf="${dconf//"$tmp/"/}"
+	dconf="${dconf//"$memif_brk_prefix"/pb-memif-b}"
 	# shellcheck disable=SC2086 # $stats: key=value words
 	python3 "$report" append --file "$results" --json "$line" "${samples[@]}" \
 		--set row="$row" kind="$kind" primary="$primary" better="$better" \
 		title="$title" broker="$broker" variant="$variant" workers="$workers" \
 		rep="$rep" broker_cpus="$bcpus" gen_cpus="${gcpus:-any}" port="$port" \
 		variant_conf="$vconf" broker_totals="$totals" \
-		dpdk_totals="$dtotals" dpdk_conf="$(dpdk_conf "$broker")" \
+		dpdk_totals="$dtotals" dpdk_conf="$dconf" \
 		broker_cmd="$bcmd" gen_cmd="$gcmd" exit="$rc" error="$err" \
-		wall_s="$((SECONDS - started))" $stats "${run_extra[@]}"
+		wall_s="$((SECONDS - started))" run_date="$BENCH_DATE" petrel_rev="$BENCH_PETREL" \
+		$stats "${run_extra[@]}" "${hook_kv[@]}"
 	python3 "$report" summary --json "$line" --label "$label" --primary "$primary" --kind "$kind" \
 		--error "$err" --wall "$((SECONDS - started))"
 	# A usage error is this script's mistake: no point running the other rows.
@@ -950,15 +1085,6 @@ BENCH_VARIANTS="$only_variants"
 write_configs PORT
 BENCH_PETREL_CONF="$(cat "$tmp/petrel.conf")"
 BENCH_MOSQUITTO_CONF="$(cat "$tmp/mosquitto.conf")"
-python3 - "$meta" <<'EOF'
-import json, os, sys
-meta = {k[len("BENCH_"):].lower(): v for k, v in os.environ.items() if k.startswith("BENCH_")}
-with open(sys.argv[1], "w") as f:
-    json.dump(meta, f, indent=1, sort_keys=True)
-    f.write("\n")
-EOF
-
-# ---- run -----------------------------------------------------------------------------
 
 # The curve needs its search row's results: selecting it selects that row too.
 selected=()
@@ -973,7 +1099,48 @@ for spec in "${rows[@]}"; do
 	fi
 done
 
-: >"$results"
+# The memif rows keep their results apart (results-memif.jsonl, meta-memif.json), so
+# that `--only '^memif-'` rewrites the report's memif section from a run of its own
+# and the other sections from the results already there, and the other way round.
+selected_results=()
+selected_metas=()
+for r in "${selected[@]}"; do
+	if [[ $r == memif-* ]]; then
+		[[ " ${selected_metas[*]} " == *" $meta_memif "* ]] ||
+			{ selected_results+=("$results_memif"); selected_metas+=("$meta_memif"); }
+	else
+		[[ " ${selected_metas[*]} " == *" $meta "* ]] ||
+			{ selected_results+=("$results"); selected_metas+=("$meta"); }
+	fi
+done
+for m in "${selected_metas[@]}"; do
+	python3 - "$m" <<'EOF'
+import json, os, sys
+meta = {k[len("BENCH_"):].lower(): v for k, v in os.environ.items() if k.startswith("BENCH_")}
+with open(sys.argv[1], "w") as f:
+    json.dump(meta, f, indent=1, sort_keys=True)
+    f.write("\n")
+EOF
+done
+
+# ---- run -----------------------------------------------------------------------------
+
+# The main results start afresh; the memif results lose only the rows this run makes
+# again, so that the rows at scale and the throughput rows may come from separate runs.
+for r in "${selected_results[@]}"; do
+	if [[ $r == "$results_memif" && -s $r ]]; then
+		python3 - "$r" "${selected[@]}" <<'EOF'
+import json, sys
+path, rows = sys.argv[1], set(sys.argv[2:])
+with open(path) as f:
+    keep = [l for l in f if l.strip() and json.loads(l).get("row") not in rows]
+with open(path, "w") as f:
+    f.writelines(keep)
+EOF
+	else
+		: >"$r"
+	fi
+done
 start_all=$SECONDS
 nrows=0
 for spec in "${rows[@]}"; do
@@ -983,11 +1150,14 @@ for spec in "${rows[@]}"; do
 	fi
 	nrows=$((nrows + 1))
 	petrel_log "row $row: $title"
+	results="$results_main"
+	[[ $row != memif-* ]] || results="$results_memif"
 	case "$kind" in
 	search) run_search "$row" "$kind" "$primary" "$better" "$title" "$variants" "$gargs" ;;
 	curve) run_curve "$row" "$kind" "$primary" "$better" "$title" "$variants" "$gargs" ;;
 	startup) run_startup "$row" "$kind" "$primary" "$better" "$title" "$variants" "$gargs" ;;
 	size) run_size "$row" "$kind" "$primary" "$better" "$title" "$variants" "$gargs" ;;
+	memif*) run_memif "$row" "$kind" "$primary" "$better" "$title" "$variants" "$gargs" ;;
 	*) run_reps "$row" "$kind" "$primary" "$better" "$title" "$variants" "$gargs" ;;
 	esac
 done
@@ -997,7 +1167,8 @@ if [[ $nrows -eq 0 ]]; then
 fi
 elapsed=$((SECONDS - start_all))
 export BENCH_ELAPSED_S="$elapsed"
-python3 - "$meta" <<'EOF'
+for m in "${selected_metas[@]}"; do
+	python3 - "$m" <<'EOF'
 import json, os, sys
 with open(sys.argv[1]) as f:
     meta = json.load(f)
@@ -1006,7 +1177,16 @@ with open(sys.argv[1], "w") as f:
     json.dump(meta, f, indent=1, sort_keys=True)
     f.write("\n")
 EOF
+done
 
-python3 "$report" report --results "$results" --meta "$meta" --out "$out" \
-	--plots "$benchdir"
+# After memif rows only, only their section is rewritten (sections spliced in by hand,
+# such as Persistence, stay); a fresh directory gets a whole report.
+if [[ " ${selected_metas[*]} " != *" $meta "* && -e $out ]]; then
+	python3 "$report" memif-section --out "$out" --plots "$benchdir"
+else
+	[[ -e $results_main ]] || : >"$results_main"
+	[[ -e $meta ]] || cp "$meta_memif" "$meta"
+	python3 "$report" report --results "$results_main" --meta "$meta" --out "$out" \
+		--plots "$benchdir"
+fi
 petrel_log "done in $((elapsed / 60)) min $((elapsed % 60)) s: $out"

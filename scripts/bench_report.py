@@ -19,10 +19,16 @@
         the latency curve, from the lossless rates SEARCH_ROW found.
     bench_report.py report --results RESULTS --meta META --out FILE --plots DIR
         Writes the Markdown report FILE from RESULTS and META (bench.sh's meta.json),
+        its "Over memif" section from DIR/results-memif.jsonl,
         and the plots DIR/throughput.png, DIR/latency.png and DIR/latency_curve.png
         with gnuplot (scripts/bench/*.gp). Can be rerun on saved results:
             scripts/bench_report.py report --results docs/bench/results.jsonl \\
                 --meta docs/bench/meta.json --out docs/benchmarks.md --plots docs/bench
+    bench_report.py memif-section --out FILE --plots DIR
+        Rewrites only the "Over memif" section of the report FILE (inserted before
+        "## Persistence" or "## Targets" if FILE has none) from DIR/results-memif.jsonl,
+        and DIR/conn_1m.png: what bench.sh does after a run of memif rows only, so
+        that sections spliced in by hand survive.
 
 Each row keeps the median run per broker variant (and worker count) by the row's
 primary metric; with an even number of runs the lower middle one. The other columns
@@ -44,6 +50,7 @@ sys.path.insert(0, os.path.join(HERE, "bench"))
 
 import bench_data as bd  # noqa: E402
 import bench_md  # noqa: E402
+import bench_memif  # noqa: E402
 
 INT_KEYS = ("workers", "rep", "exit", "wall_s", "port", "step", "percent",
             "sessions_wanted", "fill_ms", "startup_ms", "listen_ms", "rss_started_kb", "session_present",
@@ -209,9 +216,13 @@ def main():
     r.add_argument("--meta", required=True)
     r.add_argument("--out", required=True)
     r.add_argument("--plots", required=True)
+    m = sub.add_parser("memif-section")
+    m.add_argument("--out", required=True)
+    m.add_argument("--plots", required=True)
     args = ap.parse_args()
     {"append": cmd_append, "summary": cmd_summary, "search-next": cmd_search_next,
-     "curve-plan": cmd_curve_plan, "report": bench_md.cmd_report}[args.cmd](args)
+     "curve-plan": cmd_curve_plan, "report": bench_md.cmd_report,
+     "memif-section": bench_memif.cmd_memif_section}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from bench_data import (LOWER_BETTER, METRIC_NAMES, MOSQ_VARIANTS,
                         offered_text, search_runs, step_verdict)
 from bench_plots import plots
 from bench_dpdk import sec_dpdk
+from bench_memif import sec_memif
 from bench_persist import sec_persist
 from bench_targets import sec_targets
 
@@ -740,6 +741,8 @@ def sec_tail(rp, plots_dir):
     w("    scripts/bench.sh --only '^dpdk-' --reps 3 --out /tmp/b/benchmarks.md  "
       "# the DPDK rows (root)")
     w("    scripts/bench.sh --quick --only '^dpdk-fanin-q1$' --variants 'tap|afxdp'")
+    w("    scripts/bench.sh --only '^memif-' --reps 3  # the memif rows (root): "
+      "their own results, the section \"Over memif\"")
     w()
     w("The report can be rewritten from the saved results with "
       "`scripts/bench_report.py report --results docs/bench/results.jsonl "
@@ -755,6 +758,7 @@ def cmd_report(args):
                 sec_curve, sec_latency, sec_values, sec_scaling):
         sec(rp)
     sec_dpdk(rp, bound_cell, loss_cell, conn_cell)
+    memif_ok = sec_memif(rp, args.plots)
     sec_persist(rp, bound_cell, loss_cell)
     sec_targets(rp)
     sec_tail(rp, args.plots)
@@ -768,5 +772,5 @@ def cmd_report(args):
     with open(args.out, "w") as f:
         f.write("\n".join(rp.lines) + "\n")
     print("wrote %s and the plots in %s" % (args.out, args.plots), file=sys.stderr)
-    if not ok:
+    if not (ok and memif_ok):
         sys.exit(1)

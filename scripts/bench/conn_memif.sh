@@ -31,6 +31,8 @@ cleanup() {
 		sleep 0.1
 	done
 	[[ -z $broker_pid ]] || kill -KILL "$broker_pid" 2>/dev/null || true
+	# DPDK's runtime directories of both processes (--file-prefix).
+	rm -rf "/var/run/dpdk/connmemif-b-$$" "/var/run/dpdk/connmemif-g-$$"
 	[[ -n ${KEEP:-} ]] && echo "kept $tmp" >&2 || rm -rf "$tmp"
 }
 trap cleanup EXIT
