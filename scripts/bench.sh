@@ -28,7 +28,9 @@
 # lossless QoS 1 rate and records p50/p99/p99.9 from each message's scheduled send
 # time. Selecting the curve row with --only runs its search row too.
 #
-# A full run with the defaults takes about 45 minutes without the persistence rows:
+# A full run with the defaults takes about 45 minutes without the persistence and memif
+# rows (the memif rows add about 35: 10 per rep of their throughput rows, 6 for the
+# million-connection rows, 15 for memif-persist-10m):
 # some 230 kernel-mode runs of 4 to 8 s (78 flat-out, 9 latency, up to 63 search
 # steps, 24 curve points, 24 scaling, 12 connection runs) and some 180 of the DPDK
 # rows. The persistence rows add about 25 minutes (persist-size alone runs 10;
