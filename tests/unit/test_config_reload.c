@@ -80,6 +80,7 @@ static const struct sample restart_samples[] = {
 	{ "dpdk_gateway 198.18.0.254", "dpdk_gateway", "198.18.0.254" },
 	{ "dpdk_mbufs 2048", "dpdk_mbufs", "2048" },
 	{ "dpdk_idle_spin_us 500", "dpdk_idle_spin_us", "500" },
+	{ "dpdk_arp_entries 4096", "dpdk_arp_entries", "4096" },
 	{ "tcp_max_connections 2048", "tcp_max_connections", "2048" },
 	{ "tcp_syn_backlog 10", "tcp_syn_backlog", "10" },
 	{ "tcp_rcv_buf 65536", "tcp_rcv_buf", "65536" },
