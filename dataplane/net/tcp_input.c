@@ -90,27 +90,34 @@ static void tcp_syn_cookie(struct tcp_stack *ts, uint32_t src, uint32_t dst, uin
 	tcp_send_synack_cookie(ts, src, sport, dport, seg, cookie);
 }
 
-/* The ACK of a cookie SYN-ACK: an ESTABLISHED TCB from what the cookie carried.
- * Returns it, or NULL (the caller resets the segment, as for any stray ACK). */
-static struct tcb *tcp_cookie_ack(struct tcp_stack *ts, struct tcp_listener *l, uint32_t src,
-				  uint32_t dst, uint16_t sport, uint16_t dport,
-				  const struct tcp_seg *seg)
+/* Whether <seg> returns a cookie of ours for this 4-tuple; *o gets what it carried. */
+static bool tcp_cookie_valid(struct tcp_stack *ts, uint32_t src, uint32_t dst, uint16_t sport,
+			     uint16_t dport, const struct tcp_seg *seg,
+			     struct tcp_syncookie_opts *o)
 {
-	struct tcp_syncookie_opts o;
-	struct tcp_seg syn = { 0 };
-	struct tcb *t;
-
-	if (SEG_SYN(seg) || SEG_RST(seg))
-		return NULL;
+	if (SEG_SYN(seg) || SEG_RST(seg) || !SEG_ACK(seg))
+		return false;
 	/* No cookie out that could still be good: a stray ACK, not a forged cookie, and
 	 * not worth two MACs (an ACK flood at the port costs only the RST). */
 	if (!ts->cookie_sent || ts->now_us - ts->cookie_sent_us > TCP_SYNCOOKIE_MAX_AGE_US)
-		return NULL;
+		return false;
 	if (!tcp_syncookie_check(&ts->cookie_key, src, dst, sport, dport, seg->seq - 1,
-				 seg->ack - 1, ts->now_us, &o)) {
+				 seg->ack - 1, ts->now_us, o)) {
 		ts->stats.syn_cookies_bad++;
-		return NULL;
+		return false;
 	}
+	return true;
+}
+
+/* The ACK of a cookie SYN-ACK (checked): a TCB from what the cookie carried, in
+ * SYN-RECEIVED, so the segment then completes the handshake. NULL: over max_conns. */
+static struct tcb *tcp_cookie_build(struct tcp_stack *ts, uint32_t src, uint16_t sport,
+				    uint16_t dport, const struct tcp_seg *seg,
+				    const struct tcp_syncookie_opts *o)
+{
+	struct tcp_seg syn = { 0 };
+	struct tcb *t;
+
 	t = tcb_new(ts, src, sport, dport);
 	if (t == NULL)
 		return NULL;
@@ -120,9 +127,9 @@ static struct tcb *tcp_cookie_ack(struct tcp_stack *ts, struct tcp_listener *l, 
 	syn.ack = seg->ack;
 	syn.wnd = seg->wnd;
 	syn.has_mss = true;
-	syn.mss = o.mss;
-	syn.has_ws = o.wscale != TCP_SYNCOOKIE_WSCALE_NONE;
-	syn.ws = o.wscale;
+	syn.mss = o->mss;
+	syn.has_ws = o->wscale != TCP_SYNCOOKIE_WSCALE_NONE;
+	syn.ws = o->wscale;
 	t->flags |= TF_WS;
 	t->iss = seg->ack - 1;
 	t->snd_una = t->iss;
@@ -135,18 +142,56 @@ static struct tcb *tcp_cookie_ack(struct tcp_stack *ts, struct tcp_listener *l, 
 	return t;
 }
 
+/* The ACK of a cookie SYN-ACK for a listening port: the connection, or NULL (the
+ * caller resets the segment, as for any stray ACK). */
+static struct tcb *tcp_cookie_ack(struct tcp_stack *ts, uint32_t src, uint32_t dst,
+				  uint16_t sport, uint16_t dport, const struct tcp_seg *seg)
+{
+	struct tcp_syncookie_opts o;
+
+	if (!tcp_cookie_valid(ts, src, dst, sport, dport, seg, &o))
+		return NULL;
+	return tcp_cookie_build(ts, src, sport, dport, seg, &o);
+}
+
+/* A passive SYN-RECEIVED TCB whose peer acknowledges a cookie instead of our ISS.
+ * The race: the peer's SYN met a full backlog and got a cookie SYN-ACK, that SYN-ACK
+ * was slow, the peer sent its SYN again, the backlog had room by then, and this TCB
+ * answered with an ISS of its own. The peer took the first answer, so its ACK fits
+ * the cookie, not the TCB: without this, 3.10.7.4 resets a connection the peer
+ * thinks open (seen on a 10M-session fill, when SYNs waited over an RTO). Returns
+ * the TCB rebuilt from the cookie in place of <t>, <t>, or NULL if the rebuild
+ * failed (<t> is gone; the listener answers the segment). */
+static struct tcb *tcp_syn_rcvd_cookie(struct tcb *t, const struct tcp_seg *seg)
+{
+	struct tcp_stack *ts = t->ts;
+	struct tcp_syncookie_opts o;
+	struct tcb *c;
+
+	if (t->state != TCPS_SYN_RCVD || (t->flags & TF_ACTIVE) || !SEG_ACK(seg) ||
+	    seg->ack == t->iss + 1 || seg->seq != t->irs + 1)
+		return t;
+	if (tcp_table_listener(ts, t->lport) == NULL ||
+	    !tcp_cookie_valid(ts, t->rip, ts->p.local_ip, t->rport, t->lport, seg, &o))
+		return t;
+	tcb_drop(t);
+	c = tcp_cookie_build(ts, t->rip, t->rport, t->lport, seg, &o);
+	if (c != NULL)
+		ts->stats.syn_cookies_late++;
+	return c;
+}
+
 /* RFC 9293 3.10.7.2: a segment for a listening port. Returns the TCB a cookie ACK
  * created (the segment then goes through SYN-RECEIVED processing), else NULL. */
-static struct tcb *tcp_listen_input(struct tcp_stack *ts, struct tcp_listener *l,
-				    uint32_t src, uint32_t dst, uint16_t sport,
-				    uint16_t dport, struct tcp_seg *seg)
+static struct tcb *tcp_listen_input(struct tcp_stack *ts, uint32_t src, uint32_t dst,
+				    uint16_t sport, uint16_t dport, struct tcp_seg *seg)
 {
 	struct tcb *t;
 
 	if (SEG_RST(seg))
 		return NULL;
 	if (SEG_ACK(seg)) {
-		t = tcp_cookie_ack(ts, l, src, dst, sport, dport, seg);
+		t = tcp_cookie_ack(ts, src, dst, sport, dport, seg);
 		if (t == NULL)
 			tcp_send_rst_noconn(ts, src, dst, sport, dport, seg);
 		return t;
@@ -635,13 +680,15 @@ void tcp_input(struct tcp_stack *ts, struct rte_mbuf *m, uint32_t src_ip, uint32
 	    (RTE_TCP_SYN_FLAG | RTE_TCP_RST_FLAG))
 		goto bad;
 	t = tcp_table_lookup(ts, src_ip, sport, dport);
+	if (t != NULL)
+		t = tcp_syn_rcvd_cookie(t, &seg);
 	if (t != NULL) {
 		kept = tcp_input_seg(t, &seg, m);
 	} else {
 		struct tcp_listener *l = tcp_table_listener(ts, dport);
 
 		if (l != NULL)
-			t = tcp_listen_input(ts, l, src_ip, dst_ip, sport, dport, &seg);
+			t = tcp_listen_input(ts, src_ip, dst_ip, sport, dport, &seg);
 		else
 			tcp_send_rst_noconn(ts, src_ip, dst_ip, sport, dport, &seg); /* 3.10.7.1 */
 		if (t != NULL)

@@ -140,7 +140,7 @@ void tcp_peer(const struct tcb *t, uint32_t *ip, uint16_t *port);
 	X(dup_segs) X(conns_passive) X(conns_active) X(conns_reset) X(conns_timeout)   \
 	X(conns_over_limit) X(out_dropped) X(no_mbuf) X(time_wait)                     \
 	X(ooo_dropped) X(challenge_acks_limited) X(bad_ack) X(syn_backlog_full)       \
-	X(paws_rejected)
+	X(paws_rejected) X(syn_cookies_late)
 
 struct tcp_stats {
 #define X(name) uint64_t name;

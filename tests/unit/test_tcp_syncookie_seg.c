@@ -174,3 +174,48 @@ Test(tcp_syncookie_seg, a_cookie_replayed_from_another_port_or_isn_gets_rst)
 	cr_assert_eq(s->user.accepted, 1);
 	tcp_script_free(s);
 }
+
+/* The race of tcp_syn_rcvd_cookie: B's SYN meets a full backlog and gets a cookie,
+ * B sends its SYN again once the backlog has room and gets a SYN-ACK with a real ISS,
+ * but B had taken the cookie SYN-ACK: its ACK returns the cookie. The connection is
+ * built from the cookie (before the fix: RST, and B's open connection was reset). An
+ * ACK that fits neither still gets its RST. */
+Test(tcp_syncookie_seg, an_ack_of_the_cookie_completes_a_later_syn_received)
+{
+	struct tcp_script *s = tcp_script_new();
+	struct tcp_script_seg a, cookie, real;
+
+	s->p.syn_backlog = 1;
+	s->p.secret = 0x5eed5eed5eedull;
+	tcp_script_start(s);
+	s->relative = false;
+	/* A fills the backlog; B's SYN gets a cookie. */
+	a = syn(s, 43000, "mss 1460", "mss 1460");
+	cookie = syn(s, 43001, "mss 1460", "mss 1460");
+	cr_assert_eq(tcp_stack_stats(s->ts)->syn_cookies_sent, 1);
+	/* A completes: the backlog has room. */
+	s->peer_port = 43000;
+	tcp_script_in(s, ".", PEER_ISN + 1, a.seq + 1, 1000, NULL, NULL, 0);
+	cr_assert_eq(s->user.accepted, 1);
+	/* B's SYN again: a SYN-RECEIVED TCB with an ISS of its own. */
+	real = syn(s, 43001, "mss 1460", "mss 1460");
+	cr_assert_neq(real.seq, cookie.seq, "the TCB's ISS happens to be the cookie");
+	cr_assert_eq(tcp_stack_stats(s->ts)->syn_cookies_sent, 1);
+	/* A stray ACK (neither ISS) still gets <SEQ=SEG.ACK><CTL=RST>. */
+	s->peer_port = 43001;
+	tcp_script_in(s, ".", PEER_ISN + 1, cookie.seq + 77, 1000, NULL, NULL, 0);
+	tcp_script_out(s, "R", cookie.seq + 77, TCP_SCRIPT_ANY, 0, "", NULL, 0);
+	tcp_script_none(s);
+	cr_assert_eq(s->user.accepted, 1);
+	/* B's ACK of the cookie, with data: the connection, no RST. */
+	tcp_script_in(s, "P.", PEER_ISN + 1, cookie.seq + 1, 1000, NULL, "hello", 5);
+	cr_assert_eq(s->user.accepted, 2);
+	cr_assert_eq(s->user.in_len, 5);
+	cr_assert_arr_eq(s->user.in, "hello", 5);
+	cr_assert_eq(tcp_stack_stats(s->ts)->syn_cookies_late, 1);
+	/* Our data continues the cookie's sequence space. */
+	tcp_script_send(s, "world", 5);
+	tcp_script_out(s, "P.", cookie.seq + 1, PEER_ISN + 6, TCP_SCRIPT_ANY, "", "world", 5);
+	tcp_script_none(s);
+	tcp_script_free(s);
+}
