@@ -159,7 +159,8 @@ static struct tcb *tcp_cookie_ack(struct tcp_stack *ts, uint32_t src, uint32_t d
  * was slow, the peer sent its SYN again, the backlog had room by then, and this TCB
  * answered with an ISS of its own. The peer took the first answer, so its ACK fits
  * the cookie, not the TCB: without this, 3.10.7.4 resets a connection the peer
- * thinks open (seen on a 10M-session fill, when SYNs waited over an RTO). Returns
+ * thinks open (the likeliest cause of the resets of a 10M-session fill, where SYNs
+ * waited over an RTO). Returns
  * the TCB rebuilt from the cookie in place of <t>, <t>, or NULL if the rebuild
  * failed (<t> is gone; the listener answers the segment). */
 static struct tcb *tcp_syn_rcvd_cookie(struct tcb *t, const struct tcp_seg *seg)
