@@ -72,11 +72,12 @@ memif_connections() {
 memif_gen_args() {
 	local naddr last
 	naddr=$(($1 / memif_per_addr + 1))
-	# The broker's ARP cache holds 256 neighbours (net_if.c, no config key): past
-	# that it evicts and re-resolves all the time (arp_cache_full) and connects crawl
-	# (a 10M persist fill: 5,000/s with 668 addresses instead of 50,000/s). persist
-	# holds only --conn-inflight connections at once, so 250 addresses still give it
-	# 4M source 4-tuples, cycled more slowly than the broker's TIME-WAIT expires.
+	# The broker's ARP cache holds dpdk_arp_entries neighbours (the default 256 here):
+	# past that it evicts and re-resolves all the time (arp_cache_full) and connects
+	# crawl (a 10M persist fill: 5,000/s with 668 addresses instead of 50,000/s).
+	# persist holds only --conn-inflight connections at once, and each address walks
+	# its 64,512 source ports in order, so 250 addresses give 10M connections 40,000
+	# each: no 4-tuple comes round while the broker may hold it in TIME-WAIT.
 	[[ $naddr -le $memif_max_addrs ]] || naddr=$memif_max_addrs
 	last=$((2 + naddr - 1))
 	printf '%s\n' --dpdk --dpdk-eal \
