@@ -50,7 +50,9 @@
 # the memif rows ('^memif-', issue 10; scripts/bench/bench_memif.sh): memif-fanin-q0
 # memif-fanin-q1 memif-fanin-q2 memif-fanout-q0 memif-fanout-q1 memif-fanout-q2
 # memif-pairs-q0 memif-pairs-q1 memif-pairs-q2 (64 B; each also with -1k, 1 KB
-# payloads) memif-prof-fanin-q1 memif-conn-1m memif-fleet-1m memif-storm-1m
+# payloads) memif-search-fanin-q1 (mosquitto's highest lossless QoS 1 fan-in rate:
+# flat out it drops what it acknowledged, so memif-fanin-q1's 10x is judged against
+# this) memif-prof-fanin-q1 memif-conn-1m memif-fleet-1m memif-storm-1m
 # memif-persist memif-persist-10m.
 #
 # memif rows: Petrel with dataplane dpdk on DPDK's net_memif (the memif server), one
@@ -765,6 +767,7 @@ rows=(
 	"memif-pairs-q0-1k|memif|deliver_rate|higher|16 pairs QoS 0, publisher i -> subscriber i, 1 KB|$memif_t|$mpr --qos 0 $m1k"
 	"memif-pairs-q1-1k|memif|deliver_rate|higher|16 pairs QoS 1, publisher i -> subscriber i, 1 KB|$memif_t|$mpr --qos 1 $m1k"
 	"memif-pairs-q2-1k|memif|deliver_rate|higher|16 pairs QoS 2, publisher i -> subscriber i, 1 KB|$memif_t|$mpr --qos 2 $m1k"
+	"memif-search-fanin-q1|search|offered_rate|higher|mosquitto's highest lossless rate, fan-in QoS 1, 8 publishers -> 1 subscriber: the base of memif-fanin-q1's 10x, since flat out mosquitto drops|mosquitto/nagle/1 mosquitto/nodelay/1|$fanin8 --qos 1 $scommon"
 	"memif-prof-fanin-q1|memif-prof|deliver_rate|higher|fan-in QoS 1, 8 publishers -> 1 subscriber, 64 B, broker under perf record -g|petrel-memif/backpressure/1|$fanin8 --qos 1 --payload 64 --warmup $warmup --duration 5 --drain $drain"
 	"memif-conn-1m|memif-conn|connect_rate|higher|$memif_conn_n connections (clean session) over memif, held ${memif_hold} s|petrel-memif/backpressure/1|conn --connections $memif_conn_n --clean 1 --conn-inflight 2000 --warmup 1 --duration $memif_hold --drain 1"
 	"memif-fleet-1m|memif-scale|lat_p99_us|lower|fleet of $memif_fleet_n devices, one QoS 1 message each per $memif_interval s, 8 wildcard subscribers|petrel-memif/backpressure/1|fleet --connections $memif_fleet_n --subscribers 8 --interval $memif_interval --qos 1 --payload 64 --warmup $memif_interval --duration $((3 * memif_interval)) --conn-inflight 2000 --timeout 300"
