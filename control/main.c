@@ -356,7 +356,7 @@ int main(int argc, char **argv)
 	cplane_quiesce(cp);
 	broker_stop_workers(b);
 	status = main_store_stop(&ms, cp);
-	broker_shutdown(b);
+	broker_shutdown_for_exit(b);
 	main_store_close(&ms, b);
 	free(b);
 	ctl_unlisten(&cfg, ctl_fd);

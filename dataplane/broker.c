@@ -144,20 +144,10 @@ void broker_stop_workers(struct broker *b)
 		worker_discard_inbound(b->workers[i]);
 }
 
-void broker_shutdown(struct broker *b)
+/* What the workers still own once they stopped, each session's last unref and the
+ * shared tables: freed one by one, the way a leak checker wants it. */
+static void broker_free_state(struct broker *b)
 {
-	broker_stop_workers(b);
-	/* A start-up that failed after broker_init (a metrics_listener that cannot
-	 * bind, a pid_file) leaves workers that never ran: their thread would have torn
-	 * them down as it exited, so do it here (transport state, timers). */
-	for (unsigned i = 0; i < b->nworkers; i++) {
-		if (b->workers[i]->torn_down)
-			continue;
-		rcu_register_thread();
-		worker_teardown(b->workers[i]);
-		rcu_unregister_thread();
-	}
-
 	if (b->sessdir != NULL && b->nworkers > 0) {
 		rcu_register_thread();
 		rcu_read_lock();
@@ -165,8 +155,6 @@ void broker_shutdown(struct broker *b)
 		rcu_read_unlock();
 		rcu_unregister_thread();
 	}
-	if (b->nworkers > 0)
-		log_totals(b);
 	/* Let every deferred free (router entries, sessions, retained) run. */
 	rcu_barrier();
 	for (unsigned i = 0; i < b->nworkers; i++)
@@ -183,7 +171,49 @@ void broker_shutdown(struct broker *b)
 	b->router = NULL;
 	b->retain = NULL;
 	b->sessdir = NULL;
+}
+
+static void broker_close(struct broker *b, bool free_state)
+{
+	broker_stop_workers(b);
+	/* A start-up that failed after broker_init (a metrics_listener that cannot
+	 * bind, a pid_file) leaves workers that never ran: their thread would have torn
+	 * them down as it exited, so do it here (transport state, timers). */
+	for (unsigned i = 0; i < b->nworkers; i++) {
+		if (b->workers[i]->torn_down)
+			continue;
+		rcu_register_thread();
+		worker_teardown(b->workers[i]);
+		rcu_unregister_thread();
+	}
+	if (b->nworkers > 0)
+		log_totals(b);
+	if (free_state)
+		broker_free_state(b);
 	if (b->tops_ready && b->tops->fini != NULL)
 		b->tops->fini(b);
 	b->tops_ready = false;
+}
+
+void broker_shutdown(struct broker *b)
+{
+	broker_close(b, true);
+}
+
+/* A build with a leak checker gets everything freed, or every exit would be a leak
+ * report. */
+#if defined(__SANITIZE_ADDRESS__)
+#define BROKER_EXIT_FREES true
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#define BROKER_EXIT_FREES true
+#endif
+#endif
+#ifndef BROKER_EXIT_FREES
+#define BROKER_EXIT_FREES false
+#endif
+
+void broker_shutdown_for_exit(struct broker *b)
+{
+	broker_close(b, BROKER_EXIT_FREES);
 }

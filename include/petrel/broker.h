@@ -53,5 +53,14 @@ void broker_stop_workers(struct broker *b);
  * fini last). Main thread. (Names differ
  * from the test harness's broker_start/broker_stop, which start a petrel process.) */
 void broker_shutdown(struct broker *b);
+/* broker_shutdown for a process about to exit: the same stop, totals and transport
+ * fini, but the sessions, their messages, the router, the retained messages and the
+ * session directory are left to the exit instead of being freed one by one (10M
+ * offline sessions took 45-55 s to free, past half of petrel.service's
+ * TimeoutStopSec; docs/benchmarks.md). The store must have been committed before
+ * (main_store_stop). Builds with AddressSanitizer free everything, as
+ * broker_shutdown does, so that leak checks stay meaningful. Main thread; <b> may only
+ * be freed afterwards. */
+void broker_shutdown_for_exit(struct broker *b);
 
 #endif
