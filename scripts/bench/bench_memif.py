@@ -179,19 +179,23 @@ def sec_memif(rp, plots_dir):
         r = m.runs(name)[-1]
         made.setdefault((r.get("run_date", meta.get("date", "?")),
                          r.get("petrel_rev", meta.get("petrel", "?"))), []).append(name)
-    reps = max((len(g.ok()) for (r, _, _, _), g in m.groups.items()
-                if r.startswith("memif-") and not r.startswith(("memif-conn", "memif-fleet",
-                                                                "memif-storm",
-                                                                "memif-persist",
-                                                                "memif-prof"))),
-               default=0)
+    # Throughput rows only: a search's steps are not repetitions.
+    counts = [len(g.ok()) for (r, _, _, _), g in m.groups.items()
+              if r.startswith("memif-") and not r.startswith(("memif-conn", "memif-fleet",
+                                                              "memif-storm",
+                                                              "memif-persist",
+                                                              "memif-prof",
+                                                              "memif-search"))]
+    lo, reps = min(counts, default=0), max(counts, default=0)
     w("*Runs of their own* (`scripts/bench.sh --only '^memif-...'`; the last: `--only "
-      "'%s'%s`; %d run(s) per broker of each throughput row%s, one run of each row at "
+      "'%s'%s`; %s run(s) per broker of each throughput row%s, one run of each row at "
       "scale) on %s, %s cores, %s; %s%% of the CPU busy before the last one started. "
       "Raw results: [bench/results-memif.jsonl](bench/results-memif.jsonl), "
       "[bench/meta-memif.json](bench/meta-memif.json) (the last run's)." % (
-          meta.get("only", ""), " --quick" if meta.get("quick") == "1" else "", reps,
-          ": one sample, not a median of 3" if reps < 3 else "",
+          meta.get("only", ""), " --quick" if meta.get("quick") == "1" else "",
+          "%d" % reps if lo == reps else "%d to %d" % (lo, reps),
+          ": one sample, not a median of 3" if reps < 3 else
+          " (fewer than 3: one sample, not a median; the notes say which)" if lo < 3 else "",
           meta.get("cpu", "?"), meta.get("cores", "?"),
           meta.get("mem", "?"), meta.get("busy_pct", "?")))
     w()
@@ -428,8 +432,9 @@ def persist(m, w):
     w()
     w("| row | sessions | set-up (time, rate) | queueing (publisher window) | store on disk "
       "| per session | restart: listening after | store load | RSS after restart | per "
-      "session (above the empty broker) | verify | lost / dup | sessions lost |")
-    w("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+      "session (above the empty broker) | verify | lost / dup | sessions lost | exit "
+      "after SIGTERM (fill; verify) |")
+    w("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|")
     for name, fill, ver in rows:
         n = (fill or {}).get("connects")
         if not isnum(n):
@@ -440,7 +445,8 @@ def persist(m, w):
         # The empty broker's RSS (the fill's start, same config): what sessions add.
         base = _num((fill or {}).get("rss_before_kb"))
         added = rss - base if isnum(rss) and isnum(base) and rss > base else None
-        w("| `%s` | %s of %s | %s, %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        w("| `%s` | %s of %s | %s, %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s "
+          "| %s |" % (
             name, fmt_num(n), fmt_num(_num((fill or {}).get(
                 "connections", _gen_opt((fill or {}).get("gen_cmd"), "--connections")))),
             "%.1f s" % fill["connect_s"] if fill and isnum(fill.get("connect_s")) else "—",
@@ -456,7 +462,8 @@ def persist(m, w):
             fmt_ms(_num((ver or {}).get("load_ms"))), fmt_bytes(_kb(rss)),
             fmt_num(added * 1024 / n) + " B" if isnum(added) and isnum(n) and n > 0 else "—",
             "%.1f s" % ver["reconnect_s"] if ver and isnum(ver.get("reconnect_s")) else "—",
-            loss_text(ver), fmt_num((ver or {}).get("sessions_lost"))))
+            loss_text(ver), fmt_num((ver or {}).get("sessions_lost")),
+            "; ".join(fmt_ms(_num((r or {}).get("stop_ms"))) for r in (fill, ver))))
     w()
     for _, fill, ver in rows:
         for r in (fill, ver):
@@ -465,7 +472,8 @@ def persist(m, w):
     w("RSS after restart includes the EAL's memory (`-m 1024`, no hugepages: "
       "touched pages only) and the pools; per session is the RSS above the empty "
       "broker's at the fill's start (same config), one queued message included. The "
-      "listening time includes the EAL's start and the store's load.")
+      "listening time includes the EAL's start and the store's load. The exit after "
+      "SIGTERM is timed by bench.sh to 0.1 s (older runs did not record it).")
     w()
 
 
