@@ -14,6 +14,7 @@
 #include "petrel/ctl.h"
 #include "petrel/router.h"
 #include "petrel/store.h"
+#include "petrel/transport.h"
 
 #include "metrics_int.h"
 
@@ -77,6 +78,40 @@ static void worker_families(FILE *f, const struct metrics *m)
 			fprintf(f, "%s{worker=\"%u\"} %llu\n", name, w,
 				(unsigned long long)metrics_stat_get(&metrics_fresh(m)->w[w], st));
 	}
+}
+
+/* The transport's own counters (DPDK: the stack's, interface's and port's, as in the
+ * `dpdk totals` line), petrel_dpdk_<name>_total{worker="N"}; none on kernel sockets. */
+static bool transport_families(FILE *f, const struct metrics *m)
+{
+	const struct transport_ops *tops = m->b->tops;
+	bool done = false;
+	uint64_t *v;
+	bool *ok;
+
+	if (tops->counters == NULL || tops->ncounters == 0 || m->nworkers == 0)
+		return true;
+	v = calloc((size_t)m->nworkers * tops->ncounters, sizeof(*v));
+	ok = calloc(m->nworkers, sizeof(*ok));
+	if (v != NULL && ok != NULL) {
+		for (unsigned w = 0; w < m->nworkers; w++)
+			ok[w] = tops->counters_read(w, v + (size_t)w * tops->ncounters);
+		for (size_t i = 0; i < tops->ncounters; i++) {
+			char name[96];
+
+			snprintf(name, sizeof(name), "petrel_dpdk_%s_total", tops->counters[i].name);
+			family(f, name, "counter", tops->counters[i].help);
+			for (unsigned w = 0; w < m->nworkers; w++) {
+				if (ok[w])
+					fprintf(f, "%s{worker=\"%u\"} %llu\n", name, w,
+						(unsigned long long)v[(size_t)w * tops->ncounters + i]);
+			}
+		}
+		done = true;
+	}
+	free(v);
+	free(ok);
+	return done;
 }
 
 /* The issue's names for PUBLISH traffic (petrel_messages_received_total), beside
@@ -250,11 +285,13 @@ char *metrics_prometheus(struct metrics *m, size_t *len)
 	metrics_refresh(m);
 	broker_families(f, m);
 	worker_families(f, m);
+	/* Out of memory for the counters: no answer rather than one missing them. */
+	failed = !transport_families(f, m);
 	message_families(f, m);
 	cpu_family(f, m);
 	control_families(f, m);
 	store_families(f, m);
-	failed = ferror(f) != 0;
+	failed = failed || ferror(f) != 0;
 	if (fclose(f) != 0 || failed) {
 		free(text);
 		return NULL;

@@ -28,6 +28,7 @@
 
 #include "petrel/broker.h"
 #include "petrel/config.h"
+#include "petrel/dpdk_counters.h"
 #include "petrel/faultinj.h"
 #include "petrel/log.h"
 #include "petrel/net.h"
@@ -45,6 +46,9 @@
 /* Longest idle sleep, ms (epoll_wait's unit), on a port without RX interrupts: the
  * latency an idle worker adds to the first frame after a quiet spell. */
 #define DT_IDLE_SLEEP_MS 1
+/* How often a worker publishes its counters for the metrics (transport.h
+ * counters_read): often enough for a scrape, rarely enough to cost nothing. */
+#define DT_PUBLISH_US 100000
 /* ... and with them: a frame wakes the worker, so the bound is only for what has no
  * wake-up of its own (net_timers: ARP ages and retries). */
 #define DT_INTR_SLEEP_MS 10
@@ -86,21 +90,16 @@ struct dt_worker {
 	uint64_t sleeps;
 	uint64_t rx_intr_wakeups;      /* sleeps a frame's RX interrupt ended */
 	uint64_t rx_intr_repolls;      /* sleeps the re-poll after arming called off */
+	uint64_t publish_us;           /* dt_now_us of the next dt_publish */
 };
 
-/* The process's port and the totals each worker leaves at teardown (read at fini). */
+/* The process's port, and each worker's counters (dpdk_counters.h) as it last
+ * published them: read by the metrics while it runs, summed at fini. */
 static struct port *dt_port;
 static uint64_t dt_tsc_hz;
 static uint64_t dt_secret;
-
-struct dt_totals {
-	struct tcp_stats tcp;
-	struct net_stats net;
-	struct port_stats port;
-	struct faultinj_stats fi[2];
-	uint64_t tx_refused, sleeps, rx_intr_wakeups, rx_intr_repolls;
-};
-static struct dt_totals *dt_totals;
+static uint64_t (*dt_counters)[DPDK_NCOUNTERS];
+static unsigned dt_nworkers;
 
 /* ---- clock ------------------------------------------------------------------------- */
 
@@ -301,65 +300,49 @@ static int dt_init(struct broker *b)
 		log_err("%s", err);
 		return rc;
 	}
-	dt_totals = calloc(b->cfg.workers, sizeof(*dt_totals));
-	if (dt_totals == NULL)
+	dt_counters = calloc(b->cfg.workers, sizeof(*dt_counters));
+	if (dt_counters == NULL)
 		return -ENOMEM;
+	dt_nworkers = b->cfg.workers;
 	port_set_wake(dt_port, dt_wake, b);
 	return 0;
 }
 
-/* One line of every non-zero stack, interface, port and injector counter summed over
- * the workers, beside the engine's totals line. */
-static void dt_log_totals(unsigned nworkers)
+static bool dt_counters_read(unsigned worker, uint64_t *values)
 {
-	static const char *const fi_dir[2] = { "rx", "tx" };
+	if (dt_counters == NULL || worker >= dt_nworkers)
+		return false;
+	for (size_t i = 0; i < DPDK_NCOUNTERS; i++)
+		values[i] = __atomic_load_n(&dt_counters[worker][i], __ATOMIC_RELAXED);
+	return true;
+}
+
+/* One line of every non-zero counter summed over the workers, beside the engine's
+ * totals line. */
+static void dt_log_totals(void)
+{
 	char line[4096];
 	size_t off = 0;
 
-#define SUM(what, name)                                                                \
-	do {                                                                           \
-		uint64_t sum = 0;                                                      \
-		for (unsigned i = 0; i < nworkers; i++)                                \
-			sum += dt_totals[i].what;                                      \
-		if (sum != 0 && off < sizeof(line))                                    \
-			off += (size_t)snprintf(line + off, sizeof(line) - off,        \
-						" %s=%" PRIu64, name, sum);            \
-	} while (0);
-#define X(f) SUM(tcp.f, "tcp_" #f)
-	TCP_STATS_FIELDS(X)
-#undef X
-#define X(f) SUM(net.f, "net_" #f)
-	NET_STATS_FIELDS(X)
-#undef X
-#define X(f) SUM(port.f, "port_" #f)
-	PORT_STATS_FIELDS(X)
-#undef X
-	SUM(tx_refused, "tx_refused")
-	SUM(sleeps, "idle_sleeps")
-	SUM(rx_intr_wakeups, "rx_intr_wakeups")
-	SUM(rx_intr_repolls, "rx_intr_repolls")
-#undef SUM
-#define FI(field)                                                                      \
-	for (int d = 0; d < 2; d++) {                                                  \
-		uint64_t sum = 0;                                                      \
-		for (unsigned i = 0; i < nworkers; i++)                                \
-			sum += dt_totals[i].fi[d].field;                               \
-		if (sum != 0 && off < sizeof(line))                                    \
-			off += (size_t)snprintf(line + off, sizeof(line) - off,        \
-						" fault_%s_%s=%" PRIu64, fi_dir[d],    \
-						#field, sum);                          \
+	for (size_t i = 0; i < DPDK_NCOUNTERS; i++) {
+		uint64_t sum = 0;
+
+		for (unsigned w = 0; w < dt_nworkers; w++)
+			sum += dt_counters[w][i];
+		if (sum != 0 && off < sizeof(line))
+			off += (size_t)snprintf(line + off, sizeof(line) - off, " %s=%" PRIu64,
+						dpdk_counters[i].name, sum);
 	}
-	FI(dropped) FI(duplicated) FI(reordered) FI(corrupted) FI(dup_failed)
-#undef FI
 	log_notice("dpdk totals:%s", off ? line : " none");
 }
 
 static void dt_fini(struct broker *b)
 {
-	if (dt_totals != NULL)
-		dt_log_totals(b->cfg.workers);
-	free(dt_totals);
-	dt_totals = NULL;
+	if (dt_counters != NULL)
+		dt_log_totals();
+	free(dt_counters);
+	dt_counters = NULL;
+	dt_nworkers = 0;
 	port_close(dt_port);
 	dt_port = NULL;
 }
@@ -504,6 +487,27 @@ static void dt_join(struct worker *w)
 	rte_eal_wait_lcore(port_worker_lcore(dt_port, w->id));
 }
 
+/* The worker's counters where the metrics and the totals line read them. */
+static void dt_publish(struct dt_worker *dw)
+{
+	const struct dpdk_worker_counters own = {
+		.tx_refused = dw->tx_refused,
+		.idle_sleeps = dw->sleeps,
+		.rx_intr_wakeups = dw->rx_intr_wakeups,
+		.rx_intr_repolls = dw->rx_intr_repolls,
+	};
+	uint64_t v[DPDK_NCOUNTERS];
+
+	if (dt_counters == NULL)
+		return;
+	dpdk_counters_collect(v, tcp_stack_stats(dw->ts), net_if_stats(dw->ni),
+			      port_worker_stats(dt_port, dw->w->id), &own,
+			      dw->fi_rx != NULL ? faultinj_stats(dw->fi_rx) : NULL,
+			      dw->fi_tx != NULL ? faultinj_stats(dw->fi_tx) : NULL);
+	for (size_t i = 0; i < DPDK_NCOUNTERS; i++)
+		__atomic_store_n(&dt_counters[dw->w->id][i], v[i], __ATOMIC_RELAXED);
+}
+
 /* A burst from the port (and ring), through the RX injector. */
 static uint16_t dt_receive(struct dt_worker *dw, struct rte_mbuf **pkts, uint64_t now)
 {
@@ -580,6 +584,10 @@ static int dt_poll(struct worker *w, int timeout_ms)
 		net_rx(dw->ni, pkts, n, now);
 	tcp_timers(dw->ts, now);
 	net_timers(dw->ni, now);
+	if (now >= dw->publish_us) {
+		dw->publish_us = now + DT_PUBLISH_US;
+		dt_publish(dw);
+	}
 	if (n > 0)
 		dw->last_frame_us = now;
 	if (n > 0 || timeout_ms == 0) {
@@ -591,6 +599,8 @@ static int dt_poll(struct worker *w, int timeout_ms)
 	 * exchange (a QoS 1 window, a connect) then runs at one round per sleep. */
 	if (++dw->idle_polls < DT_SPIN_POLLS || now - dw->last_frame_us < dw->idle_spin_us)
 		return 0;
+	/* What happened before a long sleep is seen during it. */
+	dt_publish(dw);
 	n = dt_sleep(dw, timeout_ms, now, pkts);
 	if (n > 0) {
 		dw->idle_polls = 0;
@@ -673,33 +683,6 @@ static const char *dt_peer(const struct transport_conn *tc)
 	return b;
 }
 
-/* Keeps the worker's counters for the totals line: the stack goes away here. */
-static void dt_keep_totals(struct dt_worker *dw)
-{
-	struct dt_totals *t;
-	const struct tcp_stats *ts;
-	const struct net_stats *ns;
-	const struct port_stats *ps;
-
-	if (dt_totals == NULL)
-		return;
-	t = &dt_totals[dw->w->id];
-	ts = tcp_stack_stats(dw->ts);
-	ns = net_if_stats(dw->ni);
-	ps = port_worker_stats(dt_port, dw->w->id);
-	t->tcp = *ts;
-	t->net = *ns;
-	t->port = *ps;
-	t->tx_refused = dw->tx_refused;
-	t->sleeps = dw->sleeps;
-	t->rx_intr_wakeups = dw->rx_intr_wakeups;
-	t->rx_intr_repolls = dw->rx_intr_repolls;
-	if (dw->fi_rx != NULL)
-		t->fi[0] = *faultinj_stats(dw->fi_rx);
-	if (dw->fi_tx != NULL)
-		t->fi[1] = *faultinj_stats(dw->fi_tx);
-}
-
 static void dt_teardown(struct worker *w)
 {
 	struct dt_worker *dw = w->transport;
@@ -709,7 +692,7 @@ static void dt_teardown(struct worker *w)
 	/* The engine closed every connection: their FINs go out before the stack goes. */
 	dt_flush(w);
 	dt_reap(w);
-	dt_keep_totals(dw);
+	dt_publish(dw);
 	dt_worker_free(dw);
 	w->transport = NULL;
 }
@@ -730,4 +713,7 @@ const struct transport_ops transport_dpdk_ops = {
 	.reap = dt_reap,
 	.peer = dt_peer,
 	.teardown = dt_teardown,
+	.counters = dpdk_counters,
+	.ncounters = DPDK_NCOUNTERS,
+	.counters_read = dt_counters_read,
 };

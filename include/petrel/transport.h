@@ -21,6 +21,13 @@ struct broker;
 struct worker;
 struct transport_conn;   /* opaque, owned by the transport */
 
+/* One counter of a transport's own (DPDK: its TCP stack, interface and port), for
+ * the metrics: petrel_dpdk_<name>_total, HELP <help>. */
+struct transport_counter {
+	const char *name;
+	const char *help;
+};
+
 struct transport_ops {
 	const char *name;
 	/* Process-wide, on the main thread, before any worker is created (EAL, ports,
@@ -69,6 +76,14 @@ struct transport_ops {
 	const char *(*peer)(const struct transport_conn *tc);
 	/* Closes listeners and every remaining connection; the worker is exiting. */
 	void (*teardown)(struct worker *w);
+	/* The transport's own counters (none: NULL and 0), in the same order for every
+	 * worker. <counters_read> copies worker <worker>'s values into
+	 * <values>[ncounters]: what the worker last published (DPDK: every 100 ms of
+	 * its clock and at teardown), so they may be that old. Any thread, between init
+	 * and fini; false if <worker> is out of range. */
+	const struct transport_counter *counters;
+	size_t ncounters;
+	bool (*counters_read)(unsigned worker, uint64_t *values);
 };
 
 extern const struct transport_ops transport_kernel_ops;

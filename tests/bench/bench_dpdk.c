@@ -19,6 +19,7 @@
 #include <rte_mempool.h>
 
 #include <petrel/config.h>
+#include <petrel/dpdk_counters.h>
 #include <petrel/net.h>
 #include <petrel/port.h>
 #include <petrel/tcp.h>
@@ -433,40 +434,32 @@ int bench_dpdk_thread_init(struct bench_thread *th)
 	return 0;
 }
 
-/* One line of the non-zero TCP and interface counters of the thread's stacks. */
+/* One line of the non-zero TCP and interface counters of the thread's stacks, named
+ * as in the broker's `dpdk totals` line (it has no port or worker counters of its
+ * own: those stay 0 and out of the line). */
 static void bd_log_totals(const struct bench_thread *th)
 {
+	static const struct port_stats no_port;
+	static const struct dpdk_worker_counters no_own;
 	const struct bench_dpdk_thread *dp = th->dp;
-	struct tcp_stats t;
-	struct net_stats n;
+	uint64_t sum[DPDK_NCOUNTERS] = { 0 }, v[DPDK_NCOUNTERS];
 	char line[4096];
 	size_t off = 0;
 	uint32_t u;
 
-	memset(&t, 0, sizeof(t));
-	memset(&n, 0, sizeof(n));
 	for (u = 0; u < dp->nused; u++) {
 		const struct bd_if *bi = &dp->ifs[dp->used[u]];
-		const struct tcp_stats *ts = tcp_stack_stats(bi->ts);
-		const struct net_stats *ns = net_if_stats(bi->ni);
 
-#define X(f) t.f += ts->f;
-		TCP_STATS_FIELDS(X)
-#undef X
-#define X(f) n.f += ns->f;
-		NET_STATS_FIELDS(X)
-#undef X
+		dpdk_counters_collect(v, tcp_stack_stats(bi->ts), net_if_stats(bi->ni), &no_port,
+				      &no_own, NULL, NULL);
+		for (size_t i = 0; i < DPDK_NCOUNTERS; i++)
+			sum[i] += v[i];
 	}
-#define X(f)                                                                           \
-	if (t.f != 0 && off < sizeof(line))                                            \
-		off += (size_t)snprintf(line + off, sizeof(line) - off, " tcp_" #f "=%" PRIu64, t.f);
-	TCP_STATS_FIELDS(X)
-#undef X
-#define X(f)                                                                           \
-	if (n.f != 0 && off < sizeof(line))                                            \
-		off += (size_t)snprintf(line + off, sizeof(line) - off, " net_" #f "=%" PRIu64, n.f);
-	NET_STATS_FIELDS(X)
-#undef X
+	for (size_t i = 0; i < DPDK_NCOUNTERS; i++) {
+		if (sum[i] != 0 && off < sizeof(line))
+			off += (size_t)snprintf(line + off, sizeof(line) - off, " %s=%" PRIu64,
+						dpdk_counters[i].name, sum[i]);
+	}
 	fprintf(stderr, "petrel-bench: thread %u dpdk totals:%s\n", th->idx, off ? line : " none");
 }
 

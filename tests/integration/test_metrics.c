@@ -143,6 +143,51 @@ Test(metrics, control_socket_text_parses_and_counts_the_traffic)
 	broker_stop_clean(&b);
 }
 
+/* The DPDK stack's counters per worker (petrel_dpdk_*_total): the workers publish
+ * them every 100 ms of their clock, so the text is read again until the test's three
+ * connections show (bounded). On kernel sockets there are none. */
+Test(metrics, dpdk_stack_counters_per_worker)
+{
+	struct client *sub, *pub;
+	struct broker b;
+	json_t *p = NULL;
+	char *text = NULL;
+
+	broker_start(&b, 2, NULL);
+	make_traffic(&b, &sub, &pub);
+	for (int tries = 0; tries < 50; tries++) {
+		json_decref(p);
+		free(text);
+		text = ctl_metrics_text(&b);
+		p = prom_parse_ok(text);
+		if (harness_dataplane() == HARNESS_KERNEL ||
+		    prom_sum(p, "petrel_dpdk_tcp_conns_passive_total") >= 3)
+			break;
+		usleep(100 * 1000);
+	}
+	if (harness_dataplane() == HARNESS_KERNEL) {
+		cr_expect_eq(prom_sum(p, "petrel_dpdk_tcp_in_segs_total"), -1,
+			     "no DPDK counters on kernel sockets");
+	} else {
+		/* gone, sub and pub; the harness's readiness probes may add some. */
+		cr_expect_geq(prom_sum(p, "petrel_dpdk_tcp_conns_passive_total"), 3);
+		cr_expect_gt(prom_sum(p, "petrel_dpdk_tcp_in_segs_total"), 3 * 3,
+			     "at least each handshake's segments");
+		cr_expect_geq(prom_sum(p, "petrel_dpdk_net_rx_frames_total"),
+			      prom_sum(p, "petrel_dpdk_net_rx_tcp_total"));
+		cr_expect_eq(prom_sum(p, "petrel_dpdk_tcp_in_bad_total"), 0);
+		/* One sample per worker, each worker's own. */
+		cr_expect_geq(prom_value(p, "petrel_dpdk_port_rx_frames_total", "worker", "0"), 0);
+		cr_expect_geq(prom_value(p, "petrel_dpdk_port_rx_frames_total", "worker", "1"), 0);
+		cr_expect_eq(prom_value(p, "petrel_dpdk_port_rx_frames_total", "worker", "2"), -1);
+	}
+	json_decref(p);
+	free(text);
+	client_close(pub);
+	client_close(sub);
+	broker_stop_clean(&b);
+}
+
 /* What `status` says after make_traffic (dotted paths into its result). */
 static const struct {
 	const char *path;
