@@ -806,7 +806,8 @@ const struct config_key config_keys[] = {
 	KEY_SIZE(control_max_line, 64, 1 << 30, "65536",
 		 "longest control request line; longer: an error and the connection closed"),
 	KEY_SIZE(control_max_output, 4096, SIZE_MAX, "67108864",
-		 "unsent reply bytes per control connection before it is closed"),
+		 "unsent reply bytes per control connection before it is closed; a longer "
+		 "single reply gets a too_large error instead"),
 	KEY_UINT(control_idle_timeout, 1, 86400, "60",
 		 "seconds a control connection may stay silent with no request pending"),
 	KEY_UINT(control_request_timeout, 10, 600000, "5000",

@@ -73,9 +73,10 @@ struct ctl {
 	bool accept_paused;            /* out of fds: the tick tries again */
 	struct ctl_conn *conns;
 	unsigned nconns;
-	struct ctl_episode busy, too_long, output, idle, timeout, no_fds;
+	struct ctl_episode busy, too_long, output, too_large, idle, timeout, no_fds;
 	atomic_uint_fast64_t connections, accepted, requests, bad_requests, refused_busy,
-		closed_too_long, closed_output, closed_idle, request_timeouts;
+		closed_too_long, closed_output, closed_idle, request_timeouts,
+		answers_too_large;
 };
 
 static void count(atomic_uint_fast64_t *c, int64_t n)
@@ -200,14 +201,43 @@ static void ctl_conn_queue(struct ctl_conn *conn, const char *line, size_t len)
 	conn->out_len += len + 1;
 }
 
-static void ctl_conn_answer(struct ctl_conn *conn, json_t *answer)
+/* One answer alone over control_max_output: the client could never take it, so it
+ * gets a too_large error instead (the connection carries on) and can ask for less. */
+static char *ctl_too_large(struct ctl_conn *conn, json_t *id, size_t len, size_t limit)
 {
+	char msg[256];
+	json_t *e;
+	char *line;
+
+	count(&conn->ctl->answers_too_large, 1);
+	episode_hit(&conn->ctl->too_large, "an answer of %zu bytes refused: over "
+		    "control_max_output (%zu)", len, limit);
+	snprintf(msg, sizeof(msg), "the answer is %zu bytes, over control_max_output (%zu): "
+		 "ask for less (\"limit\", a pattern or a filter)", len, limit);
+	e = json_pack("{s:b,s:s,s:s}", "ok", 0, "code", "too_large", "error", msg);
+	if (e == NULL)
+		return NULL;
+	if (id != NULL)
+		json_object_set(e, "id", id);
+	line = json_dumps(e, JSON_COMPACT);
+	json_decref(e);
+	return line;
+}
+
+static void ctl_conn_answer(struct ctl_conn *conn, json_t *answer, json_t *id)
+{
+	static const char oom[] = "{\"ok\":false,\"code\":\"failed\","
+				  "\"error\":\"out of memory\"}";
+	size_t limit = ctl_cfg(conn->ctl)->control_max_output;
 	char *line = json_dumps(answer, JSON_COMPACT);
 
-	if (line == NULL) {
-		static const char oom[] = "{\"ok\":false,\"code\":\"failed\","
-					  "\"error\":\"out of memory\"}";
+	if (line != NULL && strlen(line) + 1 > limit) {
+		char *small = ctl_too_large(conn, id, strlen(line) + 1, limit);
 
+		free(line);
+		line = small;
+	}
+	if (line == NULL) {
 		ctl_conn_queue(conn, oom, sizeof(oom) - 1);
 		return;
 	}
@@ -223,7 +253,7 @@ static void ctl_req_end(struct ctl_req *r, json_t *answer)
 	struct ctl_conn *conn = r->conn;
 
 	if (conn != NULL) {
-		ctl_conn_answer(conn, answer);
+		ctl_conn_answer(conn, answer, r->id);
 		conn->pending = NULL;
 	}
 	json_decref(answer);
@@ -562,13 +592,14 @@ struct ctl *ctl_create(struct cplane *cp, int listen_fd)
 		return NULL;
 	c->cp = cp;
 	c->listen_fd = listen_fd;
-	c->busy.level = c->too_long.level = c->output.level = LOG_WARN;
+	c->busy.level = c->too_long.level = c->output.level = c->too_large.level = LOG_WARN;
 	c->timeout.level = c->no_fds.level = LOG_WARN;
 	/* A client that goes quiet is ordinary (a forgotten nc), not a warning. */
 	c->idle.level = LOG_NOTICE;
 	c->busy.what = "refused for control_max_clients";
 	c->too_long.what = "closed for control_max_line";
 	c->output.what = "closed for control_max_output";
+	c->too_large.what = "answered too_large (control_max_output)";
 	c->idle.what = "closed for control_idle_timeout";
 	c->timeout.what = "answered timeout (control_request_timeout)";
 	c->no_fds.what = "not accepted (no file descriptor)";
@@ -621,6 +652,7 @@ void ctl_tick(struct ctl *c)
 	episode_tick(&c->busy, now);
 	episode_tick(&c->too_long, now);
 	episode_tick(&c->output, now);
+	episode_tick(&c->too_large, now);
 	episode_tick(&c->idle, now);
 	episode_tick(&c->timeout, now);
 	episode_tick(&c->no_fds, now);
@@ -645,4 +677,5 @@ void ctl_stats_read(const struct ctl *c, struct ctl_stats *out)
 	out->closed_output = load(&c->closed_output);
 	out->closed_idle = load(&c->closed_idle);
 	out->request_timeouts = load(&c->request_timeouts);
+	out->answers_too_large = load(&c->answers_too_large);
 }

@@ -239,6 +239,8 @@ static const struct field_family ctl_families[] = {
 		   "Control connections closed by control_idle_timeout"),
 	CTL_FAMILY("petrel_control_request_timeouts_total", "counter", request_timeouts,
 		   "Control requests the workers did not answer in control_request_timeout"),
+	CTL_FAMILY("petrel_control_answers_too_large_total", "counter", answers_too_large,
+		   "Control answers over control_max_output, replaced by a too_large error"),
 };
 #undef CTL_FAMILY
 

@@ -9,11 +9,14 @@
  * its requests. A request field the command does not know is an error (code
  * "bad_request"), as is a line that is not a JSON object. A line longer than
  * control_max_line gets {"ok": false, "code": "too_long"} and the connection is closed.
+ * An answer longer than control_max_output is replaced by {"ok": false, "code":
+ * "too_large"} and the connection carries on.
  *
- * Codes: bad_request, too_long, unknown_command, not_found (client, retained topic),
- * not_connected (kick of an offline session), unavailable (e.g. store.* with
- * persistence off), timeout (a worker did not answer in control_request_timeout),
- * busy (control_max_clients), failed (the command itself failed: reload's file).
+ * Codes: bad_request, too_long, too_large, unknown_command, not_found (client,
+ * retained topic), not_connected (kick of an offline session), unavailable (e.g.
+ * store.* with persistence off), timeout (a worker did not answer in
+ * control_request_timeout), busy (control_max_clients), failed (the command itself
+ * failed: reload's file).
  */
 #ifndef PETREL_CTL_H
 #define PETREL_CTL_H
@@ -60,9 +63,10 @@ struct ctl_stats {
 	uint64_t bad_requests;         /* answered bad_request / unknown_command */
 	uint64_t refused_busy;         /* control_max_clients */
 	uint64_t closed_too_long;      /* control_max_line */
-	uint64_t closed_output;        /* control_max_output */
+	uint64_t closed_output;        /* control_max_output: unread answers piled up */
 	uint64_t closed_idle;          /* control_idle_timeout */
 	uint64_t request_timeouts;     /* control_request_timeout (answered timeout) */
+	uint64_t answers_too_large;    /* one answer over control_max_output (too_large) */
 };
 /* <c> may be NULL (control_socket none): all zero. */
 void ctl_stats_read(const struct ctl *c, struct ctl_stats *out);
