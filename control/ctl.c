@@ -230,9 +230,10 @@ static void ctl_conn_answer(struct ctl_conn *conn, json_t *answer, json_t *id)
 				  "\"error\":\"out of memory\"}";
 	size_t limit = ctl_cfg(conn->ctl)->control_max_output;
 	char *line = json_dumps(answer, JSON_COMPACT);
+	size_t len = line != NULL ? strlen(line) : 0;
 
-	if (line != NULL && strlen(line) + 1 > limit) {
-		char *small = ctl_too_large(conn, id, strlen(line) + 1, limit);
+	if (line != NULL && len + 1 > limit) {
+		char *small = ctl_too_large(conn, id, len + 1, limit);
 
 		free(line);
 		line = small;
